@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Connection options shared by every module that talks to a BIM database."""
+
+    DOCUMENTATION = r'''
+options:
+  engine:
+    description:
+      - Database engine of the BIM installation.
+      - Usually set from the inventory variable C(bim_db_engine).
+    type: str
+    choices: [postgresql, sqlite]
+    required: true
+  db_host:
+    description:
+      - PostgreSQL server host name or address. Ignored for SQLite.
+      - When O(db_socket_dir) is set it takes precedence and the Unix socket is used.
+    type: str
+    default: localhost
+  db_port:
+    description:
+      - PostgreSQL server port. Ignored for SQLite.
+    type: int
+    default: 5432
+  db_user:
+    description:
+      - PostgreSQL role to connect as. Ignored for SQLite.
+    type: str
+    default: postgres
+  db_password:
+    description:
+      - Password of O(db_user). Never logged or returned.
+    type: str
+  db_socket_dir:
+    description:
+      - Folder holding the PostgreSQL Unix socket; used instead of O(db_host) when set.
+    type: path
+  db_name:
+    description:
+      - PostgreSQL database holding the BIM tables. Ignored for SQLite.
+    type: str
+    default: bim_walls
+  sqlite_path:
+    description:
+      - Path of the SQLite database file. Required when O(engine=sqlite).
+      - The file must exist; a missing file is an error, never a new empty database.
+    type: path
+  connect_timeout:
+    description:
+      - Seconds to wait for a database connection before failing.
+    type: int
+    default: 10
+notes:
+  - PostgreSQL access needs the C(psycopg) (version 3) Python library on the managed host;
+    SQLite access uses the Python standard library.
+  - All the options above can be set once per play through the action group
+    C(group/bim.wall_system.database) in C(module_defaults).
+requirements:
+  - psycopg >= 3.1 (PostgreSQL only)
+'''

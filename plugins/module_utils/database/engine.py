@@ -1,0 +1,88 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one interface both database engines implement.
+
+Callers (health checks, maintenance, backup, restore) only ever see ``DatabaseEngine``;
+``open_engine()`` picks the implementation from ``ConnectionParams.engine``. Methods return
+plain Python values and raise ``DatabaseError`` with a message that is safe to show.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
+
+
+class DatabaseEngine(abc.ABC):
+    """A connection to one BIM database, used as a context manager."""
+
+    name = ""
+
+    def __init__(self, params):
+        self.params = params
+
+    def __enter__(self):
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    @abc.abstractmethod
+    def connect(self):
+        """Open the connection; return the seconds it took. Never creates a database."""
+
+    @abc.abstractmethod
+    def close(self):
+        """Close the connection; safe to call twice."""
+
+    @abc.abstractmethod
+    def existing_tables(self):
+        """Names of the BIM tables (schema.BIM_TABLES) present in the database."""
+
+    @abc.abstractmethod
+    def query_latency(self):
+        """Run bounded probe queries (a key lookup and a spatial window query, never a full scan).
+
+        Returns ``{"key_lookup_ms": float, "spatial_window_ms": float}``.
+        """
+
+    @abc.abstractmethod
+    def connection_usage(self):
+        """Return ``{"active": int, "idle": int, "max_connections": int or None}``."""
+
+    @abc.abstractmethod
+    def data_directory(self):
+        """The folder whose file system holds the data (for disk usage), or None if unknown."""
+
+    @abc.abstractmethod
+    def spatial_indexes(self):
+        """One dict per expected spatial index: ``{name, table, present, valid, problem}``."""
+
+    @abc.abstractmethod
+    def row_counts(self, tables=DIGEST_TABLES):
+        """Exact row count per existing table of ``tables``."""
+
+    @abc.abstractmethod
+    def table_digest(self, table):
+        """SHA-256 hex digest of the table's rows in primary-key order (same data, same digest)."""
+
+    def table_digests(self, tables=DIGEST_TABLES):
+        """``{table: {"rows": int, "digest": str}}`` for every existing table of ``tables``."""
+        present = set(self.existing_tables())
+        counts = self.row_counts([t for t in tables if t in present])
+        return {t: {"rows": counts[t], "digest": self.table_digest(t)} for t in tables if t in present}
+
+
+def open_engine(params):
+    """Return the (not yet connected) engine for ``params.engine``."""
+    if params.engine == "postgresql":
+        from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import PostgresEngine
+        return PostgresEngine(params)
+    if params.engine == "sqlite":
+        from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite import SqliteEngine
+        return SqliteEngine(params)
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+    raise DatabaseError("unknown database engine %r (expected postgresql or sqlite)" % (params.engine,))

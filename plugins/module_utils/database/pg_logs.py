@@ -1,0 +1,10 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PostgreSQL: analysis of the application's logs table."""
+
+from __future__ import annotations
+
+
+class PostgresLogsMixin:
+    """Logs methods of the PostgreSQL engine."""

@@ -1,0 +1,25 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The PostgreSQL engine, assembled from one mixin per domain so each domain stays in its own file:
+
+  pg_core.py: connection, probes and table digests
+  pg_maintenance.py: maintenance operations
+  pg_archive.py: dump stream for backups
+  pg_restore.py: restore, swap and rollback
+  pg_logs.py: analysis of the application's logs table
+"""
+
+from __future__ import annotations
+
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_core import PostgresCoreMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_maintenance import PostgresMaintenanceMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import PostgresArchiveMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_restore import PostgresRestoreMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_logs import PostgresLogsMixin
+
+
+class PostgresEngine(PostgresLogsMixin, PostgresRestoreMixin, PostgresArchiveMixin, PostgresMaintenanceMixin, PostgresCoreMixin):
+    """PostgreSQL implementation of ``engine.DatabaseEngine``."""
+
+    name = "postgresql"

@@ -1,0 +1,25 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The SQLite engine, assembled from one mixin per domain so each domain stays in its own file:
+
+  sqlite_core.py: connection, probes and table digests
+  sqlite_maintenance.py: maintenance operations
+  sqlite_archive.py: dump stream for backups
+  sqlite_restore.py: restore, swap and rollback
+  sqlite_logs.py: analysis of the application's logs table
+"""
+
+from __future__ import annotations
+
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import SqliteCoreMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_maintenance import SqliteMaintenanceMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archive import SqliteArchiveMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_restore import SqliteRestoreMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_logs import SqliteLogsMixin
+
+
+class SqliteEngine(SqliteLogsMixin, SqliteRestoreMixin, SqliteArchiveMixin, SqliteMaintenanceMixin, SqliteCoreMixin):
+    """SQLite implementation of ``engine.DatabaseEngine``."""
+
+    name = "sqlite"
