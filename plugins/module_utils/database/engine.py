@@ -20,8 +20,10 @@ class DatabaseEngine(abc.ABC):
 
     name = ""
 
-    def __init__(self, params):
+    def __init__(self, params, read_only=False):
         self.params = params
+        # Read-only engines cannot change data: probes and verification use them.
+        self.read_only = read_only
 
     def __enter__(self):
         self.connect()
@@ -76,13 +78,17 @@ class DatabaseEngine(abc.ABC):
         return {t: {"rows": counts[t], "digest": self.table_digest(t)} for t in tables if t in present}
 
 
-def open_engine(params):
-    """Return the (not yet connected) engine for ``params.engine``."""
+def open_engine(params, read_only=False):
+    """Return the (not yet connected) engine for ``params.engine``.
+
+    ``read_only=True`` opens PostgreSQL with ``default_transaction_read_only`` and SQLite with
+    ``mode=ro``, for callers that only read (health probes, digests of a live database).
+    """
     if params.engine == "postgresql":
         from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import PostgresEngine
-        return PostgresEngine(params)
+        return PostgresEngine(params, read_only=read_only)
     if params.engine == "sqlite":
         from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite import SqliteEngine
-        return SqliteEngine(params)
+        return SqliteEngine(params, read_only=read_only)
     from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
     raise DatabaseError("unknown database engine %r (expected postgresql or sqlite)" % (params.engine,))

@@ -1,12 +1,321 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""PostgreSQL: connection, probes and table digests (being written)."""
+"""PostgreSQL: connection, bounded probes and table digests (psycopg 3).
+
+Other PostgreSQL mixins run their SQL through ``_fetchall`` / ``_fetchone`` / ``_execute``,
+which accept a string or a ``psycopg.sql`` object and turn driver errors into ``DatabaseError``.
+Identifiers are always composed with ``psycopg.sql.Identifier``.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import time
+
+try:
+    import psycopg
+    from psycopg import sql
+    HAS_PSYCOPG = True
+    PSYCOPG_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - depends on the host
+    psycopg = None
+    sql = None
+    HAS_PSYCOPG = False
+    PSYCOPG_IMPORT_ERROR = str(exc)
+
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import DatabaseEngine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import (
+    DatabaseError,
+    MissingLibraryError,
+)
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import (
+    BIM_TABLES,
+    DIGEST_TABLES,
+    SPATIAL_INDEXES,
+)
+
+APPLICATION_NAME = "bim.wall_system"
+# Upper bound of every probe query; a probe that needs longer reports an error instead of hanging.
+PROBE_TIMEOUT_MS = 5000
+# Half-size (in map units, metres for EPSG:3857) added around a wall's box for the window probe.
+WINDOW_MARGIN = 25.0
+WINDOW_LIMIT = 100
+DIGEST_FETCH_ROWS = 2000
+INVALID_INDEX_PROBLEM = "invalid (interrupted concurrent build?)"
+
+# Known causes of a failed connection, matched against the driver's text; the message shown is
+# always rebuilt from these phrases, so nothing the driver echoes (conninfo) can leak.
+_CONNECT_REASONS = (
+    (r"password authentication failed", "password authentication failed"),
+    (r"no password supplied|fe_sendauth", "a password is required"),
+    (r'database "[^"]*" does not exist', "database does not exist (it is never created)"),
+    (r'role "[^"]*" does not exist', "role does not exist"),
+    (r"no pg_hba\.conf entry", "rejected by pg_hba.conf"),
+    (r"Connection refused", "connection refused (is the server running?)"),
+    (r"No such file or directory", "no server socket in that folder (is the server running?)"),
+    (r"timeout expired|timed out", "connection timed out"),
+    (r"could not translate host name|Name or service not known", "unknown host name"),
+    (r"too many (clients|connections)|remaining connection slots", "too many connections"),
+    (r"the database system is (starting up|shutting down|in recovery mode)", "the server is not accepting connections"),
+    (r"permission denied for database", "permission denied for the database"),
+    (r"SSL", "SSL negotiation failed"),
+)
+
+
+def _connect_reason(text, password):
+    for pattern, reason in _CONNECT_REASONS:
+        if re.search(pattern, text, re.IGNORECASE):
+            return reason
+    first = text.strip().splitlines()[-1] if text.strip() else "unknown error"
+    first = re.sub(r"(?i)password\s*=\s*\S+", "password=********", first)
+    if password:
+        first = first.replace(password, "********")
+    return first[:200]
 
 
 class PostgresCoreMixin(DatabaseEngine):
     """Connection, probes and digests of the PostgreSQL engine."""
+
+    conn = None
+
+    # ---- connection -------------------------------------------------------------------
+    def _where(self):
+        p = self.params
+        where = p.db_socket_dir or "%s:%s" % (p.db_host, p.db_port)
+        return "%s/%s as %s" % (where, p.db_name, p.db_user)
+
+    def connect(self):
+        if not HAS_PSYCOPG:
+            raise MissingLibraryError("psycopg", PSYCOPG_IMPORT_ERROR)
+        p = self.params
+        kwargs = dict(
+            host=p.db_socket_dir or p.db_host,
+            port=p.db_port,
+            dbname=p.db_name,
+            user=p.db_user,
+            connect_timeout=p.connect_timeout,
+            application_name=APPLICATION_NAME,
+            autocommit=True,
+        )
+        if p.db_password is not None:
+            kwargs["password"] = p.db_password
+        if self.read_only:
+            kwargs["options"] = "-c default_transaction_read_only=on"
+        started = time.perf_counter()
+        try:
+            self.conn = psycopg.connect(**kwargs)
+        except psycopg.Error as exc:
+            raise DatabaseError("cannot connect to postgresql %s: %s"
+                                % (self._where(), _connect_reason(str(exc), p.db_password))) from None
+        return time.perf_counter() - started
+
+    def close(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            finally:
+                self.conn = None
+
+    # ---- small query helpers for every PostgreSQL mixin ----------------------------------
+    def _run(self, query, params, fetch):
+        if self.conn is None:
+            raise DatabaseError("not connected to postgresql %s" % self._where())
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(query, params)
+                if fetch == "all":
+                    return cur.fetchall()
+                if fetch == "one":
+                    return cur.fetchone()
+                return cur.rowcount
+        except psycopg.errors.QueryCanceled:
+            raise DatabaseError("query on %s cancelled by statement_timeout" % self._where()) from None
+        except psycopg.Error as exc:
+            raise DatabaseError("query on %s failed: %s" % (self._where(), str(exc).strip())) from None
+
+    def _fetchall(self, query, params=None):
+        """Run ``query`` (str or psycopg.sql object) and return all rows as tuples."""
+        return self._run(query, params, "all")
+
+    def _fetchone(self, query, params=None):
+        """Run ``query`` and return the first row (a tuple) or None."""
+        return self._run(query, params, "one")
+
+    def _execute(self, query, params=None):
+        """Run ``query`` for its effect; return the affected row count (-1 if not applicable)."""
+        return self._run(query, params, None)
+
+    # ---- probes ---------------------------------------------------------------------------
+    def existing_tables(self):
+        rows = self._fetchall(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND c.relname = ANY(%s)",
+            [list(BIM_TABLES)])
+        found = {r[0] for r in rows}
+        return [t for t in BIM_TABLES if t in found]
+
+    def query_latency(self):
+        """Key lookup by primary key plus a GiST window query, each bounded by an index.
+
+        The key is the walls id halfway between min(id) and max(id) (both read from the primary
+        key index); the window is the box of that wall plus ``WINDOW_MARGIN``, so no probe ever
+        scans the table, whatever its size. ``statement_timeout`` bounds each query.
+        """
+        if "walls" not in self.existing_tables():
+            raise DatabaseError("table walls is missing in %s" % self._where())
+        geom = sql.Identifier(SPATIAL_INDEXES["walls"][0])
+        try:
+            with self.conn.transaction():
+                self._execute("SELECT set_config('statement_timeout', %s, true)", [str(PROBE_TIMEOUT_MS)])
+                low, high = self._fetchone("SELECT min(id), max(id) FROM walls")
+                key = 0 if low is None else low + (high - low) // 2
+                started = time.perf_counter()
+                row = self._fetchone(sql.SQL(
+                    "SELECT id, ST_XMin({g}), ST_YMin({g}), ST_XMax({g}), ST_YMax({g}), ST_SRID({g})"
+                    " FROM walls WHERE id >= %s ORDER BY id LIMIT 1").format(g=geom), [key])
+                key_ms = (time.perf_counter() - started) * 1000.0
+                if row is None:
+                    box, srid = (0.0, 0.0, 1.0, 1.0), self._walls_srid()
+                else:
+                    box, srid = row[1:5], row[5]
+                started = time.perf_counter()
+                hits = self._fetchall(sql.SQL(
+                    "SELECT id FROM walls WHERE {g} && ST_MakeEnvelope(%s, %s, %s, %s, %s) LIMIT %s").format(g=geom),
+                    [box[0] - WINDOW_MARGIN, box[1] - WINDOW_MARGIN, box[2] + WINDOW_MARGIN,
+                     box[3] + WINDOW_MARGIN, srid, WINDOW_LIMIT])
+                window_ms = (time.perf_counter() - started) * 1000.0
+        except psycopg.Error as exc:
+            raise DatabaseError("latency probe on %s failed: %s" % (self._where(), str(exc).strip())) from None
+        return {"key_lookup_ms": round(key_ms, 3), "spatial_window_ms": round(window_ms, 3),
+                "spatial_window_rows": len(hits)}
+
+    def _walls_srid(self):
+        row = self._fetchone(
+            "SELECT srid FROM geometry_columns WHERE f_table_schema = current_schema()"
+            " AND f_table_name = 'walls' AND f_geometry_column = %s", [SPATIAL_INDEXES["walls"][0]])
+        return row[0] if row else 0
+
+    def connection_usage(self):
+        """Client sessions of the whole server (the limit is server-wide) and max_connections."""
+        active, idle, idle_tx, total = self._fetchone(
+            "SELECT count(*) FILTER (WHERE state = 'active'), count(*) FILTER (WHERE state = 'idle'),"
+            " count(*) FILTER (WHERE state LIKE 'idle in transaction%'), count(*)"
+            " FROM pg_stat_activity WHERE backend_type = 'client backend'")
+        limit = int(self._fetchone("SHOW max_connections")[0])
+        return {"active": active, "idle": idle, "idle_in_transaction": idle_tx, "total": total,
+                "max_connections": limit}
+
+    def data_directory(self):
+        """``SHOW data_directory`` (superuser or pg_read_all_settings), else None."""
+        try:
+            row = self._fetchone("SHOW data_directory")
+        except DatabaseError:
+            return None
+        return row[0] if row else None
+
+    def spatial_indexes(self):
+        """One entry per expected GiST index, plus one per other invalid or leftover index.
+
+        An index a failed ``CREATE INDEX CONCURRENTLY`` left behind has ``indisvalid`` false;
+        ``REINDEX CONCURRENTLY`` interrupted leaves ``<name>_ccnew*`` (and ``_ccold*``) indexes.
+        """
+        rows = self._fetchall(
+            "SELECT t.relname, c.relname, i.indisvalid, i.indisready, am.amname"
+            " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace"
+            " JOIN pg_am am ON am.oid = c.relam"
+            " WHERE n.nspname = current_schema() AND t.relname = ANY(%s) ORDER BY c.relname",
+            [list(SPATIAL_INDEXES)])
+        by_name = {r[1]: r for r in rows}
+        result = []
+        for table, (column, index, _rtree) in SPATIAL_INDEXES.items():
+            entry = {"name": index, "table": table, "column": column, "expected": True,
+                     "present": index in by_name, "valid": False, "problem": None}
+            if index not in by_name:
+                entry["problem"] = "missing"
+            else:
+                _t, _n, valid, ready, method = by_name[index]
+                entry["valid"] = bool(valid and ready and method == "gist")
+                if not valid:
+                    entry["problem"] = INVALID_INDEX_PROBLEM
+                elif not ready:
+                    entry["problem"] = "not ready (build in progress or interrupted)"
+                elif method != "gist":
+                    entry["problem"] = "not a GiST index (%s)" % method
+            result.append(entry)
+        expected = {v[1] for v in SPATIAL_INDEXES.values()}
+        for table, name, valid, ready, _method in rows:
+            leftover = re.search(r"_cc(new|old)\d*$", name) is not None
+            if name in expected or (valid and ready and not leftover):
+                continue
+            problem = ("leftover of an interrupted REINDEX CONCURRENTLY (drop it)" if leftover
+                       else INVALID_INDEX_PROBLEM)
+            result.append({"name": name, "table": table, "column": None, "expected": False,
+                           "present": True, "valid": False, "problem": problem})
+        return result
+
+    # ---- counts and digests ----------------------------------------------------------------
+    def row_counts(self, tables=DIGEST_TABLES):
+        present = set(self._all_tables())
+        return {t: self._fetchone(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t)))[0]
+                for t in tables if t in present}
+
+    def _primary_key(self, table):
+        rows = self._fetchall(
+            "SELECT a.attname FROM pg_index i"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            " WHERE i.indrelid = %s::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)",
+            [sql.Identifier(table).as_string(self.conn)])
+        return [r[0] for r in rows]
+
+    def _digest_rows(self, table):
+        """(rows, sha256 hex) of ``table``, streamed through a server-side cursor.
+
+        Runs inside the caller's transaction. Each row is hashed as its canonical text
+        ``t::text`` (geometry as hex EWKB) followed by a newline, in primary-key order.
+        """
+        pk = self._primary_key(table)
+        order = sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in pk) if pk else sql.SQL("t::text")
+        query = sql.SQL("SELECT t::text FROM {} AS t ORDER BY {}").format(sql.Identifier(table), order)
+        digest = hashlib.sha256()
+        rows = 0
+        with self.conn.cursor(name="bim_digest") as cur:
+            cur.itersize = DIGEST_FETCH_ROWS
+            cur.execute(query)
+            for (text,) in cur:
+                digest.update(text.encode("utf-8"))
+                digest.update(b"\n")
+                rows += 1
+        return rows, digest.hexdigest()
+
+    def _digest_snapshot(self, tables):
+        """Digest several tables in one REPEATABLE READ snapshot with fixed output settings."""
+        try:
+            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                for name, value in (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"),
+                                    ("extra_float_digits", "1"), ("IntervalStyle", "postgres")):
+                    self._execute("SELECT set_config(%s, %s, true)", [name, value])
+                return {t: self._digest_rows(t) for t in tables}
+            finally:
+                self.conn.execute("ROLLBACK")
+        except psycopg.Error as exc:
+            raise DatabaseError("digest on %s failed: %s" % (self._where(), str(exc).strip())) from None
+
+    def table_digest(self, table):
+        if table not in self._all_tables():
+            raise DatabaseError("table %s does not exist in %s" % (table, self._where()))
+        return self._digest_snapshot([table])[table][1]
+
+    def table_digests(self, tables=DIGEST_TABLES):
+        present = set(self._all_tables())
+        done = self._digest_snapshot([t for t in tables if t in present])
+        return {t: {"rows": r, "digest": d} for t, (r, d) in done.items()}
+
+    def _all_tables(self):
+        rows = self._fetchall(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()")
+        return [r[0] for r in rows]

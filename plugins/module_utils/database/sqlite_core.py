@@ -1,12 +1,246 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""SQLite: connection, probes and table digests (being written)."""
+"""SQLite: connection, bounded probes and table digests (standard library sqlite3).
+
+Other SQLite mixins run their SQL through ``_fetchall`` / ``_fetchone`` / ``_execute`` and
+quote every identifier with ``_quote_identifier``, which only accepts names that exist in
+``sqlite_master`` (SQLite has no driver-side identifier quoting).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import sqlite3
+import time
+import urllib.parse
+
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import DatabaseEngine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import (
+    BIM_TABLES,
+    DIGEST_TABLES,
+    SPATIAL_INDEXES,
+)
+
+# Upper bound of every probe; a probe that needs longer is interrupted and reported as an error.
+PROBE_TIMEOUT_MS = 5000
+WINDOW_MARGIN = 25.0
+WINDOW_LIMIT = 100
+DIGEST_FETCH_ROWS = 2000
+
+
+def _canonical(value):
+    """A JSON-safe, type-tagged form of one SQLite value (1, 1.0 and '1' stay distinct)."""
+    if isinstance(value, bytes):
+        return {"blob": value.hex()}
+    return value
 
 
 class SqliteCoreMixin(DatabaseEngine):
     """Connection, probes and digests of the SQLite engine."""
+
+    conn = None
+
+    # ---- connection -------------------------------------------------------------------
+    def _path(self):
+        if not self.params.sqlite_path:
+            raise DatabaseError("sqlite_path is required for the sqlite engine")
+        return os.path.abspath(self.params.sqlite_path)
+
+    def connect(self):
+        """Open the existing file (``mode=rw``, or ``mode=ro`` when read-only); never create one."""
+        path = self._path()
+        if not os.path.isfile(path):
+            raise DatabaseError("sqlite database file %s does not exist (it is never created)" % path)
+        uri = "file:%s?mode=%s" % (urllib.parse.quote(path), "ro" if self.read_only else "rw")
+        started = time.perf_counter()
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=self.params.connect_timeout,
+                                   isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise DatabaseError("cannot open sqlite database %s: %s" % (path, exc)) from None
+        try:
+            conn.execute("PRAGMA busy_timeout = %d" % (int(self.params.connect_timeout) * 1000))
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            conn.close()
+            raise DatabaseError("cannot open sqlite database %s: %s" % (path, exc)) from None
+        self.conn = conn
+        return time.perf_counter() - started
+
+    def close(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            finally:
+                self.conn = None
+
+    # ---- small query helpers for every SQLite mixin --------------------------------------
+    def _run(self, query, params, fetch):
+        if self.conn is None:
+            raise DatabaseError("not connected to sqlite %s" % self._path())
+        try:
+            cur = self.conn.execute(query, params or ())
+            if fetch == "all":
+                return cur.fetchall()
+            if fetch == "one":
+                return cur.fetchone()
+            return cur.rowcount
+        except sqlite3.Error as exc:
+            raise DatabaseError("query on sqlite %s failed: %s" % (self._path(), exc)) from None
+
+    def _fetchall(self, query, params=None):
+        """Run ``query`` with ``?`` parameters and return all rows as tuples."""
+        return self._run(query, params, "all")
+
+    def _fetchone(self, query, params=None):
+        """Run ``query`` and return the first row (a tuple) or None."""
+        return self._run(query, params, "one")
+
+    def _execute(self, query, params=None):
+        """Run ``query`` for its effect; return the affected row count (-1 if not applicable)."""
+        return self._run(query, params, None)
+
+    def _quote_identifier(self, name):
+        """Return ``name`` double-quoted for SQL, only if it names an object in sqlite_master."""
+        row = self._fetchone("SELECT 1 FROM sqlite_master WHERE name = ?", [name])
+        if row is None:
+            raise DatabaseError("no table or index named %r in sqlite %s" % (name, self._path()))
+        return '"%s"' % name.replace('"', '""')
+
+    def _all_tables(self):
+        rows = self._fetchall("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        return [r[0] for r in rows]
+
+    # ---- probes ---------------------------------------------------------------------------
+    def existing_tables(self):
+        found = set(self._all_tables())
+        return [t for t in BIM_TABLES if t in found]
+
+    def _deadline_handler(self, timeout_ms):
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        return lambda: 1 if time.monotonic() > deadline else 0
+
+    def query_latency(self):
+        """Key lookup by rowid plus an R*Tree window query joined to walls, both index-bound.
+
+        The key is halfway between min(id) and max(id) (each read from the rowid b-tree); the
+        window is that wall's R*Tree box plus ``WINDOW_MARGIN``. A progress handler interrupts
+        any probe running past ``PROBE_TIMEOUT_MS``.
+        """
+        tables = set(self._all_tables())
+        rtree = SPATIAL_INDEXES["walls"][2]
+        if "walls" not in tables:
+            raise DatabaseError("table walls is missing in sqlite %s" % self._path())
+        self.conn.set_progress_handler(self._deadline_handler(PROBE_TIMEOUT_MS), 1000)
+        try:
+            low, high = self._fetchone("SELECT min(id), max(id) FROM walls")
+            key = 0 if low is None else low + (high - low) // 2
+            started = time.perf_counter()
+            row = self._fetchone("SELECT * FROM walls WHERE id >= ? ORDER BY id LIMIT 1", [key])
+            key_ms = (time.perf_counter() - started) * 1000.0
+            if rtree not in tables:
+                raise DatabaseError("spatial index %s is missing in sqlite %s" % (rtree, self._path()))
+            box = None
+            if row is not None:
+                box = self._fetchone("SELECT min_x, max_x, min_y, max_y FROM %s WHERE id = ?"
+                                     % self._quote_identifier(rtree), [row[0]])
+            box = box or (0.0, 1.0, 0.0, 1.0)
+            started = time.perf_counter()
+            hits = self._fetchall(
+                "SELECT w.id FROM %s AS r JOIN walls AS w ON w.id = r.id"
+                " WHERE r.min_x <= ? AND r.max_x >= ? AND r.min_y <= ? AND r.max_y >= ? LIMIT ?"
+                % self._quote_identifier(rtree),
+                [box[1] + WINDOW_MARGIN, box[0] - WINDOW_MARGIN, box[3] + WINDOW_MARGIN,
+                 box[2] - WINDOW_MARGIN, WINDOW_LIMIT])
+            window_ms = (time.perf_counter() - started) * 1000.0
+        finally:
+            self.conn.set_progress_handler(None, 1000)
+        return {"key_lookup_ms": round(key_ms, 3), "spatial_window_ms": round(window_ms, 3),
+                "spatial_window_rows": len(hits)}
+
+    def connection_usage(self):
+        """SQLite is embedded: the only connection is this one and there is no server limit."""
+        return {"active": 1, "idle": 0, "max_connections": None}
+
+    def data_directory(self):
+        return os.path.dirname(self._path())
+
+    def spatial_indexes(self):
+        """Per expected R*Tree: present, ``rtreecheck()`` says ok, and as many rows as its table."""
+        tables = set(self._all_tables())
+        result = []
+        for table, (_column, _gist, rtree) in SPATIAL_INDEXES.items():
+            entry = {"name": rtree, "table": table, "column": None, "expected": True,
+                     "present": rtree in tables, "valid": False, "problem": None}
+            result.append(entry)
+            if rtree not in tables:
+                entry["problem"] = "missing"
+                continue
+            if table not in tables:
+                entry["problem"] = "indexed table %s is missing" % table
+                continue
+            check = self._fetchone("SELECT rtreecheck(?)", [rtree])[0]
+            if check != "ok":
+                entry["problem"] = "rtreecheck failed: %s" % check.splitlines()[0]
+                continue
+            indexed = self._fetchone("SELECT count(*) FROM %s" % self._quote_identifier(rtree))[0]
+            rows = self._fetchone("SELECT count(*) FROM %s" % self._quote_identifier(table))[0]
+            if indexed != rows:
+                entry["problem"] = "R*Tree holds %d rows but %s has %d" % (indexed, table, rows)
+                continue
+            entry["valid"] = True
+        return result
+
+    # ---- counts and digests ----------------------------------------------------------------
+    def row_counts(self, tables=DIGEST_TABLES):
+        present = set(self._all_tables())
+        return {t: self._fetchone("SELECT count(*) FROM %s" % self._quote_identifier(t))[0]
+                for t in tables if t in present}
+
+    def _order_by(self, table):
+        """Primary-key columns; a table without one is ordered by all its columns (rowids of
+        such tables may change on VACUUM, so they are not part of the data)."""
+        cols = self._fetchall("SELECT name, pk FROM pragma_table_info(?) ORDER BY cid", [table])
+        keys = sorted((pk, name) for name, pk in cols if pk > 0)
+        names = [name for _pk, name in keys] or [name for name, _pk in cols]
+        return ", ".join('"%s"' % n.replace('"', '""') for n in names)
+
+    def _digest_rows(self, table):
+        """(rows, sha256 hex): each row as a JSON list of type-tagged values, in key order."""
+        query = "SELECT * FROM %s ORDER BY %s" % (self._quote_identifier(table), self._order_by(table))
+        digest = hashlib.sha256()
+        rows = 0
+        try:
+            cur = self.conn.execute(query)
+            while True:
+                batch = cur.fetchmany(DIGEST_FETCH_ROWS)
+                if not batch:
+                    break
+                for row in batch:
+                    text = json.dumps([_canonical(v) for v in row], ensure_ascii=False, separators=(",", ":"))
+                    digest.update(text.encode("utf-8"))
+                    digest.update(b"\n")
+                rows += len(batch)
+        except sqlite3.Error as exc:
+            raise DatabaseError("digest of %s in sqlite %s failed: %s" % (table, self._path(), exc)) from None
+        return rows, digest.hexdigest()
+
+    def _digest_snapshot(self, tables):
+        """Digest several tables inside one read transaction (one consistent snapshot)."""
+        self._execute("BEGIN")
+        try:
+            return {t: self._digest_rows(t) for t in tables}
+        finally:
+            self._execute("ROLLBACK")
+
+    def table_digest(self, table):
+        return self._digest_snapshot([table])[table][1]
+
+    def table_digests(self, tables=DIGEST_TABLES):
+        present = set(self._all_tables())
+        done = self._digest_snapshot([t for t in tables if t in present])
+        return {t: {"rows": r, "digest": d} for t, (r, d) in done.items()}

@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Real-database fixtures for the unit tests of module_utils.
+
+``pg_conn_params``: a fresh database ``bimtest_<random>`` on 127.0.0.1:5432 (user postgres),
+with PostGIS, the BIM schema and ``UNIT_WALLS`` walls from tests/fleet/generate.py; dropped
+afterwards. ``sqlite_conn_params``: the same data in a SQLite file under ``tmp_path``.
+Both yield ``ConnectionParams``. The generator is imported by file path, because tests/fleet is
+not a package and ansible-test's collection loader does not import it as one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+
+from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
+
+UNIT_WALLS = 300
+PG_HOST = os.environ.get("BIM_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("BIM_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("BIM_TEST_PG_USER", "postgres")
+PG_BIN = os.environ.get("BIM_TEST_PG_BIN", "/usr/lib/postgresql/15/bin")
+GENERATOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fleet", "generate.py")
+
+
+def load_generator():
+    """tests/fleet/generate.py as a module (``populate_postgresql``, ``populate_sqlite``)."""
+    spec = importlib.util.spec_from_file_location("bim_fleet_generate", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _admin_connect():
+    psycopg = pytest.importorskip("psycopg")
+    return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def bim_generator():
+    """The module tests/fleet/generate.py (``populate_postgresql``, ``populate_sqlite``)."""
+    return load_generator()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """``ConnectionParams`` of the shared test server's maintenance database ``postgres``."""
+    return ConnectionParams(engine="postgresql", db_host=PG_HOST, db_port=PG_PORT, db_user=PG_USER,
+                            db_name="postgres", connect_timeout=5)
+
+
+@pytest.fixture
+def pg_admin():
+    """An autocommit psycopg connection to the maintenance database ``postgres``."""
+    conn = _admin_connect()
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def pg_conn_params():
+    """ConnectionParams of a fresh, populated PostGIS database; dropped after the test."""
+    name = "bimtest_%s" % uuid.uuid4().hex[:12]
+    with _admin_connect() as admin:
+        admin.execute('CREATE DATABASE "%s"' % name)
+    try:
+        conninfo = "host=%s port=%d user=%s dbname=%s" % (PG_HOST, PG_PORT, PG_USER, name)
+        load_generator().populate_postgresql(conninfo, UNIT_WALLS, seed=1)
+        yield ConnectionParams(engine="postgresql", db_host=PG_HOST, db_port=PG_PORT, db_user=PG_USER,
+                               db_name=name, connect_timeout=5)
+    finally:
+        with _admin_connect() as admin:
+            admin.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+
+@pytest.fixture
+def sqlite_conn_params(tmp_path):
+    """ConnectionParams of a populated SQLite file in ``tmp_path``."""
+    path = str(tmp_path / "bim_walls.db")
+    load_generator().populate_sqlite(path, UNIT_WALLS, seed=1)
+    return ConnectionParams(engine="sqlite", sqlite_path=path, connect_timeout=5)
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_password_server():
+    """A throwaway PostgreSQL cluster that demands scram-sha-256 passwords (the shared 5432
+    server trusts every local connection, so it cannot prove wrong-password handling).
+
+    Yields ``(host, port, user, password)``; the cluster is stopped and removed afterwards.
+    """
+    if not os.path.exists(os.path.join(PG_BIN, "initdb")):
+        pytest.skip("PostgreSQL server binaries not found in %s" % PG_BIN)
+    prefix = []
+    if os.geteuid() == 0:
+        prefix = ["runuser", "-u", "postgres", "--"]  # initdb refuses to run as root
+    base = tempfile.mkdtemp(prefix="bimtest_pgauth_")
+    password = "Unit-Test-Secret-%s" % uuid.uuid4().hex[:8]
+    port = _free_port()
+    data = os.path.join(base, "data")
+    with open(os.path.join(base, "pw"), "w", encoding="utf-8") as handle:
+        handle.write(password + "\n")
+    if prefix:
+        shutil.chown(base, "postgres", "postgres")
+        shutil.chown(os.path.join(base, "pw"), "postgres", "postgres")
+    run = dict(check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(prefix + [os.path.join(PG_BIN, "initdb"), "-D", data, "-U", "postgres", "-A", "scram-sha-256",
+                             "--pwfile", os.path.join(base, "pw"), "-E", "UTF8", "--no-sync"], **run)
+    options = "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off" % (port, base)
+    subprocess.run(prefix + [os.path.join(PG_BIN, "pg_ctl"), "-D", data, "-o", options, "-w", "-l",
+                             os.path.join(base, "log"), "start"], **run)
+    try:
+        yield ("127.0.0.1", port, "postgres", password)
+    finally:
+        subprocess.run(prefix + [os.path.join(PG_BIN, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"],
+                       check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(base, ignore_errors=True)
