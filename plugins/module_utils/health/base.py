@@ -1,0 +1,184 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The pieces every health check shares: the result type, the context, the check registry.
+
+A check is a plain function ``check(ctx) -> CheckResult`` registered with ``register_check``.
+It reads what it needs from ``ctx`` (connection parameters, application metrics, thresholds)
+and never raises on purpose: the runner turns an exception or a timeout into an ``error``
+result anyway, so one broken check never stops the others.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import threading
+import time
+
+HEALTHY = "healthy"
+WARNING = "warning"
+ERROR = "error"
+CHECK_STATUSES = (HEALTHY, WARNING, ERROR)
+
+OVERALL_HEALTHY = "healthy"
+OVERALL_DEGRADED = "degraded"
+OVERALL_UNHEALTHY = "unhealthy"
+OVERALL_STATUSES = (OVERALL_HEALTHY, OVERALL_DEGRADED, OVERALL_UNHEALTHY)
+
+# check name -> CheckSpec, in registration order (the order checks are reported in)
+REGISTRY = collections.OrderedDict()
+
+
+class HealthError(Exception):
+    """Bad input to the health library (unknown check or threshold name); the message is safe to show."""
+
+
+@dataclasses.dataclass
+class Alert:
+    """A metric beyond its warning or critical threshold."""
+
+    check: str
+    metric: str
+    value: float
+    threshold: float
+    severity: str  # "warning" or "critical"
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class CheckResult:
+    """What one check found. ``duration_ms`` is filled in by the runner."""
+
+    name: str
+    status: str = HEALTHY
+    message: str = ""
+    metrics: dict = dataclasses.field(default_factory=dict)
+    alerts: list = dataclasses.field(default_factory=list)
+    recommendations: list = dataclasses.field(default_factory=list)
+    duration_ms: float = 0.0
+
+    def worsen(self, status):
+        """Raise the status to ``status`` if that is worse than the current one."""
+        if CHECK_STATUSES.index(status) > CHECK_STATUSES.index(self.status):
+            self.status = status
+
+    def as_dict(self):
+        return {
+            "name": self.name,
+            "status": self.status,
+            "message": self.message,
+            "metrics": self.metrics,
+            "duration_ms": round(self.duration_ms, 3),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ThresholdSpec:
+    """Default warning/critical levels of one threshold name. ``critical`` may be None."""
+
+    warning: float
+    critical: float | None = None
+    lower_is_worse: bool = False
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    func: object
+    thresholds: dict
+    needs_app: bool
+    description: str
+
+
+def register_check(name, thresholds=None, needs_app=False, description=""):
+    """Decorator: register ``func(ctx) -> CheckResult`` as check ``name``.
+
+    ``thresholds`` maps threshold names this check evaluates to their ``ThresholdSpec``
+    defaults; users may override them through the module's ``thresholds`` option.
+    ``needs_app`` marks checks that read the application endpoint (skipped by default when
+    no ``app_url`` is given).
+    """
+    def decorator(func):
+        REGISTRY[name] = CheckSpec(name, func, dict(thresholds or {}), needs_app, description)
+        return func
+    return decorator
+
+
+class AppMetricsError(Exception):
+    """The application metrics endpoint could not be read; the message is safe to show."""
+
+
+class CheckContext:
+    """Everything a check may read. Shared by the checks running concurrently.
+
+    ``conn``: ``ConnectionParams`` (or None), ``app_url``, ``cache_url``, ``data_dir``,
+    ``thresholds`` (merged), ``timeout`` (seconds per check), ``secrets`` (strings to mask in
+    messages). ``app_metrics()`` fetches ``GET {app_url}/metrics`` once for all checks.
+    """
+
+    def __init__(self, conn=None, app_url=None, cache_url=None, data_dir=None, thresholds=None,
+                 timeout=15.0, secrets=(), options=None):
+        self.conn = conn
+        self.app_url = app_url.rstrip("/") if app_url else app_url
+        self.cache_url = cache_url
+        self.data_dir = data_dir
+        self.thresholds = thresholds or {}
+        self.timeout = timeout
+        self.secrets = [s for s in secrets if s]
+        self.options = dict(options or {})
+        self._lock = threading.Lock()
+        self._app_metrics = None
+        self._app_error = None
+
+    def mask(self, text):
+        """``text`` with every secret replaced by ********."""
+        text = str(text)
+        for secret in self.secrets:
+            text = text.replace(secret, "********")
+        return text
+
+    def app_metrics(self):
+        """The application's /metrics JSON as a dict; raises ``AppMetricsError``. Fetched once."""
+        with self._lock:
+            if self._app_metrics is None and self._app_error is None:
+                try:
+                    self._app_metrics = fetch_json(self.app_url + "/metrics", self.timeout)
+                except AppMetricsError as exc:
+                    self._app_error = exc
+            if self._app_error is not None:
+                raise self._app_error
+            return self._app_metrics
+
+
+def fetch_json(url, timeout):
+    """GET ``url`` (no proxy: the application is reached directly) and decode a JSON object."""
+    # imported here so the library loads without touching the network stack until needed
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            body = response.read(1024 * 1024)
+    except urllib.error.HTTPError as exc:
+        raise AppMetricsError("GET %s answered HTTP %s" % (url, exc.code))
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise AppMetricsError("GET %s failed: %s" % (url, reason))
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except ValueError:
+        raise AppMetricsError("GET %s did not answer JSON" % url)
+    if not isinstance(data, dict):
+        raise AppMetricsError("GET %s answered JSON that is not an object" % url)
+    return data
+
+
+def now():
+    """Monotonic seconds, for durations."""
+    return time.monotonic()

@@ -1,0 +1,176 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ``database`` check, written against ``engine.DatabaseEngine`` only.
+
+Connect time, bounded query latency (key lookup + spatial window), connections vs the server
+limit, disk usage of the data folder, and the spatial indexes (present and valid).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import (
+    DatabaseError, MissingLibraryError)
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES
+from ansible_collections.bim.wall_system.plugins.module_utils.health.base import (
+    ERROR, WARNING, CheckResult, ThresholdSpec, register_check)
+from ansible_collections.bim.wall_system.plugins.module_utils.health.thresholds import evaluate
+
+
+def disk_usage(path):
+    """``{"path", "total_bytes", "free_bytes", "used_bytes", "usage"}`` of the file system holding ``path``.
+
+    ``usage`` is used / (used + available to unprivileged users), as ``df`` computes it.
+    """
+    st = os.statvfs(path)
+    total = st.f_blocks * st.f_frsize
+    free = st.f_bavail * st.f_frsize
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    denominator = used + free
+    return {
+        "path": path,
+        "total_bytes": total,
+        "free_bytes": free,
+        "used_bytes": used,
+        "usage": round(used / denominator, 4) if denominator else 0.0,
+    }
+
+
+def index_recommendation(engine_name, index):
+    """What an operator should run for a spatial index with a problem."""
+    name, table, column = index.get("name"), index.get("table"), index.get("column")
+    problem = index.get("problem") or ""
+    if engine_name == "postgresql":
+        if not index.get("present"):
+            return ("database: spatial index %s is missing; recreate it: CREATE INDEX CONCURRENTLY %s ON %s "
+                    "USING gist (%s)" % (name, name, table, column))
+        if "leftover" in problem:
+            return "database: index %s is %s; run DROP INDEX CONCURRENTLY %s" % (name, problem, name)
+        return "database: index %s on %s is %s; run REINDEX INDEX CONCURRENTLY %s" % (name, table, problem, name)
+    return ("database: spatial index %s on %s is %s; rebuild the R*Tree from %s (db_maintenance "
+            "reindex) and run PRAGMA integrity_check" % (name, table, problem or "not valid", table))
+
+
+def _check_disk(result, ctx, engine, parts):
+    folder = ctx.data_dir
+    if not folder:
+        try:
+            folder = engine.data_directory()
+        except DatabaseError:
+            folder = None
+    if not folder or not os.path.isdir(folder):
+        parts.append("data folder unknown here (set data_dir)" if not folder
+                     else "data folder %s not found on this host" % folder)
+        return
+    usage = disk_usage(folder)
+    result.metrics["data_directory"] = folder
+    result.metrics["disk_usage"] = usage["usage"]
+    result.metrics["disk_free_bytes"] = usage["free_bytes"]
+    if evaluate(result, ctx, "disk_usage", usage["usage"]):
+        result.recommendations.append(
+            "database: the file system of %s is %.0f%% full; free space (old logs, temp_geometry: "
+            "db_maintenance cleanup) or grow it" % (folder, usage["usage"] * 100))
+    parts.append("disk %.0f%% used" % (usage["usage"] * 100))
+
+
+def _check_connections(result, ctx, engine, parts):
+    usage = engine.connection_usage()
+    active, idle, limit = usage.get("active"), usage.get("idle"), usage.get("max_connections")
+    result.metrics["active_connections"] = active
+    result.metrics["idle_connections"] = idle
+    if limit:
+        total = usage.get("total", (active or 0) + (idle or 0))
+        ratio = round(total / float(limit), 4)
+        result.metrics["max_connections"] = limit
+        result.metrics["connection_usage"] = ratio
+        if evaluate(result, ctx, "connection_usage", ratio):
+            result.recommendations.append(
+                "database: %d of %d connections in use; look for idle sessions or a connection pool leak"
+                % (total, limit))
+        parts.append("%s/%s connections" % (total, limit))
+
+
+def _check_indexes(result, ctx, engine, parts):
+    indexes = engine.spatial_indexes()
+    bad = [i for i in indexes if not (i.get("present") and i.get("valid"))]
+    result.metrics["spatial_index_count"] = sum(1 for i in indexes if i.get("present") and i.get("valid"))
+    result.metrics["spatial_indexes_invalid"] = [i.get("name") for i in bad]
+    for index in bad:
+        result.worsen(ERROR)
+        result.recommendations.append(index_recommendation(engine.name, index))
+    if bad:
+        parts.insert(0, "spatial index problem: " + ", ".join(
+            "%s %s" % (i.get("name"), i.get("problem") or "not valid") for i in bad))
+    else:
+        parts.append("%d spatial indexes valid" % len(indexes))
+
+
+@register_check(
+    "database",
+    thresholds={
+        "database_response_time_ms": ThresholdSpec(1000.0, 5000.0, description="slowest of connect time "
+                                                   "and the probe queries"),
+        "connection_usage": ThresholdSpec(0.80, 0.95, description="connections in use / max_connections"),
+        "disk_usage": ThresholdSpec(0.85, 0.95, description="used fraction of the data folder's file system"),
+    },
+    description="Connect time, query latency, connections, disk usage, spatial indexes.")
+def check_database(ctx):
+    result = CheckResult("database")
+    params = ctx.conn
+    if params is None:
+        result.status = ERROR
+        result.message = "no database connection options given"
+        return result
+    if params.engine == "sqlite" and not (params.sqlite_path and os.path.isfile(params.sqlite_path)):
+        # checked here too so that a missing file can never be created by a driver default
+        result.status = ERROR
+        result.message = "SQLite database file %s does not exist" % params.sqlite_path
+        result.recommendations.append("database: check sqlite_path (bim_sqlite_path); a health check never "
+                                      "creates a database")
+        return result
+    parts = []
+    try:
+        engine = open_engine(params, read_only=True)
+        connect_s = engine.connect()
+        try:
+            connect_ms = round(connect_s * 1000.0, 3)
+            result.metrics["connect_time_ms"] = connect_ms
+            present = set(engine.existing_tables())
+            missing = [t for t in BIM_TABLES if t not in present]
+            if missing:
+                result.worsen(ERROR)
+                parts.append("missing BIM tables: %s" % ", ".join(missing))
+            latency = engine.query_latency() if "walls" in present else {}
+            for key, value in latency.items():
+                result.metrics[key] = value
+            probes = [v for k, v in latency.items() if k.endswith("_ms")]
+            response = max([connect_ms] + probes)
+            result.metrics["database_response_time_ms"] = response
+            if evaluate(result, ctx, "database_response_time_ms", response):
+                result.recommendations.append(
+                    "database: response time %.0f ms is high; run db_maintenance (ANALYZE, spatial "
+                    "REINDEX) and check the server load" % response)
+            parts.append("connected in %.0f ms, probes %s" % (
+                connect_ms, ", ".join("%s %.1f ms" % (k[:-3], v) for k, v in latency.items() if k.endswith("_ms"))
+                or "skipped"))
+            _check_connections(result, ctx, engine, parts)
+            _check_disk(result, ctx, engine, parts)
+            _check_indexes(result, ctx, engine, parts)
+        finally:
+            engine.close()
+    except MissingLibraryError as exc:
+        result.status = ERROR
+        result.message = "%s on the managed host (run the bim.wall_system.prerequisites role)" % exc
+        return result
+    except DatabaseError as exc:
+        result.status = ERROR
+        parts.insert(0, ctx.mask(exc))
+        result.message = "; ".join(parts)
+        return result
+    if result.status == WARNING and not parts:
+        parts.append("thresholds exceeded")
+    result.message = "; ".join(parts)
+    return result
