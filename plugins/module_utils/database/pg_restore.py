@@ -1,10 +1,280 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""PostgreSQL: restore, swap and rollback."""
+"""PostgreSQL: restore, swap and rollback primitives.
+
+These methods act on whole databases of the server the engine points at, through a separate
+administrative connection to the ``postgres`` maintenance database (autocommit: CREATE, DROP,
+ALTER DATABASE cannot run in a transaction). The orchestration that makes a swap crash-safe
+(journal, recovery, restore points) lives in ``module_utils/restore/``; here are the single steps.
+Every identifier goes through ``psycopg.sql.Identifier``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import glob
+import os
+import shutil
+import subprocess
+import time
+
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
+
+try:
+    import psycopg
+    from psycopg import sql
+    HAS_PSYCOPG = True
+    PSYCOPG_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - depends on the host
+    HAS_PSYCOPG = False
+    PSYCOPG_IMPORT_ERROR = str(exc)
+
+MAINTENANCE_DB = "postgres"
+MAX_IDENTIFIER = 63
+
+
+def _no_secret(text, password):
+    if password and text:
+        return text.replace(password, "********")
+    return text
+
 
 class PostgresRestoreMixin:
-    """Restore methods of the PostgreSQL engine."""
+    """Restore methods of the PostgreSQL engine (need only ``self.params``)."""
+
+    # ---- connections -------------------------------------------------------------------
+    def _admin_connect(self, dbname=MAINTENANCE_DB):
+        """An autocommit connection to ``dbname`` (default: the maintenance database)."""
+        if not HAS_PSYCOPG:
+            raise MissingLibraryError("psycopg", PSYCOPG_IMPORT_ERROR)
+        p = self.params
+        kwargs = dict(dbname=dbname, user=p.db_user, port=p.db_port, connect_timeout=p.connect_timeout,
+                      autocommit=True, application_name="bim.wall_system restore")
+        kwargs["host"] = p.db_socket_dir or p.db_host
+        if p.db_password:
+            kwargs["password"] = p.db_password
+        try:
+            return psycopg.connect(**kwargs)
+        except psycopg.Error as exc:
+            raise DatabaseError("cannot connect to database %s on %s: %s" % (
+                dbname, p.describe(), _no_secret(str(exc).strip(), p.db_password)))
+
+    def _admin(self, query, args=None, dbname=MAINTENANCE_DB, fetch=False):
+        conn = self._admin_connect(dbname)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query, args)
+                if fetch:
+                    return cur.fetchall()
+                return None
+        except psycopg.Error as exc:
+            text = query.as_string(conn) if hasattr(query, "as_string") else str(query)
+            raise DatabaseError("%s failed on %s: %s" % (text.split("(")[0][:80], self.params.describe(),
+                                                         _no_secret(str(exc).strip(), self.params.db_password)))
+        finally:
+            conn.close()
+
+    def engine_for_database(self, name):
+        """A new (not yet connected) engine of the same server for database ``name``."""
+        return type(self)(dataclasses.replace(self.params, db_name=name))
+
+    # ---- databases ---------------------------------------------------------------------
+    def database_exists(self, name):
+        rows = self._admin("SELECT 1 FROM pg_database WHERE datname = %s", (name,), fetch=True)
+        return bool(rows)
+
+    def databases_like(self, prefix):
+        """Names of the databases whose name starts with ``prefix`` (sorted)."""
+        rows = self._admin("SELECT datname FROM pg_database WHERE left(datname, %s) = %s ORDER BY datname",
+                           (len(prefix), prefix), fetch=True)
+        return [r[0] for r in rows]
+
+    def database_owner(self, name):
+        rows = self._admin("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,), fetch=True)
+        return rows[0][0] if rows else None
+
+    def database_size(self, name):
+        rows = self._admin("SELECT pg_database_size(%s)", (name,), fetch=True)
+        return int(rows[0][0])
+
+    def create_database(self, name, owner=None):
+        """CREATE DATABASE ``name`` from template0 (an empty database pg_restore fills)."""
+        if len(name) > MAX_IDENTIFIER:
+            raise DatabaseError("database name %r is longer than %d characters" % (name, MAX_IDENTIFIER))
+        query = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+        if owner:
+            query = sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(
+                sql.Identifier(name), sql.Identifier(owner))
+        self._admin(query)
+
+    def drop_database(self, name):
+        """DROP DATABASE IF EXISTS ``name`` WITH (FORCE): its sessions are ended first."""
+        self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def rename_database(self, old, new):
+        if len(new) > MAX_IDENTIFIER:
+            raise DatabaseError("database name %r is longer than %d characters" % (new, MAX_IDENTIFIER))
+        self._admin(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
+
+    def set_allow_connections(self, name, allow):
+        self._admin(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+            sql.Identifier(name), sql.SQL("true" if allow else "false")))
+
+    def allows_connections(self, name):
+        rows = self._admin("SELECT datallowconn FROM pg_database WHERE datname = %s", (name,), fetch=True)
+        return bool(rows and rows[0][0])
+
+    def terminate_sessions(self, name, timeout=30.0):
+        """End every session on database ``name`` (except ours); wait until none is left.
+
+        Returns the number of sessions that were ended.
+        """
+        ended = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self._admin(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()", (name,), fetch=True)
+            ended += sum(1 for r in rows if r[0])
+            left = self._admin("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                               (name,), fetch=True)[0][0]
+            if not left:
+                return ended
+            if time.monotonic() > deadline:
+                raise DatabaseError("%d sessions on database %s did not end within %ss" % (left, name, timeout))
+            time.sleep(0.1)
+
+    # ---- pg_restore --------------------------------------------------------------------
+    def server_major_version(self):
+        rows = self._admin("SHOW server_version_num", fetch=True)
+        return int(rows[0][0]) // 10000
+
+    def pg_tool(self, tool):
+        """Path of a PostgreSQL client program, preferring the server's major version."""
+        try:
+            major = self.server_major_version()
+        except DatabaseError:
+            major = None
+        candidates = []
+        if major:
+            candidates.append("/usr/lib/postgresql/%d/bin/%s" % (major, tool))
+            candidates.append("/usr/pgsql-%d/bin/%s" % (major, tool))
+        candidates.extend(sorted(glob.glob("/usr/lib/postgresql/*/bin/%s" % tool), reverse=True))
+        for path in candidates:
+            if os.access(path, os.X_OK):
+                return path
+        found = shutil.which(tool)
+        if found:
+            return found
+        raise DatabaseError("the PostgreSQL client program %s was not found on this host" % tool)
+
+    def _tool_env_args(self, dbname):
+        p = self.params
+        env = dict(os.environ)
+        env.pop("PGPASSWORD", None)
+        if p.db_password:
+            env["PGPASSWORD"] = p.db_password
+        env["PGCONNECT_TIMEOUT"] = str(p.connect_timeout)
+        args = ["-h", p.db_socket_dir or p.db_host, "-p", str(p.db_port), "-U", p.db_user, "-d", dbname]
+        return env, args
+
+    def archive_toc(self, archive_path):
+        """``pg_restore -l`` of an archive file: the list of its TOC entries (lines)."""
+        proc = subprocess.run([self.pg_tool("pg_restore"), "-l", archive_path], capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise DatabaseError("pg_restore -l failed (rc=%d): %s" % (
+                proc.returncode, proc.stderr.decode("utf-8", "replace").strip()[-2000:]))
+        return proc.stdout.decode("utf-8", "replace").splitlines()
+
+    def restore_archive(self, dbname, archive_path=None, stream=None, jobs=1, use_list=None):
+        """Run ``pg_restore --exit-on-error`` of a custom-format archive into existing ``dbname``.
+
+        ``archive_path`` (seekable file; needed for ``jobs`` > 1) or ``stream`` (a file-like
+        object piped into pg_restore's stdin with jobs=1). ``use_list``: a ``-L`` list file.
+        Returns the command (without secrets) that ran.
+        """
+        env, conn_args = self._tool_env_args(dbname)
+        cmd = [self.pg_tool("pg_restore"), "--exit-on-error", "--no-password"] + conn_args
+        if use_list:
+            cmd += ["-L", use_list]
+        if archive_path is not None:
+            if jobs and jobs > 1:
+                cmd += ["-j", str(int(jobs))]
+            cmd.append(archive_path)
+            proc = subprocess.run(cmd, env=env, capture_output=True, check=False)
+            stderr = proc.stderr
+            rc = proc.returncode
+        else:
+            proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+            import threading
+            errbuf = []
+            reader = threading.Thread(target=lambda: errbuf.append(proc.stderr.read()))
+            reader.daemon = True
+            reader.start()
+            try:
+                while True:
+                    block = stream.read(1024 * 1024)
+                    if not block:
+                        break
+                    proc.stdin.write(block)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            rc = proc.wait()
+            reader.join()
+            stderr = errbuf[0] if errbuf else b""
+        if rc != 0:
+            text = _no_secret(stderr.decode("utf-8", "replace").strip(), self.params.db_password)
+            raise DatabaseError("pg_restore into database %s failed (rc=%d): %s" % (dbname, rc, text[-2000:]))
+        return " ".join(cmd)
+
+    # ---- checks of a restored copy -----------------------------------------------------
+    def check_btree_indexes(self, dbname):
+        """amcheck's ``bt_index_check`` on every btree index of ``dbname``.
+
+        Creates the amcheck extension when missing and drops it again afterwards, so the
+        checked database ends up exactly as restored. Returns a list of problems (strings).
+        """
+        conn = self._admin_connect(dbname)
+        problems = []
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'amcheck'")
+                had = bool(cur.fetchall())
+                if not had:
+                    try:
+                        cur.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+                    except psycopg.Error as exc:
+                        return ["amcheck is not available on the server: %s" % str(exc).strip()]
+                try:
+                    cur.execute(
+                        "SELECT c.oid::regclass::text, c.oid FROM pg_index i "
+                        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE am.amname = 'btree' AND c.relpersistence <> 't' "
+                        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%' "
+                        "ORDER BY 1")
+                    for name, oid in cur.fetchall():
+                        try:
+                            cur.execute("SELECT bt_index_check(%s::oid::regclass)", (oid,))
+                        except psycopg.Error as exc:
+                            problems.append("btree index %s: %s" % (name, str(exc).strip()))
+                finally:
+                    if not had:
+                        cur.execute("DROP EXTENSION IF EXISTS amcheck")
+        finally:
+            conn.close()
+        return problems
+
+    def invalid_indexes(self, dbname):
+        """Indexes of ``dbname`` that PostgreSQL marks invalid or not ready."""
+        rows = self._admin(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE NOT (i.indisvalid AND i.indisready)", dbname=dbname, fetch=True)
+        return [r[0] for r in rows]

@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Free-space arithmetic of a restore plan: what must fit where, before anything starts."""
+
+from __future__ import annotations
+
+import os
+
+# A restored PostgreSQL database is larger than its -Z0 custom-format archive: the archive holds
+# the rows (COPY text) while the database also holds indexes, page overhead and TOAST. Measured on
+# the BIM schema the ratio is about 1.3-1.5; the plan asks for 1.6x plus a fixed reserve.
+PG_SIZE_FACTOR = 1.6
+RESERVE_BYTES = 16 * 1024 * 1024
+
+
+def existing_ancestor(path):
+    """``path`` or its nearest existing parent folder."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def free_bytes(path):
+    """Bytes available to this (unprivileged view of the) user on ``path``'s file system."""
+    st = os.statvfs(existing_ancestor(path))
+    return st.f_bavail * st.f_frsize
+
+
+def device_of(path):
+    return os.stat(existing_ancestor(path)).st_dev
+
+
+def space_plan(needs):
+    """``needs``: list of ``(label, path, bytes)``. Sums needs per file system.
+
+    Returns ``(fits, rows)``; each row ``{path, labels, needed_bytes, available_bytes, fits}``.
+    """
+    by_dev = {}
+    order = []
+    for label, path, amount in needs:
+        if path is None or amount <= 0:
+            continue
+        dev = device_of(path)
+        if dev not in by_dev:
+            by_dev[dev] = {"path": existing_ancestor(path), "labels": [], "needed_bytes": 0,
+                           "available_bytes": free_bytes(path)}
+            order.append(dev)
+        by_dev[dev]["labels"].append(label)
+        by_dev[dev]["needed_bytes"] += int(amount)
+    rows = []
+    for dev in order:
+        row = by_dev[dev]
+        row["needed_bytes"] += RESERVE_BYTES
+        row["fits"] = row["available_bytes"] >= row["needed_bytes"]
+        rows.append(row)
+    return all(r["fits"] for r in rows), rows
+
+
+def human(amount):
+    amount = float(amount)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(amount) < 1024 or unit == "TiB":
+            return "%.1f %s" % (amount, unit) if unit != "B" else "%d B" % amount
+        amount /= 1024.0
+    return "%d B" % amount
+
+
+def describe_shortfall(rows):
+    parts = []
+    for row in rows:
+        if not row["fits"]:
+            parts.append("%s needs %s (%d bytes) for %s but has %s (%d bytes) free" % (
+                row["path"], human(row["needed_bytes"]), row["needed_bytes"], " + ".join(row["labels"]),
+                human(row["available_bytes"]), row["available_bytes"]))
+    return "; ".join(parts)

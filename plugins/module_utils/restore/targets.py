@@ -1,0 +1,539 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Restore targets: where a backup is restored, how the copy is checked, and the crash-safe swap.
+
+A target is the live database of one installation (a PostgreSQL database on a server, or a
+SQLite file). Every operation on it runs under its ``TargetLock`` and starts with ``recover()``,
+which reads the swap journal a killed run may have left and brings the target back to a
+consistent state:
+
+PostgreSQL swap (restored copy ``I`` beside live ``L``; restore point ``R``)::
+
+    journal; ALTER DATABASE L ALLOW_CONNECTIONS false; pg_terminate_backend(sessions of L)
+    journal; ALTER DATABASE L RENAME TO R          <- commit point
+    journal; ALTER DATABASE I RENAME TO L
+    journal; ALTER DATABASE L ALLOW_CONNECTIONS true; journal removed
+
+  recovery: L and I exist -> before the commit point: L re-opened, I dropped (live untouched);
+  I exists, L does not -> between the renames: I (verified before the swap began) renamed to L;
+  L exists, I does not -> done: L re-opened. Each step is atomic in PostgreSQL.
+
+SQLite swap (restored, verified, self-contained file ``I`` in L's folder)::
+
+    journal; checkpoint L (its WAL folded into the file)
+    journal; link L -> R, and L-wal / L-journal -> R-wal / R-journal when present
+    journal; unlink L-wal, L-shm, L-journal (the new file must not meet a stale WAL)
+    journal; rename I -> L  (os.replace: atomic)   <- commit point; journal removed
+
+  recovery: I still exists -> before the commit point: side files linked back from R, the
+  links R* removed, I removed (live untouched); I gone -> done.
+"""
+
+from __future__ import annotations
+
+import datetime
+import glob
+import os
+import re
+
+from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import fsync_directory
+from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES, SPATIAL_INDEXES
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import (
+    DEFAULT_STATE_DIR, Journal, TargetLock, safe_key)
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.space import PG_SIZE_FACTOR
+
+# Kinds of scratch copies this collection names itself and may remove when a run left them.
+SCRATCH_KINDS = ("restore", "verify", "drill")
+STAMP_RE = r"\d{14}(?:_\d+)?"
+
+
+def utc_stamp():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d%H%M%S")
+
+
+def compare_tables(expected, actual, tables=None):
+    """Compare restored ``actual`` {table: {rows, digest}} with the manifest's ``expected``.
+
+    Returns ``(problems, result)``; ``result[table]`` holds both figures and ``matches``.
+    """
+    problems = []
+    result = {}
+    names = list(tables) if tables else sorted(expected)
+    for table in names:
+        exp = expected.get(table)
+        act = actual.get(table)
+        if exp is None:
+            problems.append("table %s: not recorded in the backup's manifest" % table)
+            continue
+        if act is None:
+            problems.append("table %s: missing in the restored copy" % table)
+            result[table] = {"expected_rows": exp.get("rows"), "rows": None, "digest": None, "matches": False}
+            continue
+        matches = act.get("rows") == exp.get("rows") and act.get("digest") == exp.get("digest")
+        result[table] = {"rows": act.get("rows"), "expected_rows": exp.get("rows"),
+                         "digest": act.get("digest"), "matches": matches}
+        if act.get("rows") != exp.get("rows"):
+            problems.append("table %s: %s rows restored, the manifest records %s" % (table, act.get("rows"), exp.get("rows")))
+        elif act.get("digest") != exp.get("digest"):
+            problems.append("table %s: content digest differs from the manifest's" % table)
+    return problems, result
+
+
+def _spatial_problems(engine, tables):
+    problems = []
+    try:
+        indexes = engine.spatial_indexes()
+    except (DatabaseError, NotImplementedError, AttributeError, TypeError) as exc:
+        return ["spatial indexes could not be checked: %s" % exc]
+    for idx in indexes or []:
+        if tables and idx.get("table") not in tables:
+            continue
+        if not idx.get("present", True) or not idx.get("valid", True):
+            problems.append("spatial index %s on %s: %s" % (idx.get("name"), idx.get("table"),
+                                                          idx.get("problem") or "missing or invalid"))
+    return problems
+
+
+class Target:
+    """What both engines' targets share: lock, journal, naming, the restore flow's pieces."""
+
+    engine_name = ""
+
+    def __init__(self, params, state_dir=None, data_dir=None, staging_dir=None, scratch_dir=None):
+        self.params = params
+        self.state_dir = state_dir or DEFAULT_STATE_DIR
+        self.data_dir = data_dir
+        self.staging_dir = staging_dir
+        self.scratch_dir = scratch_dir
+        self.engine = open_engine(params)
+        self.key = safe_key(self.describe_key())
+        self.journal = Journal(os.path.join(self.state_dir, "%s.swap.json" % self.key))
+
+    def describe_key(self):
+        raise NotImplementedError
+
+    def lock(self, wait=60.0):
+        return TargetLock(os.path.join(self.state_dir, "%s.lock" % self.key), wait=wait)
+
+    def pending_journal(self):
+        return self.journal.read()
+
+    def live_digests(self, tables=DIGEST_TABLES):
+        """Digests of the live database, or None when it does not exist."""
+        if not self.live_exists():
+            return None
+        with open_engine(self.params) as eng:
+            return eng.table_digests(tables)
+
+
+# --------------------------------------------------------------------------------------------
+class PostgresTarget(Target):
+    engine_name = "postgresql"
+
+    def describe_key(self):
+        p = self.params
+        return "postgresql-%s-%s-%s" % (p.db_socket_dir or p.db_host, p.db_port, p.db_name)
+
+    @property
+    def live(self):
+        return self.params.db_name
+
+    def exists(self, name):
+        return self.engine.database_exists(name)
+
+    def live_exists(self):
+        return self.exists(self.live)
+
+    def scratch_name(self, kind):
+        name = "%s__%s_%s" % (self.live, kind, utc_stamp())
+        return self._unique(name)
+
+    def _unique(self, name):
+        base, n = name, 1
+        while self.exists(name):
+            n += 1
+            name = "%s_%d" % (base, n)
+        if len(name) > 63:
+            raise RestoreError("database name %s is too long for a restore copy beside it (63 characters at most)" % name)
+        return name
+
+    def restore_points(self):
+        pattern = re.compile(re.escape(self.live) + r"__rp_" + STAMP_RE + r"$")
+        return [n for n in self.engine.databases_like(self.live + "__rp_") if pattern.match(n)]
+
+    def new_restore_point_name(self):
+        return self._unique("%s__rp_%s" % (self.live, utc_stamp()))
+
+    def data_directory(self):
+        if self.data_dir:
+            return self.data_dir
+        try:
+            eng = self.engine.engine_for_database("postgres")
+            with eng:
+                return eng.data_directory()
+        except (DatabaseError, NotImplementedError, TypeError, AttributeError):
+            return None
+
+    def space_needs(self, stream_size, mode, jobs, tables):
+        needs = [("restored database", self.data_directory(), int(stream_size * PG_SIZE_FACTOR))]
+        if jobs > 1 or tables:
+            needs.append(("archive staging file", self.staging_directory(), stream_size))
+        return needs
+
+    def staging_directory(self):
+        import tempfile
+        return self.staging_dir or tempfile.gettempdir()
+
+    # -- restore and checks ----------------------------------------------------------------
+    def restore_into(self, name, stream, jobs=1, tables=None):
+        """Create database ``name`` and pg_restore the archive read from ``stream`` into it."""
+        if self.exists(name):
+            raise RestoreError("database %s already exists; choose another target name" % name)
+        owner = self.engine.database_owner(self.live) if self.live_exists() else None
+        self.engine.create_database(name, owner=owner)
+        staging = None
+        listfile = None
+        try:
+            if jobs > 1 or tables:
+                folder = self.staging_directory()
+                if not os.path.isdir(folder):
+                    os.makedirs(folder, mode=0o700)
+                staging = os.path.join(folder, ".%s.dump" % name)
+                fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    while True:
+                        block = stream.read(4 * 1024 * 1024)
+                        if not block:
+                            break
+                        out.write(block)
+                if tables:
+                    listfile = staging + ".list"
+                    with open(listfile, "w") as handle:
+                        handle.write("\n".join(self._subset_toc(self.engine.archive_toc(staging), tables)) + "\n")
+                self.engine.restore_archive(name, archive_path=staging, jobs=jobs, use_list=listfile)
+            else:
+                self.engine.restore_archive(name, stream=stream)
+        except BaseException:
+            try:
+                self.engine.drop_database(name)
+            except DatabaseError:
+                pass
+            raise
+        finally:
+            for path in (staging, listfile):
+                if path and os.path.exists(path):
+                    os.unlink(path)
+
+    @staticmethod
+    def _subset_toc(lines, tables):
+        """Keep the whole schema, the data of ``tables`` only, and no foreign keys."""
+        keep = []
+        for line in lines:
+            if not line.strip() or line.startswith(";"):
+                keep.append(line)
+                continue
+            fields = line.split()
+            if " FK CONSTRAINT " in line:
+                continue
+            if " TABLE DATA " in line:
+                # "ID; OID OID TABLE DATA schema table owner"
+                idx = fields.index("DATA")
+                if len(fields) > idx + 2 and fields[idx + 2] not in tables:
+                    continue
+            keep.append(line)
+        return keep
+
+    def verify_copy(self, name, expected, tables=None):
+        """Rows and digests against the manifest, amcheck of btree indexes, GiST validity."""
+        names = list(tables) if tables else sorted(expected)
+        eng = self.engine.engine_for_database(name)
+        with eng:
+            actual = eng.table_digests(tuple(names))
+            problems = _spatial_problems(eng, names)
+        table_problems, result = compare_tables(expected, actual, names)
+        problems = table_problems + problems
+        problems += self.engine.check_btree_indexes(name)
+        problems += ["index %s is invalid" % i for i in self.engine.invalid_indexes(name)]
+        return problems, result
+
+    def drop(self, name):
+        self.engine.drop_database(name)
+
+    def size_of(self, name):
+        return self.engine.database_size(name)
+
+    # -- swap ------------------------------------------------------------------------------
+    def swap_in(self, incoming, incoming_is_restore_point=False, session_timeout=30.0):
+        """Make ``incoming`` the live database; the old live one becomes a restore point.
+
+        Returns the restore point's name (None when there was no live database).
+        """
+        live = self.live
+        live_existed = self.live_exists()
+        rp = self.new_restore_point_name() if live_existed else None
+        self.journal.begin(op="swap", engine="postgresql", live=live, incoming=incoming, restore_point=rp,
+                           live_existed=live_existed, incoming_is_restore_point=incoming_is_restore_point)
+        try:
+            if live_existed:
+                self.journal.step("block_connections")
+                self.engine.set_allow_connections(live, False)
+                self.journal.step("terminate_sessions")
+                self.engine.terminate_sessions(live, timeout=session_timeout)
+                self.journal.step("rename_live")
+                self.engine.rename_database(live, rp)
+            self.journal.step("rename_incoming")
+            self.engine.rename_database(incoming, live)
+            self.journal.step("allow_connections")
+            self.engine.set_allow_connections(live, True)
+        except BaseException:
+            self.recover()
+            raise
+        self.journal.clear()
+        return rp
+
+    def recover(self):
+        """Finish or undo a swap a killed run left; drop scratch copies it left. Returns actions."""
+        actions = []
+        j = self.journal.read()
+        if j:
+            live, incoming, rp = j["live"], j["incoming"], j.get("restore_point")
+            e_live, e_in = self.exists(live), self.exists(incoming)
+            if e_live and e_in:
+                self.engine.set_allow_connections(live, True)
+                if not j.get("incoming_is_restore_point"):
+                    self.engine.drop_database(incoming)
+                actions.append("an interrupted swap (step %s) was undone: database %s was never replaced"
+                               % (j.get("step"), live))
+            elif e_in and not e_live:
+                self.engine.rename_database(incoming, live)
+                self.engine.set_allow_connections(live, True)
+                actions.append("an interrupted swap (step %s) was completed: the verified copy %s is now %s"
+                               % (j.get("step"), incoming, live))
+            elif e_live:
+                self.engine.set_allow_connections(live, True)
+                actions.append("an interrupted swap (step %s) had completed; connections to %s allowed"
+                               % (j.get("step"), live))
+            elif rp and self.exists(rp):
+                self.engine.rename_database(rp, live)
+                self.engine.set_allow_connections(live, True)
+                actions.append("neither %s nor %s existed: restore point %s put back" % (live, incoming, rp))
+            else:
+                raise RestoreError("the swap journal %s names databases %s and %s, and neither exists; "
+                                   "inspect the server by hand" % (self.journal.path, live, incoming))
+            self.journal.clear()
+        for kind in SCRATCH_KINDS:
+            pattern = re.compile(re.escape(self.live) + "__" + kind + "_" + STAMP_RE + "$")
+            for name in self.engine.databases_like("%s__%s_" % (self.live, kind)):
+                if pattern.match(name):
+                    self.engine.drop_database(name)
+                    actions.append("left-over scratch database %s dropped" % name)
+        return actions
+
+    def prune(self, keep):
+        points = self.restore_points()
+        drop = points[:-keep] if keep > 0 else points
+        for name in drop:
+            self.engine.drop_database(name)
+        return drop
+
+    def check_restore_point(self, name):
+        return []
+
+
+# --------------------------------------------------------------------------------------------
+class SqliteTarget(Target):
+    engine_name = "sqlite"
+
+    def __init__(self, params, **kwargs):
+        if not params.sqlite_path:
+            raise RestoreError("sqlite_path is required for a SQLite restore")
+        super().__init__(params, **kwargs)
+
+    def describe_key(self):
+        return "sqlite-%s" % os.path.abspath(self.params.sqlite_path)
+
+    @property
+    def live(self):
+        return os.path.abspath(self.params.sqlite_path)
+
+    @property
+    def folder(self):
+        return os.path.dirname(self.live)
+
+    def exists(self, path):
+        return os.path.exists(path)
+
+    def live_exists(self):
+        return os.path.exists(self.live)
+
+    def scratch_name(self, kind):
+        folder = self.folder if kind == "restore" else (self.scratch_dir or self.folder)
+        base = os.path.join(folder, ".%s.%s-%s" % (os.path.basename(self.live), kind, utc_stamp()))
+        return self._unique(base)
+
+    @staticmethod
+    def _unique(path):
+        base, n = path, 1
+        while os.path.exists(path):
+            n += 1
+            path = "%s_%d" % (base, n)
+        return path
+
+    def restore_points(self):
+        pattern = re.compile(re.escape(os.path.basename(self.live)) + r"\.rp-" + STAMP_RE + "$")
+        found = [p for p in glob.glob(glob.escape(self.live) + ".rp-*") if pattern.match(os.path.basename(p))]
+        return sorted(found)
+
+    def new_restore_point_name(self):
+        return self._unique("%s.rp-%s" % (self.live, utc_stamp()))
+
+    def data_directory(self):
+        return self.data_dir or self.folder
+
+    def space_needs(self, stream_size, mode, jobs, tables, target=None):
+        where = os.path.dirname(os.path.abspath(target)) if target else (
+            self.folder if mode == "swap" else (self.scratch_dir or self.folder))
+        return [("restored database file", where, stream_size)]
+
+    # -- restore and checks ----------------------------------------------------------------
+    def restore_into(self, path, stream, jobs=1, tables=None):
+        if os.path.exists(path):
+            raise RestoreError("%s already exists; choose another target path" % path)
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise RestoreError("the folder %s of the restore target does not exist" % folder)
+        like = self.live if self.live_exists() else (self.restore_points() or [None])[-1]
+        try:
+            self.engine.write_database_file(stream, path, like=like)
+            self.engine.make_self_contained(path)
+            if tables:
+                self.engine.delete_rows_except(path, set(tables), DIGEST_TABLES)
+                self.engine.make_self_contained(path)
+        except BaseException:
+            self.drop(path)
+            raise
+
+    def verify_copy(self, path, expected, tables=None):
+        names = list(tables) if tables else sorted(expected)
+        rtrees = [SPATIAL_INDEXES[t][2] for t in SPATIAL_INDEXES if t in names]
+        problems = self.engine.check_database_file(path, rtree_tables=rtrees)
+        if problems and any(p.startswith("cannot open") or p.startswith("integrity_check: file") for p in problems):
+            return problems, {}
+        eng = self.engine.engine_for_path(path)
+        with eng:
+            actual = eng.table_digests(tuple(names))
+            problems += _spatial_problems(eng, names)
+        table_problems, result = compare_tables(expected, actual, names)
+        self.engine.make_self_contained(path)
+        return table_problems + problems, result
+
+    def drop(self, path):
+        from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_restore import remove_database_file
+        remove_database_file(path)
+
+    def size_of(self, path):
+        return os.path.getsize(path)
+
+    # -- swap ------------------------------------------------------------------------------
+    def swap_in(self, incoming, incoming_is_restore_point=False, session_timeout=30.0):
+        live = self.live
+        live_existed = self.live_exists()
+        rp = self.new_restore_point_name() if live_existed else None
+        self.engine.make_self_contained(incoming)
+        self.journal.begin(op="swap", engine="sqlite", live=live, incoming=incoming, restore_point=rp,
+                           live_existed=live_existed, incoming_is_restore_point=incoming_is_restore_point)
+        try:
+            if live_existed:
+                self.journal.step("checkpoint_live")
+                try:
+                    self.engine.make_self_contained(live)
+                except DatabaseError:
+                    pass  # its WAL then moves with it into the restore point
+                self.journal.step("link_restore_point")
+                os.link(live, rp)
+                for suffix in ("-wal", "-journal"):
+                    if os.path.exists(live + suffix):
+                        os.link(live + suffix, rp + suffix)
+                fsync_directory(self.folder)
+                self.journal.step("unlink_side_files")
+                for suffix in ("-wal", "-shm", "-journal"):
+                    try:
+                        os.unlink(live + suffix)
+                    except FileNotFoundError:
+                        pass
+            self.journal.step("replace")
+            os.replace(incoming, live)
+            fsync_directory(self.folder)
+            for suffix in ("-wal", "-shm", "-journal"):
+                if os.path.exists(incoming + suffix):
+                    os.unlink(incoming + suffix)
+        except BaseException:
+            self.recover()
+            raise
+        self.journal.clear()
+        return rp
+
+    def recover(self):
+        actions = []
+        j = self.journal.read()
+        if j:
+            live, incoming, rp = j["live"], j["incoming"], j.get("restore_point")
+            if os.path.exists(incoming):
+                if rp and os.path.exists(rp) and os.path.exists(live) and os.path.samefile(live, rp):
+                    for suffix in ("-wal", "-journal"):
+                        if os.path.exists(rp + suffix) and not os.path.exists(live + suffix):
+                            os.link(rp + suffix, live + suffix)
+                    for name in (rp, rp + "-wal", rp + "-journal", rp + "-shm"):
+                        if os.path.exists(name):
+                            os.unlink(name)
+                elif rp and os.path.exists(rp) and not os.path.exists(live):
+                    os.link(rp, live)
+                if not j.get("incoming_is_restore_point"):
+                    self.drop(incoming)
+                fsync_directory(os.path.dirname(live))
+                actions.append("an interrupted swap (step %s) was undone: %s was never replaced" % (j.get("step"), live))
+            else:
+                for suffix in ("-wal", "-shm", "-journal"):
+                    if os.path.exists(incoming + suffix):
+                        os.unlink(incoming + suffix)
+                if not os.path.exists(live) and rp and os.path.exists(rp):
+                    os.link(rp, live)
+                    actions.append("%s was missing: restore point %s put back" % (live, rp))
+                else:
+                    actions.append("an interrupted swap (step %s) had completed" % j.get("step"))
+            self.journal.clear()
+        base = os.path.basename(self.live)
+        folders = {self.folder}
+        if self.scratch_dir:
+            folders.add(self.scratch_dir)
+        for folder in folders:
+            for kind in SCRATCH_KINDS:
+                pattern = re.compile(r"\." + re.escape(base) + r"\." + kind + "-" + STAMP_RE + "$")
+                for path in glob.glob(os.path.join(glob.escape(folder), ".%s.%s-*" % (glob.escape(base), kind))):
+                    if pattern.match(os.path.basename(path)):
+                        self.drop(path)
+                        actions.append("left-over scratch file %s removed" % path)
+        return actions
+
+    def prune(self, keep):
+        points = self.restore_points()
+        drop = points[:-keep] if keep > 0 else points
+        for path in drop:
+            self.drop(path)
+        return drop
+
+    def check_restore_point(self, path):
+        return self.engine.check_database_file(path)
+
+
+def make_target(params, **kwargs):
+    if params.engine == "postgresql":
+        return PostgresTarget(params, **kwargs)
+    if params.engine == "sqlite":
+        return SqliteTarget(params, **kwargs)
+    raise RestoreError("unknown database engine %r" % params.engine)
+
