@@ -1,10 +1,165 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""PostgreSQL: the dump stream a backup reads."""
+"""PostgreSQL: the dump stream a backup reads (``pg_dump -Fc -Z0`` on a pipe, never a file)."""
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
+import subprocess
+
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
+
+
+def find_pg_binary(name):
+    """Path of a PostgreSQL client program: PATH first, then the newest /usr/lib/postgresql/*/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = []
+    for path in glob.glob("/usr/lib/postgresql/*/bin/%s" % name) + glob.glob("/usr/pgsql-*/bin/%s" % name):
+        version = path.split("/")[-3].replace("pgsql-", "")
+        try:
+            candidates.append((float(version), path))
+        except ValueError:
+            candidates.append((0.0, path))
+    if not candidates:
+        raise DatabaseError("%s not found on PATH nor in /usr/lib/postgresql/*/bin" % name)
+    return sorted(candidates)[-1][1]
+
+
+def libpq_environment(params):
+    """Environment for libpq programs: the password travels in PGPASSWORD, never on the command line."""
+    env = dict(os.environ)
+    env["PGHOST"] = params.db_socket_dir or params.db_host
+    env["PGPORT"] = str(params.db_port)
+    env["PGUSER"] = params.db_user
+    env["PGDATABASE"] = params.db_name
+    env["PGCONNECT_TIMEOUT"] = str(params.connect_timeout)
+    if params.db_password:
+        env["PGPASSWORD"] = params.db_password
+    else:
+        env.pop("PGPASSWORD", None)
+    return env
+
+
+def _quote_literal(text):
+    if not all(c.isalnum() or c in "-_" for c in text):
+        raise DatabaseError("unexpected snapshot id %r" % (text,))
+    return "'%s'" % text
+
+
+class DumpProcess:
+    """A running ``pg_dump``; ``stdout`` is the archive stream. ``finish()`` raises on failure."""
+
+    def __init__(self, argv, env):
+        self.cmd = list(argv)
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, env=env, bufsize=0, close_fds=True)
+        except OSError as exc:
+            raise DatabaseError("cannot start %s: %s" % (argv[0], exc))
+        self.stdout = self.proc.stdout
+        self._stderr = []
+        import threading
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            if len(self._stderr) < 200:
+                self._stderr.append(line.decode("utf-8", "replace"))
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._thread.join(5)
+
+    def finish(self):
+        """Wait for the end; raise DatabaseError with rc, stderr and cmd when pg_dump failed."""
+        rest = self.stdout.read()
+        rc = self.proc.wait()
+        self._thread.join(5)
+        if rc != 0 or rest:
+            error = DatabaseError("pg_dump failed with exit code %s: %s" % (rc, "".join(self._stderr).strip()[-2000:]))
+            error.rc = rc
+            error.stderr = "".join(self._stderr)
+            error.cmd = self.cmd
+            raise error
+        return rc
+
+    @property
+    def stderr(self):
+        return "".join(self._stderr)
+
 
 class PostgresArchiveMixin:
-    """Archive methods of the PostgreSQL engine."""
+    """Archive methods of the PostgreSQL engine.
+
+    A backup exports a snapshot from a second connection, runs ``pg_dump --snapshot`` in it and
+    takes the table digests inside the same snapshot, so the digests describe exactly the dump.
+    """
+
+    _snapshot_conn = None
+
+    def export_snapshot(self):
+        """Open a REPEATABLE READ transaction on a second connection; return its snapshot id."""
+        import psycopg
+        p = self.params
+        kwargs = dict(host=p.db_socket_dir or p.db_host, port=p.db_port, dbname=p.db_name, user=p.db_user,
+                      connect_timeout=p.connect_timeout, application_name="bim.wall_system backup",
+                      autocommit=True)
+        if p.db_password is not None:
+            kwargs["password"] = p.db_password
+        try:
+            conn = psycopg.connect(**kwargs)
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        except psycopg.Error as exc:
+            raise DatabaseError("cannot export a snapshot from %s: %s" % (p.describe(), str(exc).strip())) from None
+        self._snapshot_conn = conn
+        return snapshot
+
+    def release_snapshot(self):
+        conn, self._snapshot_conn = self._snapshot_conn, None
+        if conn is not None:
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:
+                pass
+            conn.close()
+
+    def table_digests_at(self, snapshot, tables=DIGEST_TABLES):
+        """``table_digests()`` taken inside an exported snapshot (same canonical digest)."""
+        import psycopg
+        present = set(self._all_tables())
+        wanted = [t for t in tables if t in present]
+        try:
+            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                self._execute("SET TRANSACTION SNAPSHOT %s" % _quote_literal(snapshot))
+                for name, value in (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"),
+                                    ("extra_float_digits", "1"), ("IntervalStyle", "postgres")):
+                    self._execute("SELECT set_config(%s, %s, true)", [name, value])
+                done = {t: self._digest_rows(t) for t in wanted}
+            finally:
+                self.conn.execute("ROLLBACK")
+        except psycopg.Error as exc:
+            raise DatabaseError("digest on %s failed: %s" % (self.params.describe(), str(exc).strip())) from None
+        return {t: {"rows": r, "digest": d} for t, (r, d) in done.items()}
+
+    def dump_command(self, snapshot=None, pg_dump=None):
+        """argv and env of the dump: custom format, pg_dump's compression off (we compress chunks)."""
+        argv = [pg_dump or find_pg_binary("pg_dump"), "--format=custom", "--compress=0", "--no-password"]
+        if snapshot:
+            argv.append("--snapshot=%s" % snapshot)
+        return argv, libpq_environment(self.params)
+
+    def open_dump_stream(self, snapshot=None, pg_dump=None):
+        """Start pg_dump and return a ``DumpProcess`` whose ``stdout`` is the archive."""
+        argv, env = self.dump_command(snapshot=snapshot, pg_dump=pg_dump)
+        return DumpProcess(argv, env)

@@ -1,10 +1,48 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""SQLite: the dump stream a backup reads."""
+"""SQLite: a consistent copy through the online backup API while the application keeps writing."""
 
 from __future__ import annotations
+
+import os
+import sqlite3
+
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+
+
+def online_copy(source_path, target_path, timeout=30):
+    """Copy ``source_path`` to ``target_path`` with SQLite's online backup API in one step.
+
+    One step (pages=-1) reads every page under one read transaction, so the copy is one
+    consistent state of the database; in WAL mode writers keep working meanwhile. Returns the
+    page size. The target is created 0600.
+    """
+    if not os.path.isfile(source_path):
+        raise DatabaseError("SQLite database %s does not exist" % source_path)
+    fd = os.open(target_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    try:
+        src = sqlite3.connect(source_path, timeout=timeout)
+        try:
+            dst = sqlite3.connect(target_path)
+            try:
+                src.backup(dst, pages=-1)
+                page_size = dst.execute("PRAGMA page_size").fetchone()[0]
+                # The copy keeps the source's journal mode in its header; make it a plain file.
+                dst.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                dst.close()
+        finally:
+            src.close()
+    except sqlite3.Error as exc:
+        raise DatabaseError("online backup of %s failed: %s" % (source_path, exc))
+    return page_size
 
 
 class SqliteArchiveMixin:
     """Archive methods of the SQLite engine."""
+
+    def online_copy(self, target_path, timeout=30):
+        """Consistent copy of this engine's database into ``target_path``; returns the page size."""
+        return online_copy(self.params.sqlite_path, target_path, timeout=timeout)

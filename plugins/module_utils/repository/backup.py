@@ -1,0 +1,371 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One backup run: plan the type, stream the database (and include_paths) into chunks, write
+the manifest last, apply retention, prune, copy to secondary repositories.
+
+``run_backup(params, options)`` is what the ``backup`` module calls; ``plan_backup`` is its
+check mode. Plain Python; errors are ``RepositoryError`` / ``DatabaseError`` with safe messages.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tarfile
+import threading
+import time
+
+from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker, retention
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import copy_backups, parse_target
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
+    FORMAT_VERSION, HASH_NAME, Repository, RepositoryError, iso, new_backup_id, parse_time, syncfs, utcnow,
+)
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.writer import ChunkSession
+
+TYPES = ("auto", "full", "differential", "incremental")
+
+DEFAULTS = {
+    "type": "auto",
+    "full_every_days": 7,
+    "compression_level": 3,
+    "include_paths": [],
+    "retention": {},
+    "prune": True,
+    "copy_to": [],
+    "lock_timeout": 0,
+    "workers": 2,
+}
+
+
+def _options(options):
+    opts = dict(DEFAULTS)
+    opts.update({k: v for k, v in (options or {}).items() if v is not None})
+    if opts["type"] not in TYPES:
+        raise RepositoryError("type must be one of %s, got %r" % (", ".join(TYPES), opts["type"]))
+    level = int(opts["compression_level"])
+    if not 1 <= level <= 19:
+        raise RepositoryError("compression_level must be between 1 and 19, got %d" % level)
+    opts["compression_level"] = level
+    if int(opts["full_every_days"]) < 0:
+        raise RepositoryError("full_every_days must be >= 0")
+    try:
+        opts["retention"] = retention.normalize(opts["retention"])
+    except retention.RetentionError as exc:
+        raise RepositoryError(str(exc))
+    for path in opts["include_paths"] or []:
+        if not os.path.isabs(path):
+            raise RepositoryError("include_paths entry %r must be an absolute path" % (path,))
+        if not os.path.exists(path):
+            raise RepositoryError("include_paths entry %s does not exist" % path)
+    opts["targets"] = [parse_target(entry) for entry in opts["copy_to"] or []]
+    return opts
+
+
+def plan_type(backups, requested, full_every_days, now=None):
+    """(type, parent_id) for the next backup given the existing manifests (oldest first)."""
+    now = now or utcnow()
+    fulls = [m for m in backups if m.get("type") == "full"]
+    last_full = fulls[-1] if fulls else None
+    kind = requested
+    if requested == "auto":
+        if last_full is None:
+            kind = "full"
+        elif full_every_days and now - parse_time(last_full["finished"]) >= datetime.timedelta(days=full_every_days):
+            kind = "full"
+        else:
+            kind = "incremental"
+    if kind in ("differential", "incremental") and last_full is None:
+        # Nothing to be relative to: the first backup is a full whatever was asked.
+        kind = "full"
+    if kind == "full":
+        return "full", None
+    if kind == "differential":
+        return "differential", last_full["id"]
+    return "incremental", backups[-1]["id"]
+
+
+def _expiry(backups, new_id, now, rules):
+    listing = [{"id": m["id"], "finished": m["finished"]} for m in backups]
+    if new_id:
+        listing.append({"id": new_id, "finished": iso(now)})
+    keep, forget, _ = retention.plan(listing, rules)
+    return [i for i in forget if i != new_id]
+
+
+def plan_backup(params, repository, options=None, now=None):
+    """Check mode: what a run would do, writing nothing."""
+    opts = _options(options)
+    now = now or utcnow()
+    backups = Repository(repository).list_backups() if Repository.exists(repository) else []
+    kind, parent = plan_type(backups, opts["type"], int(opts["full_every_days"]), now)
+    return {
+        "changed": True,
+        "type": kind,
+        "parent_id": parent,
+        "backup_id": None,
+        "expired": _expiry(backups, "planned", now, opts["retention"]) if opts["retention"] else [],
+        "repository": os.path.abspath(repository),
+        "repository_exists": Repository.exists(repository),
+        "storage_locations": [{"url": t.url, "status": "planned"} for t in opts["targets"]],
+        "source": params.describe(),
+    }
+
+
+def _tar_stream(paths):
+    """A readable pipe end carrying a tar of ``paths``; the writer thread reports errors."""
+    read_fd, write_fd = os.pipe()
+    errors = []
+
+    def produce():
+        try:
+            with os.fdopen(write_fd, "wb") as out:
+                with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                    for path in paths:
+                        tar.add(path, arcname=path.lstrip("/"), recursive=True)
+        except BrokenPipeError:
+            pass
+        except Exception as exc:  # reported by the reader
+            errors.append(exc)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    return os.fdopen(read_fd, "rb"), thread, errors
+
+
+def _store_files(session, paths):
+    reader, thread, errors = _tar_stream(paths)
+    try:
+        chunks, size = session.store_stream(chunker.cdc_chunks(reader))
+    finally:
+        reader.close()
+        thread.join()
+    if errors:
+        raise RepositoryError("reading include_paths failed: %s" % errors[0])
+    return {"kind": "tar", "size": size, "chunks": chunks, "chunker": chunker.cdc_parameters()}
+
+
+def _store_postgresql(session, params, engine):
+    snapshot = None
+    if hasattr(engine, "export_snapshot"):
+        snapshot = engine.export_snapshot()
+    dump = engine.open_dump_stream(snapshot=snapshot)
+    digests = {}
+    digest_errors = []
+
+    def digest():
+        try:
+            if snapshot:
+                digests.update(engine.table_digests_at(snapshot))
+            else:
+                digests.update(engine.table_digests())
+        except Exception as exc:
+            digest_errors.append(exc)
+
+    # Digests run on their own connection (inside the exported snapshot when the engine
+    # supports it) while pg_dump streams.
+    thread = threading.Thread(target=digest, daemon=True)
+    thread.start()
+    try:
+        chunks, size = session.store_stream(chunker.cdc_chunks(dump.stdout))
+        dump.finish()
+    except BaseException:
+        dump.kill()
+        raise
+    finally:
+        thread.join()
+        if snapshot:
+            engine.release_snapshot()
+    if digest_errors:
+        raise digest_errors[0]
+    stream = {"kind": "pg_dump_custom", "size": size, "chunks": chunks, "chunker": chunker.cdc_parameters()}
+    return stream, digests
+
+
+def _store_sqlite(session, params, repo, backup_id):
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archive import online_copy
+    copy_path = os.path.join(repo.tmp_dir, "%s.sqlite" % backup_id)
+    try:
+        try:
+            page_size = online_copy(params.sqlite_path, copy_path)
+        except OSError as exc:
+            from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import _friendly_os_error
+            raise _friendly_os_error(exc, "copying the SQLite database")
+        # Digests of the copy: exactly the state the backup holds.
+        copy_params = params.__class__(engine="sqlite", sqlite_path=copy_path)
+        with open_engine(copy_params) as engine:
+            digests = engine.table_digests()
+        fixed = chunker.fixed_parameters(page_size)
+        with open(copy_path, "rb") as handle:
+            chunks, size = session.store_stream(chunker.fixed_chunks(handle, fixed["size"]))
+    finally:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            try:
+                os.unlink(copy_path + suffix)
+            except FileNotFoundError:
+                pass
+    stream = {"kind": "sqlite_database", "size": size, "chunks": chunks, "chunker": fixed, "page_size": page_size}
+    return stream, digests
+
+
+def run_backup(params, repository, options=None):
+    """Take one backup. Returns the module result (see the backup module's RETURN)."""
+    opts = _options(options)
+    old_umask = os.umask(0o077)
+    try:
+        return _run(params, repository, opts)
+    finally:
+        os.umask(old_umask)
+
+
+def _run(params, repository, opts):
+    repo = Repository(repository, create=True)
+    started = utcnow()
+    clock = time.monotonic()
+    with repo.lock("backup", wait=opts["lock_timeout"]):
+        repo.clean_tmp()
+        # Chunks of a crashed run are named by no manifest: remove them before deduplicating
+        # against the repository, so nothing unverified is ever reused.
+        orphans = repo.prune()
+        backups = repo.list_backups()
+        kind, parent = plan_type(backups, opts["type"], int(opts["full_every_days"]), started)
+        backup_id = new_backup_id(started)
+        session = ChunkSession(repo, level=opts["compression_level"], workers=opts["workers"],
+                               verify_reused=(kind == "full"))
+        streams = {}
+        if params.engine == "sqlite":
+            streams["database"], tables = _store_sqlite(session, params, repo, backup_id)
+        else:
+            with open_engine(params) as engine:
+                streams["database"], tables = _store_postgresql(session, params, engine)
+        if opts["include_paths"]:
+            streams["files"] = _store_files(session, list(opts["include_paths"]))
+        # Every chunk durable before the manifest names it.
+        syncfs(repo.path)
+        finished = utcnow()
+        names = {}
+        for stream in streams.values():
+            for chunk_id, length in stream["chunks"]:
+                names[chunk_id] = length
+        referenced = sum(session.chunk_sizes.get(c) or repo.chunk_stored_size(c) for c in names)
+        parent_chunks = set()
+        if parent:
+            parent_chunks = set(Repository.manifest_chunks(repo.load_manifest(parent)))
+        changed_bytes = sum(length for c, length in names.items() if c not in parent_chunks)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "id": backup_id,
+            "type": kind,
+            "parent_id": parent,
+            "engine": params.engine,
+            "source": params.describe(),
+            "started": iso(started),
+            "finished": iso(finished),
+            "source_bytes": sum(s["size"] for s in streams.values()),
+            "stored_bytes": session.stats["new_stored_bytes"],
+            "new_stored_bytes": session.stats["new_stored_bytes"],
+            "referenced_bytes": referenced,
+            "changed_since_parent_bytes": changed_bytes if parent else None,
+            "new_chunks": session.stats["new_chunks"],
+            "reused_chunks": session.stats["reused_chunks"],
+            "verified_reused_chunks": session.stats["verified_reused_chunks"],
+            "repaired_chunks": session.stats["repaired_chunks"],
+            "tables": tables,
+            "streams": streams,
+            "chunker": streams["database"]["chunker"],
+            "codec": {"name": "zstd", "level": opts["compression_level"]},
+            "hash": HASH_NAME,
+            "include_paths": list(opts["include_paths"] or []),
+        }
+        manifest = repo.write_manifest(manifest)
+        expired = []
+        pruned = {"removed_chunks": 0, "removed_bytes": 0}
+        if opts["retention"]:
+            expired = _expiry(repo.list_backups(), None, finished, opts["retention"])
+            for old_id in expired:
+                repo.remove_backup(old_id)
+        if opts["prune"] and expired:
+            pruned = repo.prune()
+        pruned["orphans_removed"] = orphans["removed_chunks"]
+        locations = [{"url": repo.path, "status": "ok", "primary": True, "error": None}]
+        if opts["targets"]:
+            # Copy every backup the target lacks: a copy interrupted last time completes now.
+            remaining = repo.list_backups()
+            for target in opts["targets"]:
+                status = copy_backups(repo, target, remaining)
+                status["primary"] = False
+                locations.append(status)
+    return {
+        "changed": True,
+        "backup_id": backup_id,
+        "type": kind,
+        "parent_id": parent,
+        "engine": params.engine,
+        "repository": repo.path,
+        "started": manifest["started"],
+        "finished": manifest["finished"],
+        "duration_s": round(time.monotonic() - clock, 3),
+        "source_bytes": manifest["source_bytes"],
+        "new_stored_bytes": manifest["new_stored_bytes"],
+        "referenced_bytes": manifest["referenced_bytes"],
+        "new_chunks": manifest["new_chunks"],
+        "reused_chunks": manifest["reused_chunks"],
+        "repaired_chunks": manifest["repaired_chunks"],
+        "tables": tables,
+        "streams": {name: {"kind": s["kind"], "size": s["size"], "chunks": len(s["chunks"])} for name, s in streams.items()},
+        "storage_locations": locations,
+        "copy_failed": any(loc["status"] != "ok" for loc in locations),
+        "expired": expired,
+        "pruned": pruned,
+    }
+
+
+def backup_summary(repo, now=None, max_age_s=None):
+    """What backup_info returns: every backup with its verification state and age."""
+    now = now or utcnow()
+    items = []
+    for manifest in repo.list_backups():
+        state = repo.verification_state(manifest["id"])
+        finished = parse_time(manifest["finished"])
+        items.append({
+            "id": manifest["id"],
+            "type": manifest["type"],
+            "parent_id": manifest.get("parent_id"),
+            "engine": manifest.get("engine"),
+            "started": manifest["started"],
+            "finished": manifest["finished"],
+            "age_s": round((now - finished).total_seconds(), 1),
+            "source_bytes": manifest.get("source_bytes"),
+            "new_stored_bytes": manifest.get("new_stored_bytes"),
+            "referenced_bytes": manifest.get("referenced_bytes"),
+            "tables": {t: v.get("rows") for t, v in (manifest.get("tables") or {}).items()},
+            "include_paths": manifest.get("include_paths") or [],
+            "verification": state,
+            "verified": bool(state and state.get("passed")),
+        })
+    latest = items[-1] if items else None
+    verified = [i for i in items if i["verified"]]
+    result = {
+        "repository": repo.path,
+        "backups": items,
+        "count": len(items),
+        "latest": latest,
+        "latest_verified": verified[-1] if verified else None,
+        "damaged_manifests": repo.damaged_manifests(),
+        "stale": False,
+        "msg": "%d backup(s) in %s" % (len(items), repo.path),
+    }
+    if max_age_s is not None:
+        if latest is None:
+            result["stale"] = True
+            result["msg"] = "repository %s holds no backup (max_age %ss)" % (repo.path, int(max_age_s))
+        elif latest["age_s"] > max_age_s:
+            result["stale"] = True
+            result["msg"] = ("newest backup %s is %.1f h old, older than max_age %.1f h"
+                             % (latest["id"], latest["age_s"] / 3600.0, max_age_s / 3600.0))
+    return result
+
+
+__all__ = ["run_backup", "plan_backup", "plan_type", "backup_summary", "DatabaseError"]

@@ -1,0 +1,243 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Copies of a repository's backups to secondary repositories: a local folder or SFTP (paramiko).
+
+Order per backup: every chunk first (each read back from the target and hash-checked on
+arrival), the manifest last by rename. An interrupted copy leaves no manifest in the target,
+so the target never lists a backup it does not fully hold; the next run copies what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import stat
+import urllib.parse
+import uuid
+
+try:
+    import paramiko
+    HAS_PARAMIKO = True
+    PARAMIKO_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - checked by the modules
+    paramiko = None
+    HAS_PARAMIKO = False
+    PARAMIKO_IMPORT_ERROR = exc
+
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
+    CHUNK_ID_RE, BACKUP_ID_RE, CorruptChunkError, Repository, RepositoryError, write_file_durable,
+)
+
+
+def describe_url(url):
+    """The URL without any password (user@host:port/path stays)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "sftp" and parts.password:
+        netloc = "%s@%s" % (parts.username, parts.hostname)
+        if parts.port:
+            netloc += ":%d" % parts.port
+        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return url
+
+
+def parse_target(entry):
+    """``entry``: a URL string or {url, key_file, strict_host_key_checking}. Returns a target."""
+    if isinstance(entry, str):
+        entry = {"url": entry}
+    url = entry.get("url") or ""
+    if url.startswith("sftp://"):
+        parts = urllib.parse.urlsplit(url)
+        if not parts.hostname or not parts.path or parts.path == "/":
+            raise RepositoryError("copy_to URL %s must look like sftp://user@host[:port]/path" % describe_url(url))
+        if parts.password:
+            raise RepositoryError("copy_to URL %s must not hold a password; use key_file" % describe_url(url))
+        return SftpTarget(parts.hostname, parts.port or 22, parts.username or "root", parts.path,
+                          key_file=entry.get("key_file"), strict=bool(entry.get("strict_host_key_checking")),
+                          timeout=int(entry.get("timeout") or 20))
+    if url.startswith("file://"):
+        url = url[len("file://"):]
+    if not url.startswith("/"):
+        raise RepositoryError("copy_to %r must be an absolute path or sftp://user@host[:port]/path" % (url,))
+    return LocalTarget(url)
+
+
+class LocalTarget:
+    """A secondary repository in a local folder (another disk, an NFS mount...)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.url = path
+        self.repo = None
+
+    def open(self):
+        old = os.umask(0o077)
+        try:
+            self.repo = Repository(self.path, create=True)
+        finally:
+            os.umask(old)
+        self.repo.clean_tmp()
+
+    def close(self):
+        pass
+
+    def manifest_ids(self):
+        return set(self.repo.backup_ids())
+
+    def chunk_ids(self):
+        return self.repo.list_chunks()
+
+    def put_chunk(self, chunk_id, raw, length):
+        old = os.umask(0o077)
+        try:
+            self.repo.write_chunk(chunk_id, raw, fsync=True)
+        finally:
+            os.umask(old)
+        with open(self.repo.chunk_path(chunk_id), "rb") as handle:
+            Repository.decode_chunk(chunk_id, handle.read(), length)
+
+    def put_manifest(self, backup_id, raw):
+        write_file_durable(self.repo.manifest_path(backup_id), raw, self.repo.tmp_dir, fsync=True)
+
+
+class SftpTarget:
+    """A secondary repository on another host over SFTP (paramiko, key authentication)."""
+
+    def __init__(self, host, port, user, path, key_file=None, strict=False, timeout=20):
+        self.host, self.port, self.user, self.path = host, port, user, path.rstrip("/")
+        self.key_file, self.strict, self.timeout = key_file, strict, timeout
+        self.url = "sftp://%s@%s:%d%s" % (user, host, port, self.path)
+        self.client = None
+        self.sftp = None
+
+    def open(self):
+        if not HAS_PARAMIKO:
+            raise RepositoryError("the Python library paramiko is required for sftp copies")
+        client = paramiko.SSHClient()
+        client.load_system_host_keys()
+        client.set_missing_host_key_policy(paramiko.RejectPolicy() if self.strict else paramiko.AutoAddPolicy())
+        try:
+            client.connect(self.host, port=self.port, username=self.user, key_filename=self.key_file,
+                           timeout=self.timeout, banner_timeout=self.timeout, auth_timeout=self.timeout,
+                           allow_agent=False, look_for_keys=self.key_file is None)
+            self.client = client
+            self.sftp = client.open_sftp()
+            self.sftp.get_channel().settimeout(self.timeout * 3)
+        except (paramiko.SSHException, OSError) as exc:
+            client.close()
+            raise RepositoryError("cannot open SFTP to %s: %s" % (self.url, exc))
+        self._mkdirs(self.path)
+        for sub in ("chunks", "manifests", "verifications", "tmp"):
+            self._mkdirs(posixpath.join(self.path, sub))
+        config = posixpath.join(self.path, "config.json")
+        if not self._exists(config):
+            data = json.dumps({"format": "bim-backup-repository", "format_version": 1,
+                               "repository_id": uuid.uuid4().hex, "chunk_hash": "sha256", "codec": "zstd",
+                               "created": None}, indent=2, sort_keys=True).encode()
+            self._put_atomic(config, data)
+        # Leftovers of an interrupted copy.
+        tmp = posixpath.join(self.path, "tmp")
+        for name in self.sftp.listdir(tmp):
+            try:
+                self.sftp.remove(posixpath.join(tmp, name))
+            except OSError:
+                pass
+
+    def close(self):
+        if self.client is not None:
+            self.client.close()
+            self.client = self.sftp = None
+
+    def _exists(self, path):
+        try:
+            self.sftp.stat(path)
+            return True
+        except OSError:
+            return False
+
+    def _mkdirs(self, path):
+        parts = []
+        current = path
+        while current not in ("", "/") and not self._exists(current):
+            parts.append(current)
+            current = posixpath.dirname(current)
+        for folder in reversed(parts):
+            self.sftp.mkdir(folder, mode=0o700)
+            self.sftp.chmod(folder, 0o700)
+
+    def _put_atomic(self, path, data):
+        tmp = posixpath.join(self.path, "tmp", "%s.%s.tmp" % (posixpath.basename(path), uuid.uuid4().hex[:12]))
+        with self.sftp.open(tmp, "wb") as handle:
+            handle.chmod(0o600)
+            handle.write(data)
+        self.sftp.posix_rename(tmp, path)
+
+    def manifest_ids(self):
+        names = self.sftp.listdir(posixpath.join(self.path, "manifests"))
+        return {n[:-5] for n in names if n.endswith(".json") and BACKUP_ID_RE.match(n[:-5])}
+
+    def chunk_ids(self):
+        found = set()
+        base = posixpath.join(self.path, "chunks")
+        for attr in self.sftp.listdir_attr(base):
+            if len(attr.filename) == 2 and stat.S_ISDIR(attr.st_mode or 0):
+                for name in self.sftp.listdir(posixpath.join(base, attr.filename)):
+                    if CHUNK_ID_RE.match(name):
+                        found.add(name)
+        return found
+
+    def put_chunk(self, chunk_id, raw, length):
+        folder = posixpath.join(self.path, "chunks", chunk_id[:2])
+        if not self._exists(folder):
+            self._mkdirs(folder)
+        path = posixpath.join(folder, chunk_id)
+        self._put_atomic(path, raw)
+        # Hash-check on arrival: read the stored file back.
+        with self.sftp.open(path, "rb") as handle:
+            handle.prefetch()
+            back = handle.read()
+        Repository.decode_chunk(chunk_id, back, length)
+
+    def put_manifest(self, backup_id, raw):
+        self._put_atomic(posixpath.join(self.path, "manifests", backup_id + ".json"), raw)
+
+
+def copy_backups(repo, target, manifests):
+    """Copy ``manifests`` (and their chunks) that the target lacks. Returns a status dict."""
+    result = {"url": describe_url(target.url), "status": "ok", "copied_backups": [], "copied_chunks": 0,
+              "copied_bytes": 0, "error": None}
+    try:
+        target.open()
+        have_manifests = target.manifest_ids()
+        have_chunks = target.chunk_ids()
+        for manifest in manifests:
+            if manifest["id"] in have_manifests:
+                continue
+            for chunk_id, length in Repository.manifest_chunks(manifest).items():
+                if chunk_id in have_chunks:
+                    continue
+                with open(repo.chunk_path(chunk_id), "rb") as handle:
+                    raw = handle.read()
+                Repository.decode_chunk(chunk_id, raw, length)  # never copy a corrupt chunk
+                target.put_chunk(chunk_id, raw, length)
+                have_chunks.add(chunk_id)
+                result["copied_chunks"] += 1
+                result["copied_bytes"] += len(raw)
+            with open(repo.manifest_path(manifest["id"]), "rb") as handle:
+                target.put_manifest(manifest["id"], handle.read())
+            result["copied_backups"].append(manifest["id"])
+    except CorruptChunkError as exc:
+        result.update(status="failed", error="copy to %s stopped: %s" % (result["url"], exc))
+    except RepositoryError as exc:
+        result.update(status="failed", error=str(exc))
+    except (OSError, EOFError) as exc:
+        result.update(status="failed", error="copy to %s failed: %s" % (result["url"], exc or type(exc).__name__))
+    except Exception as exc:  # paramiko raises its own SSHException family mid-transfer
+        result.update(status="failed", error="copy to %s failed: %s: %s" % (result["url"], type(exc).__name__, exc))
+    finally:
+        try:
+            target.close()
+        except Exception:
+            pass
+    return result

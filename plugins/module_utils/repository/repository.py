@@ -1,0 +1,674 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The backup repository: content-addressed zstd chunks, immutable manifests, verification
+records and an exclusive lock. The on-disk format is docs/repository-format.md (version 1).
+
+Plain Python: no Ansible types. Every error is a ``RepositoryError`` whose message is safe to show.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import errno
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+import uuid
+
+try:
+    import zstandard
+    HAS_ZSTD = True
+    ZSTD_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - checked by the modules
+    zstandard = None
+    HAS_ZSTD = False
+    ZSTD_IMPORT_ERROR = exc
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX
+    fcntl = None
+
+from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import fsync_directory
+
+FORMAT_NAME = "bim-backup-repository"
+FORMAT_VERSION = 1
+KNOWN_FORMAT_VERSIONS = (1,)
+HASH_NAME = "sha256"
+BACKUP_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
+CHUNK_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+BACKUP_TYPES = ("full", "differential", "incremental")
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+class RepositoryError(Exception):
+    """A repository operation failed; the message is safe to show."""
+
+
+class CorruptChunkError(RepositoryError):
+    """A chunk is missing, does not decompress, or its content does not match its name."""
+
+    def __init__(self, chunk_id, reason):
+        super().__init__("chunk %s is corrupt: %s" % (chunk_id, reason))
+        self.chunk_id = chunk_id
+        self.reason = reason
+
+
+class LockedError(RepositoryError):
+    """The repository is locked by another run."""
+
+    def __init__(self, message, holder=None):
+        super().__init__(message)
+        self.holder = holder or {}
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def iso(dt):
+    return dt.astimezone(datetime.timezone.utc).isoformat()
+
+
+def parse_time(text):
+    return datetime.datetime.fromisoformat(text).astimezone(datetime.timezone.utc)
+
+
+def new_backup_id(now=None):
+    now = now or utcnow()
+    return "%s-%s" % (now.strftime("%Y%m%dT%H%M%SZ"), uuid.uuid4().hex[:8])
+
+
+def check_backup_id(backup_id):
+    """Raise RepositoryError unless ``backup_id`` is a well-formed id (never touches the disk)."""
+    if not isinstance(backup_id, str) or not backup_id:
+        raise RepositoryError("backup id must be a non-empty string, got %r" % (backup_id,))
+    if "/" in backup_id or "\\" in backup_id or ".." in backup_id or "\x00" in backup_id:
+        raise RepositoryError("backup id %r contains path characters; ids look like 20261127T124501Z-3fa9c2d1" % (backup_id,))
+    if not BACKUP_ID_RE.match(backup_id):
+        raise RepositoryError("backup id %r is not a valid id; ids look like 20261127T124501Z-3fa9c2d1" % (backup_id,))
+    return backup_id
+
+
+def manifest_checksum(manifest):
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def chunk_hash(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    # A zombie is dead for our purposes.
+    try:
+        with open("/proc/%d/stat" % pid, "r") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+            if fields and fields[0] == "Z":
+                return False
+    except (OSError, IndexError):
+        pass
+    return True
+
+
+def syncfs(path):
+    """Make everything written below ``path`` durable with one call (Linux syncfs, else sync)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    os.sync()
+
+
+def write_file_durable(path, data, tmp_dir, mode=FILE_MODE, fsync=True):
+    """Write ``data`` to ``tmp_dir``, fsync, rename to ``path`` (same file system), fsync the folder."""
+    tmp = os.path.join(tmp_dir, "%s.%s.tmp" % (os.path.basename(path), uuid.uuid4().hex[:12]))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if fsync:
+        fsync_directory(os.path.dirname(path))
+
+
+def _friendly_os_error(exc, action):
+    if exc.errno == errno.ENOSPC:
+        return RepositoryError("%s failed: no space left on device (%s)" % (action, exc.filename or ""))
+    if exc.errno == errno.EDQUOT:
+        return RepositoryError("%s failed: disk quota exceeded" % action)
+    return RepositoryError("%s failed: %s" % (action, exc))
+
+
+class ChunkReader:
+    """File-like reader of a reconstructed stream; each chunk is hash-checked when read."""
+
+    def __init__(self, repo, chunks):
+        self._repo = repo
+        self._chunks = list(chunks)
+        self._index = 0
+        self._buffer = b""
+        self._pos = 0
+
+    def readable(self):
+        return True
+
+    def _next_chunk(self):
+        if self._index >= len(self._chunks):
+            return False
+        chunk_id, length = self._chunks[self._index]
+        self._index += 1
+        self._buffer = self._repo.read_chunk(chunk_id, expected_length=length)
+        self._pos = 0
+        return True
+
+    def read(self, n=-1):
+        if n is None or n < 0:
+            parts = [self._buffer[self._pos:]]
+            self._buffer, self._pos = b"", 0
+            while self._next_chunk():
+                parts.append(self._buffer)
+            self._buffer = b""
+            return b"".join(parts)
+        out = []
+        need = n
+        while need > 0:
+            if self._pos >= len(self._buffer):
+                if not self._next_chunk():
+                    break
+                continue
+            piece = self._buffer[self._pos:self._pos + need]
+            self._pos += len(piece)
+            need -= len(piece)
+            out.append(piece)
+        return b"".join(out)
+
+    def readinto(self, buf):
+        data = self.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+    def close(self):
+        self._buffer = b""
+        self._index = len(self._chunks)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Repository:
+    """A backup repository folder. ``Repository(path)`` opens; ``create=True`` creates if missing."""
+
+    def __init__(self, path, create=False):
+        if not path or not isinstance(path, str):
+            raise RepositoryError("repository path must be a non-empty string")
+        self.path = os.path.abspath(path)
+        self.chunks_dir = os.path.join(self.path, "chunks")
+        self.manifests_dir = os.path.join(self.path, "manifests")
+        self.verifications_dir = os.path.join(self.path, "verifications")
+        self.tmp_dir = os.path.join(self.path, "tmp")
+        self.lock_path = os.path.join(self.path, "lock")
+        self.config_path = os.path.join(self.path, "config.json")
+        if not os.path.exists(self.config_path):
+            if not create:
+                raise RepositoryError("%s is not a backup repository (no config.json)" % self.path)
+            self._create()
+        self.config = self._read_config()
+
+    # ----------------------------------------------------------------- setup
+    @classmethod
+    def exists(cls, path):
+        return os.path.isfile(os.path.join(path, "config.json"))
+
+    def _create(self):
+        old = os.umask(0o077)
+        try:
+            try:
+                os.makedirs(self.path, mode=DIR_MODE, exist_ok=True)
+                os.chmod(self.path, DIR_MODE)
+                for folder in (self.chunks_dir, self.manifests_dir, self.verifications_dir, self.tmp_dir):
+                    os.makedirs(folder, mode=DIR_MODE, exist_ok=True)
+                config = {
+                    "format": FORMAT_NAME,
+                    "format_version": FORMAT_VERSION,
+                    "repository_id": uuid.uuid4().hex,
+                    "created": iso(utcnow()),
+                    "chunk_hash": HASH_NAME,
+                    "codec": "zstd",
+                }
+                write_file_durable(self.config_path, json.dumps(config, indent=2, sort_keys=True).encode(), self.tmp_dir)
+            except OSError as exc:
+                raise _friendly_os_error(exc, "creating repository %s" % self.path)
+        finally:
+            os.umask(old)
+
+    def _read_config(self):
+        try:
+            with open(self.config_path, "rb") as handle:
+                config = json.loads(handle.read().decode("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RepositoryError("cannot read %s: %s" % (self.config_path, exc))
+        if config.get("format") != FORMAT_NAME:
+            raise RepositoryError("%s is not a bim backup repository" % self.path)
+        if config.get("format_version") not in KNOWN_FORMAT_VERSIONS:
+            raise RepositoryError("repository %s has format version %r; this release reads %s"
+                                  % (self.path, config.get("format_version"), list(KNOWN_FORMAT_VERSIONS)))
+        return config
+
+    # ----------------------------------------------------------------- locking
+    def _read_lock(self):
+        try:
+            with open(self.lock_path, "rb") as handle:
+                raw = handle.read()
+        except FileNotFoundError:
+            return None, None
+        try:
+            return raw, json.loads(raw.decode("utf-8"))
+        except ValueError:
+            return raw, {}
+
+    def _lock_is_stale(self, info, raw):
+        if info is None:
+            return False
+        if not info:
+            # Unreadable content: a writer died between create and write. Stale if old.
+            try:
+                return time.time() - os.stat(self.lock_path).st_mtime > 60
+            except OSError:
+                return False
+        return info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) and not _pid_alive(info["pid"])
+
+    def _clear_stale_lock(self):
+        """Remove the lock if it is stale; True if it removed one. Safe against racing clearers."""
+        guard = os.path.join(self.path, "lock.guard")
+        fd = os.open(guard, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            raw, info = self._read_lock()
+            if raw is None or not self._lock_is_stale(info, raw):
+                return False
+            # Same stale content as read under the guard: nobody else can replace it meanwhile
+            # except by creating after removal, which needs the guard-free O_EXCL path to see no file.
+            os.unlink(self.lock_path)
+            fsync_directory(self.path)
+            return True
+        finally:
+            os.close(fd)
+
+    def lock_holder(self):
+        return self._read_lock()[1]
+
+    def _lock_message(self, info):
+        if not info:
+            return "repository %s is locked (lock file being written)" % self.path
+        return ("repository %s is locked by pid %s on host %s since %s (%s); wait for it to finish"
+                % (self.path, info.get("pid"), info.get("host"), info.get("time"), info.get("purpose")))
+
+    @contextlib.contextmanager
+    def lock(self, purpose, wait=0):
+        """Hold the exclusive repository lock; wait up to ``wait`` seconds for another holder."""
+        deadline = time.monotonic() + max(0, wait or 0)
+        payload = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "time": iso(utcnow()),
+                              "purpose": purpose}).encode("utf-8")
+        while True:
+            try:
+                fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            except FileExistsError:
+                raw, info = self._read_lock()
+                if raw is not None and self._lock_is_stale(info, raw) and self._clear_stale_lock():
+                    continue
+                if time.monotonic() >= deadline:
+                    raise LockedError(self._lock_message(info), info)
+                time.sleep(0.2)
+                continue
+            except OSError as exc:
+                raise _friendly_os_error(exc, "taking the lock of %s" % self.path)
+            try:
+                os.write(fd, payload)
+                os.fsync(fd)
+            except OSError as exc:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(self.lock_path)
+                raise _friendly_os_error(exc, "taking the lock of %s" % self.path)
+            os.close(fd)
+            break
+        try:
+            yield self
+        finally:
+            raw, info = self._read_lock()
+            if info and info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
+                with contextlib.suppress(OSError):
+                    os.unlink(self.lock_path)
+
+    def clean_tmp(self):
+        """Remove leftovers of crashed runs (call while holding the lock). Returns the count."""
+        removed = 0
+        for folder in (self.tmp_dir,):
+            try:
+                names = os.listdir(folder)
+            except FileNotFoundError:
+                os.makedirs(folder, mode=DIR_MODE, exist_ok=True)
+                continue
+            for name in names:
+                full = os.path.join(folder, name)
+                with contextlib.suppress(OSError):
+                    if os.path.isdir(full) and not os.path.islink(full):
+                        import shutil
+                        shutil.rmtree(full)
+                    else:
+                        os.unlink(full)
+                    removed += 1
+        for folder in (self.manifests_dir, self.verifications_dir):
+            for name in os.listdir(folder):
+                if name.endswith(".tmp") or name.startswith("."):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(folder, name))
+                        removed += 1
+        return removed
+
+    # ----------------------------------------------------------------- chunks
+    def chunk_path(self, chunk_id):
+        if not CHUNK_ID_RE.match(chunk_id or ""):
+            raise RepositoryError("invalid chunk id %r" % (chunk_id,))
+        return os.path.join(self.chunks_dir, chunk_id[:2], chunk_id)
+
+    def has_chunk(self, chunk_id):
+        return os.path.exists(self.chunk_path(chunk_id))
+
+    def list_chunks(self):
+        """Set of chunk ids present on disk."""
+        found = set()
+        try:
+            prefixes = os.listdir(self.chunks_dir)
+        except FileNotFoundError:
+            return found
+        for prefix in prefixes:
+            folder = os.path.join(self.chunks_dir, prefix)
+            if len(prefix) != 2 or not os.path.isdir(folder):
+                continue
+            for name in os.listdir(folder):
+                if CHUNK_ID_RE.match(name) and name.startswith(prefix):
+                    found.add(name)
+        return found
+
+    def chunk_stored_size(self, chunk_id):
+        try:
+            return os.stat(self.chunk_path(chunk_id)).st_size
+        except FileNotFoundError:
+            return 0
+
+    def read_chunk(self, chunk_id, expected_length=None):
+        """Return the chunk's content after checking its hash; CorruptChunkError otherwise."""
+        path = self.chunk_path(chunk_id)
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except FileNotFoundError:
+            raise CorruptChunkError(chunk_id, "missing")
+        except OSError as exc:
+            raise CorruptChunkError(chunk_id, "unreadable: %s" % exc)
+        return self.decode_chunk(chunk_id, raw, expected_length)
+
+    @staticmethod
+    def decode_chunk(chunk_id, raw, expected_length=None):
+        try:
+            data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=64 * 1024 * 1024)
+        except zstandard.ZstdError as exc:
+            raise CorruptChunkError(chunk_id, "does not decompress (%s)" % exc)
+        if expected_length is not None and len(data) != expected_length:
+            raise CorruptChunkError(chunk_id, "length %d, manifest says %d" % (len(data), expected_length))
+        if chunk_hash(data) != chunk_id:
+            raise CorruptChunkError(chunk_id, "content does not match its hash")
+        return data
+
+    def write_chunk(self, chunk_id, compressed, fsync=False):
+        """Store an already compressed chunk (temp file in tmp/, rename). Returns its size."""
+        path = self.chunk_path(chunk_id)
+        folder = os.path.dirname(path)
+        try:
+            if not os.path.isdir(folder):
+                os.makedirs(folder, mode=DIR_MODE, exist_ok=True)
+            write_file_durable(path, compressed, self.tmp_dir, fsync=fsync)
+        except OSError as exc:
+            raise _friendly_os_error(exc, "writing chunk %s" % chunk_id)
+        return len(compressed)
+
+    def remove_chunk(self, chunk_id):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.chunk_path(chunk_id))
+
+    # ----------------------------------------------------------------- manifests
+    def manifest_path(self, backup_id):
+        return os.path.join(self.manifests_dir, check_backup_id(backup_id) + ".json")
+
+    def backup_ids(self):
+        try:
+            names = os.listdir(self.manifests_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(n[:-5] for n in names if n.endswith(".json") and BACKUP_ID_RE.match(n[:-5]))
+
+    def load_manifest(self, backup_id):
+        path = self.manifest_path(backup_id)
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except FileNotFoundError:
+            raise RepositoryError("unknown backup id %s in repository %s" % (backup_id, self.path))
+        except OSError as exc:
+            raise RepositoryError("cannot read manifest of backup %s: %s" % (backup_id, exc))
+        try:
+            manifest = json.loads(raw.decode("utf-8"))
+        except ValueError as exc:
+            raise RepositoryError("manifest of backup %s is not valid JSON: %s" % (backup_id, exc))
+        if not isinstance(manifest, dict):
+            raise RepositoryError("manifest of backup %s is not a JSON object" % backup_id)
+        if manifest.get("format_version") not in KNOWN_FORMAT_VERSIONS:
+            raise RepositoryError("backup %s has manifest format version %r; this release reads %s"
+                                  % (backup_id, manifest.get("format_version"), list(KNOWN_FORMAT_VERSIONS)))
+        if manifest.get("checksum") != manifest_checksum(manifest):
+            raise RepositoryError("manifest of backup %s fails its checksum (damaged or edited)" % backup_id)
+        if manifest.get("id") != backup_id:
+            raise RepositoryError("manifest file %s names backup %r" % (backup_id, manifest.get("id")))
+        return manifest
+
+    def list_backups(self, skip_damaged=True):
+        """Manifests sorted by finish time (oldest first). Damaged manifests are skipped."""
+        out = []
+        for backup_id in self.backup_ids():
+            try:
+                out.append(self.load_manifest(backup_id))
+            except RepositoryError:
+                if not skip_damaged:
+                    raise
+        out.sort(key=lambda m: (m.get("finished") or "", m["id"]))
+        return out
+
+    def damaged_manifests(self):
+        bad = {}
+        for backup_id in self.backup_ids():
+            try:
+                self.load_manifest(backup_id)
+            except RepositoryError as exc:
+                bad[backup_id] = str(exc)
+        return bad
+
+    def write_manifest(self, manifest):
+        """Write the manifest LAST: everything it names must already be durable."""
+        manifest = dict(manifest)
+        manifest["checksum"] = manifest_checksum(manifest)
+        data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
+        try:
+            write_file_durable(self.manifest_path(manifest["id"]), data, self.tmp_dir, fsync=True)
+        except OSError as exc:
+            raise _friendly_os_error(exc, "writing the manifest of backup %s" % manifest["id"])
+        return manifest
+
+    def remove_backup(self, backup_id):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.manifest_path(backup_id))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.verifications_dir, backup_id + ".json"))
+        fsync_directory(self.manifests_dir)
+
+    def resolve(self, selector):
+        """'latest' | 'latest_verified' | a backup id -> manifest."""
+        if selector in (None, "", "latest"):
+            backups = self.list_backups()
+            if not backups:
+                raise RepositoryError("repository %s holds no backup" % self.path)
+            return backups[-1]
+        if selector == "latest_verified":
+            for manifest in reversed(self.list_backups()):
+                state = self.verification_state(manifest["id"])
+                if state and state.get("passed"):
+                    return manifest
+            raise RepositoryError("repository %s holds no verified backup" % self.path)
+        return self.load_manifest(selector)
+
+    # ----------------------------------------------------------------- streams
+    @staticmethod
+    def _stream(manifest, name):
+        streams = manifest.get("streams") or {}
+        if name not in streams:
+            raise RepositoryError("backup %s has no stream %r (it has %s)" % (manifest.get("id"), name, sorted(streams)))
+        return streams[name]
+
+    def open_stream(self, manifest, name="database"):
+        return ChunkReader(self, self._stream(manifest, name)["chunks"])
+
+    def stream_size(self, manifest, name="database"):
+        return int(self._stream(manifest, name)["size"])
+
+    @staticmethod
+    def manifest_chunks(manifest):
+        """{chunk_id: length} of every chunk a manifest names."""
+        out = {}
+        for stream in (manifest.get("streams") or {}).values():
+            for chunk_id, length in stream.get("chunks", []):
+                out[chunk_id] = length
+        return out
+
+    def referenced_chunks(self, manifests=None):
+        refs = set()
+        for manifest in (self.list_backups() if manifests is None else manifests):
+            refs.update(self.manifest_chunks(manifest))
+        return refs
+
+    # ----------------------------------------------------------------- verification
+    def verify_checksums(self, manifests):
+        """Re-read and hash-check every chunk the manifests name (each once).
+
+        Returns ``{backup_id: [problem, ...]}`` (an empty list when the backup is sound).
+        """
+        users = {}
+        for manifest in manifests:
+            for chunk_id, length in self.manifest_chunks(manifest).items():
+                users.setdefault((chunk_id, length), []).append(manifest["id"])
+        problems = {m["id"]: [] for m in manifests}
+        for (chunk_id, length), backup_ids in sorted(users.items()):
+            try:
+                self.read_chunk(chunk_id, expected_length=length)
+            except CorruptChunkError as exc:
+                for backup_id in backup_ids:
+                    problems[backup_id].append(str(exc))
+        for manifest in manifests:
+            for name, stream in (manifest.get("streams") or {}).items():
+                total = sum(length for _, length in stream.get("chunks", []))
+                if total != stream.get("size"):
+                    problems[manifest["id"]].append("stream %s: chunks add up to %d bytes, manifest says %s"
+                                                    % (name, total, stream.get("size")))
+        return problems
+
+    def verification_path(self, backup_id):
+        return os.path.join(self.verifications_dir, check_backup_id(backup_id) + ".json")
+
+    def verification_records(self, backup_id):
+        try:
+            with open(self.verification_path(backup_id), "rb") as handle:
+                data = json.loads(handle.read().decode("utf-8"))
+            return list(data.get("records") or [])
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError):
+            return []
+
+    def record_verification(self, backup_id, level, passed, problems=None, details=None):
+        """Append a verification record (atomically rewrites verifications/<id>.json)."""
+        self.load_manifest(backup_id)
+        records = self.verification_records(backup_id)
+        record = {"level": level, "passed": bool(passed), "problems": list(problems or []),
+                  "details": dict(details or {}), "time": iso(utcnow())}
+        records.append(record)
+        records = records[-50:]
+        data = json.dumps({"backup_id": backup_id, "records": records}, indent=1, sort_keys=True).encode("utf-8")
+        old = os.umask(0o077)
+        try:
+            os.makedirs(self.verifications_dir, mode=DIR_MODE, exist_ok=True)
+            write_file_durable(self.verification_path(backup_id), data, self.tmp_dir, fsync=True)
+        except OSError as exc:
+            raise _friendly_os_error(exc, "recording the verification of backup %s" % backup_id)
+        finally:
+            os.umask(old)
+        return record
+
+    def verification_state(self, backup_id):
+        records = self.verification_records(backup_id)
+        return records[-1] if records else None
+
+    # ----------------------------------------------------------------- prune
+    def prune(self):
+        """Remove chunks no manifest on disk names. Call while holding the lock.
+
+        Returns ``{"removed_chunks": n, "removed_bytes": n}``.
+        """
+        manifests = self.list_backups()
+        damaged = self.damaged_manifests()
+        if damaged:
+            raise RepositoryError("not pruning: manifests that cannot be read would lose their chunks: %s"
+                                  % ", ".join(sorted(damaged)))
+        referenced = self.referenced_chunks(manifests)
+        removed = removed_bytes = 0
+        for chunk_id in self.list_chunks() - referenced:
+            removed_bytes += self.chunk_stored_size(chunk_id)
+            self.remove_chunk(chunk_id)
+            removed += 1
+        return {"removed_chunks": removed, "removed_bytes": removed_bytes}

@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Stores streams as chunks: a small thread pool hashes and compresses (hashlib and zstandard
+release the GIL), a bounded window of chunks in flight keeps memory flat whatever the size."""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import threading
+
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
+    CorruptChunkError, chunk_hash, zstandard,
+)
+
+
+class ChunkSession:
+    """Writes the chunks of one backup into ``repo``; call while holding the repository lock.
+
+    ``verify_reused``: re-read and hash-check every chunk this backup reuses (a full backup does),
+    rewriting a corrupt one from the fresh data.
+    """
+
+    def __init__(self, repo, level=3, workers=2, verify_reused=False, in_flight=None):
+        self.repo = repo
+        self.level = level
+        self.workers = max(1, workers)
+        self.in_flight = in_flight or self.workers * 4
+        self.verify_reused = verify_reused
+        self.known = repo.list_chunks()
+        self._claimed = set()
+        self._verified = set()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self.stats = {"new_chunks": 0, "reused_chunks": 0, "new_stored_bytes": 0, "repaired_chunks": 0,
+                      "verified_reused_chunks": 0}
+        self.chunk_sizes = {}  # chunk id -> stored (compressed) size of chunks this session touched
+
+    def _compressor(self):
+        comp = getattr(self._local, "comp", None)
+        if comp is None:
+            comp = zstandard.ZstdCompressor(level=self.level, write_content_size=True)
+            self._local.comp = comp
+        return comp
+
+    def _store(self, chunk_id, data):
+        compressed = self._compressor().compress(data)
+        return self.repo.write_chunk(chunk_id, compressed)
+
+    def _process(self, data):
+        chunk_id = chunk_hash(data)
+        with self._lock:
+            existing = chunk_id in self.known
+            mine = not existing and chunk_id not in self._claimed
+            if mine:
+                self._claimed.add(chunk_id)
+            check = existing and self.verify_reused and chunk_id not in self._verified
+            if check:
+                self._verified.add(chunk_id)
+        if mine:
+            size = self._store(chunk_id, data)
+            with self._lock:
+                self.known.add(chunk_id)
+                self.stats["new_chunks"] += 1
+                self.stats["new_stored_bytes"] += size
+                self.chunk_sizes[chunk_id] = size
+            return chunk_id, len(data)
+        if check:
+            try:
+                self.repo.read_chunk(chunk_id, expected_length=len(data))
+                with self._lock:
+                    self.stats["verified_reused_chunks"] += 1
+            except CorruptChunkError:
+                size = self._store(chunk_id, data)
+                with self._lock:
+                    self.stats["repaired_chunks"] += 1
+                    self.stats["new_stored_bytes"] += size
+                    self.chunk_sizes[chunk_id] = size
+        with self._lock:
+            self.stats["reused_chunks"] += 1
+        return chunk_id, len(data)
+
+    def store_stream(self, chunks):
+        """Store every chunk of the iterable ``chunks`` (bytes). Returns ``(chunk_list, size)``."""
+        out = []
+        size = 0
+        window = collections.deque()
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers)
+        try:
+            for data in chunks:
+                window.append(pool.submit(self._process, data))
+                size += len(data)
+                while len(window) >= self.in_flight:
+                    out.append(list(window.popleft().result()))
+            while window:
+                out.append(list(window.popleft().result()))
+        except BaseException:
+            for future in window:
+                future.cancel()
+            raise
+        finally:
+            pool.shutdown(wait=True)
+        return out, size
