@@ -28,7 +28,7 @@ import datetime
 import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
-from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES, SPATIAL_INDEXES
 from ansible_collections.bim.wall_system.plugins.module_utils.maintenance import deadline as dl
 from ansible_collections.bim.wall_system.plugins.module_utils.maintenance.batching import delete_in_batches
@@ -444,6 +444,8 @@ def run_maintenance(params, operations, options=None, check_mode=False, engine=N
                deadline=dl.describe(deadline) if deadline else None, database=params.describe())
     try:
         runner.open()
+    except MissingLibraryError:
+        raise
     except DatabaseError as exc:
         raise MaintenanceError(str(exc)) from None
     try:
