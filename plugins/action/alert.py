@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of ``bim.wall_system.alert``: evaluate alert rules over the fleet's health
+results, send notifications with cooldowns kept in a state file. Documentation: plugins/modules/alert.py."""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.bim.wall_system.plugins.module_utils.alerting.notify import run_alerts
+from ansible_collections.bim.wall_system.plugins.module_utils.alerting.rules import RuleError
+from ansible_collections.bim.wall_system.plugins.module_utils.alerting.scrub import collect_secrets, scrub
+from ansible_collections.bim.wall_system.plugins.module_utils.alerting.spec import alert_argument_spec, channel_config
+from ansible_collections.bim.wall_system.plugins.module_utils.alerting.state import StateError
+
+
+def _plain(value):
+    """Turn Ansible's container/str subclasses into plain Python values."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        result.pop("invocation", None)
+        validation, args = self.validate_argument_spec(argument_spec=alert_argument_spec())
+        secrets = set(str(v) for v in getattr(validation, "_no_log_values", ()) if v and len(str(v)) >= 4)
+        channels = _plain(channel_config(args.get("channels")))
+        secrets |= collect_secrets(channels)
+
+        results = args.get("results")
+        missing = []
+        if results is None:
+            hosts = args.get("hosts") or task_vars.get("ansible_play_hosts_all") or []
+            hostvars = task_vars.get("hostvars") or {}
+            results = {}
+            for host in hosts:
+                try:
+                    value = hostvars[host].get(args["result_var"]) if host in hostvars else None
+                except Exception:  # an undefined or broken variable is a missing result
+                    value = None
+                if isinstance(value, dict) and value:
+                    results[host] = value
+                else:
+                    missing.append(host)
+        else:
+            missing = sorted(h for h, v in results.items() if not isinstance(v, dict) or not v)
+        results = {str(h): _plain(v) for h, v in results.items() if isinstance(v, dict) and v}
+
+        state_file = args["state_file"]
+        if not os.path.isabs(state_file):
+            state_file = os.path.abspath(state_file)
+        try:
+            outcome = run_alerts(
+                _plain(args["rules"]), results, channels, state_file,
+                send_resolved=args["send_resolved"], check_mode=bool(self._task.check_mode),
+                history_limit=args["history_limit"], lock_timeout=args["lock_timeout"], extra_secrets=secrets,
+            )
+        except RuleError as exc:
+            raise AnsibleActionFail("invalid alert rule: %s" % exc)
+        except StateError as exc:
+            raise AnsibleActionFail(scrub(str(exc), secrets))
+
+        result.update(outcome)
+        result["hosts_evaluated"] = sorted(results)
+        result["hosts_without_results"] = sorted(missing)
+        errors = outcome["channel_errors"]
+        sent = len(outcome["notifications"])
+        result["msg"] = "%d rule(s) firing, %d notification(s)%s, %d suppressed by cooldown, %d resolved, %d channel error(s)" % (
+            len(outcome["firing"]), sent, " planned" if self._task.check_mode else "", len(outcome["suppressed"]),
+            len(outcome["resolved"]), len(errors))
+        if errors:
+            result.setdefault("warnings", []).extend(
+                "alert rule %r: channel %s failed: %s" % (e["rule"], e["channel"], e["error"]) for e in errors)
+            if args["fail_on_channel_error"]:
+                result["failed"] = True
+        for entry in outcome["rule_errors"]:
+            result.setdefault("warnings", []).append(
+                "alert rule %r could not be evaluated on %s: %s" % (entry["rule"], entry["host"], entry["error"]))
+        return scrub(result, secrets, mask_keys=False)

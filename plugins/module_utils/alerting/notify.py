@@ -1,0 +1,134 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One alerting run: evaluate every rule over the fleet, honour cooldowns, send, record.
+
+``run_alerts()`` is what the ``bim.wall_system.alert`` action plugin calls. Per rule and run:
+at most one notification, listing every affected host. Inside the cooldown the notification is
+suppressed and the suppression recorded in the history. A rule that stops firing can send one
+"resolved" notification. A failing channel is reported and the others still deliver; the
+cooldown starts only when at least one channel delivered (so an undelivered alert is retried).
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.bim.wall_system.plugins.module_utils.alerting import channels as channel_mod
+from ansible_collections.bim.wall_system.plugins.module_utils.alerting.rules import (
+    ExpressionEvaluator,
+    evaluate_rule,
+    normalize_rule,
+)
+from ansible_collections.bim.wall_system.plugins.module_utils.alerting.scrub import collect_secrets, scrub
+from ansible_collections.bim.wall_system.plugins.module_utils.alerting.state import locked_state, write_state
+
+NOT_CONFIGURED = "not configured"
+
+
+def _host_names(entries):
+    return [e["host"] for e in entries]
+
+
+def _deliver(notification, channel_names, channels_config, sender, secrets):
+    """Send through each channel; return {channel: {"status", "detail"}}."""
+    outcome = {}
+    for kind in channel_names:
+        config = (channels_config or {}).get(kind)
+        if not channel_mod.is_configured(kind, config):
+            outcome[kind] = {"status": NOT_CONFIGURED, "detail": "channel %s has no configuration; skipped" % kind}
+            continue
+        try:
+            detail = sender(kind, config, notification)
+            outcome[kind] = {"status": "sent", "detail": scrub(str(detail), secrets)}
+        except channel_mod.ChannelError as exc:
+            outcome[kind] = {"status": "failed", "detail": scrub(str(exc), secrets)}
+        except Exception as exc:  # one broken channel never stops the others
+            outcome[kind] = {"status": "failed", "detail": scrub("%s: unexpected %s: %s" % (kind, type(exc).__name__, exc), secrets)}
+    return outcome
+
+
+def run_alerts(rules, results, channels_config, state_path, send_resolved=False, check_mode=False,
+               now=None, sender=None, history_limit=500, lock_timeout=60.0, extra_secrets=()):
+    """Evaluate ``rules`` over ``results`` (host -> health result) and notify.
+
+    Returns a plain dict (already free of secrets)::
+
+        {"notifications": [...], "suppressed": [...], "resolved": [...], "firing": [...],
+         "channel_errors": [...], "rule_errors": [...], "changed": bool, "state_file": path}
+    """
+    secrets = collect_secrets(channels_config or {}) | set(s for s in extra_secrets if s)
+    sender = sender or channel_mod.send
+    rules = [normalize_rule(r) for r in rules]
+    evaluator = ExpressionEvaluator() if any("expression" in r for r in rules) else None
+    out = {"notifications": [], "suppressed": [], "resolved": [], "firing": [], "quiet": [],
+           "channel_errors": [], "rule_errors": [], "changed": False, "state_file": state_path}
+
+    with locked_state(state_path, timeout=lock_timeout) as state:
+        now = time.time() if now is None else float(now)
+        history = state["history"]
+        for rule in rules:
+            name = rule["name"]
+            affected, errors = evaluate_rule(rule, results, evaluator)
+            for err in errors:
+                out["rule_errors"].append(dict(err, rule=name))
+            rule_state = state["rules"].setdefault(name, {"firing": False, "hosts": []})
+            if affected:
+                hosts = _host_names(affected)
+                out["firing"].append({"rule": name, "severity": rule["severity"], "hosts": hosts})
+                last_sent = rule_state.get("last_sent")
+                remaining = (last_sent + rule["cooldown"] - now) if last_sent is not None else 0
+                if not rule_state.get("firing"):
+                    rule_state["first_fired"] = now
+                rule_state.update(firing=True, hosts=hosts, last_fired=now, severity=rule["severity"])
+                if remaining > 0:
+                    entry = {"rule": name, "severity": rule["severity"], "hosts": hosts,
+                             "cooldown_remaining_s": round(remaining, 3)}
+                    out["suppressed"].append(entry)
+                    history.append({"time": now, "rule": name, "severity": rule["severity"], "event": "suppressed",
+                                    "hosts": hosts, "cooldown_remaining_s": round(remaining, 3)})
+                    continue
+                notification = channel_mod.Notification(rule, "firing", affected, now)
+                entry = {"rule": name, "severity": rule["severity"], "status": "firing", "hosts": hosts,
+                         "affected": affected, "subject": notification.subject()}
+                if check_mode:
+                    entry["channels"] = {c: {"status": "would send", "detail": ""} for c in rule["channels"]}
+                else:
+                    entry["channels"] = _deliver(notification, rule["channels"], channels_config, sender, secrets)
+                    if any(c["status"] == "sent" for c in entry["channels"].values()):
+                        rule_state["last_sent"] = now
+                    history.append({"time": now, "rule": name, "severity": rule["severity"], "event": "sent"
+                                    if any(c["status"] == "sent" for c in entry["channels"].values()) else "undelivered",
+                                    "hosts": hosts, "channels": {k: v["status"] for k, v in entry["channels"].items()}})
+                out["notifications"].append(entry)
+            else:
+                out["quiet"].append(name)
+                if rule_state.get("firing"):
+                    previous = list(rule_state.get("hosts") or [])
+                    rule_state.update(firing=False, hosts=[], resolved_at=now)
+                    rule_state.pop("last_sent", None)
+                    entry = {"rule": name, "severity": rule["severity"], "status": "resolved", "hosts": previous}
+                    if send_resolved:
+                        notification = channel_mod.Notification(rule, "resolved", [{"host": h} for h in previous], now)
+                        entry["subject"] = notification.subject()
+                        if check_mode:
+                            entry["channels"] = {c: {"status": "would send", "detail": ""} for c in rule["channels"]}
+                        else:
+                            entry["channels"] = _deliver(notification, rule["channels"], channels_config, sender, secrets)
+                    history.append({"time": now, "rule": name, "severity": rule["severity"], "event": "resolved",
+                                    "hosts": previous, "channels": {k: v["status"] for k, v in entry.get("channels", {}).items()}})
+                    out["resolved"].append(entry)
+        for entry in out["notifications"] + out["resolved"]:
+            for kind, outcome in (entry.get("channels") or {}).items():
+                if outcome["status"] == "failed":
+                    out["channel_errors"].append({"rule": entry["rule"], "channel": kind, "error": outcome["detail"]})
+        # Rules removed from the configuration drop out of the state.
+        known = set(r["name"] for r in rules)
+        for stale in [n for n in state["rules"] if n not in known]:
+            del state["rules"][stale]
+        if not check_mode:
+            write_state(state_path, scrub(state, secrets, mask_keys=False), history_limit=history_limit)
+            out["changed"] = bool(out["notifications"] or out["resolved"] or out["suppressed"])
+        else:
+            out["changed"] = bool(out["notifications"] or out["resolved"])
+    return scrub(out, secrets, mask_keys=False)
