@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# The demo behind `make demo`:
+#   1. installs what it needs (apt: sqlite3 zstd rsync; venv .venv with ansible-core + the libraries)
+#   2. builds the collection (ansible-galaxy collection build) and installs the tarball into
+#      .cache/collections (ansible-galaxy collection install)
+#   3. creates a local SQLite BIM installation in ./bim-demo/ (data from tests/fleet/generate.py,
+#      the stand-in application tests/fleet/app_server.py on a free loopback port) and an
+#      inventory for it (ansible_connection: local)
+#   4. runs bim.wall_system.health_check and, when the installed collection has them, backup,
+#      verify_backups and recovery_drill; prints the fleet summary.
+# Environment: BIM_DEMO_DIR (default ./bim-demo), BIM_DEMO_WALLS (default 5000), BIM_DEMO_PYTHON (3.11).
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export ROOT
+# shellcheck source=tests/ci/lib.sh
+. "$ROOT/tests/ci/lib.sh"
+
+DEMO_DIR="${BIM_DEMO_DIR:-$ROOT/bim-demo}"
+WALLS="${BIM_DEMO_WALLS:-5000}"
+PYVER="${BIM_DEMO_PYTHON:-3.11}"
+DEMO_PLAYBOOKS=(health_check backup verify_backups recovery_drill)
+
+banner "demo 1/4: system packages and venv"
+ensure_apt sqlite3 zstd rsync
+# the demo needs only ansible-core and the collection's host-side libraries; `make test` adds the rest
+ensure_venv "$VENV" "$PYVER" "$ANSIBLE_CORE_SPEC" "$ROOT/meta/ee-requirements.txt"
+PY="$VENV/bin/python"
+
+banner "demo 2/4: ansible-galaxy collection build + install into .cache/collections"
+tarball="$(build_and_install_collection)"
+echo "installed $(basename "$tarball") into $COLLECTIONS_DIR"
+collection_env
+
+banner "demo 3/4: a local SQLite BIM installation in $DEMO_DIR"
+mkdir -p "$DEMO_DIR/data" "$DEMO_DIR/repo" "$DEMO_DIR/app"
+chmod 0700 "$DEMO_DIR/repo"
+DB="$DEMO_DIR/data/bim_walls.db"
+if [ ! -s "$DB" ]; then
+    "$PY" "$ROOT/tests/fleet/generate.py" sqlite --path "$DB" --walls "$WALLS"
+else
+    echo "reusing $DB (remove $DEMO_DIR to start over)"
+fi
+
+# the stand-in BIM application (GET /health, GET /metrics) on a free loopback port
+APP_PID_FILE="$DEMO_DIR/app/app.pid"
+APP_PORT_FILE="$DEMO_DIR/app/port"
+stop_app() {
+    if [ -f "$APP_PID_FILE" ] && kill -0 "$(cat "$APP_PID_FILE")" 2>/dev/null; then
+        kill "$(cat "$APP_PID_FILE")" 2>/dev/null || true
+    fi
+    rm -f "$APP_PID_FILE"
+}
+stop_app
+if [ ! -s "$APP_PORT_FILE" ]; then
+    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' >"$APP_PORT_FILE"
+fi
+APP_PORT="$(cat "$APP_PORT_FILE")"
+APP_URL="http://127.0.0.1:$APP_PORT"
+APP_START="$DEMO_DIR/app/start.sh"
+APP_STOP="$DEMO_DIR/app/stop.sh"
+cat >"$APP_START" <<EOF
+#!/usr/bin/env bash
+# start the demo's stand-in BIM application (used as bim_app_start_command)
+set -eu
+if [ -f "$APP_PID_FILE" ] && kill -0 "\$(cat "$APP_PID_FILE")" 2>/dev/null; then exit 0; fi
+nohup "$PY" "$ROOT/tests/fleet/app_server.py" --host 127.0.0.1 --port $APP_PORT --state-dir "$DEMO_DIR/app" \\
+    >"$DEMO_DIR/app/app.log" 2>&1 </dev/null &
+echo \$! >"$APP_PID_FILE"
+for _ in \$(seq 50); do
+    "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$APP_URL/health" 2>/dev/null && exit 0
+    sleep 0.1
+done
+echo "the stand-in application did not answer on $APP_URL/health; see $DEMO_DIR/app/app.log" >&2
+exit 1
+EOF
+cat >"$APP_STOP" <<EOF
+#!/usr/bin/env bash
+# stop the demo's stand-in BIM application (used as bim_app_stop_command)
+if [ -f "$APP_PID_FILE" ]; then kill "\$(cat "$APP_PID_FILE")" 2>/dev/null || true; rm -f "$APP_PID_FILE"; fi
+exit 0
+EOF
+chmod 0755 "$APP_START" "$APP_STOP"
+trap stop_app EXIT
+"$APP_START"
+echo "stand-in application on $APP_URL (pid $(cat "$APP_PID_FILE"))"
+
+cat >"$DEMO_DIR/inventory.yml" <<EOF
+# Demo inventory written by demo/run.sh: one SQLite BIM installation on this machine.
+all:
+  children:
+    bim:
+      hosts:
+        demo-lite:
+          ansible_connection: local
+          ansible_python_interpreter: "$PY"
+          bim_db_engine: sqlite
+          bim_sqlite_path: "$DB"
+          bim_data_dir: "$DEMO_DIR/data"
+          bim_app_url: "$APP_URL"
+          bim_app_service: bim-wall-system
+          bim_app_stop_command: "$APP_STOP"
+          bim_app_start_command: "$APP_START"
+          bim_backup_repository: "$DEMO_DIR/repo"
+EOF
+echo "inventory: $DEMO_DIR/inventory.yml"
+
+banner "demo 4/4: playbooks"
+cd "$DEMO_DIR"
+ran=()
+for pb in "${DEMO_PLAYBOOKS[@]}"; do
+    if [ ! -f "$INSTALLED_COLLECTION/playbooks/$pb.yml" ]; then
+        echo "(bim.wall_system.$pb is not in this version of the collection yet; skipped)"
+        continue
+    fi
+    echo "+ ansible-playbook -i inventory.yml bim.wall_system.$pb"
+    ansible-playbook -i inventory.yml "bim.wall_system.$pb"
+    ran+=("$pb")
+done
+[ "${#ran[@]}" -gt 0 ] || die "no playbook of the demo exists in the installed collection yet"
+
+banner "fleet summary"
+"$PY" "$ROOT/demo/summary.py" "$DEMO_DIR/bim-reports"
+echo
+echo "Demo done: ran ${ran[*]}. Files: $DEMO_DIR (inventory.yml, bim-reports/, repo/, data/)."
+echo "Run a playbook again:  cd $DEMO_DIR && ANSIBLE_COLLECTIONS_PATH=$COLLECTIONS_DIR $VENV/bin/ansible-playbook -i inventory.yml bim.wall_system.health_check"

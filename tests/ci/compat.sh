@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Compatibility stage of tests/run.sh: the collection declares requires_ansible ">=2.18.0".
+# For each (python, ansible-core) pair below it builds a venv .venv-compat-<core>, then:
+#   - ansible-galaxy collection install of the built tarball (with that ansible-core)
+#   - ansible-doc of every module and plugin
+#   - ansible-playbook --syntax-check of every playbook (as bim.wall_system.NAME)
+#   - ansible-test sanity --local --python <py> on a subset of tests (validate-modules, yamllint,
+#     ansible-doc, runtime-metadata, compile, import)
+# BIM_COMPAT="3.13:2.21 3.11:2.18" selects the pairs (default: both).
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export ROOT
+# shellcheck source=tests/ci/lib.sh
+. "$ROOT/tests/ci/lib.sh"
+
+PAIRS="${BIM_COMPAT:-3.13:2.21 3.11:2.18}"
+SANITY_TESTS=(validate-modules yamllint ansible-doc runtime-metadata compile import)
+
+tarball="$(ls "$DIST_DIR"/bim-wall_system-*.tar.gz 2>/dev/null | head -n1 || true)"
+if [ -z "$tarball" ]; then
+    tarball="$(build_and_install_collection)"
+fi
+
+rc_all=0
+for pair in $PAIRS; do
+    py="${pair%%:*}"
+    core="${pair##*:}"
+    major="${core%%.*}"
+    minor="${core#*.}"
+    venv="$ROOT/.venv-compat-$core"
+    banner "compat: ansible-core $core on python$py"
+
+    python="$(find_python "$py")" || die "python$py not found"
+    ensure_venv "$venv" "$py" "ansible-core>=$core,<$major.$((minor + 1))" "$ROOT/meta/ee-requirements.txt"
+    ensure_get_pip_standin "$venv"
+    "$venv/bin/ansible" --version | head -n1
+
+    coll="$CACHE_DIR/collections-$core"
+    rm -rf "$coll"
+    mkdir -p "$coll"
+    "$venv/bin/ansible-galaxy" collection install --force -p "$coll" "$tarball" >/dev/null
+
+    export ANSIBLE_COLLECTIONS_PATH="$coll" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
+    # ansible-test and the sanity venvs look up pythonX.Y on PATH
+    export PATH="$venv/bin:$(dirname "$python"):$PATH"
+
+    installed="$coll/ansible_collections/bim/wall_system"
+    failed=0
+
+    # ansible-doc of every module (and every other plugin type the collection ships)
+    for kind_dir in "$installed"/plugins/*/; do
+        kind="$(basename "$kind_dir")"
+        case "$kind" in module_utils | doc_fragments | __pycache__) continue ;; esac
+        [ "$kind" = modules ] && kind=module
+        for f in "$kind_dir"*.py; do
+            [ -f "$f" ] || continue
+            name="$(basename "$f" .py)"
+            [ "$name" = __init__ ] && continue
+            if [ "$kind" = action ]; then
+                # action plugins are documented by their module of the same name
+                continue
+            fi
+            if "$venv/bin/ansible-doc" -t "$kind" "bim.wall_system.$name" >/dev/null 2>"$CACHE_DIR/ansible-doc.err"; then
+                echo "ansible-doc -t $kind bim.wall_system.$name: ok"
+            else
+                echo "ansible-doc -t $kind bim.wall_system.$name: FAILED"
+                cat "$CACHE_DIR/ansible-doc.err"
+                failed=1
+            fi
+        done
+    done
+
+    # every playbook parses (as the user runs it: bim.wall_system.NAME)
+    for pb in "$installed"/playbooks/*.yml; do
+        [ -f "$pb" ] || continue
+        name="$(basename "$pb" .yml)"
+        if (cd "$CACHE_DIR" && "$venv/bin/ansible-playbook" -i localhost, --syntax-check "bim.wall_system.$name" >/dev/null 2>"$CACHE_DIR/syntax.err"); then
+            echo "ansible-playbook --syntax-check bim.wall_system.$name: ok"
+        else
+            echo "ansible-playbook --syntax-check bim.wall_system.$name: FAILED"
+            cat "$CACHE_DIR/syntax.err"
+            failed=1
+        fi
+    done
+
+    # a subset of sanity in a fresh ansible_collections/ copy
+    copy="$ROOT/build/compat-$core/ansible_collections/bim/wall_system"
+    mkdir -p "$copy"
+    rsync -a --delete "$BUILD_COPY"/ "$copy"/
+    args=()
+    for t in "${SANITY_TESTS[@]}"; do args+=(--test "$t"); done
+    if ! (cd "$copy" && "$venv/bin/ansible-test" sanity --local --python "$py" --requirements --color no "${args[@]}"); then
+        echo "ansible-test sanity (ansible-core $core, python$py): FAILED"
+        failed=1
+    fi
+
+    if [ "$failed" = 0 ]; then
+        echo "compat ansible-core $core / python$py: PASSED"
+    else
+        echo "compat ansible-core $core / python$py: FAILED"
+        rc_all=1
+    fi
+done
+exit "$rc_all"
