@@ -44,8 +44,11 @@ options:
   cache_url:
     description:
       - Redis URL of the application cache (C(redis://[:password@]host:port/db)).
-      - Not used by this version (see the C(cache) check in docs/health.md); the cache check reads the
-        hit rate from the application metrics.
+      - When set, the C(cache) check also reads the Redis statistics (hit rate, memory in use against
+        C(maxmemory), evictions, keys) and runs even without O(app_url). The hit rate threshold is
+        applied to the application's figure, or to the Redis keyspace hit rate when the application
+        does not report one.
+      - Needs the C(redis) Python library on the managed host.
       - May hold a password, so it is never logged.
     type: str
   data_dir:
@@ -70,7 +73,7 @@ options:
       - Defaults (warning/critical) are C(database_response_time_ms) 1000/5000,
         C(connection_usage) 0.80/0.95, C(disk_usage) 0.85/0.95, C(memory_usage) 0.80/0.95,
         C(cache_hit_rate) 0.70/0.50 (lower is worse), C(operation_failure_rate) 0.05/0.10,
-        C(average_offset_time_ms) 1000/none.
+        C(average_offset_time_ms) 1000/none, C(cache_memory_usage) 0.85/0.95 (Redis, with O(cache_url)).
       - A warning turns the check into V(warning), a critical level into V(error).
       - An unknown name fails with the list of valid ones.
     type: dict

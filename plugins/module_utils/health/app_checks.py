@@ -9,6 +9,7 @@ context). ``application`` also asks ``GET {app_url}/health``.
 
 from __future__ import annotations
 
+from ansible_collections.bim.wall_system.plugins.module_utils.cache import redis_cache
 from ansible_collections.bim.wall_system.plugins.module_utils.health.base import (
     ERROR, WARNING, AppMetricsError, CheckResult, ThresholdSpec, register_check)
 from ansible_collections.bim.wall_system.plugins.module_utils.health.thresholds import evaluate
@@ -93,25 +94,63 @@ def check_application(ctx):
     return result
 
 
+def _redis_part(ctx, result, parts, have_app_rate):
+    """Add the Redis statistics of ``ctx.cache_url`` to ``result``."""
+    try:
+        stats = redis_cache.read_cache_stats(ctx.cache_url, timeout=ctx.timeout)
+    except redis_cache.CacheError as exc:
+        result.status = ERROR
+        parts.insert(0, ctx.mask(exc))
+        result.recommendations.append("cache: check that Redis is running and cache_url is right")
+        return
+    for key, metric in (("hit_rate", "redis_hit_rate"), ("used_memory", "redis_used_memory_bytes"),
+                        ("max_memory", "redis_max_memory_bytes"), ("memory_ratio", "redis_memory_usage"),
+                        ("evictions", "redis_evictions"), ("keys", "redis_keys"), ("response_ms", "redis_response_ms")):
+        if stats.get(key) is not None:
+            result.metrics[metric] = stats[key]
+    if not have_app_rate and stats.get("hit_rate") is not None:
+        if evaluate(result, ctx, "redis_hit_rate", stats["hit_rate"], "cache_hit_rate"):
+            result.recommendations.append("cache: Redis hit rate %.2f is low; warm the cache or raise maxmemory"
+                                          % stats["hit_rate"])
+    if stats.get("memory_ratio") is not None:
+        if evaluate(result, ctx, "redis_memory_usage", stats["memory_ratio"], "cache_memory_usage"):
+            result.recommendations.append("cache: Redis memory %.0f%% of maxmemory; run cache_maintenance cleanup "
+                                          "or raise maxmemory" % (stats["memory_ratio"] * 100))
+    parts.append("Redis %s keys, %.1f MiB used%s" % (
+        stats.get("keys"), (stats.get("used_memory") or 0) / 1048576.0,
+        "" if stats.get("memory_ratio") is None else " (%.0f%% of maxmemory)" % (stats["memory_ratio"] * 100)))
+
+
 @register_check(
-    "cache", needs_app=True,
-    thresholds={"cache_hit_rate": ThresholdSpec(0.70, 0.50, lower_is_worse=True,
-                                                description="fraction of cache lookups that hit")},
-    description="Cache hit rate reported by the application.")
+    "cache", needs=("app_url", "cache_url"),
+    thresholds={
+        "cache_hit_rate": ThresholdSpec(0.70, 0.50, lower_is_worse=True,
+                                        description="fraction of cache lookups that hit"),
+        "cache_memory_usage": ThresholdSpec(0.85, 0.95, description="Redis used_memory / maxmemory"),
+    },
+    description="Cache hit rate reported by the application; Redis statistics when cache_url is set.")
 def check_cache(ctx):
     result = CheckResult("cache")
-    metrics = _read_metrics(ctx, result)
-    if metrics is None:
-        return result
-    rate = _number(metrics, "cache_hit_rate")
-    if rate is None:
-        result.message = _missing(result, ["cache_hit_rate"])
-        return result
-    result.metrics["cache_hit_rate"] = rate
-    if evaluate(result, ctx, "cache_hit_rate", rate):
-        result.recommendations.append(
-            "cache: hit rate %.2f is low; warm the cache or raise its size (see the cache_maintenance module)" % rate)
-    result.message = "cache hit rate %.2f" % rate
+    parts = []
+    rate = None
+    if ctx.app_url or not ctx.cache_url:
+        metrics = _read_metrics(ctx, result)
+        if metrics is None:
+            parts.append(result.message)
+        else:
+            rate = _number(metrics, "cache_hit_rate")
+            if rate is None:
+                parts.append(_missing(result, ["cache_hit_rate"]))
+            else:
+                result.metrics["cache_hit_rate"] = rate
+                if evaluate(result, ctx, "cache_hit_rate", rate):
+                    result.recommendations.append(
+                        "cache: hit rate %.2f is low; warm the cache or raise its size (see the cache_maintenance "
+                        "module)" % rate)
+                parts.append("cache hit rate %.2f" % rate)
+    if ctx.cache_url:
+        _redis_part(ctx, result, parts, rate is not None)
+    result.message = "; ".join(parts)
     return result
 
 

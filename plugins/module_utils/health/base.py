@@ -91,20 +91,27 @@ class CheckSpec:
     name: str
     func: object
     thresholds: dict
-    needs_app: bool
+    needs: tuple
     description: str
 
+    @property
+    def needs_app(self):
+        return "app_url" in self.needs
 
-def register_check(name, thresholds=None, needs_app=False, description=""):
+
+def register_check(name, thresholds=None, needs_app=False, description="", needs=None):
     """Decorator: register ``func(ctx) -> CheckResult`` as check ``name``.
 
     ``thresholds`` maps threshold names this check evaluates to their ``ThresholdSpec``
     defaults; users may override them through the module's ``thresholds`` option.
-    ``needs_app`` marks checks that read the application endpoint (skipped by default when
-    no ``app_url`` is given).
+    ``needs`` names context inputs (``"app_url"``, ``"cache_url"``) of which at least one must
+    be set for the check to run by default; ``needs_app=True`` is short for ``needs=("app_url",)``.
     """
+    if needs is None:
+        needs = ("app_url",) if needs_app else ()
+
     def decorator(func):
-        REGISTRY[name] = CheckSpec(name, func, dict(thresholds or {}), needs_app, description)
+        REGISTRY[name] = CheckSpec(name, func, dict(thresholds or {}), tuple(needs), description)
         return func
     return decorator
 

@@ -25,11 +25,12 @@ def valid_check_names():
     return list(registered_checks())
 
 
-def select_checks(names=None, app_url=None):
-    """The checks to run. Default: all, less those that need ``app_url`` when it is not set."""
+def select_checks(names=None, app_url=None, cache_url=None):
+    """The checks to run. Default: all, less those whose inputs (``app_url``...) are not set."""
     available = registered_checks()
     if not names:
-        return [n for n, spec in available.items() if app_url or not spec.needs_app]
+        given = {"app_url": app_url, "cache_url": cache_url}
+        return [n for n, spec in available.items() if not spec.needs or any(given.get(k) for k in spec.needs)]
     unknown = sorted(set(names) - set(available))
     if unknown:
         raise HealthError("unknown check(s) %s; valid checks are: %s"
@@ -133,5 +134,5 @@ def build_report(results):
 
 def run_health(ctx, names=None):
     """Select, run and roll up: the whole health check for one host."""
-    selected = select_checks(names, ctx.app_url)
+    selected = select_checks(names, ctx.app_url, ctx.cache_url)
     return build_report(run_checks(ctx, selected))
