@@ -46,48 +46,28 @@ else
     echo "reusing $DB (remove $DEMO_DIR to start over)"
 fi
 
-# the stand-in BIM application (GET /health, GET /metrics) on a free loopback port
-APP_PID_FILE="$DEMO_DIR/app/app.pid"
-APP_PORT_FILE="$DEMO_DIR/app/port"
-stop_app() {
-    if [ -f "$APP_PID_FILE" ] && kill -0 "$(cat "$APP_PID_FILE")" 2>/dev/null; then
-        kill "$(cat "$APP_PID_FILE")" 2>/dev/null || true
-    fi
-    rm -f "$APP_PID_FILE"
-}
-stop_app
-if [ ! -s "$APP_PORT_FILE" ]; then
-    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' >"$APP_PORT_FILE"
+# the stand-in BIM application (GET /health, GET /metrics) on a free loopback port, driven by
+# tests/fleet/appctl.py (the same start/stop commands the test fleet gives its hosts)
+APP_DIR="$DEMO_DIR/app"
+APPCTL=("$PY" "$ROOT/tests/fleet/appctl.py")
+if [ -f "$APP_DIR/config.json" ]; then
+    "${APPCTL[@]}" stop "$APP_DIR" >/dev/null 2>&1 || true
 fi
-APP_PORT="$(cat "$APP_PORT_FILE")"
+APP_PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 APP_URL="http://127.0.0.1:$APP_PORT"
-APP_START="$DEMO_DIR/app/start.sh"
-APP_STOP="$DEMO_DIR/app/stop.sh"
-cat >"$APP_START" <<EOF
-#!/usr/bin/env bash
-# start the demo's stand-in BIM application (used as bim_app_start_command)
-set -eu
-if [ -f "$APP_PID_FILE" ] && kill -0 "\$(cat "$APP_PID_FILE")" 2>/dev/null; then exit 0; fi
-nohup "$PY" "$ROOT/tests/fleet/app_server.py" --host 127.0.0.1 --port $APP_PORT --state-dir "$DEMO_DIR/app" \\
-    >"$DEMO_DIR/app/app.log" 2>&1 </dev/null &
-echo \$! >"$APP_PID_FILE"
-for _ in \$(seq 50); do
-    "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$APP_URL/health" 2>/dev/null && exit 0
-    sleep 0.1
-done
-echo "the stand-in application did not answer on $APP_URL/health; see $DEMO_DIR/app/app.log" >&2
-exit 1
+cat >"$APP_DIR/config.json" <<EOF
+{"address": "127.0.0.1", "port": $APP_PORT, "state_file": "$APP_DIR/state.json",
+ "pid_file": "$APP_DIR/app.pid", "log_file": "$APP_DIR/app.log"}
 EOF
-cat >"$APP_STOP" <<EOF
-#!/usr/bin/env bash
-# stop the demo's stand-in BIM application (used as bim_app_stop_command)
-if [ -f "$APP_PID_FILE" ]; then kill "\$(cat "$APP_PID_FILE")" 2>/dev/null || true; rm -f "$APP_PID_FILE"; fi
-exit 0
-EOF
-chmod 0755 "$APP_START" "$APP_STOP"
+APP_START="${APPCTL[*]} start $APP_DIR"
+APP_STOP="${APPCTL[*]} stop $APP_DIR"
+stop_app() {
+    "${APPCTL[@]}" stop "$APP_DIR" >/dev/null 2>&1 || true
+}
 trap stop_app EXIT
-"$APP_START"
-echo "stand-in application on $APP_URL (pid $(cat "$APP_PID_FILE"))"
+"${APPCTL[@]}" reset "$APP_DIR" >/dev/null
+"${APPCTL[@]}" start "$APP_DIR"
+echo "stand-in application on $APP_URL (stop: $APP_STOP)"
 
 cat >"$DEMO_DIR/inventory.yml" <<EOF
 # Demo inventory written by demo/run.sh: one SQLite BIM installation on this machine.
@@ -126,5 +106,8 @@ done
 banner "fleet summary"
 "$PY" "$ROOT/demo/summary.py" "$DEMO_DIR/bim-reports"
 echo
+trap - EXIT
 echo "Demo done: ran ${ran[*]}. Files: $DEMO_DIR (inventory.yml, bim-reports/, repo/, data/)."
-echo "Run a playbook again:  cd $DEMO_DIR && ANSIBLE_COLLECTIONS_PATH=$COLLECTIONS_DIR $VENV/bin/ansible-playbook -i inventory.yml bim.wall_system.health_check"
+echo "The stand-in application keeps running on $APP_URL; stop it with: $APP_STOP"
+echo "Run a playbook again:"
+echo "  cd $DEMO_DIR && ANSIBLE_COLLECTIONS_PATH=$COLLECTIONS_DIR $VENV/bin/ansible-playbook -i inventory.yml bim.wall_system.health_check"

@@ -163,7 +163,7 @@ build_and_install_collection() {
     local tarball
     tarball="$(ls "$DIST_DIR"/bim-wall_system-*.tar.gz | head -n1)"
     [ -f "$tarball" ] || die "ansible-galaxy collection build produced no tarball"
-    "$galaxy" collection install --force -p "$COLLECTIONS_DIR" "$tarball" >&2
+    ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR" "$galaxy" collection install --force -p "$COLLECTIONS_DIR" "$tarball" >&2
     echo "$tarball"
 }
 
