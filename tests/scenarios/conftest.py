@@ -1,0 +1,125 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fixtures of the playbook scenarios: the loopback fleet and a way to run playbooks against it.
+
+    fleet          session: the fleet of tests/fleet/fleet.py, brought up once if it is not up
+                   (never torn down here: the test command runs `fleet.py down` at the end).
+                   .inventory .ansible_cfg .state_dir .hosts (name -> info) .password and
+                   set_app_metrics(host, **values), set_app_health(host, ok), stop_db(host),
+                   start_db(host), stop_sshd(host), start_sshd(host), stop_app(host),
+                   start_app(host), reset(host).
+    run_playbook   run_playbook(playbook, extra_vars=None, limit=None, check=False, env=None)
+                   -> result with .rc .stdout .stderr .cmd .cwd (a fresh folder per test, so a
+                   playbook's bim-reports/ lands in result.cwd / "bim-reports").
+    run_ansible    run_ansible(pattern, module, args=None, env=None) -> result of an ad-hoc run;
+                   result.hosts maps each host to "ok", "changed", "failed" or "unreachable".
+
+Environment: BIM_FLEET_STATE_DIR (default /var/tmp/bim-fleet), BIM_FLEET_WALLS (default 2000),
+ANSIBLE_COLLECTIONS_PATH (default /work/collections for development).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FLEET_DIR = os.path.join(os.path.dirname(HERE), "fleet")
+sys.path.insert(0, FLEET_DIR)
+
+import fleet as fleet_lib  # noqa: E402
+
+DEFAULT_COLLECTIONS_PATH = "/work/collections"
+
+
+def _tool(name):
+    """The Ansible CLI next to the running Python (the venv), else the one on PATH."""
+    candidate = os.path.join(os.path.dirname(sys.executable), name)
+    return candidate if os.path.exists(candidate) else (shutil.which(name) or name)
+
+
+@dataclasses.dataclass
+class Result:
+    rc: int
+    stdout: str
+    stderr: str
+    cmd: list
+    cwd: str
+    hosts: dict = dataclasses.field(default_factory=dict)
+
+    def __str__(self):
+        return "rc=%s\ncmd=%s\n--- stdout\n%s\n--- stderr\n%s" % (
+            self.rc, " ".join(self.cmd), self.stdout[-8000:], self.stderr[-4000:])
+
+
+def ansible_env(fleet, env=None):
+    merged = dict(os.environ)
+    merged.setdefault("ANSIBLE_COLLECTIONS_PATH", DEFAULT_COLLECTIONS_PATH)
+    merged.update({
+        "ANSIBLE_CONFIG": fleet.ansible_cfg,
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_DEPRECATION_WARNINGS": "0",
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + merged.get("PATH", ""),
+    })
+    if env:
+        merged.update(env)
+    return merged
+
+
+@pytest.fixture(scope="session")
+def fleet():
+    state_dir = os.environ.get("BIM_FLEET_STATE_DIR", fleet_lib.DEFAULT_STATE_DIR)
+    walls = int(os.environ.get("BIM_FLEET_WALLS", "2000"))
+    handle = fleet_lib.Fleet(state_dir)
+    if not handle.status()["up"]:
+        meta = handle.load_meta() or {}
+        handle.up(walls=meta.get("walls", walls), sqlite_hosts=meta.get("sqlite_hosts", 0))
+    return handle
+
+
+@pytest.fixture
+def run_playbook(fleet, tmp_path):
+    def run(playbook, extra_vars=None, limit=None, check=False, env=None, timeout=900):
+        cmd = [_tool("ansible-playbook"), "-i", fleet.inventory]
+        if extra_vars:
+            cmd += ["-e", json.dumps(extra_vars)]
+        if limit:
+            cmd += ["--limit", limit if isinstance(limit, str) else ",".join(limit)]
+        if check:
+            cmd.append("--check")
+        if os.path.exists(playbook) or os.sep in playbook:
+            playbook = os.path.abspath(playbook)
+        cmd.append(playbook)
+        proc = subprocess.run(cmd, cwd=str(tmp_path), env=ansible_env(fleet, env), text=True,
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        return Result(proc.returncode, proc.stdout, proc.stderr, cmd, str(tmp_path))
+
+    return run
+
+
+@pytest.fixture
+def run_ansible(fleet, tmp_path):
+    def run(pattern, module, args=None, env=None, timeout=300):
+        cmd = [_tool("ansible"), "-i", fleet.inventory, pattern, "-m", module]
+        if args:
+            cmd += ["-a", args if isinstance(args, str) else json.dumps(args)]
+        proc = subprocess.run(cmd, cwd=str(tmp_path), env=ansible_env(fleet, env), text=True,
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        result = Result(proc.returncode, proc.stdout, proc.stderr, cmd, str(tmp_path))
+        # the default callback's ad-hoc lines: "pg1 | SUCCESS => {", "pg2 | UNREACHABLE! => {"
+        words = {"SUCCESS": "ok", "CHANGED": "changed", "FAILED!": "failed", "UNREACHABLE!": "unreachable"}
+        for host, word in re.findall(r"^(\S+) \| (SUCCESS|CHANGED|FAILED!|UNREACHABLE!)",
+                                     proc.stdout + "\n" + proc.stderr, re.M):
+            result.hosts[host] = words[word]
+        return result
+
+    return run
