@@ -1,0 +1,338 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: backup
+short_description: Back up a BIM Wall System database into a deduplicating backup repository
+version_added: 0.1.0
+description:
+  - Takes a full, differential or incremental backup of a PostgreSQL or SQLite BIM database into a
+    backup repository (format in C(docs/repository-format.md)): content-addressed chunks, each
+    compressed with zstd and stored once, and a manifest written last, atomically.
+  - "PostgreSQL: C(pg_dump --format=custom --compress=0) is streamed into a content-defined
+    chunker (FastCDC), never into a full-size temporary file; the password travels in
+    C(PGPASSWORD), never on the command line. The table digests are taken in the same snapshot
+    as the dump."
+  - "SQLite: the online backup API makes a consistent copy in the repository's C(tmp) folder while
+    the application keeps writing; the copy is cut into page-aligned 64 KiB chunks and removed."
+  - The manifest records rows and a content digest per BIM table, so a restore can be proven.
+  - After the backup, O(retention) expires old backups and O(prune) removes the chunks no remaining
+    backup needs. Then every backup the secondary repositories of O(copy_to) lack is copied to them;
+    a failed copy does not fail the task, it is reported in RV(storage_locations).
+  - The repository is locked while the module writes; another run waits O(lock_timeout) seconds
+    and then fails with who holds the lock. A lock left by a dead process on this host is cleared.
+author:
+  - BIM Wall System operations team
+extends_documentation_fragment:
+  - bim.wall_system.connection
+attributes:
+  check_mode:
+    support: full
+    details: Plans the backup type and parent and lists what retention would expire; writes nothing.
+  diff_mode:
+    support: none
+options:
+  repository:
+    description:
+      - Folder of the backup repository on the managed host. Created (mode 0700) when missing.
+      - Usually the inventory variable C(bim_backup_repository).
+    type: path
+    required: true
+  type:
+    description:
+      - V(full) stores the whole database and re-verifies every chunk it reuses.
+      - V(differential) records the last full as parent; V(incremental) records the last backup.
+        Both store only chunks the repository does not hold yet. Every backup's manifest lists all
+        its chunks, so a restore never replays a chain.
+      - V(auto) takes a full when there is none or the last full is older than O(full_every_days),
+        otherwise an incremental.
+      - A differential or incremental with no full in the repository becomes a full.
+    type: str
+    choices: [auto, full, differential, incremental]
+    default: auto
+  full_every_days:
+    description:
+      - With O(type=auto), the age in days after which the next backup is a full. V(0) never forces one.
+    type: int
+    default: 7
+  compression_level:
+    description:
+      - zstd level of the chunks (1-19). Higher is smaller and slower.
+    type: int
+    default: 3
+  include_paths:
+    description:
+      - Absolute paths of application configuration files and folders stored in the same backup
+        as a tar stream named C(files), so disaster recovery can restore them.
+    type: list
+    elements: path
+    default: []
+  retention:
+    description:
+      - Which backups to keep after this one, with restic's semantics. Unset rules keep nothing by
+        themselves; with no rule at all every backup is kept.
+    type: dict
+    default: {}
+    suboptions:
+      keep_last:
+        description: Keep the N newest backups.
+        type: int
+      keep_daily:
+        description: Keep the newest backup of each of the N newest days (UTC) that have backups.
+        type: int
+      keep_weekly:
+        description: Keep the newest backup of each of the N newest ISO weeks that have backups.
+        type: int
+      keep_monthly:
+        description: Keep the newest backup of each of the N newest months that have backups.
+        type: int
+  prune:
+    description:
+      - After retention, remove the chunks that no remaining backup references (under the lock).
+    type: bool
+    default: true
+  copy_to:
+    description:
+      - Secondary repositories. Each entry has a C(url), either an absolute local path or
+        C(sftp://user@host[:port]/path), and for SFTP an optional C(key_file) (private key; key
+        authentication only).
+      - Chunks are copied first, each read back from the target and hash-checked; the manifest
+        last. A copy cut off midway leaves no manifest on the target; the next run completes it.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      url:
+        description: Local path or C(sftp://user@host[:port]/path) of the secondary repository.
+        type: str
+        required: true
+      key_file:
+        description: Private key file for SFTP.
+        type: path
+      strict_host_key_checking:
+        description: Refuse SFTP hosts whose key is not in the known_hosts files.
+        type: bool
+        default: false
+  lock_timeout:
+    description:
+      - Seconds to wait for a lock held by another run before failing.
+    type: int
+    default: 0
+requirements:
+  - zstandard
+  - pyfastcdc
+  - psycopg (PostgreSQL)
+  - paramiko (SFTP copies)
+  - pg_dump on the managed host (PostgreSQL)
+notes:
+  - The SQLite copy needs free space for one database copy in the repository's file system.
+seealso:
+  - module: bim.wall_system.backup_info
+'''
+
+EXAMPLES = r'''
+- name: Nightly backup of a PostgreSQL host with retention and an SFTP copy
+  bim.wall_system.backup:
+    engine: postgresql
+    db_host: 127.0.0.1
+    db_name: bim_walls
+    db_user: bim
+    db_password: "{{ vault_bim_db_password }}"
+    repository: /var/backups/bim
+    type: auto
+    full_every_days: 7
+    include_paths:
+      - /etc/bim-wall-system
+    retention:
+      keep_last: 3
+      keep_daily: 7
+      keep_weekly: 4
+      keep_monthly: 6
+    copy_to:
+      - url: sftp://backup@storage1.example.com/srv/bim/pg1
+        key_file: /root/.ssh/bim_backup
+  register: backup
+
+- name: Full backup of a SQLite host
+  bim.wall_system.backup:
+    engine: sqlite
+    sqlite_path: /var/lib/bim/walls.db
+    repository: /var/backups/bim
+    type: full
+    lock_timeout: 600
+'''
+
+RETURN = r'''
+backup_id:
+  description: Id of the new backup (null in check mode).
+  returned: always
+  type: str
+  sample: 20261127T124501Z-3fa9c2d1
+type:
+  description: Type taken (or planned in check mode).
+  returned: always
+  type: str
+  sample: incremental
+parent_id:
+  description: Parent backup (last full for a differential, last backup for an incremental).
+  returned: always
+  type: str
+  sample: 20261126T020000Z-0a1b2c3d
+started:
+  description: Start time, ISO 8601 UTC.
+  returned: success
+  type: str
+  sample: "2026-11-27T12:45:01.123456+00:00"
+finished:
+  description: Finish time (the manifest's), ISO 8601 UTC.
+  returned: success
+  type: str
+  sample: "2026-11-27T12:45:09.654321+00:00"
+duration_s:
+  description: Seconds the backup took, copies included.
+  returned: success
+  type: float
+  sample: 8.53
+source_bytes:
+  description: Uncompressed bytes of all streams (dump or database file, plus files).
+  returned: success
+  type: int
+  sample: 512000000
+new_stored_bytes:
+  description: Compressed bytes of the chunks this backup added to the repository.
+  returned: success
+  type: int
+  sample: 1048576
+referenced_bytes:
+  description: Compressed bytes of all distinct chunks this backup references.
+  returned: success
+  type: int
+  sample: 58000000
+tables:
+  description: Rows and content digest per BIM table, as recorded in the manifest.
+  returned: success
+  type: dict
+  sample: {walls: {rows: 1000, digest: 3b4c...}}
+storage_locations:
+  description: The primary repository and each copy target with its status (V(ok), V(failed), V(planned)) and error.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {url: /var/backups/bim, status: ok, primary: true, error: null}
+    - {url: "sftp://root@127.0.10.9:22/srv/bim/pg1", status: failed, primary: false,
+       error: "copy to sftp://root@127.0.10.9:22/srv/bim/pg1 failed: Socket is closed", copied_chunks: 12}
+copy_failed:
+  description: True when any copy target failed (the backup itself succeeded).
+  returned: success
+  type: bool
+  sample: false
+expired:
+  description: Ids of the backups retention removed (would remove, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [20261101T020000Z-aa11bb22]
+pruned:
+  description: Chunks and bytes prune removed, and chunks of crashed runs removed before the backup.
+  returned: success
+  type: dict
+  sample: {removed_chunks: 10, removed_bytes: 655360, orphans_removed: 0}
+new_chunks:
+  description: Chunks this backup added.
+  returned: success
+  type: int
+  sample: 16
+reused_chunks:
+  description: Chunks this backup found already stored.
+  returned: success
+  type: int
+  sample: 7800
+repaired_chunks:
+  description: Stored chunks a full backup found corrupt and rewrote.
+  returned: success
+  type: int
+  sample: 0
+streams:
+  description: Per stream (C(database), C(files)) its kind, size and chunk count.
+  returned: success
+  type: dict
+  sample: {database: {kind: pg_dump_custom, size: 512000000, chunks: 7812}}
+repository:
+  description: Absolute path of the primary repository.
+  returned: always
+  type: str
+  sample: /var/backups/bim
+'''
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import (
+    ConnectionParams, database_argument_spec, database_required_if)
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+
+from ansible_collections.bim.wall_system.plugins.module_utils.repository import backup as backup_lib
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.chunker import HAS_FASTCDC, FASTCDC_IMPORT_ERROR
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
+    HAS_ZSTD, ZSTD_IMPORT_ERROR, RepositoryError)
+
+
+def argument_spec():
+    spec = database_argument_spec()
+    spec.update(
+        repository=dict(type="path", required=True),
+        type=dict(type="str", default="auto", choices=["auto", "full", "differential", "incremental"]),
+        full_every_days=dict(type="int", default=7),
+        compression_level=dict(type="int", default=3),
+        include_paths=dict(type="list", elements="path", default=[]),
+        retention=dict(type="dict", default={}, options=dict(
+            keep_last=dict(type="int"), keep_daily=dict(type="int"),
+            keep_weekly=dict(type="int"), keep_monthly=dict(type="int"))),
+        prune=dict(type="bool", default=True),
+        copy_to=dict(type="list", elements="dict", default=[], options=dict(
+            url=dict(type="str", required=True),
+            key_file=dict(type="path", no_log=False),
+            strict_host_key_checking=dict(type="bool", default=False))),
+        lock_timeout=dict(type="int", default=0),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), required_if=database_required_if(),
+                           supports_check_mode=True)
+    if not HAS_ZSTD:
+        module.fail_json(msg=missing_required_lib("zstandard"), exception=str(ZSTD_IMPORT_ERROR))
+    if not HAS_FASTCDC:
+        module.fail_json(msg=missing_required_lib("pyfastcdc"), exception=str(FASTCDC_IMPORT_ERROR))
+    params = ConnectionParams.from_params(module.params)
+    options = {name: module.params[name] for name in (
+        "type", "full_every_days", "compression_level", "include_paths", "retention", "prune",
+        "copy_to", "lock_timeout")}
+    try:
+        if module.check_mode:
+            result = backup_lib.plan_backup(params, module.params["repository"], options)
+        else:
+            result = backup_lib.run_backup(params, module.params["repository"], options)
+    except (RepositoryError, DatabaseError) as exc:
+        extra = {}
+        for name in ("rc", "stderr", "cmd"):
+            if getattr(exc, name, None) is not None:
+                extra[name] = getattr(exc, name)
+        module.fail_json(msg="backup of %s into %s failed: %s" % (params.describe(), module.params["repository"], exc),
+                         **extra)
+    except Exception as exc:  # a bug: still a message, with the traceback for -vvv
+        module.fail_json(msg="backup of %s failed unexpectedly: %s: %s" % (params.describe(), type(exc).__name__, exc),
+                         exception=traceback.format_exc())
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: backup_info
+short_description: List the backups of a BIM backup repository and flag a stale one
+version_added: 0.1.0
+description:
+  - Lists every backup of a repository written by M(bim.wall_system.backup) with its type, parent,
+    times, sizes, verification state and age, plus the latest and the latest verified backup.
+  - Only manifests that pass their checksum are listed; damaged ones are reported apart.
+  - With O(max_age), flags the repository as stale when its newest backup is older (or it holds none).
+  - Only reads; takes no lock.
+author:
+  - BIM Wall System operations team
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads.
+  diff_mode:
+    support: none
+options:
+  repository:
+    description: Folder of the backup repository (usually C(bim_backup_repository)).
+    type: path
+    required: true
+  max_age:
+    description:
+      - Newest backup age above which the repository is stale, as seconds (V(93600)) or with a
+        unit C(s), C(m), C(h), C(d) (V(26h), V(2d)).
+    type: str
+  fail_when_stale:
+    description: Fail the task when the repository is stale.
+    type: bool
+    default: false
+  backup_id:
+    description: Only report this backup (an unknown id or one with path characters fails clearly).
+    type: str
+requirements:
+  - zstandard
+seealso:
+  - module: bim.wall_system.backup
+'''
+
+EXAMPLES = r'''
+- name: List the backups and flag a repository whose newest backup is older than 26 hours
+  bim.wall_system.backup_info:
+    repository: /var/backups/bim
+    max_age: 26h
+  register: backups
+
+- name: Show the newest verified backup
+  ansible.builtin.debug:
+    msg: "{{ backups.latest_verified.id | default('none verified yet') }}"
+'''
+
+RETURN = r'''
+backups:
+  description: Every backup, oldest first.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - id: 20261127T124501Z-3fa9c2d1
+      type: full
+      parent_id: null
+      engine: postgresql
+      started: "2026-11-27T12:45:01.123456+00:00"
+      finished: "2026-11-27T12:45:09.654321+00:00"
+      age_s: 3600.0
+      source_bytes: 512000000
+      new_stored_bytes: 58000000
+      referenced_bytes: 58000000
+      tables: {walls: 1000}
+      include_paths: []
+      verified: true
+      verification: {level: restore, passed: true, problems: [], time: "2026-11-27T13:00:00+00:00", details: {}}
+count:
+  description: Number of backups.
+  returned: always
+  type: int
+  sample: 4
+latest:
+  description: The newest backup (same fields as an entry of RV(backups)), or null.
+  returned: always
+  type: dict
+  sample: {id: 20261127T124501Z-3fa9c2d1, type: incremental}
+latest_verified:
+  description: The newest backup whose newest verification passed, or null.
+  returned: always
+  type: dict
+  sample: {id: 20261126T020000Z-0a1b2c3d, type: full}
+stale:
+  description: True when O(max_age) is set and the newest backup is older or there is none.
+  returned: always
+  type: bool
+  sample: false
+damaged_manifests:
+  description: Manifests that fail their checksum or cannot be read, with the reason.
+  returned: always
+  type: dict
+  sample: {}
+repository:
+  description: Absolute path of the repository.
+  returned: always
+  type: str
+  sample: /var/backups/bim
+msg:
+  description: Summary in words (says why the repository is stale).
+  returned: always
+  type: str
+  sample: newest backup 20261125T020000Z-0a1b2c3d is 34.0 h old, older than max_age 26.0 h
+'''
+
+import re
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.bim.wall_system.plugins.module_utils.repository import backup as backup_lib
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
+    HAS_ZSTD, ZSTD_IMPORT_ERROR, Repository, RepositoryError)
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text):
+    """'26h' / '90m' / '2d' / '93600' -> seconds; None when unset; ValueError when malformed."""
+    if text is None or str(text).strip() == "":
+        return None
+    match = re.match(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*$", str(text).lower())
+    if not match:
+        raise ValueError("max_age %r is not a duration like 93600, 90m, 26h or 2d" % (text,))
+    return float(match.group(1)) * UNITS[match.group(2) or "s"]
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        repository=dict(type="path", required=True),
+        max_age=dict(type="str"),
+        fail_when_stale=dict(type="bool", default=False),
+        backup_id=dict(type="str"),
+    ), supports_check_mode=True)
+    if not HAS_ZSTD:
+        module.fail_json(msg=missing_required_lib("zstandard"), exception=str(ZSTD_IMPORT_ERROR))
+    try:
+        max_age = parse_age(module.params["max_age"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        repo = Repository(module.params["repository"])
+        if module.params["backup_id"]:
+            repo.load_manifest(module.params["backup_id"])
+        result = backup_lib.backup_summary(repo, max_age_s=max_age)
+    except RepositoryError as exc:
+        module.fail_json(msg=str(exc), stale=max_age is not None)
+    if module.params["backup_id"]:
+        result["backups"] = [b for b in result["backups"] if b["id"] == module.params["backup_id"]]
+    result["changed"] = False
+    if result["stale"] and module.params["fail_when_stale"]:
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
