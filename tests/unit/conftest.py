@@ -119,15 +119,17 @@ def pg_password_server():
     if prefix:
         shutil.chown(base, "postgres", "postgres")
         shutil.chown(os.path.join(base, "pw"), "postgres", "postgres")
-    run = dict(check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    subprocess.run(prefix + [os.path.join(PG_BIN, "initdb"), "-D", data, "-U", "postgres", "-A", "scram-sha-256",
-                             "--pwfile", os.path.join(base, "pw"), "-E", "UTF8", "--no-sync"], **run)
+    run = dict(stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     options = "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off" % (port, base)
-    subprocess.run(prefix + [os.path.join(PG_BIN, "pg_ctl"), "-D", data, "-o", options, "-w", "-l",
-                             os.path.join(base, "log"), "start"], **run)
     try:
+        subprocess.run(prefix + [os.path.join(PG_BIN, "initdb"), "-D", data, "-U", "postgres", "-A",
+                                 "scram-sha-256", "--pwfile", os.path.join(base, "pw"), "-E", "UTF8",
+                                 "--no-sync"], check=True, **run)
+        subprocess.run(prefix + [os.path.join(PG_BIN, "pg_ctl"), "-D", data, "-o", options, "-w", "-l",
+                                 os.path.join(base, "log"), "start"], check=True, **run)
         yield ("127.0.0.1", port, "postgres", password)
     finally:
-        subprocess.run(prefix + [os.path.join(PG_BIN, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"],
-                       check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if os.path.exists(os.path.join(data, "postmaster.pid")):
+            subprocess.run(prefix + [os.path.join(PG_BIN, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"],
+                           check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(base, ignore_errors=True)

@@ -44,6 +44,9 @@ WINDOW_MARGIN = 25.0
 WINDOW_LIMIT = 100
 DIGEST_FETCH_ROWS = 2000
 INVALID_INDEX_PROBLEM = "invalid (interrupted concurrent build?)"
+# Session settings that change how values print; digests fix them so any session agrees.
+DIGEST_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("extra_float_digits", "1"),
+                   ("IntervalStyle", "postgres"), ("bytea_output", "hex"))
 
 # Known causes of a failed connection, matched against the driver's text; the message shown is
 # always rebuilt from these phrases, so nothing the driver echoes (conninfo) can leak.
@@ -290,14 +293,19 @@ class PostgresCoreMixin(DatabaseEngine):
                 rows += 1
         return rows, digest.hexdigest()
 
-    def _digest_snapshot(self, tables):
-        """Digest several tables in one REPEATABLE READ snapshot with fixed output settings."""
+    def _apply_digest_settings(self):
+        """Fix the output settings that shape ``t::text`` (call inside a transaction)."""
+        for name, value in DIGEST_SETTINGS:
+            self._execute("SELECT set_config(%s, %s, true)", [name, value])
+
+    def _digest_snapshot(self, tables, snapshot=None):
+        """Digest several tables in one REPEATABLE READ snapshot (or the exported ``snapshot``)."""
         try:
             self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
-                for name, value in (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"),
-                                    ("extra_float_digits", "1"), ("IntervalStyle", "postgres")):
-                    self._execute("SELECT set_config(%s, %s, true)", [name, value])
+                if snapshot:
+                    self._execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+                self._apply_digest_settings()
                 return {t: self._digest_rows(t) for t in tables}
             finally:
                 self.conn.execute("ROLLBACK")

@@ -179,7 +179,7 @@ def _populated(pg_admin, pg_server, generator, name):
 
 
 def test_digests_equal_for_same_data_and_change_with_one_row(pg_admin, pg_server, bim_generator):
-    names = ["bimtest_dg_%s" % uuid.uuid4().hex[:8] for _ in range(2)]
+    names = ["bimtest_dg_%s_%d" % (uuid.uuid4().hex[:8], n) for n in range(2)]
     try:
         first, second = [_populated(pg_admin, pg_server, bim_generator, n) for n in names]
         with open_engine(first, read_only=True) as a, open_engine(second) as b:
