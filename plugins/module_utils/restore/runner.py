@@ -1,0 +1,442 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Restore, rollback and backup verification: the procedures the modules call.
+
+Every procedure takes plain values (``ConnectionParams``, paths, numbers), raises
+``RestoreError`` with a message safe to show, and returns a plain dict for the module result.
+Order of a restore (``run_restore``):
+
+1. lock the target, ``recover()`` what a killed run left (journal, scratch copies);
+2. resolve the backup, plan it (bytes to read, free space needed vs available per file system);
+   refuse when it does not fit, before anything is written;
+3. restore into a scratch copy beside the live database (chunks hash-checked while read);
+4. verify the copy: rows and digests per table against the manifest, engine integrity checks;
+   a copy that fails is removed and live data was never touched;
+5. ``swap``: the crash-safe swap of ``targets.py``, the old live database kept as restore point,
+   older restore points pruned to ``keep_restore_points``; ``new``: the copy stays (or is
+   dropped after measurement, for drills).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tarfile
+import time
+
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.space import describe_shortfall, space_plan
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
+
+LEVELS = ("checksum", "restore")
+RECORD_LEVEL = {"checksum": "checksums", "restore": "restore"}
+
+
+def _repository_api():
+    from ansible_collections.bim.wall_system.plugins.module_utils.repository import repository
+    return repository
+
+
+def open_repository(path):
+    repository = _repository_api()
+    try:
+        return repository.Repository(path)
+    except repository.RepositoryError as exc:
+        raise RestoreError("cannot open the backup repository: %s" % exc)
+    except OSError as exc:
+        raise RestoreError("cannot open the backup repository %s: %s" % (path, exc))
+
+
+def resolve_backup(repo, selector):
+    repository = _repository_api()
+    try:
+        return repo.resolve(selector or "latest")
+    except repository.RepositoryError as exc:
+        raise RestoreError("cannot choose backup %r: %s" % (selector, exc))
+    except (OSError, ValueError, KeyError) as exc:
+        raise RestoreError("cannot read backup %r: %s" % (selector, exc))
+
+
+def select_manifests(repo, selectors):
+    """``selectors``: list of 'all' | 'latest' | 'latest_verified' | ids -> manifests, oldest first."""
+    repository = _repository_api()
+    chosen = {}
+    try:
+        for selector in selectors or ["latest"]:
+            if selector == "all":
+                for manifest in repo.list_backups():
+                    chosen[manifest["id"]] = manifest
+                damaged = getattr(repo, "damaged_manifests", lambda: [])()
+                if damaged:
+                    raise RestoreError("damaged manifests in the repository: %s" % ", ".join(str(d) for d in damaged),
+                                       damaged=list(damaged))
+            else:
+                manifest = repo.resolve(selector)
+                chosen[manifest["id"]] = manifest
+    except repository.RepositoryError as exc:
+        raise RestoreError("cannot choose backups %s: %s" % (", ".join(selectors or ["latest"]), exc))
+    return sorted(chosen.values(), key=lambda m: m.get("finished") or "")
+
+
+def _age_seconds(iso_text):
+    if not iso_text:
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(iso_text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return round((datetime.datetime.now(datetime.timezone.utc) - when).total_seconds(), 1)
+
+
+def _target_options(opts):
+    return dict(state_dir=opts.get("state_dir"), data_dir=opts.get("data_dir"), staging_dir=opts.get("staging_dir"),
+                scratch_dir=opts.get("scratch_dir"))
+
+
+def plan_restore(target, repo, manifest, mode="swap", target_name=None, tables=None, jobs=2):
+    """What a restore would do, with the free-space figures. Never writes anything."""
+    if manifest.get("engine") and manifest["engine"] != target.engine_name:
+        raise RestoreError("backup %s is a %s backup; the target is %s" % (
+            manifest["id"], manifest["engine"], target.engine_name))
+    size = repo.stream_size(manifest, "database")
+    stored = 0
+    chunk_size = getattr(repo, "chunk_stored_size", None)
+    for chunk_id in repo.manifest_chunks(manifest):
+        try:
+            stored += chunk_size(chunk_id) if chunk_size else 0
+        except (OSError, Exception):  # a missing chunk shows up when it is read
+            pass
+    if target.engine_name == "sqlite":
+        needs = target.space_needs(size, mode, jobs, tables, target=target_name if mode == "new" else None)
+    else:
+        needs = target.space_needs(size, mode, jobs, tables)
+    unknown = [label for label, path, _n in needs if path is None]
+    fits, rows = space_plan(needs)
+    files = (manifest.get("streams") or {}).get("files")
+    return {
+        "backup_id": manifest["id"],
+        "backup_type": manifest.get("type"),
+        "backup_finished": manifest.get("finished"),
+        "engine": target.engine_name,
+        "mode": mode,
+        "live": target.live,
+        "live_exists": target.live_exists(),
+        "target": target_name or (target.live if mode == "swap" else None),
+        "tables": list(tables) if tables else sorted(manifest.get("tables") or {}),
+        "bytes_to_read": stored,
+        "restored_bytes": size,
+        "files_bytes": int(files["size"]) if files else 0,
+        "space": rows,
+        "space_unknown_for": unknown,
+        "fits": fits,
+        "jobs": jobs,
+    }
+
+
+def run_restore(params, repository, backup_id="latest", mode="swap", target_name=None, tables=None, jobs=2,
+                keep_restore_points=2, keep_target=True, check_live_unchanged=False, check_mode=False,
+                restore_files=False, files_root="/", state_dir=None, data_dir=None, staging_dir=None,
+                scratch_dir=None, lock_wait=60.0, progress=None):
+    """Restore ``backup_id`` from ``repository`` (see module doc). Returns the result dict."""
+    opts = dict(state_dir=state_dir, data_dir=data_dir, staging_dir=staging_dir, scratch_dir=scratch_dir)
+    if mode not in ("swap", "new"):
+        raise RestoreError("mode must be swap or new, not %r" % (mode,))
+    if tables and mode == "swap":
+        raise RestoreError("tables (a subset) is only allowed with mode=new: a swap replaces the whole database")
+    if jobs < 1:
+        raise RestoreError("jobs must be at least 1")
+    if keep_restore_points < 0:
+        raise RestoreError("keep_restore_points must be 0 or more")
+    target = make_target(params, **_target_options(opts))
+    repo = open_repository(repository)
+    manifest = resolve_backup(repo, backup_id)
+    unknown = [t for t in tables or [] if t not in (manifest.get("tables") or {})]
+    if unknown:
+        raise RestoreError("tables %s are not in backup %s (it holds %s)" % (
+            ", ".join(unknown), manifest["id"], ", ".join(sorted(manifest.get("tables") or {}))))
+    warnings = []
+    result = {"changed": False, "backup_id": manifest["id"], "backup_finished": manifest.get("finished"),
+              "mode": mode, "restore_point": None, "verified": False, "warnings": warnings,
+              "rpo_s": _age_seconds(manifest.get("finished"))}
+    if check_mode:
+        pending = target.pending_journal()
+        if pending:
+            warnings.append("an interrupted swap (step %s) is pending; the next run repairs it first" % pending.get("step"))
+        plan = plan_restore(target, repo, manifest, mode, target_name, tables, jobs)
+        result.update(plan=plan, changed=True, target=plan["target"], tables={}, duration_s=0.0,
+                      restore_points=target.restore_points())
+        if not plan["fits"]:
+            raise RestoreError("not enough free space for restoring backup %s: %s" % (
+                manifest["id"], describe_shortfall(plan["space"])), plan=plan)
+        return result
+
+    started = time.monotonic()
+    with target.lock(wait=lock_wait):
+        recovered = target.recover()
+        if recovered:
+            result["changed"] = True
+            warnings.extend(recovered)
+        plan = plan_restore(target, repo, manifest, mode, target_name, tables, jobs)
+        result["plan"] = plan
+        if not plan["fits"]:
+            raise RestoreError("not enough free space for restoring backup %s: %s" % (
+                manifest["id"], describe_shortfall(plan["space"])), plan=plan, warnings=warnings)
+        if plan["space_unknown_for"]:
+            warnings.append("free space could not be checked for: %s" % ", ".join(plan["space_unknown_for"]))
+        if mode == "new" and target_name and target.exists(target_name):
+            raise RestoreError("the target %s already exists; a restore in new mode never overwrites" % target_name)
+        if mode == "swap" and target.engine_name == "sqlite" and target.live_exists():
+            holders = target.engine.processes_holding(target.live)
+            if holders:
+                warnings.append("processes %s hold %s open; stop the application before a swap or it keeps "
+                                "writing to the restore point" % (", ".join(map(str, holders)), target.live))
+        before = target.live_digests() if check_live_unchanged else None
+        scratch = target_name or target.scratch_name("restore" if mode == "swap" else "copy")
+        if mode == "new" and not keep_target and not target_name:
+            scratch = target.scratch_name("drill")
+        repository_mod = _repository_api()
+        t0 = time.monotonic()
+        if progress:
+            progress("restoring", scratch)
+        try:
+            with repo.open_stream(manifest, "database") as stream:
+                target.restore_into(scratch, stream, jobs=jobs, tables=tables)
+        except repository_mod.CorruptChunkError as exc:
+            raise RestoreError("backup %s is damaged, nothing was changed: %s" % (manifest["id"], exc),
+                               chunk=getattr(exc, "chunk_id", None), warnings=warnings)
+        except repository_mod.RepositoryError as exc:
+            raise RestoreError("reading backup %s failed, nothing was changed: %s" % (manifest["id"], exc),
+                               warnings=warnings)
+        except DatabaseError as exc:
+            raise RestoreError("restoring backup %s into %s failed, live data untouched: %s" % (
+                manifest["id"], scratch, exc), warnings=warnings)
+        t1 = time.monotonic()
+        if progress:
+            progress("verifying", scratch)
+        try:
+            problems, table_result = target.verify_copy(scratch, manifest.get("tables") or {}, tables)
+        except (DatabaseError, RestoreError) as exc:
+            problems, table_result = ["verification could not run: %s" % exc], {}
+        t2 = time.monotonic()
+        result.update(restore_s=round(t1 - t0, 3), verify_s=round(t2 - t1, 3), rto_s=round(t2 - t0, 3),
+                      tables=table_result)
+        if problems:
+            target.drop(scratch)
+            raise RestoreError("the restored copy of backup %s failed verification, nothing was swapped and "
+                               "live data is untouched: %s" % (manifest["id"], "; ".join(problems[:10])),
+                               problems=problems, tables=table_result, warnings=warnings)
+        result["verified"] = True
+        result["changed"] = True
+        if mode == "swap":
+            if progress:
+                progress("swapping", scratch)
+            t3 = time.monotonic()
+            try:
+                result["restore_point"] = target.swap_in(scratch)
+            except (DatabaseError, OSError) as exc:
+                raise RestoreError("the swap failed and was undone, live data untouched: %s" % exc, warnings=warnings)
+            result["swap_s"] = round(time.monotonic() - t3, 3)
+            result["target"] = target.live
+            result["pruned_restore_points"] = target.prune(keep_restore_points)
+        else:
+            result["target"] = scratch
+            if not keep_target:
+                target.drop(scratch)
+                result["target_dropped"] = True
+        if check_live_unchanged:
+            after = target.live_digests()
+            result["live_digests_before"] = before
+            result["live_digests_after"] = after
+            result["live_unchanged"] = before == after
+        result["restore_points"] = target.restore_points()
+    if restore_files:
+        result["files"] = restore_files_stream(repo, manifest, files_root)
+        result["changed"] = result["changed"] or bool(result["files"]["written"])
+    result["duration_s"] = round(time.monotonic() - started, 3)
+    return result
+
+
+def run_rollback(params, rollback_to="latest", keep_restore_points=2, check_mode=False, state_dir=None,
+                 data_dir=None, lock_wait=60.0):
+    """Swap a restore point back in; the replaced live database becomes a restore point itself."""
+    target = make_target(params, state_dir=state_dir, data_dir=data_dir)
+    started = time.monotonic()
+    result = {"changed": False, "warnings": [], "mode": "rollback", "backup_id": None, "verified": False,
+              "tables": {}}
+    points = target.restore_points()
+    name = _choose_point(target, points, rollback_to)
+    result["rolled_back_to"] = name
+    if check_mode:
+        result.update(changed=True, restore_points=points, restore_point=None, duration_s=0.0,
+                      plan={"rollback_to": name, "live": target.live, "live_exists": target.live_exists()})
+        return result
+    with target.lock(wait=lock_wait):
+        result["warnings"].extend(target.recover())
+        points = target.restore_points()
+        name = _choose_point(target, points, rollback_to)
+        problems = target.check_restore_point(name)
+        if problems:
+            raise RestoreError("restore point %s is not sound, nothing was changed: %s" % (name, "; ".join(problems)))
+        try:
+            result["restore_point"] = target.swap_in(name, incoming_is_restore_point=True)
+        except (DatabaseError, OSError) as exc:
+            raise RestoreError("the rollback swap failed and was undone: %s" % exc)
+        result["changed"] = True
+        result["verified"] = True
+        result["target"] = target.live
+        # Keep the restore point that now holds the replaced copy, prune older ones.
+        result["pruned_restore_points"] = target.prune(max(keep_restore_points, 1))
+        result["restore_points"] = target.restore_points()
+    result["duration_s"] = round(time.monotonic() - started, 3)
+    return result
+
+
+def _choose_point(target, points, wanted):
+    if not points:
+        raise RestoreError("there is no restore point of %s to roll back to" % target.live)
+    if wanted in (None, "", "latest"):
+        return points[-1]
+    for point in points:
+        if point == wanted or os.path.basename(point) == wanted:
+            return point
+    raise RestoreError("restore point %s not found; restore points of %s: %s" % (
+        wanted, target.live, ", ".join(os.path.basename(p) for p in points)))
+
+
+def list_restore_points(params, state_dir=None):
+    return make_target(params, state_dir=state_dir).restore_points()
+
+
+# ---- configuration files -----------------------------------------------------------------------
+def restore_files_stream(repo, manifest, root="/"):
+    """Write the files of the backup's ``files`` stream (tar) below ``root``, each atomically.
+
+    Only regular files and folders are restored; names with ``..`` or links are refused. Files
+    whose content is already equal are left alone (``unchanged``).
+    """
+    from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
+    streams = manifest.get("streams") or {}
+    out = {"written": [], "unchanged": [], "skipped": []}
+    if "files" not in streams:
+        return out
+    with repo.open_stream(manifest, "files") as stream:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                name = member.name.lstrip("/")
+                parts = name.split("/")
+                if ".." in parts or not name:
+                    out["skipped"].append(member.name)
+                    continue
+                dest = os.path.join(root, name)
+                if member.isdir():
+                    os.makedirs(dest, mode=0o700, exist_ok=True)
+                    continue
+                if not member.isfile():
+                    out["skipped"].append(member.name)
+                    continue
+                data = tar.extractfile(member).read()
+                try:
+                    with open(dest, "rb") as handle:
+                        if handle.read() == data:
+                            out["unchanged"].append(dest)
+                            continue
+                except OSError:
+                    pass
+                os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
+                atomic_write(dest, data, mode=member.mode & 0o7777 or 0o600)
+                if os.geteuid() == 0:
+                    try:
+                        os.chown(dest, member.uid, member.gid)
+                    except OSError:
+                        pass
+                out["written"].append(dest)
+    return out
+
+
+# ---- backup verification -------------------------------------------------------------------------
+def verify_backups(repository, selectors, level="checksum", params=None, record=True, check_mode=False,
+                   jobs=2, state_dir=None, scratch_dir=None, staging_dir=None, data_dir=None, lock_wait=60.0):
+    """Verify backups by checksums (every chunk read once) or by a restore into a scratch copy.
+
+    Returns ``{"passed", "backups": [{backup_id, level, passed, problems, ...}], "recorded"}``.
+    """
+    if level not in LEVELS:
+        raise RestoreError("level must be checksum or restore, not %r" % (level,))
+    repo = open_repository(repository)
+    manifests = select_manifests(repo, selectors)
+    results = []
+    started = time.monotonic()
+    if level == "checksum":
+        problems = repo.verify_checksums(manifests)
+        for manifest in manifests:
+            found = problems.get(manifest["id"], [])
+            results.append({"backup_id": manifest["id"], "level": level, "passed": not found, "problems": found,
+                            "chunks": len(repo.manifest_chunks(manifest))})
+    else:
+        if params is None:
+            raise RestoreError("a restore-level verification needs the database connection options")
+        if check_mode:
+            target = make_target(params, state_dir=state_dir, scratch_dir=scratch_dir, staging_dir=staging_dir,
+                                 data_dir=data_dir)
+            for manifest in manifests:
+                results.append({"backup_id": manifest["id"], "level": level, "passed": None, "problems": [],
+                                "plan": plan_restore(target, repo, manifest, "new", None, None, jobs)})
+            return {"passed": True, "backups": results, "recorded": False, "duration_s": 0.0}
+        for manifest in manifests:
+            results.append(_verify_by_restore(params, repo, manifest, jobs, state_dir, scratch_dir, staging_dir,
+                                              data_dir, lock_wait))
+    recorded = False
+    if record and not check_mode:
+        for item in results:
+            details = {k: v for k, v in item.items() if k not in ("backup_id", "level", "passed", "problems")}
+            repo.record_verification(item["backup_id"], RECORD_LEVEL[level], item["passed"], item["problems"], details)
+        recorded = bool(results)
+    return {"passed": all(r["passed"] for r in results), "backups": results, "recorded": recorded,
+            "duration_s": round(time.monotonic() - started, 3)}
+
+
+def _verify_by_restore(params, repo, manifest, jobs, state_dir, scratch_dir, staging_dir, data_dir, lock_wait):
+    repository = _repository_api()
+    target = make_target(params, state_dir=state_dir, scratch_dir=scratch_dir, staging_dir=staging_dir,
+                         data_dir=data_dir)
+    item = {"backup_id": manifest["id"], "level": "restore", "passed": False, "problems": [], "tables": {}}
+    if manifest.get("engine") and manifest["engine"] != target.engine_name:
+        item["problems"].append("backup %s is a %s backup; the target engine is %s" % (
+            manifest["id"], manifest["engine"], target.engine_name))
+        return item
+    with target.lock(wait=lock_wait):
+        target.recover()
+        plan = plan_restore(target, repo, manifest, "new", None, None, jobs)
+        if not plan["fits"]:
+            item["problems"].append("not enough free space for a scratch restore: %s" % describe_shortfall(plan["space"]))
+            return item
+        scratch = target.scratch_name("verify")
+        t0 = time.monotonic()
+        try:
+            try:
+                with repo.open_stream(manifest, "database") as stream:
+                    target.restore_into(scratch, stream, jobs=jobs)
+            except repository.CorruptChunkError as exc:
+                item["problems"].append(str(exc))
+                item["chunk"] = getattr(exc, "chunk_id", None)
+                return item
+            except (repository.RepositoryError, DatabaseError, RestoreError) as exc:
+                item["problems"].append("restore into a scratch copy failed: %s" % exc)
+                return item
+            t1 = time.monotonic()
+            try:
+                problems, tables = target.verify_copy(scratch, manifest.get("tables") or {})
+            except (DatabaseError, RestoreError) as exc:
+                problems, tables = ["checks of the scratch copy could not run: %s" % exc], {}
+            item.update(problems=problems, tables=tables, passed=not problems, restore_s=round(t1 - t0, 3),
+                        verify_s=round(time.monotonic() - t1, 3))
+        finally:
+            try:
+                target.drop(scratch)
+            except (DatabaseError, OSError):
+                pass
+    return item

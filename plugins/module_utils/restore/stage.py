@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bring one backup from a secondary repository into a local staging repository.
+
+Used by disaster recovery when the primary repository is gone or unreachable. The secondary is
+named like the backup module's ``copy_to`` entries: a local path, or ``sftp://user@host[:port]/path``
+(with ``key_file``), opened through the repository package's copy targets (paramiko). Order
+follows the repository's crash model: every chunk first (decompressed and hash-checked on
+arrival, then renamed into place), the manifest last. An interrupted pull leaves no manifest,
+and the next pull fetches only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
+
+
+def _repo_api():
+    from ansible_collections.bim.wall_system.plugins.module_utils.repository import repository, copy
+    return repository, copy
+
+
+class _RemoteReader:
+    """Read access to a secondary repository, local or SFTP."""
+
+    def __init__(self, entry):
+        repository, copy = _repo_api()
+        self.repository = repository
+        self.target = copy.parse_target(entry)
+        self.url = copy.describe_url(self.target.url)
+        self.local = isinstance(self.target, copy.LocalTarget)
+
+    def __enter__(self):
+        if self.local:
+            if not self.repository.Repository.exists(self.target.path):
+                raise RestoreError("secondary repository %s does not exist" % self.url)
+            self.repo = self.repository.Repository(self.target.path)
+        else:
+            try:
+                self.target.open()
+            except self.repository.RepositoryError as exc:
+                raise RestoreError("secondary repository unreachable: %s" % exc)
+        return self
+
+    def __exit__(self, *exc):
+        if not self.local:
+            self.target.close()
+
+    def _read(self, relpath):
+        if self.local:
+            with open(os.path.join(self.target.path, relpath), "rb") as handle:
+                return handle.read()
+        with self.target.sftp.open(posixpath.join(self.target.path, relpath), "rb") as handle:
+            handle.prefetch()
+            return handle.read()
+
+    def manifest_ids(self):
+        return sorted(self.target.manifest_ids()) if not self.local else sorted(self.repo.backup_ids())
+
+    def manifest_raw(self, backup_id):
+        return self._read("manifests/%s.json" % backup_id)
+
+    def verification_raw(self, backup_id):
+        try:
+            return self._read("verifications/%s.json" % backup_id)
+        except (OSError, IOError):
+            return None
+
+    def chunk_raw(self, chunk_id):
+        return self._read("chunks/%s/%s" % (chunk_id[:2], chunk_id))
+
+
+def pull_backup(secondary, selector, staging_path):
+    """Copy the backup ``selector`` names (latest | latest_verified | id) into ``staging_path``.
+
+    Returns ``{"backup_id", "source", "fetched_chunks", "fetched_bytes", "reused_chunks"}``.
+    """
+    repository, _copy = _repo_api()
+    Repository = repository.Repository
+    if selector not in (None, "", "latest", "latest_verified"):
+        repository.check_backup_id(selector)
+    old = os.umask(0o077)
+    try:
+        local = Repository(staging_path, create=True)
+    finally:
+        os.umask(old)
+    result = {"fetched_chunks": 0, "fetched_bytes": 0, "reused_chunks": 0}
+    try:
+        with _RemoteReader(secondary) as remote:
+            result["source"] = remote.url
+            manifests = []
+            for backup_id in remote.manifest_ids():
+                try:
+                    raw = remote.manifest_raw(backup_id)
+                    manifest = json.loads(raw.decode("utf-8"))
+                except (OSError, ValueError):
+                    continue
+                if manifest.get("checksum") != repository.manifest_checksum(manifest):
+                    continue
+                manifests.append((manifest, raw))
+            if not manifests:
+                raise RestoreError("secondary repository %s holds no backup" % remote.url)
+            manifests.sort(key=lambda item: item[0].get("finished") or "")
+            chosen = None
+            if selector in (None, "", "latest"):
+                chosen = manifests[-1]
+            elif selector == "latest_verified":
+                for manifest, raw in reversed(manifests):
+                    vraw = remote.verification_raw(manifest["id"])
+                    try:
+                        records = json.loads(vraw.decode("utf-8")).get("records") if vraw else []
+                    except ValueError:
+                        records = []
+                    if records and records[-1].get("passed"):
+                        chosen = (manifest, raw)
+                        break
+            else:
+                chosen = next((item for item in manifests if item[0]["id"] == selector), None)
+            if chosen is None:
+                raise RestoreError("backup %s is not in secondary repository %s" % (selector, remote.url))
+            manifest, raw = chosen
+            for chunk_id, length in Repository.manifest_chunks(manifest).items():
+                if local.has_chunk(chunk_id):
+                    result["reused_chunks"] += 1
+                    continue
+                data = remote.chunk_raw(chunk_id)
+                Repository.decode_chunk(chunk_id, data, length)  # hash-checked on arrival
+                local.write_chunk(chunk_id, data, fsync=True)
+                result["fetched_chunks"] += 1
+                result["fetched_bytes"] += len(data)
+            repository.write_file_durable(local.manifest_path(manifest["id"]), raw, local.tmp_dir, fsync=True)
+            vraw = remote.verification_raw(manifest["id"])
+            if vraw:
+                repository.write_file_durable(local.verification_path(manifest["id"]), vraw, local.tmp_dir, fsync=True)
+            result["backup_id"] = manifest["id"]
+    except repository.CorruptChunkError as exc:
+        raise RestoreError("secondary repository: %s" % exc)
+    except repository.RepositoryError as exc:
+        raise RestoreError("pulling from the secondary repository failed: %s" % exc)
+    except RestoreError:
+        raise
+    except Exception as exc:  # OSError, EOFError and paramiko's SSHException family mid-transfer
+        raise RestoreError("pulling from the secondary repository failed: %s: %s" % (type(exc).__name__, exc))
+    return result

@@ -1,0 +1,279 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Restore, rollback and verification against real PostgreSQL+PostGIS and SQLite, through a real
+repository written by the backup library."""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+import sqlite3
+
+import pytest
+
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
+from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
+
+
+
+def _flip_byte(repo_path, manifest):
+    chunk_id = manifest["streams"]["database"]["chunks"][len(manifest["streams"]["database"]["chunks"]) // 2][0]
+    path = Repository(repo_path).chunk_path(chunk_id)
+    os.chmod(path, 0o600)
+    with open(path, "r+b") as handle:
+        handle.seek(os.path.getsize(path) // 2)
+        byte = handle.read(1)
+        handle.seek(-1, 1)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    return chunk_id
+
+
+def test_swap_restores_backup_and_keeps_restore_point(rs_params, rs_repo, rs_state, take_backup, digests, change_data):
+    backup = take_backup(rs_params, rs_repo)
+    original = digests(rs_params)
+    change_data(rs_params)
+    changed = digests(rs_params)
+    assert changed != original
+
+    result = runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state, jobs=2)
+
+    assert result["changed"] and result["verified"]
+    assert result["backup_id"] == backup["backup_id"]
+    assert digests(rs_params) == original
+    assert result["restore_point"]
+    assert all(t["matches"] for t in result["tables"].values())
+    # The restore point holds the replaced live data.
+    target = make_target(rs_params, state_dir=rs_state)
+    assert target.restore_points() == [result["restore_point"]]
+    if rs_params.engine == "sqlite":
+        rp_params = dataclasses.replace(rs_params, sqlite_path=result["restore_point"])
+        assert not os.path.exists(rs_params.sqlite_path + "-wal")
+    else:
+        import psycopg
+        with psycopg.connect(host=rs_params.db_host, port=rs_params.db_port, user="postgres", dbname="postgres",
+                             autocommit=True) as admin:
+            admin.execute('ALTER DATABASE "%s" ALLOW_CONNECTIONS true' % result["restore_point"])
+        rp_params = dataclasses.replace(rs_params, db_name=result["restore_point"])
+    assert digests(rp_params) == changed
+
+    # Rolling back puts the replaced data back; the restored copy becomes a restore point.
+    back = runner.run_rollback(rs_params, "latest", state_dir=rs_state)
+    assert back["rolled_back_to"] == result["restore_point"]
+    assert digests(rs_params) == changed
+    assert len(target.restore_points()) == 1
+    assert target.pending_journal() is None
+
+
+def test_keep_restore_points_prunes_older(rs_params, rs_repo, rs_state, take_backup, digests, change_data):
+    take_backup(rs_params, rs_repo)
+    names = []
+    for _ in range(3):
+        names.append(runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state,
+                                        keep_restore_points=2)["restore_point"])
+    points = make_target(rs_params, state_dir=rs_state).restore_points()
+    assert points == names[1:]
+
+
+def test_new_mode_leaves_live_untouched(rs_params, rs_repo, rs_state, tmp_path, take_backup, digests, change_data):
+    take_backup(rs_params, rs_repo)
+    change_data(rs_params)
+    live = digests(rs_params)
+    result = runner.run_restore(rs_params, rs_repo, "latest", mode="new", keep_target=False,
+                                check_live_unchanged=True, state_dir=rs_state)
+    assert result["verified"] and result["target_dropped"]
+    assert result["live_unchanged"] is True
+    assert result["rto_s"] >= 0 and result["rpo_s"] >= 0
+    assert digests(rs_params) == live
+    if rs_params.engine == "sqlite":
+        assert not glob.glob(os.path.join(os.path.dirname(rs_params.sqlite_path), ".*drill*"))
+
+
+def test_new_mode_subset_of_tables(rs_params, rs_repo, rs_state, tmp_path, take_backup, digests, change_data):
+    backup = take_backup(rs_params, rs_repo)
+    name = str(tmp_path / "data" / "walls_only.db") if rs_params.engine == "sqlite" else rs_params.db_name + "__copy_x"
+    result = runner.run_restore(rs_params, rs_repo, "latest", mode="new", target_name=name, tables=["walls"],
+                                state_dir=rs_state)
+    assert list(result["tables"]) == ["walls"]
+    copy = (dataclasses.replace(rs_params, sqlite_path=name) if rs_params.engine == "sqlite"
+            else dataclasses.replace(rs_params, db_name=name))
+    got = digests(copy)
+    assert got["walls"] == backup["tables"]["walls"] if "tables" in backup and isinstance(backup["tables"], dict) \
+        and "digest" in backup["tables"].get("walls", {}) else got["walls"]["rows"] > 0
+    assert got["intersections"]["rows"] == 0
+    with pytest.raises(RestoreError, match="already exists"):
+        runner.run_restore(rs_params, rs_repo, "latest", mode="new", target_name=name, state_dir=rs_state)
+
+
+def test_corrupt_chunk_refused_before_live_is_touched(rs_params, rs_repo, rs_state, take_backup, digests, change_data):
+    backup = take_backup(rs_params, rs_repo)
+    repo = Repository(rs_repo)
+    manifest = repo.load_manifest(backup["backup_id"])
+    chunk_id = _flip_byte(rs_repo, manifest)
+    change_data(rs_params)
+    live = digests(rs_params)
+
+    checked = runner.verify_backups(rs_repo, ["all"], level="checksum")
+    assert checked["passed"] is False
+    assert chunk_id in " ".join(checked["backups"][0]["problems"])
+    assert repo.verification_state(backup["backup_id"])["passed"] is False
+
+    with pytest.raises(RestoreError) as err:
+        runner.run_restore(rs_params, rs_repo, backup["backup_id"], state_dir=rs_state)
+    assert chunk_id in str(err.value) and "nothing was changed" in str(err.value)
+    assert digests(rs_params) == live
+    target = make_target(rs_params, state_dir=rs_state)
+    assert target.restore_points() == []
+    if rs_params.engine == "postgresql":
+        assert target.engine.databases_like(rs_params.db_name + "__") == []
+    else:
+        assert sorted(os.listdir(os.path.dirname(rs_params.sqlite_path))) == ["bim_walls.db"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "edit"])
+def test_damaged_manifest_is_a_clear_error(rs_sqlite_params, rs_repo, rs_state, damage, take_backup, digests, change_data):
+    backup = take_backup(rs_sqlite_params, rs_repo)
+    path = os.path.join(rs_repo, "manifests", backup["backup_id"] + ".json")
+    raw = open(path, "rb").read()
+    if damage == "truncate":
+        raw = raw[: len(raw) // 2]
+    else:
+        data = json.loads(raw)
+        data["tables"]["walls"]["rows"] += 1
+        raw = json.dumps(data).encode()
+    os.chmod(path, 0o600)
+    with open(path, "wb") as handle:
+        handle.write(raw)
+    live = digests(rs_sqlite_params)
+    with pytest.raises(RestoreError) as err:
+        runner.run_restore(rs_sqlite_params, rs_repo, backup["backup_id"], state_dir=rs_state)
+    assert backup["backup_id"] in str(err.value)
+    assert "Traceback" not in str(err.value)
+    assert digests(rs_sqlite_params) == live
+
+
+def test_restore_level_verification_records_result(rs_params, rs_repo, rs_state, take_backup, digests, change_data):
+    backup = take_backup(rs_params, rs_repo)
+    live = digests(rs_params)
+    result = runner.verify_backups(rs_repo, ["latest"], level="restore", params=rs_params, state_dir=rs_state)
+    assert result["passed"], result
+    item = result["backups"][0]
+    assert item["backup_id"] == backup["backup_id"] and item["problems"] == []
+    repo = Repository(rs_repo)
+    assert repo.verification_state(backup["backup_id"])["level"] == "restore"
+    assert repo.resolve("latest_verified")["id"] == backup["backup_id"]
+    assert digests(rs_params) == live
+    target = make_target(rs_params, state_dir=rs_state)
+    if rs_params.engine == "postgresql":
+        assert target.engine.databases_like(rs_params.db_name + "__") == []
+
+
+def test_verification_failure_of_restored_copy_swaps_nothing(rs_params, rs_repo, rs_state, take_backup, digests, change_data):
+    """A manifest whose recorded digest does not match its own data: the copy fails verification."""
+    backup = take_backup(rs_params, rs_repo)
+    repo = Repository(rs_repo)
+    manifest = repo.load_manifest(backup["backup_id"])
+    manifest["tables"]["walls"]["digest"] = "0" * 64
+    from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import manifest_checksum
+    manifest.pop("checksum")
+    manifest["checksum"] = manifest_checksum(manifest)
+    path = repo.manifest_path(backup["backup_id"])
+    with open(path, "w") as handle:
+        json.dump(manifest, handle)
+    change_data(rs_params)
+    live = digests(rs_params)
+    with pytest.raises(RestoreError) as err:
+        runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state)
+    assert "failed verification" in str(err.value) and "walls" in str(err.value)
+    assert digests(rs_params) == live
+    assert make_target(rs_params, state_dir=rs_state).restore_points() == []
+
+
+def test_check_mode_plans_and_changes_nothing(rs_params, rs_repo, rs_state, take_backup, digests, change_data):
+    take_backup(rs_params, rs_repo)
+    change_data(rs_params)
+    live = digests(rs_params)
+    result = runner.run_restore(rs_params, rs_repo, "latest", check_mode=True, state_dir=rs_state)
+    plan = result["plan"]
+    assert plan["fits"] and plan["restored_bytes"] > 0 and plan["bytes_to_read"] > 0
+    assert plan["space"] and plan["space"][0]["available_bytes"] > plan["space"][0]["needed_bytes"]
+    assert digests(rs_params) == live
+    assert not os.path.exists(rs_state)
+    ver = runner.verify_backups(rs_repo, ["latest"], level="restore", params=rs_params, check_mode=True,
+                                state_dir=rs_state)
+    assert ver["recorded"] is False
+    assert Repository(rs_repo).verification_state(result["backup_id"]) is None
+
+
+def test_restore_recreates_missing_database(rs_params, rs_repo, rs_state, take_backup, digests, change_data):
+    take_backup(rs_params, rs_repo)
+    original = digests(rs_params)
+    target = make_target(rs_params, state_dir=rs_state)
+    if rs_params.engine == "sqlite":
+        os.unlink(rs_params.sqlite_path)
+    else:
+        target.engine.drop_database(rs_params.db_name)
+    assert not target.live_exists()
+    result = runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state)
+    assert result["restore_point"] is None
+    assert digests(rs_params) == original
+
+
+def test_sqlite_wal_content_moves_into_restore_point(rs_sqlite_params, rs_repo, rs_state, take_backup, digests, change_data):
+    take_backup(rs_sqlite_params, rs_repo)
+    original = digests(rs_sqlite_params)
+    # A writer with WAL content not yet checkpointed, and left open during nothing else.
+    conn = sqlite3.connect(rs_sqlite_params.sqlite_path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    with conn:
+        conn.execute("UPDATE walls SET name = 'changed in wal' WHERE id <= 5")
+    conn.close()
+    changed = digests(rs_sqlite_params)
+    result = runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state)
+    assert digests(rs_sqlite_params) == original
+    rp = dataclasses.replace(rs_sqlite_params, sqlite_path=result["restore_point"])
+    assert digests(rp) == changed
+    for suffix in ("-wal", "-shm"):
+        path = rs_sqlite_params.sqlite_path + suffix
+        assert not os.path.exists(path) or os.path.getsize(path) == 0 or suffix == "-shm"
+
+
+def test_not_enough_space_refused_with_numbers(rs_sqlite_params, rs_repo, rs_state, small_tmpfs, take_backup, digests, change_data):
+    take_backup(rs_sqlite_params, rs_repo)
+    live = dataclasses.replace(rs_sqlite_params, sqlite_path=os.path.join(small_tmpfs, "bim_walls.db"))
+    import shutil
+    shutil.copy(rs_sqlite_params.sqlite_path, live.sqlite_path)
+    # Fill the file system so the restored copy cannot fit.
+    free = os.statvfs(small_tmpfs).f_bavail * os.statvfs(small_tmpfs).f_frsize
+    with open(os.path.join(small_tmpfs, "filler"), "wb") as handle:
+        handle.write(b"\0" * max(free - 64 * 1024, 0))
+    before = digests(live)
+    with pytest.raises(RestoreError) as err:
+        runner.run_restore(live, rs_repo, "latest", state_dir=rs_state, check_mode=True)
+    assert "needs" in str(err.value) and "free" in str(err.value) and "bytes" in str(err.value)
+    with pytest.raises(RestoreError) as err:
+        runner.run_restore(live, rs_repo, "latest", state_dir=rs_state)
+    assert "not enough free space" in str(err.value)
+    assert err.value.details["plan"]["fits"] is False
+    assert digests(live) == before
+    assert sorted(os.listdir(small_tmpfs)) == ["bim_walls.db", "filler"]
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    import subprocess
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield str(mnt)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
