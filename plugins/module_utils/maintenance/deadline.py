@@ -4,8 +4,8 @@
 """Maintenance deadlines: parse the window end and estimate how long an operation takes.
 
 An estimate is ``(overhead + work / rate) * SAFETY``: ``work`` is bytes (or rows for a
-cleanup), ``rate`` the slowest rate seen in this database's earlier runs (history kept on the
-host) or a conservative default, ``overhead`` a fixed cost per operation (REINDEX CONCURRENTLY
+cleanup), ``rate`` the slowest rate of this database's last runs (history kept on the host) or,
+before any run, a conservative default, ``overhead`` a fixed cost per operation (REINDEX CONCURRENTLY
 waits for every transaction that could use the index, so it costs at least
 ``REINDEX_OVERHEAD_S`` per index whatever its size).
 """
@@ -84,10 +84,10 @@ def describe(epoch):
 def estimate_seconds(operation, work, units=1, history_rate=None):
     """``(seconds, basis)`` for ``operation`` over ``work`` (bytes or rows) on ``units`` objects."""
     default = DEFAULT_RATES.get(operation, 50e6)
-    rate = min(default, history_rate) if history_rate else default
+    rate = history_rate or default
     overhead = OVERHEAD_S.get(operation, DEFAULT_OVERHEAD_S) * max(1, units)
     seconds = (overhead + float(work or 0) / rate) * SAFETY
     basis = "%s units of work at %.0f/s (%s) + %.0f s overhead, x%.1f safety" % (
-        int(work or 0), rate, "history" if history_rate and history_rate < default else "default rate",
+        int(work or 0), rate, "earlier runs" if history_rate else "default rate",
         overhead, SAFETY)
     return seconds, basis
