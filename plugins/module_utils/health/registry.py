@@ -14,6 +14,7 @@ from __future__ import annotations
 from ansible_collections.bim.wall_system.plugins.module_utils.health import database_check  # noqa: F401  database
 from ansible_collections.bim.wall_system.plugins.module_utils.health import system_checks  # noqa: F401  memory, system
 from ansible_collections.bim.wall_system.plugins.module_utils.health import app_checks  # noqa: F401  application, cache, geometric_operations
+from ansible_collections.bim.wall_system.plugins.module_utils.health import logs_check  # noqa: F401  logs
 from ansible_collections.bim.wall_system.plugins.module_utils.health.base import REGISTRY
 
 CHECK_ORDER = ("database", "memory", "application", "cache", "geometric_operations", "logs", "system")
