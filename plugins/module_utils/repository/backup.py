@@ -21,7 +21,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker, retention
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import copy_backups, parse_target
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
-    FORMAT_VERSION, HASH_NAME, Repository, RepositoryError, iso, new_backup_id, parse_time, syncfs, utcnow,
+    FORMAT_VERSION, HASH_NAME, Repository, RepositoryError, friendly_os_error, iso, new_backup_id, parse_time, syncfs, utcnow,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.writer import ChunkSession
 
@@ -191,8 +191,12 @@ def _store_sqlite(session, params, repo, backup_id):
         try:
             page_size = online_copy(params.sqlite_path, copy_path)
         except OSError as exc:
-            from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import _friendly_os_error
-            raise _friendly_os_error(exc, "copying the SQLite database")
+            raise friendly_os_error(exc, "copying the SQLite database into %s" % repo.tmp_dir)
+        except DatabaseError as exc:
+            if "full" in str(exc):
+                raise RepositoryError("copying the SQLite database into %s failed: no space left on device"
+                                      % repo.tmp_dir)
+            raise
         # Digests of the copy: exactly the state the backup holds.
         copy_params = params.__class__(engine="sqlite", sqlite_path=copy_path)
         with open_engine(copy_params) as engine:

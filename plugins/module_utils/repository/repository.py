@@ -165,7 +165,7 @@ def write_file_durable(path, data, tmp_dir, mode=FILE_MODE, fsync=True):
         fsync_directory(os.path.dirname(path))
 
 
-def _friendly_os_error(exc, action):
+def friendly_os_error(exc, action):
     if exc.errno == errno.ENOSPC:
         return RepositoryError("%s failed: no space left on device (%s)" % (action, exc.filename or ""))
     if exc.errno == errno.EDQUOT:
@@ -274,7 +274,7 @@ class Repository:
                 }
                 write_file_durable(self.config_path, json.dumps(config, indent=2, sort_keys=True).encode(), self.tmp_dir)
             except OSError as exc:
-                raise _friendly_os_error(exc, "creating repository %s" % self.path)
+                raise friendly_os_error(exc, "creating repository %s" % self.path)
         finally:
             os.umask(old)
 
@@ -359,7 +359,7 @@ class Repository:
                 time.sleep(0.2)
                 continue
             except OSError as exc:
-                raise _friendly_os_error(exc, "taking the lock of %s" % self.path)
+                raise friendly_os_error(exc, "taking the lock of %s" % self.path)
             try:
                 os.write(fd, payload)
                 os.fsync(fd)
@@ -367,7 +367,7 @@ class Repository:
                 os.close(fd)
                 with contextlib.suppress(OSError):
                     os.unlink(self.lock_path)
-                raise _friendly_os_error(exc, "taking the lock of %s" % self.path)
+                raise friendly_os_error(exc, "taking the lock of %s" % self.path)
             os.close(fd)
             break
         try:
@@ -468,7 +468,7 @@ class Repository:
                 os.makedirs(folder, mode=DIR_MODE, exist_ok=True)
             write_file_durable(path, compressed, self.tmp_dir, fsync=fsync)
         except OSError as exc:
-            raise _friendly_os_error(exc, "writing chunk %s" % chunk_id)
+            raise friendly_os_error(exc, "writing chunk %s" % chunk_id)
         return len(compressed)
 
     def remove_chunk(self, chunk_id):
@@ -539,7 +539,7 @@ class Repository:
         try:
             write_file_durable(self.manifest_path(manifest["id"]), data, self.tmp_dir, fsync=True)
         except OSError as exc:
-            raise _friendly_os_error(exc, "writing the manifest of backup %s" % manifest["id"])
+            raise friendly_os_error(exc, "writing the manifest of backup %s" % manifest["id"])
         return manifest
 
     def remove_backup(self, backup_id):
@@ -645,7 +645,7 @@ class Repository:
             os.makedirs(self.verifications_dir, mode=DIR_MODE, exist_ok=True)
             write_file_durable(self.verification_path(backup_id), data, self.tmp_dir, fsync=True)
         except OSError as exc:
-            raise _friendly_os_error(exc, "recording the verification of backup %s" % backup_id)
+            raise friendly_os_error(exc, "recording the verification of backup %s" % backup_id)
         finally:
             os.umask(old)
         return record
