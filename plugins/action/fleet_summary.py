@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of ``bim.wall_system.fleet_summary``. Documentation: plugins/modules/fleet_summary.py."""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.bim.wall_system.plugins.module_utils.reporting.fleet_summary import (
+    DEFAULT_OK_STATUSES, SummaryError, build_summary, host_entry, threshold_violations, write_summary)
+
+ARGUMENT_SPEC = dict(
+    kind=dict(type="str", required=True),
+    results=dict(type="dict"),
+    fact=dict(type="str"),
+    hosts=dict(type="list", elements="str"),
+    status_key=dict(type="str", default="status"),
+    reasons_key=dict(type="str", default="reasons"),
+    include_keys=dict(type="list", elements="str", default=[]),
+    ok_statuses=dict(type="list", elements="str", default=list(DEFAULT_OK_STATUSES)),
+    report_dir=dict(type="path", default="bim-reports"),
+    write=dict(type="bool", default=True),
+    max_percent=dict(type="dict", default={}),
+)
+
+
+def _plain(value):
+    """Ansible's tagged/lazy containers as plain Python values (for json and comparisons)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        result.pop("invocation", None)
+        _validation, args = self.validate_argument_spec(
+            argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("results", "fact")],
+            required_one_of=[("results", "fact")])
+
+        hosts = args["hosts"] if args["hosts"] is not None else list(task_vars.get("ansible_play_hosts_all") or [])
+        hosts = [str(h) for h in hosts]
+        opts = dict(status_key=args["status_key"], reasons_key=args["reasons_key"], include_keys=args["include_keys"])
+        entries = {}
+        if args["results"] is not None:
+            for host, value in _plain(args["results"]).items():
+                entries[host] = host_entry(value, **opts)
+        else:
+            hostvars = task_vars.get("hostvars") or {}
+            for host in hosts:
+                value = None
+                if host in hostvars:
+                    value = hostvars[host].get(args["fact"])
+                entries[host] = host_entry(_plain(value) if value is not None else None, **opts)
+
+        try:
+            summary = build_summary(args["kind"], hosts, entries, ok_statuses=args["ok_statuses"])
+            violations = threshold_violations(summary, _plain(args["max_percent"]))
+        except SummaryError as exc:
+            raise AnsibleActionFail(str(exc))
+
+        result["summary"] = summary
+        result["violations"] = violations
+        result["changed"] = False
+        if args["write"] and not self._task.check_mode:
+            report_dir = os.path.abspath(args["report_dir"])
+            try:
+                latest, stamped = write_summary(report_dir, summary)
+            except OSError as exc:
+                raise AnsibleActionFail("cannot write the %s summary to %s: %s"
+                                        % (args["kind"], report_dir, exc.strerror or exc))
+            result["changed"] = True
+            result["report_file"] = latest
+            result["report_files"] = [latest, stamped]
+        if violations:
+            result["failed"] = True
+            result["msg"] = "fleet %s threshold exceeded: %s" % (args["kind"], "; ".join(violations))
+        else:
+            counts = ", ".join("%s %d" % (s, n) for s, n in sorted(summary["counts"].items()))
+            result["msg"] = "%s summary of %d hosts: %s" % (args["kind"], summary["total"], counts or "none")
+        return result
