@@ -1,0 +1,443 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: restore
+short_description: Restore a BIM Wall System database from the backup repository, with restore points and rollback
+version_added: 0.1.0
+description:
+  - Restores one backup of the repository into the BIM database of the managed host.
+  - O(mode=swap) restores beside the live database (PostgreSQL C(<db>__restore_<time>); SQLite a
+    hidden file in the live file's folder), verifies the copy (rows and content digest of every
+    table against the backup's manifest; PostgreSQL amcheck of btree indexes, GiST indexes valid;
+    SQLite C(integrity_check), C(foreign_key_check), C(rtreecheck)), and only then swaps it in.
+    PostgreSQL refuses and ends connections to the live database and renames (seconds, whatever
+    the size); SQLite renames atomically with its C(-wal)/C(-shm) handled. The replaced database
+    is kept as a restore point (PostgreSQL C(<db>__rp_<time>), SQLite C(<file>.rp-<time>)).
+  - If the copy fails verification nothing is swapped and the live database is untouched.
+  - Every swap step is written to a journal in O(state_dir) before it runs; a run killed at any
+    moment is finished or undone by the next run (of this module, with any options).
+  - O(mode=new) restores under another name or path (O(target)), for drills and selective recovery,
+    optionally only some O(tables); the live database is never touched.
+  - O(rollback_to) swaps a restore point back in the same way.
+  - Restores a host whose database is gone (missing SQLite file, dropped PostgreSQL database).
+  - When O(repository) is missing or unreadable and O(secondary_repository) is set, the backup is
+    fetched from the secondary (local path or SFTP) into O(secondary_staging) and restored from there.
+author:
+  - BIM Wall System operations team
+extends_documentation_fragment:
+  - bim.wall_system.connection
+attributes:
+  check_mode:
+    support: full
+    details: Returns the plan (backup, bytes to read, free space needed vs available) and fails when it would not fit; changes nothing.
+  diff_mode:
+    support: none
+options:
+  repository:
+    description:
+      - Folder of the backup repository on the managed host (C(bim_backup_repository)).
+      - Not needed with O(rollback_to).
+    type: path
+  backup_id:
+    description:
+      - V(latest), V(latest_verified) (the newest backup whose newest verification passed) or a backup id.
+    type: str
+    default: latest
+  mode:
+    description:
+      - V(swap) replaces the live database after verification and keeps a restore point.
+      - V(new) restores into O(target) and leaves the live database alone.
+    type: str
+    choices: [swap, new]
+    default: swap
+  target:
+    description:
+      - O(mode=new) only. PostgreSQL database name or SQLite file path of the copy. Must not exist.
+      - Default PostgreSQL C(<db>__copy_<time>), SQLite C(.<file>.copy-<time>) beside the live file.
+    type: str
+  tables:
+    description:
+      - O(mode=new) only. Restore only these tables' rows (the whole schema is created; foreign
+        keys are left out on PostgreSQL).
+    type: list
+    elements: str
+  keep_target:
+    description:
+      - O(mode=new) only. V(false) drops the copy after it has been verified and measured (drills).
+    type: bool
+    default: true
+  check_live_unchanged:
+    description:
+      - Take the live database's table digests before and after and return whether they are equal
+        (drills, to prove the live data was not touched).
+    type: bool
+    default: false
+  rollback_to:
+    description:
+      - Name (or path) of a restore point to swap back in, or V(latest). Excludes a restore.
+    type: str
+  keep_restore_points:
+    description:
+      - How many restore points to keep after a swap; older ones are removed.
+    type: int
+    default: 2
+  jobs:
+    description:
+      - Parallel jobs of C(pg_restore). With more than one job the archive is staged in O(staging_dir).
+    type: int
+    default: 2
+  restore_files:
+    description:
+      - Also write the configuration files of the backup's C(files) stream (its include_paths)
+        below O(files_root), each atomically; equal files are left alone.
+    type: bool
+    default: false
+  files_root:
+    description: Folder the configuration files are restored below.
+    type: path
+    default: /
+  secondary_repository:
+    description:
+      - Secondary repository used when O(repository) is missing or unreadable, as in the backup
+        module's C(copy_to) entries.
+    type: dict
+    suboptions:
+      url:
+        description: Local path or C(sftp://user@host[:port]/path).
+        type: str
+        required: true
+      key_file:
+        description: Private key file for SFTP.
+        type: path
+      strict_host_key_checking:
+        description: Refuse SFTP hosts whose key is not in the known_hosts files.
+        type: bool
+        default: false
+  secondary_staging:
+    description:
+      - Local repository the backup is fetched into from O(secondary_repository).
+      - Default C(<state_dir>/secondary-staging).
+    type: path
+  fetch_only:
+    description:
+      - Only fetch the backup from O(secondary_repository) into O(secondary_staging); restore nothing.
+    type: bool
+    default: false
+  state_dir:
+    description: Folder of the swap journal and the per-database lock.
+    type: path
+    default: /var/lib/bim-wall-system/restore
+  data_dir:
+    description:
+      - Folder whose file system receives the restored database, for the free-space check.
+      - Default PostgreSQL C(SHOW data_directory), SQLite the live file's folder. Usually C(bim_data_dir).
+    type: path
+  staging_dir:
+    description: Folder for the staged PostgreSQL archive (O(jobs) > 1). Default the system temp folder.
+    type: path
+  lock_timeout:
+    description: Seconds to wait when another restore on the same database is running.
+    type: int
+    default: 60
+notes:
+  - Stop the application before a SQLite swap; a process that keeps the old file open keeps writing
+    to the restore point (the module warns with the process ids it finds).
+  - A PostgreSQL restore point does not accept connections; roll back to it or drop it.
+'''
+
+EXAMPLES = r'''
+- name: Plan a restore of the latest backup (free space, bytes to read)
+  bim.wall_system.restore:
+    engine: postgresql
+    db_name: bim_walls
+    repository: /var/backups/bim
+  check_mode: true
+  register: plan
+
+- name: Restore the latest verified backup in place, keeping a restore point
+  bim.wall_system.restore:
+    engine: postgresql
+    db_name: bim_walls
+    repository: /var/backups/bim
+    backup_id: latest_verified
+    jobs: 4
+
+- name: Restore only the walls table of one backup into a new SQLite file
+  bim.wall_system.restore:
+    engine: sqlite
+    sqlite_path: /var/lib/bim/walls.db
+    repository: /var/backups/bim
+    backup_id: 20261127T124501Z-3fa9c2d1
+    mode: new
+    target: /var/lib/bim/walls-recovered.db
+    tables: [walls]
+
+- name: Roll back to the restore point the last swap kept
+  bim.wall_system.restore:
+    engine: sqlite
+    sqlite_path: /var/lib/bim/walls.db
+    rollback_to: latest
+'''
+
+RETURN = r'''
+backup_id:
+  description: Id of the backup restored (null for a rollback).
+  returned: always
+  type: str
+  sample: 20261127T124501Z-3fa9c2d1
+backup_finished:
+  description: When the backup finished (ISO 8601 UTC).
+  returned: when a backup was chosen
+  type: str
+  sample: "2026-11-27T12:45:09.120000+00:00"
+mode:
+  description: V(swap), V(new) or V(rollback).
+  returned: always
+  type: str
+  sample: swap
+target:
+  description: Database name or file path that holds the restored data.
+  returned: success
+  type: str
+  sample: bim_walls
+restore_point:
+  description: Restore point holding the replaced live database (null when there was none or in new mode).
+  returned: always
+  type: str
+  sample: bim_walls__rp_20261127124630
+restore_points:
+  description: Restore points that exist afterwards, oldest first.
+  returned: success
+  type: list
+  elements: str
+  sample: [bim_walls__rp_20261127124630]
+pruned_restore_points:
+  description: Restore points removed because of O(keep_restore_points).
+  returned: after a swap
+  type: list
+  elements: str
+  sample: []
+duration_s:
+  description: Wall time of the whole task.
+  returned: always
+  type: float
+  sample: 12.4
+restore_s:
+  description: Seconds spent restoring into the copy.
+  returned: after a restore
+  type: float
+  sample: 9.8
+verify_s:
+  description: Seconds spent verifying the copy.
+  returned: after a restore
+  type: float
+  sample: 2.1
+swap_s:
+  description: Seconds the swap took (the time the database was unavailable).
+  returned: after a swap
+  type: float
+  sample: 0.3
+rto_s:
+  description: Restore plus verification seconds (recovery time objective as measured).
+  returned: after a restore
+  type: float
+  sample: 11.9
+rpo_s:
+  description: Seconds between the backup's end and now (recovery point objective as measured).
+  returned: when a backup was chosen
+  type: float
+  sample: 3600.5
+tables:
+  description: Per table the restored rows and digest, the manifest's rows and whether they match.
+  returned: always
+  type: dict
+  sample: {walls: {rows: 1000, expected_rows: 1000, digest: 9f2c..., matches: true}}
+verified:
+  description: Whether the restored copy passed verification.
+  returned: always
+  type: bool
+  sample: true
+warnings:
+  description: Things the operator should know (repairs of interrupted runs, open file handles).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+plan:
+  description: Backup, bytes to read, restored bytes, free space per file system (needed vs available), fits.
+  returned: when a backup was chosen
+  type: dict
+  sample: {backup_id: 20261127T124501Z-3fa9c2d1, bytes_to_read: 61234567, restored_bytes: 512000000,
+           space: [{path: /var/lib/postgresql/15/main, needed_bytes: 836000000, available_bytes: 80000000000, fits: true}],
+           fits: true}
+target_dropped:
+  description: The copy was dropped after verification (O(keep_target=false)).
+  returned: in new mode with keep_target false
+  type: bool
+  sample: true
+live_unchanged:
+  description: Live digests before and after were equal (O(check_live_unchanged)).
+  returned: with check_live_unchanged
+  type: bool
+  sample: true
+live_digests_before:
+  description: Live table digests before the run (null when the database did not exist).
+  returned: with check_live_unchanged
+  type: dict
+  sample: {walls: {rows: 1000, digest: 9f2c...}}
+live_digests_after:
+  description: Live table digests after the run.
+  returned: with check_live_unchanged
+  type: dict
+  sample: {walls: {rows: 1000, digest: 9f2c...}}
+rolled_back_to:
+  description: The restore point swapped back in.
+  returned: with rollback_to
+  type: str
+  sample: bim_walls__rp_20261127124630
+files:
+  description: Configuration files written, left unchanged and skipped.
+  returned: with restore_files
+  type: dict
+  sample: {written: [/etc/bim/app.conf], unchanged: [], skipped: []}
+repository_used:
+  description: The repository the backup was read from (the staging copy when the secondary was used).
+  returned: when a backup was chosen
+  type: str
+  sample: /var/backups/bim
+secondary:
+  description: What was fetched from the secondary repository.
+  returned: when the secondary repository was used
+  type: dict
+  sample: {source: sftp://root@storage1:22/srv/bim/pg1, backup_id: 20261127T124501Z-3fa9c2d1, fetched_chunks: 412,
+           fetched_bytes: 61234567, reused_chunks: 0}
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import (
+    ConnectionParams, database_argument_spec, database_required_if)
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
+
+
+def _usable_repository(path):
+    return bool(path) and os.path.isfile(os.path.join(path, "config.json")) and os.access(
+        os.path.join(path, "config.json"), os.R_OK)
+
+
+def _finish(module, base, failed_msg=None):
+    """Warnings go through module.warn (they appear in the result's ``warnings``)."""
+    for text in base.pop("warnings", None) or []:
+        module.warn(text)
+    if failed_msg is not None:
+        module.fail_json(msg=failed_msg, **base)
+    module.exit_json(**base)
+
+
+def main():
+    argument_spec = database_argument_spec()
+    argument_spec.update(
+        repository=dict(type="path"),
+        backup_id=dict(type="str", default="latest"),
+        mode=dict(type="str", default="swap", choices=["swap", "new"]),
+        target=dict(type="str"),
+        tables=dict(type="list", elements="str"),
+        keep_target=dict(type="bool", default=True),
+        check_live_unchanged=dict(type="bool", default=False),
+        rollback_to=dict(type="str"),
+        keep_restore_points=dict(type="int", default=2),
+        jobs=dict(type="int", default=2),
+        restore_files=dict(type="bool", default=False),
+        files_root=dict(type="path", default="/"),
+        secondary_repository=dict(type="dict", options=dict(
+            url=dict(type="str", required=True),
+            key_file=dict(type="path"),
+            strict_host_key_checking=dict(type="bool", default=False),
+        )),
+        secondary_staging=dict(type="path"),
+        fetch_only=dict(type="bool", default=False),
+        state_dir=dict(type="path", default="/var/lib/bim-wall-system/restore"),
+        data_dir=dict(type="path"),
+        staging_dir=dict(type="path"),
+        lock_timeout=dict(type="int", default=60),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        required_if=database_required_if(),
+        mutually_exclusive=[("rollback_to", "tables"), ("rollback_to", "target"), ("rollback_to", "fetch_only")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
+    params = ConnectionParams.from_params(p)
+    base = dict(changed=False, backup_id=None, mode=p["mode"], restore_point=None, tables={}, verified=False,
+                warnings=[], duration_s=0.0)
+    failed = None
+    try:
+        if p["rollback_to"]:
+            result = runner.run_rollback(params, p["rollback_to"], keep_restore_points=p["keep_restore_points"],
+                                         check_mode=module.check_mode, state_dir=p["state_dir"],
+                                         data_dir=p["data_dir"], lock_wait=p["lock_timeout"])
+            base.update(result)
+            _finish(module, base)
+        repository = p["repository"]
+        if not repository and not p["secondary_repository"]:
+            _finish(module, base, "repository is required (or rollback_to)")
+        secondary = None
+        if p["secondary_repository"] and (p["fetch_only"] or not _usable_repository(repository)):
+            staging = p["secondary_staging"] or os.path.join(p["state_dir"], "secondary-staging")
+            if module.check_mode:
+                base.update(changed=True, repository_used=staging,
+                            secondary={"source": p["secondary_repository"]["url"], "backup_id": p["backup_id"],
+                                       "would_fetch": True})
+                base["warnings"].append("the primary repository %s is not usable; the backup would be fetched "
+                                        "from the secondary repository" % repository)
+                _finish(module, base)
+            from ansible_collections.bim.wall_system.plugins.module_utils.restore.stage import pull_backup
+            secondary = pull_backup(dict(p["secondary_repository"]), p["backup_id"], staging)
+            repository = staging
+            if p["fetch_only"]:
+                base.update(changed=bool(secondary["fetched_chunks"]), backup_id=secondary["backup_id"],
+                            repository_used=staging, secondary=secondary)
+                _finish(module, base)
+            p["backup_id"] = secondary["backup_id"]
+        elif p["fetch_only"]:
+            _finish(module, base, "fetch_only needs secondary_repository")
+        result = runner.run_restore(
+            params, repository, p["backup_id"], mode=p["mode"], target_name=p["target"], tables=p["tables"],
+            jobs=p["jobs"], keep_restore_points=p["keep_restore_points"], keep_target=p["keep_target"],
+            check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
+            restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
+            data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"])
+        base.update(result)
+        base["repository_used"] = repository
+        if secondary:
+            base["secondary"] = secondary
+            base["changed"] = True
+    except MissingLibraryError as exc:
+        base.pop("warnings", None)
+        module.fail_json(msg=missing_required_lib(exc.library), exception=exc.exception_text, **base)
+    except RestoreError as exc:
+        details = dict(exc.details)
+        base["warnings"] = list(details.pop("warnings", None) or base["warnings"])
+        for key in ("plan", "problems", "tables", "chunk"):
+            if key in details:
+                base[key] = details[key]
+        failed = "restore of %s: %s" % (params.describe(), exc)
+    except (DatabaseError, RepositoryError, OSError) as exc:
+        failed = "restore of %s: %s" % (params.describe(), exc)
+    _finish(module, base, failed)
+
+
+if __name__ == "__main__":
+    main()
