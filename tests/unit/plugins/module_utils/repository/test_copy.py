@@ -1,0 +1,199 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Copies to secondary repositories: a local folder, and SFTP through a real sshd on 127.0.11.1
+that the test cuts off mid-copy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup import run_backup
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import parse_target
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository, RepositoryError
+
+SSHD = "/usr/sbin/sshd"
+ADDRESS = "127.0.11.1"
+PORT = 2222
+
+
+def _port_open(addr, port):
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((addr, port)) == 0
+
+
+def _wait(predicate, seconds, what):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+def _children(pid):
+    """Every descendant of ``pid`` (read from /proc)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as handle:
+                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+                parents.setdefault(ppid, []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+class Sshd:
+    """An sshd of our own on 127.0.11.1:2222: root, key auth, internal-sftp."""
+
+    def __init__(self, base):
+        self.base = base
+        self.key = os.path.join(base, "client_key")
+        subprocess.check_call(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.key])
+        host_key = os.path.join(base, "host_key")
+        subprocess.check_call(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key])
+        shutil.copy(self.key + ".pub", os.path.join(base, "authorized_keys"))
+        self.pidfile = os.path.join(base, "sshd.pid")
+        self.config = os.path.join(base, "sshd_config")
+        with open(self.config, "w") as handle:
+            handle.write("\n".join([
+                "ListenAddress %s:%d" % (ADDRESS, PORT), "HostKey %s" % host_key, "PidFile %s" % self.pidfile,
+                "AuthorizedKeysFile %s" % os.path.join(base, "authorized_keys"),
+                "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+                "UsePAM no", "StrictModes no", "UseDNS no", "LogLevel ERROR", "Subsystem sftp internal-sftp", ""]))
+        os.chmod(self.config, 0o600)
+
+    def start(self):
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        subprocess.check_call([SSHD, "-f", self.config, "-E", os.path.join(self.base, "sshd.log")])
+        _wait(lambda: _port_open(ADDRESS, PORT), 15, "sshd on %s:%d" % (ADDRESS, PORT))
+
+    def pid(self):
+        try:
+            return int(open(self.pidfile).read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def cut(self):
+        """The storage host goes away: sshd and every session it serves die at once."""
+        pid = self.pid()
+        if not pid:
+            return
+        for victim in _children(pid) + [pid]:
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except OSError:
+                pass
+        _wait(lambda: not _port_open(ADDRESS, PORT), 15, "sshd to stop")
+        os.unlink(self.pidfile)
+
+
+@pytest.fixture
+def sshd():
+    if not os.path.exists(SSHD) or os.geteuid() != 0:
+        pytest.skip("needs root and %s" % SSHD)
+    base = tempfile.mkdtemp(prefix="bimtest_bk_sshd_")
+    server = Sshd(base)
+    try:
+        server.start()
+    except (subprocess.CalledProcessError, AssertionError) as exc:
+        shutil.rmtree(base)
+        pytest.skip("cannot start sshd on %s:%d: %s" % (ADDRESS, PORT, exc))
+    try:
+        yield server
+    finally:
+        server.cut()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def payload(tmp_path):
+    """Incompressible application files: enough chunks that a cut lands mid-copy."""
+    folder = tmp_path / "app-config"
+    folder.mkdir()
+    for index in range(6):
+        (folder / ("blob%d.bin" % index)).write_bytes(os.urandom(1024 * 1024))
+    return str(folder)
+
+
+def test_copy_to_local_folder(sqlite_conn_params, repo_path, tmp_path):
+    target = str(tmp_path / "secondary")
+    result = run_backup(sqlite_conn_params, repo_path, {"copy_to": [{"url": target}]})
+    status = result["storage_locations"][1]
+    assert status["status"] == "ok" and status["copied_backups"] == [result["backup_id"]]
+    copy = Repository(target)
+    assert copy.verify_checksums(copy.list_backups()) == {result["backup_id"]: []}
+    again = run_backup(sqlite_conn_params, repo_path, {"copy_to": [{"url": target}]})
+    assert again["storage_locations"][1]["copied_backups"] == [again["backup_id"]]
+
+
+@pytest.mark.parametrize("url", ["relative/path", "sftp://host-only", "sftp://u:secret@h/x", "ftp://h/x"])
+def test_bad_copy_urls(url):
+    with pytest.raises(RepositoryError) as info:
+        parse_target({"url": url})
+    assert "secret" not in str(info.value)
+
+
+def test_sftp_copy_cut_mid_copy_then_completed(sqlite_conn_params, repo_path, sshd, payload, tmp_path):
+    remote = str(tmp_path / "remote-repo")
+    copy_to = [{"url": "sftp://root@%s:%d%s" % (ADDRESS, PORT, remote), "key_file": sshd.key}]
+    chunk_dir = os.path.join(remote, "chunks")
+    stop = threading.Event()
+
+    def cut_when_copying():
+        while not stop.is_set():
+            count = sum(len(files) for _, _, files in os.walk(chunk_dir)) if os.path.isdir(chunk_dir) else 0
+            if count >= 5:
+                sshd.cut()
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=cut_when_copying)
+    watcher.start()
+    try:
+        first = run_backup(sqlite_conn_params, repo_path, {"include_paths": [payload], "copy_to": copy_to})
+    finally:
+        stop.set()
+        watcher.join()
+    # the primary backup succeeded; the copy is reported failed with its reason
+    primary, copy = first["storage_locations"]
+    assert primary["status"] == "ok"
+    assert copy["status"] == "failed" and copy["error"], copy
+    assert first["copy_failed"] is True
+    repo = Repository(repo_path)
+    assert repo.verify_checksums([repo.load_manifest(first["backup_id"])]) == {first["backup_id"]: []}
+    # the target lists no backup: no manifest reached it
+    assert os.listdir(os.path.join(remote, "manifests")) == []
+    # the storage host comes back; the next run completes the earlier copy too
+    sshd.start()
+    second = run_backup(sqlite_conn_params, repo_path, {"include_paths": [payload], "copy_to": copy_to})
+    status = second["storage_locations"][1]
+    assert status["status"] == "ok", status
+    assert status["copied_backups"] == [first["backup_id"], second["backup_id"]]
+    target = Repository(remote)
+    manifests = target.list_backups()
+    assert [m["id"] for m in manifests] == [first["backup_id"], second["backup_id"]]
+    assert target.verify_checksums(manifests) == {first["backup_id"]: [], second["backup_id"]: []}
+    assert os.listdir(os.path.join(remote, "tmp")) == []
+    for root, dirs, files in os.walk(remote):
+        for name in dirs:
+            assert os.stat(os.path.join(root, name)).st_mode & 0o777 == 0o700
+        for name in files:
+            assert os.stat(os.path.join(root, name)).st_mode & 0o777 == 0o600
