@@ -19,7 +19,9 @@ Hosts (every one its own sshd on ADDRESS:22, root with key auth):
 Every BIM host runs the application stand-in (app_server.py) on ADDRESS:8080.
 
 Run it with the Python that has psycopg (the dev venv): that interpreter also becomes the
-managed hosts' ansible_python_interpreter. Everything is local to 127.0.10.0/24.
+managed hosts' ansible_python_interpreter. Everything is local to 127.0.10.0/24 (--net or
+BIM_FLEET_NET picks another loopback /24, with its own --state-dir / BIM_FLEET_STATE_DIR, for a
+second fleet on the same machine).
 """
 
 from __future__ import annotations
@@ -51,11 +53,12 @@ PG_PORT = 5432
 APP_PORT = 8080
 DB_NAME = "bim_walls"
 DB_USER = "postgres"
+DEFAULT_NET = "127.0.10"
 BASE_HOSTS = (
-    ("pg1", "127.0.10.1", "postgresql"),
-    ("pg2", "127.0.10.2", "postgresql"),
-    ("lite1", "127.0.10.3", "sqlite"),
-    ("storage1", "127.0.10.9", "storage"),
+    ("pg1", 1, "postgresql"),
+    ("pg2", 2, "postgresql"),
+    ("lite1", 3, "sqlite"),
+    ("storage1", 9, "storage"),
 )
 EXTRA_SQLITE_BASE = 20  # lite2 = 127.0.10.20, lite3 = 127.0.10.21, ...
 
@@ -64,13 +67,15 @@ class FleetError(Exception):
     pass
 
 
-def host_plan(sqlite_hosts=0):
-    """[(name, address, kind)] of the fleet with K extra SQLite hosts."""
+def host_plan(sqlite_hosts=0, net=DEFAULT_NET):
+    """[(name, address, kind)] of the fleet with K extra SQLite hosts, on the /24 NET."""
     if not 0 <= sqlite_hosts <= 200:
         raise FleetError("--sqlite-hosts must be between 0 and 200")
-    plan = list(BASE_HOSTS)
+    if not re.match(r"^127\.\d{1,3}\.\d{1,3}$", net):
+        raise FleetError("the fleet network must be a loopback /24 such as 127.0.10 (got %r)" % net)
+    plan = [(name, "%s.%d" % (net, last), kind) for name, last, kind in BASE_HOSTS]
     for i in range(sqlite_hosts):
-        plan.append(("lite%d" % (i + 2), "127.0.10.%d" % (EXTRA_SQLITE_BASE + i), "sqlite"))
+        plan.append(("lite%d" % (i + 2), "%s.%d" % (net, EXTRA_SQLITE_BASE + i), "sqlite"))
     return plan
 
 
@@ -172,11 +177,12 @@ class Fleet:
             return handle.read().strip()
 
     # ------------------------------------------------------------------ up
-    def up(self, walls=2000, sqlite_hosts=0, fresh=False, seed=1, log=print):
+    def up(self, walls=2000, sqlite_hosts=0, fresh=False, seed=1, net=None, log=print):
         started = time.monotonic()
         if fresh and os.path.exists(self.state_dir):
             self.down(log=log)
-        plan = host_plan(sqlite_hosts)
+        net = net or (self.load_meta() or {}).get("net") or os.environ.get("BIM_FLEET_NET", DEFAULT_NET)
+        plan = host_plan(sqlite_hosts, net)
         os.makedirs(self.state_dir, exist_ok=True)
         os.chmod(self.state_dir, 0o755)  # postgres must reach its cluster folders
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
@@ -205,7 +211,7 @@ class Fleet:
         if errors:
             raise FleetError("fleet up failed:\n  " + "\n  ".join(sorted(errors)))
         ordered = {name: hosts[name] for name, _, _ in plan}
-        meta = {"state_dir": self.state_dir, "walls": walls, "seed": seed,
+        meta = {"state_dir": self.state_dir, "net": net, "walls": walls, "seed": seed,
                 "sqlite_hosts": sqlite_hosts, "python": sys.executable,
                 "inventory": self.inventory, "ansible_cfg": self.ansible_cfg, "hosts": ordered}
         self._write_inventory(ordered)
@@ -652,6 +658,9 @@ def main(argv=None):
     up.add_argument("--walls", type=int, default=2000)
     up.add_argument("--seed", type=int, default=1)
     up.add_argument("--sqlite-hosts", type=int, default=0, help="extra SQLite hosts (127.0.10.20+)")
+    up.add_argument("--net", default=None,
+                    help="loopback /24 of the fleet (default $BIM_FLEET_NET or 127.0.10); a second "
+                         "fleet on one machine needs its own --net and --state-dir")
     up.add_argument("--fresh", action="store_true", help="tear down whatever is there first")
     sub.add_parser("down", help="stop every process and remove the state folder")
     sub.add_parser("status", help="JSON status; exit 0 when every part is up")
@@ -667,7 +676,8 @@ def main(argv=None):
     fleet = Fleet(args.state_dir_sub or args.state_dir)
     try:
         if args.command == "up":
-            fleet.up(walls=args.walls, sqlite_hosts=args.sqlite_hosts, fresh=args.fresh, seed=args.seed)
+            fleet.up(walls=args.walls, sqlite_hosts=args.sqlite_hosts, fresh=args.fresh, seed=args.seed,
+                     net=args.net)
         elif args.command == "down":
             fleet.down()
         elif args.command == "status":
