@@ -191,6 +191,12 @@ failed_operations:
   type: list
   elements: str
   sample: []
+errors:
+  description: One line per operation that did not succeed, C(operation: reason).
+  returned: always
+  type: list
+  elements: str
+  sample: ["integrity_check: *** in database main *** Page 12: btreeInitPage() returns error code 11"]
 skipped_operations:
   description: Operations skipped (deadline, not applicable to the engine, nothing to do).
   returned: always
@@ -275,13 +281,14 @@ def main():
     except MaintenanceError as exc:
         module.fail_json(msg="maintenance of %s not started: %s" % (ConnectionParams.from_params(params).describe(), exc))
     result.setdefault("lock", dict(acquired=False, holder=None))
-    if result["failed_operations"] and params["fail_on_problems"]:
-        errors = []
-        for r in result["results"]:
-            if not r["success"]:
-                d = r["details"]
-                why = d.get("error") or d.get("reason") or "; ".join(d.get("problems") or d.get("errors") or []) or "failed"
-                errors.append("%s: %s" % (r["operation"], why))
+    errors = []
+    for r in result["results"]:
+        if not r["success"]:
+            d = r["details"]
+            why = d.get("error") or d.get("reason") or "; ".join(d.get("problems") or d.get("errors") or []) or "failed"
+            errors.append("%s: %s" % (r["operation"], why))
+    result["errors"] = errors
+    if errors and params["fail_on_problems"]:
         result["msg"] = "maintenance of %s: %s" % (result["database"], " | ".join(errors))
         module.fail_json(**result)
     module.exit_json(**result)
