@@ -33,10 +33,14 @@ DIGEST_FETCH_ROWS = 2000
 
 
 def _canonical(value):
-    """A JSON-safe, type-tagged form of one SQLite value (1, 1.0 and '1' stay distinct)."""
+    """JSON form of a value JSON cannot encode itself: a blob becomes ``{"blob": "<hex>"}``."""
     if isinstance(value, bytes):
         return {"blob": value.hex()}
-    return value
+    raise TypeError("unexpected SQLite value type %s" % type(value).__name__)
+
+
+# One row = a compact JSON list; JSON keeps 1, 1.0, "1" and null apart, floats print round-trip.
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_canonical)
 
 
 class SqliteCoreMixin(DatabaseEngine):
@@ -220,10 +224,7 @@ class SqliteCoreMixin(DatabaseEngine):
                 batch = cur.fetchmany(DIGEST_FETCH_ROWS)
                 if not batch:
                     break
-                for row in batch:
-                    text = json.dumps([_canonical(v) for v in row], ensure_ascii=False, separators=(",", ":"))
-                    digest.update(text.encode("utf-8"))
-                    digest.update(b"\n")
+                digest.update("".join(_ROW_ENCODER.encode(row) + "\n" for row in batch).encode("utf-8"))
                 rows += len(batch)
         except sqlite3.Error as exc:
             raise DatabaseError("digest of %s in sqlite %s failed: %s" % (table, self._path(), exc)) from None

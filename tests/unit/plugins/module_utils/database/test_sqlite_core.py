@@ -162,9 +162,10 @@ def test_digests_equal_for_same_data_and_change_with_one_row(sqlite_conn_params,
         assert b.table_digest("walls") == before["walls"]["digest"]
 
 
-def test_canonical_values_keep_types_apart():
-    assert sqlite_core._canonical(b"\x00\xff") == {"blob": "00ff"}
-    assert [sqlite_core._canonical(v) for v in (1, 1.0, "1", None)] == [1, 1.0, "1", None]
+def test_canonical_rows_keep_types_apart():
+    encode = sqlite_core._ROW_ENCODER.encode
+    assert encode((1, 1.0, "1", None, b"\x00\xff", "é\n")) == '[1,1.0,"1",null,{"blob":"00ff"},"é\\n"]'
+    assert encode((0.1 + 0.2,)) == "[0.30000000000000004]"
 
 
 def test_odd_identifiers_are_quoted(engine):
