@@ -179,7 +179,7 @@ class PostgresCoreMixin(DatabaseEngine):
                     "SELECT id, ST_XMin({g}), ST_YMin({g}), ST_XMax({g}), ST_YMax({g}), ST_SRID({g})"
                     " FROM walls WHERE id >= %s ORDER BY id LIMIT 1").format(g=geom), [key])
                 key_ms = (time.perf_counter() - started) * 1000.0
-                if row is None:
+                if row is None or None in row[1:5]:  # no walls, or an empty geometry
                     box, srid = (0.0, 0.0, 1.0, 1.0), self._walls_srid()
                 else:
                     box, srid = row[1:5], row[5]

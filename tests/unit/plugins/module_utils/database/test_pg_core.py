@@ -219,3 +219,32 @@ def test_read_only_engine_cannot_write(pg_conn_params):
         with pytest.raises(DatabaseError, match="read-only"):
             eng._execute("DELETE FROM logs")
         assert eng.row_counts(["logs"])["logs"] > 0
+
+
+def test_probe_blocked_by_a_lock_is_cancelled_by_statement_timeout(pg_conn_params, monkeypatch):
+    monkeypatch.setattr(pg_core, "PROBE_TIMEOUT_MS", 300)
+    with psycopg.connect(host=pg_conn_params.db_host, port=pg_conn_params.db_port, user=pg_conn_params.db_user,
+                         dbname=pg_conn_params.db_name) as locker:
+        locker.execute("LOCK TABLE walls IN ACCESS EXCLUSIVE MODE")  # held until the block ends
+        with open_engine(pg_conn_params) as eng:
+            with pytest.raises(DatabaseError, match="statement_timeout"):
+                eng.query_latency()
+            # the timeout was local to the probe transaction
+            assert eng._fetchone("SHOW statement_timeout")[0] == "0"
+        locker.rollback()
+
+
+def test_unprivileged_role_gets_probes_without_data_directory(pg_conn_params, pg_admin):
+    role = "bimtest_role_%s" % uuid.uuid4().hex[:8]
+    pg_admin.execute('CREATE ROLE "%s" LOGIN' % role)
+    try:
+        _sql(pg_conn_params, 'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "%s"' % role)
+        with open_engine(dataclasses.replace(pg_conn_params, db_user=role), read_only=True) as eng:
+            assert eng.data_directory() is None
+            assert eng.connection_usage()["max_connections"] > 0
+            assert all(i["valid"] for i in eng.spatial_indexes())
+            assert eng.query_latency()["spatial_window_rows"] >= 1
+            assert eng.table_digests()["walls"]["rows"] == 300
+    finally:
+        pg_admin.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % pg_conn_params.db_name)
+        pg_admin.execute('DROP ROLE IF EXISTS "%s"' % role)
