@@ -48,12 +48,13 @@ class DatabaseEngine(abc.ABC):
     def query_latency(self):
         """Run bounded probe queries (a key lookup and a spatial window query, never a full scan).
 
-        Returns ``{"key_lookup_ms": float, "spatial_window_ms": float}``.
+        Returns ``{"key_lookup_ms": float, "spatial_window_ms": float, "spatial_window_rows": int}``.
         """
 
     @abc.abstractmethod
     def connection_usage(self):
-        """Return ``{"active": int, "idle": int, "max_connections": int or None}``."""
+        """Return ``{"active": int, "idle": int, "max_connections": int or None}`` (PostgreSQL adds
+        ``idle_in_transaction`` and ``total``, all client sessions of the server)."""
 
     @abc.abstractmethod
     def data_directory(self):
@@ -61,7 +62,10 @@ class DatabaseEngine(abc.ABC):
 
     @abc.abstractmethod
     def spatial_indexes(self):
-        """One dict per expected spatial index: ``{name, table, present, valid, problem}``."""
+        """One dict per expected spatial index: ``{name, table, column, expected, present, valid, problem}``.
+
+        Extra entries (``expected: False``) report other invalid or leftover spatial-table indexes.
+        """
 
     @abc.abstractmethod
     def row_counts(self, tables=DIGEST_TABLES):
