@@ -86,10 +86,14 @@ class ActionModule(ActionBase):
         result["hosts_evaluated"] = sorted(results)
         result["hosts_without_results"] = sorted(missing)
         errors = outcome["channel_errors"]
-        sent = len(outcome["notifications"])
-        result["msg"] = "%d rule(s) firing, %d notification(s)%s, %d suppressed by cooldown, %d resolved, %d channel error(s)" % (
-            len(outcome["firing"]), sent, " planned" if self._task.check_mode else "", len(outcome["suppressed"]),
-            len(outcome["resolved"]), len(errors))
+        if self._task.check_mode:
+            sent = "%d notification(s) planned" % len(outcome["notifications"])
+        else:
+            delivered = sum(1 for n in outcome["notifications"]
+                            if any(c.get("status") == "sent" for c in n["channels"].values()))
+            sent = "%d notification(s) delivered" % delivered
+        result["msg"] = "%d rule(s) firing, %s, %d suppressed by cooldown, %d resolved, %d channel error(s)" % (
+            len(outcome["firing"]), sent, len(outcome["suppressed"]), len(outcome["resolved"]), len(errors))
         if errors:
             result.setdefault("warnings", []).extend(
                 "alert rule %r: channel %s failed: %s" % (e["rule"], e["channel"], e["error"]) for e in errors)

@@ -26,6 +26,14 @@ def _name(*parts):
     return name if not name[:1].isdigit() else "_" + name
 
 
+def _metric_name(check, metric):
+    """``bim_<check>_<metric>``, without repeating the check's name (``cache_hit_rate`` of ``cache``)."""
+    check = _name(str(check or "unknown"))
+    if metric == check or metric.startswith(check + "_"):
+        return _name("bim", metric)
+    return _name("bim", check, metric)
+
+
 def _label(value):
     return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
@@ -103,14 +111,14 @@ def render_host(row, generated_at_epoch=None):
                     if _number(inner) is None:
                         continue
                     name, number = _unit(_name(str(metric)), _number(inner))
-                    fam.add(_name("bim", check.get("name"), name), "Health metric %s of check %s, by key." % (metric, check.get("name")),
+                    fam.add(_metric_name(check.get("name"), name), "Health metric %s of check %s, by key." % (metric, check.get("name")),
                             dict(labels, key=str(key)), number)
                 continue
             number = _number(value)
             if number is None:
                 continue
             name, number = _unit(_name(str(metric)), number)
-            fam.add(_name("bim", check.get("name"), name), "Health metric %s of check %s." % (metric, check.get("name")),
+            fam.add(_metric_name(check.get("name"), name), "Health metric %s of check %s." % (metric, check.get("name")),
                     labels, number)
     counts = {"warning": 0, "critical": 0}
     for alert in row.get("alerts") or []:
