@@ -113,6 +113,13 @@ options:
     description: Number of slowest statements C(performance_report) lists.
     type: int
     default: 10
+  lock_wait:
+    description:
+      - Seconds to wait for another maintenance run on the same database to finish (polling every second,
+        never past O(deadline)) before skipping. V(0) skips at once.
+      - Useful when two schedules start together (the seed's Sunday 02:00 cleanup and optimization).
+    type: int
+    default: 0
   fail_on_problems:
     description:
       - Fail the task when an operation did not succeed (a check found problems, an index stayed invalid,
@@ -247,7 +254,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.maintenance.operat
 
 OPTION_NAMES = ("log_retention_days", "temp_retention_hours", "batch_size", "batch_pause_ms", "lock_timeout_ms",
                 "deadline", "state_dir", "tables", "reindex_mode", "bloat_warning_percent",
-                "bloat_critical_percent", "bloat_min_bytes", "slow_statements")
+                "bloat_critical_percent", "bloat_min_bytes", "slow_statements", "lock_wait")
 
 
 def main():
@@ -267,6 +274,7 @@ def main():
         bloat_critical_percent=dict(type="float", default=50.0),
         bloat_min_bytes=dict(type="int", default=1024 * 1024),
         slow_statements=dict(type="int", default=10),
+        lock_wait=dict(type="int", default=0),
         fail_on_problems=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_if=database_required_if(),

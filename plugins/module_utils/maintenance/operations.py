@@ -53,6 +53,7 @@ DEFAULTS = dict(
     bloat_min_bytes=1024 * 1024,
     reindex_mode="always",
     slow_statements=10,
+    lock_wait=0,
 )
 
 
@@ -64,6 +65,8 @@ def validate(operations, options):
     unknown = [op for op in operations if op not in OPERATIONS]
     if unknown:
         raise MaintenanceError("unknown operation(s) %s; choose from %s" % (", ".join(unknown), ", ".join(OPERATIONS)))
+    if (options.get("lock_wait") or 0) < 0:
+        raise MaintenanceError("lock_wait must be 0 or more seconds")
     for key in ("log_retention_days", "temp_retention_hours", "batch_size", "lock_timeout_ms"):
         value = options.get(key)
         if value is None or value <= 0:
@@ -429,6 +432,18 @@ class Runner:
             return _result(operation, started, success=False, error=str(exc))
 
 
+def _wait_for_lock(engine, wait_s, deadline, poll_s=1.0):
+    """Try the maintenance lock, polling up to ``wait_s`` seconds (never past the deadline)."""
+    limit = time.time() + (wait_s or 0)
+    if deadline is not None:
+        limit = min(limit, deadline)
+    while True:
+        got, holder = engine.maint_try_lock()
+        if got or time.time() + poll_s > limit:
+            return got, holder
+        time.sleep(poll_s)
+
+
 def run_maintenance(params, operations, options=None, check_mode=False, engine=None):
     """Run ``operations`` on the database of ``params`` (a ``ConnectionParams``); see module docstring."""
     opts = dict(DEFAULTS)
@@ -449,7 +464,7 @@ def run_maintenance(params, operations, options=None, check_mode=False, engine=N
     except DatabaseError as exc:
         raise MaintenanceError(str(exc)) from None
     try:
-        got, holder = engine.maint_try_lock()
+        got, holder = _wait_for_lock(engine, opts["lock_wait"], deadline)
         if not got:
             out.update(skipped=True, lock=dict(acquired=False, holder=holder),
                        msg="another maintenance run holds the maintenance lock on %s%s; skipped, nothing done"

@@ -139,3 +139,16 @@ def test_one_minute_left_skips_reindex(mt_sqlite, state_dir):
     result = by_op(run_maintenance(mt_sqlite, ["reindex", "cleanup_logs"], dict(state_dir=state_dir, deadline=60)))
     assert result["reindex"]["skipped"] and "left before the deadline" in result["reindex"]["details"]["reason"]
     assert result["cleanup_logs"]["changed"]
+
+
+def test_lock_wait_runs_after_the_other_run_finishes(mt_sqlite, state_dir):
+    import threading
+    holder = open_engine(mt_sqlite)
+    assert holder.maint_try_lock()[0]
+    timer = threading.Timer(1.5, holder.maint_unlock)
+    timer.start()
+    try:
+        result = run_maintenance(mt_sqlite, ["cleanup_logs"], dict(state_dir=state_dir, lock_wait=30))
+    finally:
+        timer.join()
+    assert not result["skipped"] and by_op(result)["cleanup_logs"]["changed"]
