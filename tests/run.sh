@@ -19,7 +19,8 @@
 #   fleet      tests/fleet/fleet.py up, then pytest tests/scenarios against the INSTALLED collection
 #   molecule   cd extensions && molecule test -s health_check
 #   compat     ansible-core 2.21 on python3.13 and 2.18 on python3.11: sanity subset, syntax-check, ansible-doc
-# The fleet is always torn down at exit (fleet.py down), whatever happened.
+# The fleet is always torn down at exit (fleet.py down), whatever happened; BIM_KEEP_FLEET=1 keeps it
+# (for developers sharing one machine). BIM_PYTEST_ARGS adds pytest options to the fleet stage.
 # The last line printed is "stages: N passed, N failed, N skipped".
 
 set -euo pipefail
@@ -72,6 +73,10 @@ SUMMARY=()
 FLEET_STARTED=0
 
 fleet_down() {
+    if [ "${BIM_KEEP_FLEET:-0}" = 1 ]; then
+        log "BIM_KEEP_FLEET=1: the fleet is left running"
+        return 0
+    fi
     if [ -f "$ROOT/tests/fleet/fleet.py" ] && { [ "$FLEET_STARTED" = 1 ] || [ -d /var/tmp/bim-fleet ]; }; then
         banner "teardown: fleet.py down"
         (cd "$ROOT" && "$VENV/bin/python" tests/fleet/fleet.py down) || log "WARNING: fleet.py down failed"

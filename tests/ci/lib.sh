@@ -17,6 +17,8 @@ INSTALLED_COLLECTION="$COLLECTIONS_DIR/ansible_collections/bim/wall_system"
 ANSIBLE_CORE_SPEC="${ANSIBLE_CORE_SPEC:-ansible-core>=2.19,<2.20}"
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# ansible-core needs a UTF-8 locale; C.UTF-8 exists on every Debian
+export LANG=C.UTF-8 LC_ALL=C.UTF-8
 export DEBIAN_FRONTEND=noninteractive
 
 log() { printf '%s\n' "$*" >&2; }
@@ -102,6 +104,10 @@ ensure_venv() {
     if [ -x "$dir/bin/python" ] && [ -f "$dir/.bim-stamp-$stamp" ]; then
         log "venv $dir is up to date"
         return 0
+    fi
+    if ! "$python" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        # Debian's own pythonX.Y ships venv/ensurepip in a separate package
+        ensure_apt "python$pyver-venv"
     fi
     if [ ! -x "$dir/bin/python" ]; then
         log "creating venv $dir with $python"
