@@ -36,6 +36,7 @@ import datetime
 import glob
 import os
 import re
+import tempfile
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import fsync_directory
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
@@ -185,7 +186,6 @@ class PostgresTarget(Target):
         return needs
 
     def staging_directory(self):
-        import tempfile
         return self.staging_dir or tempfile.gettempdir()
 
     # -- restore and checks ----------------------------------------------------------------
@@ -202,8 +202,8 @@ class PostgresTarget(Target):
                 folder = self.staging_directory()
                 if not os.path.isdir(folder):
                     os.makedirs(folder, mode=0o700)
-                staging = os.path.join(folder, ".%s.dump" % name)
-                fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+                # Unique per run: several hosts (or servers) may restore a database of the same name.
+                fd, staging = tempfile.mkstemp(prefix=".bim-restore-%s-" % name, suffix=".dump", dir=folder)
                 with os.fdopen(fd, "wb") as out:
                     while True:
                         block = stream.read(4 * 1024 * 1024)
