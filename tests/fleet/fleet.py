@@ -36,6 +36,7 @@ import secrets
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -318,9 +319,33 @@ class Fleet:
 
     @staticmethod
     def _ssh_session_pids(addr):
-        """Server-side processes holding established connections on ADDR:22."""
-        rc, out = _run(["ss", "-Htnp", "state", "established", "src", "%s:22" % addr], check=False)
-        return {int(pid) for pid in re.findall(r"pid=(\d+)", out)} - {os.getpid()}
+        """Server-side processes holding established TCP connections on ADDR:22 (from /proc,
+        so no iproute2 is needed)."""
+        local = "%08X:0016" % struct.unpack("<I", socket.inet_aton(addr))[0]
+        inodes = set()
+        try:
+            with open("/proc/net/tcp", encoding="ascii") as handle:
+                for line in handle.readlines()[1:]:
+                    fields = line.split()
+                    if fields[1] == local and fields[3] == "01":  # 01 = ESTABLISHED
+                        inodes.add("socket:[%s]" % fields[9])
+        except OSError:
+            return set()
+        pids = set()
+        if not inodes:
+            return pids
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            fd_dir = "/proc/%s/fd" % entry
+            try:
+                for fd in os.listdir(fd_dir):
+                    if os.readlink(os.path.join(fd_dir, fd)) in inodes:
+                        pids.add(int(entry))
+                        break
+            except OSError:
+                continue
+        return pids
 
     # ------------------------------------------------------------------ PostgreSQL
     def _pg_data(self, name):
