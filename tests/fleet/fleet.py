@@ -416,7 +416,7 @@ class Fleet:
         want = {"walls": walls, "seed": seed}
         try:
             with open(marker, encoding="utf-8") as handle:
-                if json.load(handle) == want:
+                if json.load(handle) == want and self._pg_has_walls(name):
                     return
         except (OSError, ValueError):
             pass
@@ -427,6 +427,15 @@ class Fleet:
         with psycopg.connect(self._pg_conninfo(name), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
         _write(marker, json.dumps(want) + "\n")
+
+    def _pg_has_walls(self, name):
+        import psycopg
+
+        try:
+            with psycopg.connect(self._pg_conninfo(name), autocommit=True) as conn:
+                return conn.execute("SELECT to_regclass('public.walls') IS NOT NULL").fetchone()[0]
+        except psycopg.Error:
+            return False
 
     def _pg_running(self, name):
         data = self._pg_data(name)
