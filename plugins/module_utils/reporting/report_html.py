@@ -85,7 +85,7 @@ footer { color: #57606a; font-size: 12px; padding: 0 24px 24px; }
           {% if h.backup.ok is sameas false %}<span class="badge s-failed">failed</span>{% endif %}
           {% if h.backup.type %}<span class="muted">({{ h.backup.type }})</span>{% endif %}{% else %}<span class="muted">unknown</span>{% endif %}</td>
       <td>{% if h.drill %}<span class="badge s-{{ 'passed' if h.drill.ok else ('failed' if h.drill.ok is sameas false else 'unknown') }}">{{ h.drill.result or ('passed' if h.drill.ok else 'unknown') }}</span>
-          {% if h.drill.rto_seconds is not none %}<span class="muted">RTO {{ h.drill.rto_seconds | seconds }}</span>{% endif %}
+          {% if h.drill.rto_seconds is not none %}<span class="muted">RTO {{ h.drill.rto_seconds | seconds }}</span>&ensp;{% endif %}
           {% if h.drill.rpo_seconds is not none %}<span class="muted">RPO {{ h.drill.rpo_seconds | seconds }}</span>{% endif %}
           {% if h.drill.at %}<div class="muted">{{ h.drill.at }}</div>{% endif %}{% else %}<span class="muted">unknown</span>{% endif %}</td>
       <td>{% if h.maintenance %}<span class="badge s-{{ 'ok' if h.maintenance.ok else ('failed' if h.maintenance.ok is sameas false else 'unknown') }}">{{ 'ok' if h.maintenance.ok else ('failed' if h.maintenance.ok is sameas false else 'unknown') }}</span>
@@ -128,7 +128,7 @@ footer { color: #57606a; font-size: 12px; padding: 0 24px 24px; }
     {% if h.drill %}<li>Last drill: {{ h.drill.result or 'unknown' }}{% if h.drill.at %} at {{ h.drill.at }}{% endif %}{% if h.drill.message %} &ndash; {{ h.drill.message }}{% endif %}</li>{% endif %}
   </ul>
   {% endif %}
-  {% if h.system %}
+  {% if h.system and not (h.checks | selectattr('name', 'equalto', 'system') | list) %}
   <h3>System</h3>
   <p class="metrics">{% for k, v in h.system | dictsort %}{{ k }}={{ v | value }} {% endfor %}</p>
   {% endif %}
