@@ -41,7 +41,7 @@ for pair in $PAIRS; do
     fi
     ensure_venv "$venv" "$py" "ansible-core>=$core,<$major.$((minor + 1))" "$ROOT/meta/ee-requirements.txt"
     ensure_get_pip_standin "$venv"
-    "$venv/bin/ansible" --version | head -n1
+    "$venv/bin/ansible" --version | sed -n 1p
 
     coll="$CACHE_DIR/collections-$core"
     rm -rf "$coll"
