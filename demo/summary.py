@@ -1,7 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Print the newest fleet summary JSON of a bim-reports/ folder (used by demo/run.sh)."""
+"""Print the fleet summaries a demo run left in bim-reports/ (used by demo/run.sh).
+
+The playbooks write ``<kind>-summary.json`` (the latest) beside timestamped copies. This prints
+one line per kind (counts per status and every host with a problem), then the whole health
+summary: the fleet summary an operator reads first.
+"""
 
 from __future__ import annotations
 
@@ -10,29 +15,49 @@ import json
 import os
 import sys
 
+ORDER = ("health", "backup", "verify", "drill")
 
-def newest_summary(folder):
-    """Return the path of the newest *.json file under folder whose name says summary, or any JSON."""
-    files = [f for f in glob.glob(os.path.join(folder, "**", "*.json"), recursive=True) if os.path.isfile(f)]
-    if not files:
-        return None
-    preferred = [f for f in files if "summary" in os.path.basename(f) or "health" in os.path.basename(f)]
-    return max(preferred or files, key=os.path.getmtime)
+
+def load(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def kind_of(path):
+    return os.path.basename(path)[: -len("-summary.json")]
+
+
+def one_line(kind, summary):
+    counts = summary.get("counts") or {}
+    parts = ["%s %s" % (status, count) for status, count in sorted(counts.items())]
+    line = "%-8s %s host(s): %s" % (kind, summary.get("total", sum(counts.values())), ", ".join(parts) or "-")
+    problems = summary.get("problems") or []
+    if problems:
+        line += "; problems: %s" % json.dumps(problems, sort_keys=True)
+    return line
 
 
 def main(argv):
     folder = argv[1] if len(argv) > 1 else "bim-reports"
-    path = newest_summary(folder)
-    if path is None:
-        print("no fleet summary JSON found under %s" % folder)
+    files = sorted(glob.glob(os.path.join(folder, "*-summary.json")),
+                   key=lambda p: (ORDER.index(kind_of(p)) if kind_of(p) in ORDER else len(ORDER), p))
+    if not files:
+        print("no *-summary.json under %s" % folder)
         return 1
-    with open(path, encoding="utf-8") as handle:
-        summary = json.load(handle)
-    print("fleet summary: %s" % path)
-    counts = summary.get("counts") if isinstance(summary, dict) else None
-    if isinstance(counts, dict):
-        print("  " + ", ".join("%s: %s" % (k, v) for k, v in sorted(counts.items())))
-    print(json.dumps(summary, indent=2, sort_keys=True))
+    summaries = {}
+    for path in files:
+        try:
+            summaries[kind_of(path)] = load(path)
+        except (OSError, ValueError) as exc:
+            print("%s: unreadable (%s)" % (path, exc))
+    for kind, summary in summaries.items():
+        if isinstance(summary, dict):
+            print(one_line(kind, summary))
+    health = summaries.get("health")
+    if isinstance(health, dict):
+        print()
+        print("fleet health summary (%s):" % os.path.join(folder, "health-summary.json"))
+        print(json.dumps(health, indent=2, sort_keys=True))
     return 0
 
 
