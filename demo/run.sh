@@ -97,6 +97,14 @@ for pb in "${DEMO_PLAYBOOKS[@]}"; do
         echo "(bim.wall_system.$pb is not in this version of the collection yet; skipped)"
         continue
     fi
+    case "$pb" in
+        verify_backups | recovery_drill)
+            if [[ " ${ran[*]} " != *" backup "* ]]; then
+                echo "(bim.wall_system.$pb needs a backup first; skipped)"
+                continue
+            fi
+            ;;
+    esac
     echo "+ ansible-playbook -i inventory.yml bim.wall_system.$pb"
     ansible-playbook -i inventory.yml "bim.wall_system.$pb"
     ran+=("$pb")
