@@ -20,6 +20,8 @@ description:
   - C(application), C(cache) and C(geometric_operations) read C(GET {app_url}/metrics)
     (average offset time, throughput, cache hit rate, operation failure rate);
     C(application) also asks C(GET {app_url}/health).
+  - C(logs) reads the application's C(logs) table: error rate per category in the last window,
+    the most repeated errors, and an anomaly flag against the trailing baseline.
   - C(system) reports CPU usage (sampled for 0.1 s), load average, cores, memory, uptime and platform.
   - A check that fails or does not finish within O(check_timeout) is reported as V(error);
     the other checks still run and are reported.
@@ -63,7 +65,7 @@ options:
       - Names of the checks to run, in any order.
       - Default is every check (the application checks only when O(app_url) is set).
       - Valid names are V(database), V(memory), V(application), V(cache), V(geometric_operations),
-        V(system), plus any check added by a later version; an unknown name fails with the list.
+        V(logs), V(system); an unknown name fails with the list.
     type: list
     elements: str
   thresholds:
@@ -73,9 +75,17 @@ options:
       - Defaults (warning/critical) are C(database_response_time_ms) 1000/5000,
         C(connection_usage) 0.80/0.95, C(disk_usage) 0.85/0.95, C(memory_usage) 0.80/0.95,
         C(cache_hit_rate) 0.70/0.50 (lower is worse), C(operation_failure_rate) 0.05/0.10,
-        C(average_offset_time_ms) 1000/none, C(cache_memory_usage) 0.85/0.95 (Redis, with O(cache_url)).
+        C(average_offset_time_ms) 1000/none, C(cache_memory_usage) 0.85/0.95 (Redis, with O(cache_url)),
+        C(error_rate) 0.05/0.10 (C(logs) check).
       - A warning turns the check into V(warning), a critical level into V(error).
       - An unknown name fails with the list of valid ones.
+    type: dict
+    default: {}
+  check_options:
+    description:
+      - Settings of individual checks, for example the C(logs) check's C(logs_window_minutes) (60),
+        C(logs_baseline_hours) (24), C(logs_anomaly_factor) (3.0), C(logs_min_errors) (5),
+        C(logs_top_messages) (5). Keys a check does not know are ignored.
     type: dict
     default: {}
   check_timeout:
@@ -282,6 +292,7 @@ def main():
         data_dir=dict(type="path"),
         checks=dict(type="list", elements="str"),
         thresholds=dict(type="dict", default={}),
+        check_options=dict(type="dict", default={}),
         check_timeout=dict(type="float", default=15.0),
         fail_on=dict(type="str", default="never", choices=list(FAIL_LEVELS)),
         prometheus_textfile=dict(type="path"),
@@ -308,6 +319,7 @@ def main():
         thresholds=thresholds,
         timeout=params["check_timeout"],
         secrets=[params["db_password"], params["cache_url"], url_password(params["cache_url"])],
+        options=params["check_options"],
     )
     report = build_report(run_checks(ctx, names))
     report["thresholds"] = thresholds
