@@ -22,6 +22,7 @@ import uuid
 
 import pytest
 
+from ansible_collections.bim.wall_system.plugins.module_utils.database import connection as _connection
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 
 UNIT_WALLS = 300
@@ -30,6 +31,24 @@ PG_PORT = int(os.environ.get("BIM_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("BIM_TEST_PG_USER", "postgres")
 PG_BIN = os.environ.get("BIM_TEST_PG_BIN", "/usr/lib/postgresql/15/bin")
 GENERATOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fleet", "generate.py")
+
+
+# The folder holding ansible_collections/, wherever the tree was imported from (a symlink under
+# plain pytest, ansible-test's copy): seven levels above plugins/module_utils/database/connection.py.
+COLLECTIONS_ROOT = os.path.abspath(_connection.__file__)
+for _level in range(7):
+    COLLECTIONS_ROOT = os.path.dirname(COLLECTIONS_ROOT)
+
+
+@pytest.fixture(scope="session")
+def collection_env():
+    """Environment for a child Python process that imports ``ansible_collections.bim.wall_system``.
+
+    ansible-test imports the collection through its own pytest plugin and sets no PYTHONPATH, so
+    ``subprocess.run([sys.executable, "-c", ...], env=collection_env)`` is needed for children.
+    """
+    path = os.environ.get("PYTHONPATH")
+    return dict(os.environ, PYTHONPATH=COLLECTIONS_ROOT + (os.pathsep + path if path else ""))
 
 
 def load_generator():
