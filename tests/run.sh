@@ -192,7 +192,7 @@ stage_lint() {
         return 77
     fi
     PATH="$VENV/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR:$ROOT/build" \
-        "$VENV/bin/ansible-lint" --offline --profile production "${targets[@]}"
+        "$VENV/bin/ansible-lint" --offline --nocolor --profile production "${targets[@]}"
 }
 
 stage_changelog() {

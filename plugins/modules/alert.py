@@ -26,7 +26,10 @@ description:
   - Secrets (SMTP password, Slack webhook URL, Twilio token, webhook URL and headers) never appear in the
     result, the state file or any message.
 author:
-  - BIM Wall System operations team
+  - BIM Wall System operations team (@bim-wall-system)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 options:
   rules:
     description:
@@ -222,7 +225,10 @@ attributes:
     support: full
   async:
     support: none
+  bypass_host_loop:
+    support: none
   platform:
+    support: full
     platforms: all
 notes:
   - Role C(bim.wall_system.alerting) wires this action after the health check with the seed's rules.

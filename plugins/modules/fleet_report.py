@@ -21,7 +21,10 @@ description:
   - Hosts of the play without a health result appear as C(unreachable).
   - Runs on the controller (an action plugin). Call it once per run, for example with C(run_once=true).
 author:
-  - BIM Wall System operations team
+  - BIM Wall System operations team (@bim-wall-system)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 options:
   results:
     description:
@@ -77,7 +80,10 @@ attributes:
     support: full
   async:
     support: none
+  bypass_host_loop:
+    support: none
   platform:
+    support: full
     platforms: all
 seealso:
   - module: bim.wall_system.health_check

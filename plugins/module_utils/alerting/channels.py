@@ -2,7 +2,7 @@
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Notification channels: email (smtplib), Slack incoming webhook, SMS through Twilio's REST API,
-and a generic JSON webhook. Standard library only.
+and a generic JSON webhook. Standard library plus ``ansible.module_utils.urls.open_url``.
 
 Every sender takes the channel's configuration dict and a ``Notification`` and raises
 ``ChannelError`` on failure. Error messages never contain the configuration's secrets (webhook
@@ -19,9 +19,11 @@ import socket
 import ssl
 import urllib.error
 import urllib.parse
-import urllib.request
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError
+from ansible.module_utils.urls import SSLValidationError, open_url
 
 DEFAULT_TIMEOUT = 10
 TWILIO_API_BASE = "https://api.twilio.com"
@@ -196,22 +198,21 @@ def _first_line(exc):
 
 def _http(label, url, body, headers, timeout, method="POST", validate_certs=True):
     """POST ``body``; return the status. Errors never include the URL (it is a secret)."""
-    request = urllib.request.Request(url, data=body, method=method)
-    request.add_header("User-Agent", USER_AGENT)
-    for key, value in (headers or {}).items():
-        request.add_header(str(key), str(value))
-    context = None
-    if url.lower().startswith("https"):
-        context = ssl.create_default_context()
-        if not validate_certs:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+        response = open_url(url, data=body, headers=dict((str(k), str(v)) for k, v in (headers or {}).items()),
+                            method=method, timeout=timeout, validate_certs=validate_certs, http_agent=USER_AGENT,
+                            follow_redirects="safe")
+        try:
             response.read(65536)
             return response.status
+        finally:
+            response.close()
     except urllib.error.HTTPError as exc:
         raise ChannelError("%s: the endpoint answered HTTP %s %s" % (label, exc.code, exc.reason or ""))
+    except SSLValidationError:
+        raise ChannelError("%s: the endpoint's TLS certificate could not be validated" % label)
+    except UrlConnectionError as exc:
+        raise ChannelError("%s: cannot connect to the endpoint: %s" % (label, type(exc).__name__))
     except urllib.error.URLError as exc:
         reason = exc.reason
         text = getattr(reason, "strerror", None) or str(reason)

@@ -47,7 +47,7 @@ class SqliteLogsMixin:
 
     def log_counts(self, since, until):
         """``{category: {"total": n, "errors": n}}`` of the entries with ``since <= created_at < until``."""
-        placeholders = ",".join("?" for _ in ERROR_LEVELS)
+        placeholders = ",".join("?" * len(ERROR_LEVELS))
         rows = self._fetchall(
             "SELECT category, count(*), sum(CASE WHEN lower(level) IN (%s) THEN 1 ELSE 0 END)"
             " FROM logs WHERE created_at >= ? AND created_at < ? GROUP BY category" % placeholders,
@@ -58,7 +58,7 @@ class SqliteLogsMixin:
         """The most repeated error messages (numbers normalized) in the window:
         ``[{"category", "message", "count", "example"}]``, most frequent first."""
         self._register_normalize()
-        placeholders = ",".join("?" for _ in ERROR_LEVELS)
+        placeholders = ",".join("?" * len(ERROR_LEVELS))
         rows = self._fetchall(
             "SELECT category, bim_normalize(message) AS normalized, count(*), min(message)"
             " FROM logs WHERE created_at >= ? AND created_at < ? AND lower(level) IN (%s)"

@@ -87,7 +87,7 @@ def write_report(results, dest, name="fleet-report", title="BIM Wall System flee
         "report": report,
         "json_path": os.path.abspath(json_path),
         "html_path": os.path.abspath(html_path),
-        "prometheus_files": {h: os.path.abspath(p) for h, (p, _) in prom_files.items()},
+        "prometheus_files": {h: os.path.abspath(pair[0]) for h, pair in prom_files.items()},
     }
 
 

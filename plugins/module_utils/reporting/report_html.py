@@ -79,16 +79,19 @@ footer { color: #57606a; font-size: 12px; padding: 0 24px 24px; }
     <tr class="host-row status-{{ h.overall_status }}" data-host="{{ h.host }}" data-status="{{ h.overall_status }}">
       <td><a href="#host-{{ h.host }}">{{ h.host }}</a></td>
       <td><span class="badge s-{{ h.overall_status }} status">{{ h.overall_status }}</span></td>
-      <td>{% for c in h.checks %}<span class="badge s-{{ c.status }}" title="{{ c.message }}">{{ c.name }}</span> {% else %}<span class="muted">none</span>{% endfor %}</td>
+      <td>{% for c in h.checks %}<span class="badge s-{{ c.status }}" title="{{ c.message }}">{{ c.name }}</span>
+          {% else %}<span class="muted">none</span>{% endfor %}</td>
       <td>{{ h.alerts | length }}</td>
       <td>{% if h.backup %}{% if h.backup.age_hours is not none %}{{ h.backup.age_hours | age }} ago{% else %}<span class="muted">time unknown</span>{% endif %}
           {% if h.backup.ok is sameas false %}<span class="badge s-failed">failed</span>{% endif %}
           {% if h.backup.type %}<span class="muted">({{ h.backup.type }})</span>{% endif %}{% else %}<span class="muted">unknown</span>{% endif %}</td>
-      <td>{% if h.drill %}<span class="badge s-{{ 'passed' if h.drill.ok else ('failed' if h.drill.ok is sameas false else 'unknown') }}">{{ h.drill.result or ('passed' if h.drill.ok else 'unknown') }}</span>
+      <td>{% if h.drill %}<span class="badge s-{{ h.drill.ok | outcome('passed') }}">
+          {{- h.drill.result or h.drill.ok | outcome('passed') }}</span>
           {% if h.drill.rto_seconds is not none %}<span class="muted">RTO {{ h.drill.rto_seconds | seconds }}</span>&ensp;{% endif %}
           {% if h.drill.rpo_seconds is not none %}<span class="muted">RPO {{ h.drill.rpo_seconds | seconds }}</span>{% endif %}
           {% if h.drill.at %}<div class="muted">{{ h.drill.at }}</div>{% endif %}{% else %}<span class="muted">unknown</span>{% endif %}</td>
-      <td>{% if h.maintenance %}<span class="badge s-{{ 'ok' if h.maintenance.ok else ('failed' if h.maintenance.ok is sameas false else 'unknown') }}">{{ 'ok' if h.maintenance.ok else ('failed' if h.maintenance.ok is sameas false else 'unknown') }}</span>
+      <td>{% if h.maintenance %}<span class="badge s-{{ h.maintenance.ok | outcome('ok') }}">
+          {{- h.maintenance.ok | outcome('ok') }}</span>
           {% if h.maintenance.at %}<span class="muted">{{ h.maintenance.at }}</span>{% endif %}{% else %}<span class="muted">unknown</span>{% endif %}</td>
     </tr>
   {% endfor %}
@@ -117,15 +120,22 @@ footer { color: #57606a; font-size: 12px; padding: 0 24px 24px; }
   {% endif %}
   <h3>Alerts</h3>
   {% if h.alerts %}<ul class="alerts">{% for a in h.alerts %}
-    <li><span class="badge s-{{ a.severity }}">{{ a.severity }}</span> {{ a.check }}.{{ a.metric }} = {{ a.value | value }} (threshold {{ a.threshold | value }})</li>
+    <li><span class="badge s-{{ a.severity }}">{{ a.severity }}</span>
+      {{ a.check }}.{{ a.metric }} = {{ a.value | value }} (threshold {{ a.threshold | value }})</li>
   {% endfor %}</ul>{% else %}<p class="muted">none</p>{% endif %}
   <h3>Recommendations</h3>
-  {% if h.recommendations %}<ul class="recommendations">{% for r in h.recommendations %}<li>{{ r }}</li>{% endfor %}</ul>{% else %}<p class="muted">none</p>{% endif %}
+  {% if h.recommendations %}
+  <ul class="recommendations">{% for r in h.recommendations %}<li>{{ r }}</li>{% endfor %}</ul>
+  {% else %}<p class="muted">none</p>{% endif %}
   {% if h.backup or h.drill %}
   <h3>Recovery</h3>
   <ul>
-    {% if h.backup %}<li>Last backup: {{ h.backup.last_backup_at or 'unknown' }}{% if h.backup.backup_id %} ({{ h.backup.backup_id }}){% endif %}{% if h.backup.message %} &ndash; {{ h.backup.message }}{% endif %}</li>{% endif %}
-    {% if h.drill %}<li>Last drill: {{ h.drill.result or 'unknown' }}{% if h.drill.at %} at {{ h.drill.at }}{% endif %}{% if h.drill.message %} &ndash; {{ h.drill.message }}{% endif %}</li>{% endif %}
+    {% if h.backup %}<li>Last backup: {{ h.backup.last_backup_at or 'unknown' }}
+      {%- if h.backup.backup_id %} ({{ h.backup.backup_id }}){% endif %}
+      {%- if h.backup.message %} &ndash; {{ h.backup.message }}{% endif %}</li>{% endif %}
+    {% if h.drill %}<li>Last drill: {{ h.drill.result or 'unknown' }}
+      {%- if h.drill.at %} at {{ h.drill.at }}{% endif %}
+      {%- if h.drill.message %} &ndash; {{ h.drill.message }}{% endif %}</li>{% endif %}
   </ul>
   {% endif %}
   {% if h.system and not (h.checks | selectattr('name', 'equalto', 'system') | list) %}
@@ -158,6 +168,15 @@ def _age(hours):
     return "%.1f days" % (hours / 24.0)
 
 
+def _outcome(ok, good):
+    """Badge text/class of a True/False/None outcome: ``good``, ``failed`` or ``unknown``."""
+    if ok is True:
+        return good
+    if ok is False:
+        return "failed"
+    return "unknown"
+
+
 def _seconds(value):
     value = float(value)
     if value < 120:
@@ -174,4 +193,5 @@ def render_html(report, template=None):
     env.filters["value"] = _value
     env.filters["age"] = _age
     env.filters["seconds"] = _seconds
+    env.filters["outcome"] = _outcome
     return env.from_string(template or TEMPLATE).render(report=report)

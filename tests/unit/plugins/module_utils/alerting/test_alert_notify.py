@@ -250,8 +250,8 @@ def test_overlapping_runs_send_once(tmp_path):
     state = str(tmp_path / "s.json")
     with multiprocessing.get_context("fork").Pool(8) as pool:
         outcomes = pool.map(_overlapping_run, [(state, 100.0 + i * 0.001) for i in range(8)])
-    assert sum(n for n, _ in outcomes) == 1
-    assert sum(s for _, s in outcomes) == 7
+    assert sum(o[0] for o in outcomes) == 1
+    assert sum(o[1] for o in outcomes) == 7
     history = read_state(state)["history"]
     assert [h["event"] for h in history].count("sent") == 1 and len(history) == 8
 
