@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Disaster recovery on the fleet, as an operator lives it: a host loses its database (or its
+repository, or the restored copy makes the application sick) and one playbook brings it back."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+import restore_helpers as rh
+
+
+PLAYBOOK = "bim.wall_system.disaster_recovery"
+
+
+def dr_vars(fleet, **extra):
+    base = fleet.state_dir + "/{{ inventory_hostname }}"
+    values = {
+        "bim_restore_state_dir": base + "/restore-state",
+        "bim_restore_log": base + "/recovery/recovery.log",
+        "bim_restore_secondary_staging": base + "/secondary-staging",
+        "bim_restore_health_retries": 3,
+        "bim_restore_health_delay": 1,
+    }
+    values.update(extra)
+    return values
+
+
+def state_dir(fleet, name):
+    return os.path.join(fleet.state_dir, name, "restore-state")
+
+
+def log_path(fleet, name):
+    return os.path.join(fleet.state_dir, name, "recovery", "recovery.log")
+
+
+@pytest.fixture
+def clean_host(fleet):
+    """Reset the named host afterwards and remove the restore points the test left."""
+    used = []
+
+    def use(name):
+        used.append(name)
+        if os.path.exists(log_path(fleet, name)):
+            os.unlink(log_path(fleet, name))
+        return name
+
+    yield use
+    for name in used:
+        os.chmod(fleet.hdir(name), 0o755)  # postgres must reach its cluster folder whatever a test did
+        fleet.reset(name)
+        try:
+            rh.drop_restore_points(fleet, name, state_dir(fleet, name))
+        except Exception:  # a broken host must not hide the test's own failure
+            pass
+
+
+def test_missing_sqlite_file_and_config_are_brought_back(fleet, run_playbook, tmp_path, clean_host):
+    host = clean_host("lite1")
+    conf_dir = fleet.hdir(host, "conf")
+    os.makedirs(conf_dir, exist_ok=True)
+    conf = os.path.join(conf_dir, "bim-app.conf")
+    with open(conf, "w") as handle:
+        handle.write("listen = 8080\ncache = redis://127.0.0.1:6379/3\n")
+    backup = rh.take_backup(fleet, run_playbook, tmp_path, host, extra={"backup_include_paths": [conf_dir]})
+
+    # The host loses its database file and its configuration.
+    os.unlink(fleet.hosts[host]["sqlite_path"])
+    os.unlink(conf)
+    assert rh.live_digests(fleet, host) is None
+
+    result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"]))
+    assert result.rc == 0, str(result)
+    assert rh.live_digests(fleet, host) == rh.manifest_digests(backup)
+    with open(conf) as handle:
+        assert "listen = 8080" in handle.read()
+    assert rh.app_pid_running(fleet, host)
+    steps = [(e["step"], e["status"]) for e in rh.recovery_log(log_path(fleet, host))]
+    assert steps[0] == ("start", "ok")
+    for step in ("preflight", "app_stop", "restore", "app_start", "health_gate", "done"):
+        assert (step, "ok") in steps, steps
+    shutil.rmtree(conf_dir, ignore_errors=True)
+
+
+def test_dropped_postgresql_database_is_recreated(fleet, run_playbook, tmp_path, clean_host):
+    host = clean_host("pg2")
+    backup = rh.take_backup(fleet, run_playbook, tmp_path, host)
+    rh.drop_pg_database(fleet, host)
+    assert rh.live_digests(fleet, host) is None
+
+    result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"]))
+    assert result.rc == 0, str(result)
+    assert rh.live_digests(fleet, host) == rh.manifest_digests(backup)
+    assert rh.restore_points(fleet, host, state_dir(fleet, host)) == []
+
+
+def test_health_gate_failure_rolls_back(fleet, run_playbook, tmp_path, clean_host):
+    host = clean_host("pg2")
+    backup = rh.take_backup(fleet, run_playbook, tmp_path, host)
+    # Live data moves on after the backup, then the application starts reporting errors.
+    import psycopg
+    params = rh.params_of(fleet, host)
+    with psycopg.connect(host=params.db_socket_dir, user="postgres", password=fleet.password,
+                         dbname="bim_walls", autocommit=True) as conn:
+        conn.execute("UPDATE walls SET name = name || ' (edited)' WHERE id <= 10")
+    before = rh.live_digests(fleet, host)
+    assert before != rh.manifest_digests(backup)
+    fleet.set_app_health(host, False)
+
+    result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"]))
+    assert result.rc != 0
+    assert "health gate failed" in result.stdout and "Rolled back to" in result.stdout, str(result)
+    assert rh.live_digests(fleet, host) == before
+    assert rh.app_pid_running(fleet, host)
+    steps = [(e["step"], e["status"]) for e in rh.recovery_log(log_path(fleet, host))]
+    assert ("health_gate", "failed") in steps and ("rollback", "ok") in steps, steps
+    assert ("done", "ok") not in steps
+
+
+def test_primary_repository_cut_off_uses_secondary(fleet, run_playbook, tmp_path, clean_host):
+    host = clean_host("lite1")
+    storage = fleet.hosts["storage1"]
+    secondary = {"url": "sftp://root@%s%s/%s" % (storage["address"], storage["backups_dir"], host),
+                 "key_file": fleet.client_key}
+    backup = rh.take_backup(fleet, run_playbook, tmp_path, host, extra={"backup_copy_to": [secondary]})
+    repo = fleet.hosts[host]["backup_repository"]
+    cut = repo + ".cut-off"
+    os.rename(repo, cut)
+    try:
+        os.unlink(fleet.hosts[host]["sqlite_path"])
+        result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"],
+                                                           bim_restore_secondary_repository=secondary))
+        assert result.rc == 0, str(result)
+        assert rh.live_digests(fleet, host) == rh.manifest_digests(backup)
+        preflight = [e for e in rh.recovery_log(log_path(fleet, host)) if e["step"] == "preflight"]
+        assert preflight and preflight[-1]["detail"]["secondary_used"] in (True, "True", "true")
+        assert preflight[-1]["detail"]["backup_id"] == backup["id"]
+    finally:
+        if os.path.exists(repo):
+            shutil.rmtree(repo)
+        os.rename(cut, repo)
+        shutil.rmtree(os.path.join(fleet.state_dir, host, "secondary-staging"), ignore_errors=True)
+
+
+def test_primary_cut_off_without_secondary_fails_clearly(fleet, run_playbook, tmp_path, clean_host):
+    host = clean_host("lite1")
+    repo = fleet.hosts[host]["backup_repository"]
+    cut = repo + ".cut-off"
+    os.rename(repo, cut)
+    try:
+        before = rh.live_digests(fleet, host)
+        result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host))
+        assert result.rc != 0
+        assert "missing or unreadable" in result.stdout and "nothing was changed" in result.stdout, str(result)
+        assert rh.live_digests(fleet, host) == before
+    finally:
+        os.rename(cut, repo)
+
+
+def test_too_little_free_space_is_refused_by_preflight(fleet, run_playbook, tmp_path, clean_host):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    host = clean_host("pg2")
+    rh.take_backups(run_playbook, tmp_path, hosts=host)
+    small = str(tmp_path / "small-data")
+    if not rh.mount_tmpfs(small, "4m"):
+        pytest.skip("cannot mount a tmpfs")
+    try:
+        before = rh.live_digests(fleet, host)
+        result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_data_dir=small))
+        assert result.rc != 0
+        assert "not enough free space" in result.stdout and "bytes" in result.stdout, str(result)
+        assert "nothing was changed" in result.stdout
+        assert rh.live_digests(fleet, host) == before
+        assert rh.restore_points(fleet, host, state_dir(fleet, host)) == []
+        steps = [(e["step"], e["status"]) for e in rh.recovery_log(log_path(fleet, host))]
+        assert ("preflight", "failed") in steps and ("app_stop", "ok") not in steps
+        assert rh.app_pid_running(fleet, host)
+    finally:
+        rh.umount(small)
+
+
+def test_disaster_recovery_refuses_without_named_hosts(fleet, run_playbook):
+    result = run_playbook(PLAYBOOK)
+    assert result.rc != 0
+    assert "name the hosts" in result.stdout
