@@ -14,18 +14,20 @@ description:
   - Reads the statistics of the application's Redis cache (hit rate from keyspace hits and misses,
     used versus maximum memory, evictions, expired keys) before and after the operations.
   - C(cleanup) removes the application's stale entries under O(key_prefix), walking the key space with
-    C(SCAN) (never C(KEYS)): a key idle (C(OBJECT IDLETIME)) longer than O(max_idle) seconds, or a key
+    C(SCAN) (never C(KEYS)). A key idle (C(OBJECT IDLETIME)) longer than O(max_idle) seconds, or a key
     without TTL idle longer than O(no_ttl_max_idle), is removed with C(UNLINK).
   - C(purge) runs C(MEMORY PURGE) so the allocator (jemalloc) gives dirty pages back to the system.
   - C(stats) only reads.
   - The health check's cache check uses the same statistics code.
 author:
-  - BIM Wall System operations team
+  - BIM Wall System operations team (@bim-wall-system)
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Counts the keys a cleanup would remove and their memory; removes nothing, purges nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 options:
   cache_url:
@@ -190,8 +192,9 @@ def main():
         module.fail_json(msg=str(exc), **result)
     parts = []
     if "cleanup" in result:
-        parts.append("cleanup %s %d of %d keys under %r" % ("would remove" if module.check_mode else "removed",
-                                                          result["cleanup"]["removed"], result["cleanup"]["scanned"], prefix))
+        verb = "would remove" if module.check_mode else "removed"
+        parts.append("cleanup %s %d of %d keys under %r" % (verb, result["cleanup"]["removed"],
+                                                            result["cleanup"]["scanned"], prefix))
     if "purge" in result:
         parts.append(result["purge"]["message"])
     hit = result["stats_after"]["hit_rate"]

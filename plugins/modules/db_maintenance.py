@@ -32,14 +32,16 @@ description:
   - With O(deadline), an operation whose estimate (from table sizes and the durations of earlier runs,
     kept in O(state_dir)) would not finish in time is skipped with that reason.
 author:
-  - BIM Wall System operations team
+  - BIM Wall System operations team (@bim-wall-system)
 extends_documentation_fragment:
   - bim.wall_system.connection
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Reports what would run and how many rows each cleanup would delete; changes nothing and writes no history.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 options:
   operations:
@@ -177,8 +179,8 @@ results:
       skipped: true
       duration_ms: 3
       details: {reason: "estimated 90 s (...) but only 60 s left before the deadline 2026-11-28T04:00:00+01:00"}
-skipped:
-  description: True when another maintenance run held the lock, so nothing ran.
+lock_busy:
+  description: True when another maintenance run held the lock, so nothing ran (see RV(msg)).
   returned: always
   type: bool
   sample: false
@@ -199,7 +201,7 @@ failed_operations:
   elements: str
   sample: []
 errors:
-  description: One line per operation that did not succeed, C(operation: reason).
+  description: One line per operation that did not succeed, its name followed by the reason.
   returned: always
   type: list
   elements: str

@@ -10,6 +10,7 @@ are composed with ``psycopg.sql.Identifier``; table names come from ``schema.py`
 
 from __future__ import annotations
 
+import math
 import re
 import time
 
@@ -251,7 +252,7 @@ class PostgresMaintenanceMixin:
                         "SELECT leaf_pages, empty_pages, deleted_pages, avg_leaf_density"
                         " FROM pgstatindex(%s::regclass)", [sql.Identifier(name).as_string(self.conn)])
                     leaf_pages, empty, deleted, density = leaf
-                    density = 0.0 if density != density else float(density)  # NaN on empty index
+                    density = 0.0 if math.isnan(density) else float(density)  # NaN on an empty index
                     block = 8192
                     iw = int((empty + deleted) * block + leaf_pages * block * max(0.0, 90.0 - density) / 100.0)
                     imethod = "pgstatindex"

@@ -144,9 +144,8 @@ class SqliteMaintenanceMixin:
 
     def _dbstat(self):
         try:
-            return {r[0]: r[1] for r in self._q(
-                "SELECT name, sum(pgsize) FROM dbstat GROUP BY name")}, {r[0]: r[1] for r in self._q(
-                "SELECT name, sum(unused) FROM dbstat GROUP BY name")}
+            rows = self._q("SELECT name, sum(pgsize), sum(unused) FROM dbstat GROUP BY name")
+            return {r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows}
         except DatabaseError:
             return None, None
 

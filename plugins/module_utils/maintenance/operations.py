@@ -5,7 +5,7 @@
 
 ``run_maintenance(params, operations, options, check_mode)`` takes the maintenance lock, runs
 the operations in the order given, each guarded by the deadline, and returns
-``{changed, skipped, msg, lock, deadline, results: [{operation, success, changed, skipped,
+``{changed, lock_busy, msg, lock, deadline, results: [{operation, success, changed, skipped,
 duration_ms, details}]}``.
 
 What ``changed`` means per operation (an operator's view: "did this run alter the database?"):
@@ -455,7 +455,7 @@ def run_maintenance(params, operations, options=None, check_mode=False, engine=N
     deadline = validate(ops, opts)
     engine = engine or open_engine(params)
     runner = Runner(engine, opts, check_mode, deadline)
-    out = dict(changed=False, skipped=False, results=[], operations=ops, check_mode=check_mode,
+    out = dict(changed=False, lock_busy=False, results=[], operations=ops, check_mode=check_mode,
                deadline=dl.describe(deadline) if deadline else None, database=params.describe())
     try:
         runner.open()
@@ -466,7 +466,7 @@ def run_maintenance(params, operations, options=None, check_mode=False, engine=N
     try:
         got, holder = _wait_for_lock(engine, opts["lock_wait"], deadline)
         if not got:
-            out.update(skipped=True, lock=dict(acquired=False, holder=holder),
+            out.update(lock_busy=True, lock=dict(acquired=False, holder=holder),
                        msg="another maintenance run holds the maintenance lock on %s%s; skipped, nothing done"
                            % (params.describe(), " (pid %s)" % holder if holder else ""))
             return out
@@ -489,4 +489,3 @@ def run_maintenance(params, operations, options=None, check_mode=False, engine=N
     out["msg"] = "%d operation(s) on %s: %d failed, %d skipped%s" % (
         len(ops), params.describe(), len(failed), len(skipped), " (check mode)" if check_mode else "")
     return out
-

@@ -37,13 +37,13 @@ def test_bad_deadline(bad):
 
 
 def test_estimates_grow_with_work_and_use_slower_history():
-    small, _ = dl.estimate_seconds("vacuum", 1e6)
-    big, _ = dl.estimate_seconds("vacuum", 1e10)
+    small = dl.estimate_seconds("vacuum", 1e6)[0]
+    big = dl.estimate_seconds("vacuum", 1e10)[0]
     assert big > small
     slow, basis = dl.estimate_seconds("vacuum", 1e9, history_rate=1e6)
     assert slow > big / 10 and "earlier runs" in basis
     assert dl.estimate_seconds("vacuum", 1e9, history_rate=1e12)[0] < dl.estimate_seconds("vacuum", 1e9)[0]
-    two, _ = dl.estimate_seconds("reindex", 0, units=2)
+    two = dl.estimate_seconds("reindex", 0, units=2)[0]
     assert two >= 2 * dl.REINDEX_OVERHEAD_S
 
 

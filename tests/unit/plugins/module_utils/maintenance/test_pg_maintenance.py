@@ -44,7 +44,7 @@ def test_cleanup_boundary_check_mode_and_second_run(mt_pg, mt_sql, state_dir):
     # rows just around the boundary, on top of the generator's old and recent rows
     for delta in (-120, -2, 60, 600):
         mt_sql.execute("INSERT INTO logs (created_at, level, category, message) VALUES (%s, 'info', 'api', 'edge')",
-                [cutoff_guess + datetime.timedelta(seconds=delta)])
+                       [cutoff_guess + datetime.timedelta(seconds=delta)])
     total = mt_sql.scalar("SELECT count(*) FROM logs")
     check = run_maintenance(mt_pg, ["cleanup_logs"], dict(state_dir=state_dir), check_mode=True)
     would = by_op(check)["cleanup_logs"]["details"]["would_delete"]
@@ -80,13 +80,13 @@ def test_second_concurrent_run_skips_cleanly(mt_pg, mt_sql, state_dir):
         got, _holder = other.maint_try_lock()
         assert got
         result = run_maintenance(mt_pg, ["cleanup_logs"], dict(state_dir=state_dir))
-        assert result["skipped"] and not result["changed"] and result["results"] == []
+        assert result["lock_busy"] and not result["changed"] and result["results"] == []
         assert "another maintenance run holds the maintenance lock" in result["msg"]
         assert result["lock"]["holder"] == other.conn.info.backend_pid
         assert mt_sql.scalar("SELECT count(*) FROM logs WHERE created_at < now() - interval '30 days'") > 0
     finally:
         other.close()
-    assert not run_maintenance(mt_pg, ["cleanup_logs"], dict(state_dir=state_dir))["skipped"]
+    assert not run_maintenance(mt_pg, ["cleanup_logs"], dict(state_dir=state_dir))["lock_busy"]
 
 
 def test_invalid_spatial_index_and_leftover_are_repaired(mt_pg, mt_sql, state_dir):
@@ -159,7 +159,7 @@ def test_cleanup_survives_a_row_lock_and_a_concurrent_writer(mt_pg, mt_sql, stat
     assert res["details"]["lock_timeouts"] >= 1
     assert res["details"]["batches"] > 2
     assert mt_sql.scalar("SELECT count(*) FROM logs WHERE created_at < %s",
-                  [datetime.datetime.fromisoformat(res["details"]["cutoff"])]) == 0
+                         [datetime.datetime.fromisoformat(res["details"]["cutoff"])]) == 0
     assert mt_sql.scalar("SELECT count(*) FROM logs WHERE message = 'w'") == len(written) > 0
 
 
