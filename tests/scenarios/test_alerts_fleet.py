@@ -27,6 +27,13 @@ _spec.loader.exec_module(receivers)
 
 BASE = ["pg1", "pg2", "lite1"]
 RULE = "High Memory Usage"
+DEFAULT_HEAP = 0.45  # the application stand-in's default heap_used_percent (0..1)
+
+
+def restore(fleet, host):
+    """Put the heap back first (reset() may fail on a database another test holds), then reset."""
+    fleet.set_app_metrics(host, heap_used_percent=DEFAULT_HEAP)
+    fleet.reset(host)
 SMTP_PASSWORD = "scenario-smtp-Secret-0451"
 SLACK_SECRET = "T0SCEN/B0SCEN/scenario-slack-secret"
 TWILIO_TOKEN = "scenario-twilio-token-9a8b7c"
@@ -127,7 +134,7 @@ def test_alert_delivered_suppressed_then_sent_again(fleet, run_playbook, tmp_pat
         "name": RULE, "condition": {"check": "memory", "metric": "heap_used_percent", "comparison": ">", "threshold": 0.9},
         "severity": "critical", "channels": ["email", "slack", "sms", "webhook"], "cooldown": "5m"}]
     env = {"ANSIBLE_CALLBACKS_ENABLED": "bim.wall_system.jsonl_log", "BIM_JSONL_LOG_FOLDER": str(tmp_path / "bim-reports" / "logs")}
-    fleet.set_app_metrics("lite1", heap_used_percent=95)
+    fleet.set_app_metrics("lite1", heap_used_percent=0.95)
     try:
         first = run_playbook(playbook, extra_vars=extra, limit=BASE, env=env)
         assert first.rc == 0, str(first)
@@ -168,7 +175,7 @@ def test_alert_delivered_suppressed_then_sent_again(fleet, run_playbook, tmp_pat
         history = [h["event"] for h in state_of(third)["history"] if h["rule"] == RULE]
         assert history == ["sent", "suppressed", "sent"]
     finally:
-        fleet.reset("lite1")
+        restore(fleet, "lite1")
     # the state file is the owner's only; the JSON-lines log has every task result of the three runs
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     log_dir = tmp_path / "bim-reports" / "logs"
@@ -184,11 +191,11 @@ def test_receiver_down_is_reported_and_others_deliver(fleet, run_playbook, tmp_p
     playbook = write_playbook(tmp_path)
     down = "http://%s:%d" % (receivers.DOWN_ADDRESS, receivers.free_port(receivers.DOWN_ADDRESS))
     extra = channel_vars(smtp, http, bim_alerting_slack_webhook_url="%s/slack/%s" % (down, SLACK_SECRET))
-    fleet.set_app_metrics("pg2", heap_used_percent=97)
+    fleet.set_app_metrics("pg2", heap_used_percent=0.97)
     try:
         result = run_playbook(playbook, extra_vars=extra, limit=BASE)
     finally:
-        fleet.reset("pg2")
+        restore(fleet, "pg2")
     assert result.rc == 0, str(result)
     mails = memory_mails(smtp)
     assert len(mails) == 1 and "pg2" in mails[0]["message"]["Subject"]
@@ -202,11 +209,11 @@ def test_receiver_down_is_reported_and_others_deliver(fleet, run_playbook, tmp_p
 
 def test_channels_without_configuration_are_reported(fleet, run_playbook, tmp_path):
     playbook = write_playbook(tmp_path)
-    fleet.set_app_metrics("pg1", heap_used_percent=96)
+    fleet.set_app_metrics("pg1", heap_used_percent=0.96)
     try:
         result = run_playbook(playbook, limit=BASE)
     finally:
-        fleet.reset("pg1")
+        restore(fleet, "pg1")
     assert result.rc == 0, str(result)
     entry = [h for h in state_of(result)["history"] if h["rule"] == RULE][-1]
     assert entry["event"] == "undelivered"
