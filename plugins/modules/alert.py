@@ -57,9 +57,10 @@ options:
     type: dict
   result_var:
     description:
-      - The host variable that holds each host's health result when O(results) is omitted.
+      - The host variable that holds each host's health result when O(results) is omitted. The default is the
+        variable role C(bim.wall_system.health_check) registers.
     type: str
-    default: bim_health
+    default: __bim_health_result
   hosts:
     description:
       - Hosts whose results are read when O(results) is omitted. Default is every host of the play
@@ -240,7 +241,7 @@ seealso:
 EXAMPLES = r"""
 - name: Alert on the fleet's health results
   bim.wall_system.alert:
-    results: "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'bim_health'))) }}"
+    result_var: __bim_health_result  # registered by role bim.wall_system.health_check
     rules:
       - name: High Memory Usage
         condition: {check: memory, metric: heap_used_percent, comparison: ">", threshold: 0.9}

@@ -34,7 +34,7 @@ options:
   result_var:
     description: Host variable holding each host's health result when O(results) is omitted.
     type: str
-    default: bim_health
+    default: __bim_health_result
   hosts:
     description: Hosts the report covers. Default is every host of the play (C(ansible_play_hosts_all)).
     type: list
@@ -93,7 +93,7 @@ seealso:
 EXAMPLES = r"""
 - name: Write the fleet report into bim-reports/
   bim.wall_system.fleet_report:
-    result_var: bim_health
+    result_var: __bim_health_result
     dest: bim-reports
   run_once: true
   delegate_to: localhost

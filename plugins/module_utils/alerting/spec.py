@@ -60,7 +60,7 @@ def alert_argument_spec():
     return dict(
         rules=dict(type="list", elements="dict", required=True),
         results=dict(type="dict"),
-        result_var=dict(type="str", default="bim_health"),
+        result_var=dict(type="str", default="__bim_health_result"),
         hosts=dict(type="list", elements="str"),
         channels=dict(type="dict", default={}, options=channels_spec()),
         state_file=dict(type="path", default=DEFAULT_STATE_FILE),

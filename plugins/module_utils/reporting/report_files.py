@@ -29,7 +29,7 @@ class ReportError(Exception):
 def fleet_report_argument_spec():
     return dict(
         results=dict(type="dict"),
-        result_var=dict(type="str", default="bim_health"),
+        result_var=dict(type="str", default="__bim_health_result"),
         hosts=dict(type="list", elements="str"),
         dest=dict(type="path", default=DEFAULT_DEST),
         name=dict(type="str", default="fleet-report"),
