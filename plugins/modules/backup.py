@@ -12,8 +12,8 @@ short_description: Back up a BIM Wall System database into a deduplicating backu
 version_added: 0.1.0
 description:
   - Takes a full, differential or incremental backup of a PostgreSQL or SQLite BIM database into a
-    backup repository (format in C(docs/repository-format.md)): content-addressed chunks, each
-    compressed with zstd and stored once, and a manifest written last, atomically.
+    backup repository (format in C(docs/repository-format.md)) made of content-addressed chunks,
+    each compressed with zstd and stored once, and a manifest written last, atomically.
   - "PostgreSQL: C(pg_dump --format=custom --compress=0) is streamed into a content-defined
     chunker (FastCDC), never into a full-size temporary file; the password travels in
     C(PGPASSWORD), never on the command line. The table digests are taken in the same snapshot
@@ -27,14 +27,16 @@ description:
   - The repository is locked while the module writes; another run waits O(lock_timeout) seconds
     and then fails with who holds the lock. A lock left by a dead process on this host is cleared.
 author:
-  - BIM Wall System operations team
+  - BIM Wall System operations team (@bim-ops)
 extends_documentation_fragment:
   - bim.wall_system.connection
 attributes:
   check_mode:
+    description: Can run in check mode and return a prediction of what would change, without changing anything.
     support: full
     details: Plans the backup type and parent and lists what retention would expire; writes nothing.
   diff_mode:
+    description: Will return details on what has changed (or would change in check mode) in diff mode.
     support: none
 options:
   repository:

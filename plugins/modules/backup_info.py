@@ -17,12 +17,14 @@ description:
   - With O(max_age), flags the repository as stale when its newest backup is older (or it holds none).
   - Only reads; takes no lock.
 author:
-  - BIM Wall System operations team
+  - BIM Wall System operations team (@bim-ops)
 attributes:
   check_mode:
+    description: Can run in check mode and return a prediction of what would change, without changing anything.
     support: full
     details: The module only reads.
   diff_mode:
+    description: Will return details on what has changed (or would change in check mode) in diff mode.
     support: none
 options:
   repository:

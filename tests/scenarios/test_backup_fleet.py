@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
 
 HOSTS = "pg1,lite1"
 

@@ -91,7 +91,7 @@ def _expiry(backups, new_id, now, rules):
     listing = [{"id": m["id"], "finished": m["finished"]} for m in backups]
     if new_id:
         listing.append({"id": new_id, "finished": iso(now)})
-    keep, forget, _ = retention.plan(listing, rules)
+    forget = retention.plan(listing, rules)[1]
     return [i for i in forget if i != new_id]
 
 

@@ -612,7 +612,7 @@ class Repository:
                     problems[backup_id].append(str(exc))
         for manifest in manifests:
             for name, stream in (manifest.get("streams") or {}).items():
-                total = sum(length for _, length in stream.get("chunks", []))
+                total = sum(entry[1] for entry in stream.get("chunks", []))
                 if total != stream.get("size"):
                     problems[manifest["id"]].append("stream %s: chunks add up to %d bytes, manifest says %s"
                                                     % (name, total, stream.get("size")))

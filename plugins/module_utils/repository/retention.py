@@ -18,7 +18,7 @@ def _bucket(rule, when):
     if rule == "keep_daily":
         return when.strftime("%Y-%m-%d")
     if rule == "keep_weekly":
-        year, week, _ = when.isocalendar()
+        year, week = when.isocalendar()[:2]
         return "%04d-W%02d" % (year, week)
     if rule == "keep_monthly":
         return when.strftime("%Y-%m")
@@ -61,7 +61,7 @@ def plan(backups, retention):
         items.append((when, backup["id"]))
     items.sort(reverse=True)
     if not rules:
-        return [i for _, i in items], [], {i: ["no retention rule set"] for _, i in items}
+        return [i for _w, i in items], [], {i: ["no retention rule set"] for _w, i in items}
     remaining = dict(rules)
     last_bucket = {}
     keep, forget, reasons = [], [], {}

@@ -9,7 +9,6 @@ import dataclasses
 import json
 import os
 import random
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -157,14 +156,14 @@ def _grow(params, megabytes):
     if params.engine == "sqlite":
         with sqlite3.connect(params.sqlite_path) as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS filler (b BLOB)")
-            conn.executemany("INSERT INTO filler VALUES (?)", [(os.urandom(4096),) for _ in range(megabytes * 256)])
+            conn.executemany("INSERT INTO filler VALUES (?)", [(os.urandom(4096),) for _i in range(megabytes * 256)])
     else:
         import psycopg
         with psycopg.connect(host=params.db_host, port=params.db_port, user=params.db_user, dbname=params.db_name,
                              autocommit=True) as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS filler (b bytea)")
             with conn.cursor() as cur:
-                cur.executemany("INSERT INTO filler VALUES (%s)", [(os.urandom(4096),) for _ in range(megabytes * 256)])
+                cur.executemany("INSERT INTO filler VALUES (%s)", [(os.urandom(4096),) for _i in range(megabytes * 256)])
 
 
 def _shrink(params):

@@ -6,7 +6,6 @@ into a scratch database, compare the table digests with the manifest's."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import uuid

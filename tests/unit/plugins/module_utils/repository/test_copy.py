@@ -159,7 +159,7 @@ def test_sftp_copy_cut_mid_copy_then_completed(sqlite_conn_params, repo_path, ss
 
     def cut_when_copying():
         while not stop.is_set():
-            count = sum(len(files) for _, _, files in os.walk(chunk_dir)) if os.path.isdir(chunk_dir) else 0
+            count = sum(len(files) for _root, _dirs, files in os.walk(chunk_dir)) if os.path.isdir(chunk_dir) else 0
             if count >= 5:
                 sshd.cut()
                 return

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import random
 import uuid
 
-import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker
@@ -23,7 +21,7 @@ WALLS = 3000
 
 def test_cdc_insertion_shifts_nothing():
     rng = random.Random(7)
-    data = bytes(rng.getrandbits(8) for _ in range(2_000_000))
+    data = bytes(rng.getrandbits(8) for _i in range(2_000_000))
     edited = data[:1_000_000] + b"inserted wall row\n" * 5 + data[1_000_000:]
     before = {hashlib.sha256(c).hexdigest() for c in chunker.cdc_chunks(io.BytesIO(data))}
     after = [hashlib.sha256(c).hexdigest() for c in chunker.cdc_chunks(io.BytesIO(edited))]

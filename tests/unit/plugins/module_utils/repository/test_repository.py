@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -84,7 +83,7 @@ def test_modes_are_owner_only(sqlite_conn_params, repo_path, modes_of, tmp_path)
 
 def test_manifest_checksum_detects_edit(repo_path):
     repo = Repository(repo_path, create=True)
-    manifest, _ = _store(repo, [b"a" * 1000])
+    manifest = _store(repo, [b"a" * 1000])[0]
     path = repo.manifest_path(manifest["id"])
     data = json.load(open(path))
     data["source_bytes"] = 1
@@ -101,7 +100,7 @@ def test_manifest_checksum_detects_edit(repo_path):
 def test_open_stream_names_corrupt_chunk(repo_path):
     repo = Repository(repo_path, create=True)
     blobs = [os.urandom(5000), os.urandom(7000), os.urandom(3000)]
-    manifest, _ = _store(repo, blobs)
+    manifest = _store(repo, blobs)[0]
     assert repo.open_stream(manifest).read() == b"".join(blobs)
     assert repo.stream_size(manifest, "database") == 15000
     victim = manifest["streams"]["database"]["chunks"][1][0]
@@ -120,7 +119,7 @@ def test_open_stream_names_corrupt_chunk(repo_path):
 def test_verify_reads_shared_chunk_once(repo_path, monkeypatch):
     repo = Repository(repo_path, create=True)
     shared = os.urandom(4000)
-    m1, _ = _store(repo, [shared, os.urandom(100)])
+    m1 = _store(repo, [shared, os.urandom(100)])[0]
     m2, s2 = _store(repo, [shared, os.urandom(200)])
     assert s2.stats["reused_chunks"] == 1 and s2.stats["new_chunks"] == 1
     reads = []
@@ -139,7 +138,7 @@ def test_verify_reads_shared_chunk_once(repo_path, monkeypatch):
 def test_full_reverifies_and_repairs_reused_chunk(repo_path):
     repo = Repository(repo_path, create=True)
     blob = os.urandom(10000)
-    first, _ = _store(repo, [blob])
+    first = _store(repo, [blob])[0]
     chunk_id = first["streams"]["database"]["chunks"][0][0]
     with open(repo.chunk_path(chunk_id), "wb") as handle:
         handle.write(b"garbage")
@@ -153,8 +152,8 @@ def test_full_reverifies_and_repairs_reused_chunk(repo_path):
 
 def test_verification_records(repo_path):
     repo = Repository(repo_path, create=True)
-    m1, _ = _store(repo, [b"x" * 100])
-    m2, _ = _store(repo, [b"y" * 100])
+    m1 = _store(repo, [b"x" * 100])[0]
+    m2 = _store(repo, [b"y" * 100])[0]
     assert repo.verification_state(m1["id"]) is None
     repo.record_verification(m1["id"], "restore", True, [], {"rto_s": 1.5})
     repo.record_verification(m2["id"], "checksums", False, ["chunk x missing"], {})
@@ -244,9 +243,9 @@ def test_racing_stale_lock_clearers_get_one_winner(repo_path):
               "    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)\n"
               "    time.sleep(0.05)\n"
               "    os.close(fd); os.unlink(marker)\n")
-    procs = [subprocess.Popen([sys.executable, "-c", script, repo_path], stderr=subprocess.PIPE) for _ in range(6)]
+    procs = [subprocess.Popen([sys.executable, "-c", script, repo_path], stderr=subprocess.PIPE) for _i in range(6)]
     for proc in procs:
-        _, err = proc.communicate(timeout=60)
+        err = proc.communicate(timeout=60)[1]
         assert proc.returncode == 0, err.decode()  # O_EXCL on the marker fails on any overlap
 
 
