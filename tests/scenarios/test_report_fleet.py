@@ -89,13 +89,14 @@ def seed_summaries(report_dir):
     now = datetime.datetime.now(datetime.timezone.utc)
     three_hours_ago = (now - datetime.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     backup = build_summary("backup", BASE, {
-        "pg1": {"status": "ok", "reasons": [], "backup_id": "pg1-full-1", "finished_at": three_hours_ago},
+        "pg1": {"status": "ok", "reasons": [], "backup_id": "pg1-full-1", "type": "full", "finished_at": three_hours_ago},
         "pg2": {"status": "failed", "reasons": ["backup repository locked by another run"]},
-        "lite1": {"status": "ok", "reasons": [], "backup_id": "lite1-incr-7", "finished_at": three_hours_ago},
-    })
+        # as role backup writes it: no time of its own, the summary's generated_at dates it
+        "lite1": {"status": "ok", "reasons": [], "backup_id": "lite1-incr-7", "type": "incremental"},
+    }, generated_at=now - datetime.timedelta(hours=3))
     drill = build_summary("drill", BASE, {
-        "pg1": {"status": "passed", "reasons": [], "rto_seconds": 48.2, "rpo_seconds": 10800},
-        "lite1": {"status": "failed", "reasons": ["restored copy does not match the manifest digests"]},
+        "pg1": {"status": "passed", "reasons": [], "rto_s": 48.2, "rpo_s": 10800, "verified": True, "live_unchanged": True},
+        "lite1": {"status": "failed", "reasons": ["restored copy does not match the manifest digests"], "verified": False},
     })
     write_summary(report_dir, backup)
     write_summary(report_dir, drill)
