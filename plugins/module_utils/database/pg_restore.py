@@ -90,6 +90,11 @@ class PostgresRestoreMixin:
                            (len(prefix), prefix), fetch=True)
         return [r[0] for r in rows]
 
+    def database_invalid(self, name):
+        """True for a database an interrupted DROP DATABASE left invalid (PostgreSQL >= 15.4)."""
+        rows = self._admin("SELECT datconnlimit = -2 FROM pg_database WHERE datname = %s", (name,), fetch=True)
+        return bool(rows and rows[0][0])
+
     def database_owner(self, name):
         rows = self._admin("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,), fetch=True)
         return rows[0][0] if rows else None

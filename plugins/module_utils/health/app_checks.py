@@ -175,4 +175,3 @@ def check_geometric_operations(ctx):
             "application logs" % rate)
     result.message = "operation failure rate %.3f" % rate
     return result
-

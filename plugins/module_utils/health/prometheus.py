@@ -39,8 +39,7 @@ def _flatten(metrics, prefix=""):
     for key, value in metrics.items():
         name = "%s_%s" % (prefix, key) if prefix else str(key)
         if isinstance(value, dict):
-            for item in _flatten(value, name):
-                yield item
+            yield from _flatten(value, name)
         elif isinstance(value, (list, tuple)) and key == "load_average" and len(value) == 3:
             for minutes, item in zip((1, 5, 15), value):
                 yield "%s_%dm" % (name, minutes), item

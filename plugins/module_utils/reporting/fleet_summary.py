@@ -23,6 +23,27 @@ NO_RESULT_REASON = "no result: the host was unreachable or failed before the tas
 _KIND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+def fleet_summary_argument_spec():
+    """Options of the ``fleet_summary`` action (documented in plugins/modules/fleet_summary.py)."""
+    return dict(
+        kind=dict(type="str", required=True),
+        results=dict(type="dict"),
+        fact=dict(type="str"),
+        hosts=dict(type="list", elements="str"),
+        status_key=dict(type="str", default="status", no_log=False),
+        reasons_key=dict(type="str", default="reasons", no_log=False),
+        include_keys=dict(type="list", elements="str", default=[], no_log=False),
+        ok_statuses=dict(type="list", elements="str", default=list(DEFAULT_OK_STATUSES)),
+        report_dir=dict(type="path", default="bim-reports"),
+        write=dict(type="bool", default=True),
+        max_percent=dict(type="dict", default={}),
+    )
+
+
+FLEET_SUMMARY_MUTUALLY_EXCLUSIVE = [("results", "fact")]
+FLEET_SUMMARY_REQUIRED_ONE_OF = [("results", "fact")]
+
+
 class SummaryError(Exception):
     """Bad input to the summary (message safe to show)."""
 

@@ -277,8 +277,14 @@ class PostgresTarget(Target):
         rp = self.new_restore_point_name() if live_existed else None
         self.journal.begin(op="swap", engine="postgresql", live=live, incoming=incoming, restore_point=rp,
                            live_existed=live_existed, incoming_is_restore_point=incoming_is_restore_point)
+        # A database an interrupted DROP left invalid accepts no connection and no ALTER but a
+        # rename: it is moved aside as the restore point without blocking/ending sessions.
+        invalid = live_existed and self.engine.database_invalid(live)
         try:
-            if live_existed:
+            if live_existed and invalid:
+                self.journal.step("rename_live")
+                self.engine.rename_database(live, rp)
+            elif live_existed:
                 self.journal.step("block_connections")
                 self.engine.set_allow_connections(live, False)
                 self.journal.step("terminate_sessions")
@@ -303,7 +309,8 @@ class PostgresTarget(Target):
             live, incoming, rp = j["live"], j["incoming"], j.get("restore_point")
             e_live, e_in = self.exists(live), self.exists(incoming)
             if e_live and e_in:
-                self.engine.set_allow_connections(live, True)
+                if not self.engine.database_invalid(live):
+                    self.engine.set_allow_connections(live, True)
                 if not j.get("incoming_is_restore_point"):
                     self.engine.drop_database(incoming)
                 actions.append("an interrupted swap (step %s) was undone: database %s was never replaced"

@@ -17,7 +17,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.health.runner impo
     build_report, run_checks, thresholds_for)
 
 ADDRESS = "127.0.15.1"
-APP_CHECKS = ["application", "cache", "geometric_operations", "memory"]
+APP_CHECKS = ("application", "cache", "geometric_operations", "memory")
 HEALTHY_METRICS = {"cache_hit_rate": 0.92, "operation_failure_rate": 0.01, "average_offset_time_ms": 120.0,
                    "heap_used_percent": 0.41, "throughput_ops": 55.5}
 
@@ -74,7 +74,7 @@ def app():
 
 def run(app_url, overrides=None, names=APP_CHECKS, timeout=5):
     ctx = CheckContext(app_url=app_url, thresholds=thresholds_for(overrides), timeout=timeout)
-    report = build_report(run_checks(ctx, names))
+    report = build_report(run_checks(ctx, list(names)))
     return report, {c["name"]: c for c in report["checks"]}
 
 
@@ -146,7 +146,7 @@ def test_unreachable_app_url_errors_app_checks_only():
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind((ADDRESS, 0))
         port = sock.getsockname()[1]
-    report, checks = run("http://%s:%d" % (ADDRESS, port), names=APP_CHECKS + ["system"])
+    report, checks = run("http://%s:%d" % (ADDRESS, port), names=APP_CHECKS + ("system",))
     assert report["overall_status"] == "unhealthy"
     for name in ("application", "cache", "geometric_operations"):
         assert checks[name]["status"] == "error"

@@ -277,3 +277,17 @@ def small_tmpfs(tmp_path):
         yield str(mnt)
     finally:
         subprocess.run(["umount", "-l", str(mnt)])
+
+
+def test_invalid_postgresql_database_is_moved_aside(rs_pg_params, rs_repo, rs_state, take_backup, digests):
+    """A DROP DATABASE interrupted by a crash leaves the database invalid: restore still brings it back."""
+    take_backup(rs_pg_params, rs_repo)
+    original = digests(rs_pg_params)
+    import psycopg
+    with psycopg.connect(host=rs_pg_params.db_host, port=rs_pg_params.db_port, user="postgres", dbname="postgres",
+                         autocommit=True) as admin:
+        admin.execute("UPDATE pg_database SET datconnlimit = -2 WHERE datname = %s", (rs_pg_params.db_name,))
+    result = runner.run_restore(rs_pg_params, rs_repo, "latest", state_dir=rs_state, keep_restore_points=0)
+    assert digests(rs_pg_params) == original
+    assert result["pruned_restore_points"] == [result["restore_point"]]
+    assert make_target(rs_pg_params, state_dir=rs_state).restore_points() == []
