@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import threading
 import time
 import urllib.request
 import uuid
@@ -149,7 +150,9 @@ def test_invalid_spatial_index_is_repaired_by_the_weekly_optimization(fleet, run
         conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_walls_geometry_ccnew'::regclass")
     try:
         extra = window_vars(tmp_path, bim_maintenance_tier="weekly", bim_maintenance_hosts="pg2",
-                            bim_maintenance_tasks=["database_optimization"], bim_maintenance_reindex_mode="repair")
+                            bim_maintenance_tasks=["database_optimization"], bim_maintenance_reindex_mode="repair",
+                            # the invalid index makes the health check say unhealthy: maintain it anyway
+                            bim_maintenance_unhealthy_policy="run")
         result = run_playbook(PLAYBOOK, extra_vars=extra)
         assert result.rc == 0, str(result)
         assert pg_scalar(fleet, "pg2", "SELECT indisvalid FROM pg_index WHERE indexrelid = 'idx_walls_geometry'::regclass")
@@ -163,9 +166,11 @@ def test_invalid_spatial_index_is_repaired_by_the_weekly_optimization(fleet, run
 @pytest.mark.parametrize("policy", ["skip", "abort"])
 def test_unhealthy_host_is_skipped_or_aborts_the_window(fleet, run_playbook, tmp_path, policy):
     old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=90)
+    marker = "gate-%s" % uuid.uuid4().hex[:8]
     for name in ("pg1", "pg2"):
         with pg(fleet, name) as conn:
-            conn.execute("INSERT INTO logs (created_at, level, category, message) VALUES (%s, 'info', 'api', 'gate')", [old])
+            conn.execute("INSERT INTO logs (created_at, level, category, message) VALUES (%s, 'info', 'api', %s)",
+                         [old, marker])
     fleet.set_app_health("pg2", False)
     try:
         extra = window_vars(tmp_path, bim_maintenance_tier="daily", bim_maintenance_hosts="pg1:pg2",
@@ -176,8 +181,8 @@ def test_unhealthy_host_is_skipped_or_aborts_the_window(fleet, run_playbook, tmp
         pg2 = summary["hosts"]["pg2"]
         assert pg2["status"] == ("aborted" if policy == "abort" else "skipped_unhealthy"), pg2
         assert "unhealthy before the maintenance" in pg2["reasons"][0]
-        assert pg_scalar(fleet, "pg2", "SELECT count(*) FROM logs WHERE message = 'gate'") == 1
-        pg1_left = pg_scalar(fleet, "pg1", "SELECT count(*) FROM logs WHERE message = 'gate'")
+        assert pg_scalar(fleet, "pg2", "SELECT count(*) FROM logs WHERE message = %s", [marker]) == 1
+        pg1_left = pg_scalar(fleet, "pg1", "SELECT count(*) FROM logs WHERE message = %s", [marker])
         if policy == "skip":
             assert summary["hosts"]["pg1"]["status"] == "ok" and pg1_left == 0
         else:
@@ -212,11 +217,24 @@ def test_cache_optimization_removes_idle_keys_of_the_application(fleet, run_play
             client.set(prefix + "old%d" % i, "x" * 500)
         time.sleep(3.2)
         client.set(prefix + "fresh", "y")
+        stop = threading.Event()
+
+        def application():  # the application keeps using its fresh entry while the window runs
+            while not stop.is_set():
+                client.get(prefix + "fresh")
+                time.sleep(0.3)
+
+        user = threading.Thread(target=application)
+        user.start()
         extra = window_vars(tmp_path, bim_maintenance_tier="daily", bim_maintenance_hosts="pg1",
                             bim_maintenance_tasks=["cache_optimization"], bim_maintenance_health_gate=False,
                             bim_maintenance_cache_url="redis://127.0.0.1:6379/0", bim_maintenance_cache_prefix=prefix,
                             bim_maintenance_cache_max_idle=1)
-        result = run_playbook(PLAYBOOK, extra_vars=extra)
+        try:
+            result = run_playbook(PLAYBOOK, extra_vars=extra)
+        finally:
+            stop.set()
+            user.join()
         assert result.rc == 0, str(result)
         cleanup = ops_of(task_of(summary_of(result), "pg1", "cache_optimization"))["cleanup"]
         assert cleanup["changed"] and cleanup["details"]["removed"] == 20
