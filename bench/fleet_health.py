@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -13,7 +12,7 @@ is repeated, interleaved, and the medians are compared. Then the playbook's wall
 
 Uses its own fleet (own loopback /24 and state folder) so it never disturbs a test fleet, and
 removes it at the end unless --keep. Run it with the dev venv's Python (it has psycopg and
-Ansible): /work/venv/bin/python bench/fleet_health
+Ansible); bench/fleet_health picks .venv/bin/python, then /work/venv/bin/python, then python3.
 """
 
 from __future__ import annotations
@@ -45,11 +44,11 @@ def fleet(args, *command):
 
 def timed(cmd, env, cwd):
     started = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
-        sys.exit("benchmark command failed (rc=%s): %s\n%s\n%s" % (proc.returncode, " ".join(cmd),
-                                                                 proc.stdout[-3000:], proc.stderr[-2000:]))
+        sys.exit("benchmark command failed (rc=%s): %s\n%s\n%s"
+                 % (proc.returncode, " ".join(cmd), proc.stdout[-3000:], proc.stderr[-2000:]))
     return elapsed
 
 
@@ -68,14 +67,14 @@ def measure(args, reps, cwd):
     timed(ping, env, cwd)  # warm-up: SSH control masters, page cache
     timed(play, env, cwd)
     pings, plays = [], []
-    for _ in range(reps):
+    for _rep in range(reps):
         pings.append(timed(ping, env, cwd))
         plays.append(timed(play, env, cwd))
     return statistics.median(pings), statistics.median(plays), pings, plays
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--sizes", default="3,10,30")
     parser.add_argument("--forks", type=int, default=10)
@@ -99,11 +98,11 @@ def main():
         print("scale (playbook median of %d, forks %d):" % (max(1, args.reps // 2), args.forks))
         for size in sizes:
             fleet(args, "up", "--sqlite-hosts", str(max(0, size - BASE_BIM_HOSTS)), "--net", args.net)
-            ping_s, play_s, _p, _q = measure(args, max(1, args.reps // 2), cwd)
+            ping_s, play_s = measure(args, max(1, args.reps // 2), cwd)[:2]
             results["scale"][size] = {"playbook_s": round(play_s, 3), "ping_s": round(ping_s, 3),
                                       "ratio": round(play_s / ping_s, 2)}
-            print("  %3d hosts: health_check %6.2f s   ping %6.2f s   ratio %.2f" % (size, play_s, ping_s,
-                                                                                  play_s / ping_s))
+            print("  %3d hosts: health_check %6.2f s   ping %6.2f s   ratio %.2f"
+                  % (size, play_s, ping_s, play_s / ping_s))
         print(json.dumps(results))
     finally:
         shutil.rmtree(cwd, ignore_errors=True)

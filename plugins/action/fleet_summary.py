@@ -11,21 +11,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.fleet_summary import (
-    DEFAULT_OK_STATUSES, SummaryError, build_summary, host_entry, threshold_violations, write_summary)
-
-ARGUMENT_SPEC = dict(
-    kind=dict(type="str", required=True),
-    results=dict(type="dict"),
-    fact=dict(type="str"),
-    hosts=dict(type="list", elements="str"),
-    status_key=dict(type="str", default="status"),
-    reasons_key=dict(type="str", default="reasons"),
-    include_keys=dict(type="list", elements="str", default=[]),
-    ok_statuses=dict(type="list", elements="str", default=list(DEFAULT_OK_STATUSES)),
-    report_dir=dict(type="path", default="bim-reports"),
-    write=dict(type="bool", default=True),
-    max_percent=dict(type="dict", default={}),
-)
+    FLEET_SUMMARY_MUTUALLY_EXCLUSIVE, FLEET_SUMMARY_REQUIRED_ONE_OF, SummaryError, build_summary,
+    fleet_summary_argument_spec, host_entry, threshold_violations, write_summary)
 
 
 def _plain(value):
@@ -55,8 +42,8 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         result.pop("invocation", None)
         _validation, args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("results", "fact")],
-            required_one_of=[("results", "fact")])
+            argument_spec=fleet_summary_argument_spec(), mutually_exclusive=FLEET_SUMMARY_MUTUALLY_EXCLUSIVE,
+            required_one_of=FLEET_SUMMARY_REQUIRED_ONE_OF)
 
         hosts = args["hosts"] if args["hosts"] is not None else list(task_vars.get("ansible_play_hosts_all") or [])
         hosts = [str(h) for h in hosts]

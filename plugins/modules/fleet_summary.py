@@ -20,15 +20,27 @@ description:
     C(ignore_unreachable=true)) is V(unreachable) as well.
   - Fails, after writing the summary, only when the share of hosts in a status is above its limit in
     O(max_percent).
-  - Generic: used by the health check role, and meant for the backup, maintenance and drill roles.
+  - Generic; used by the health check role, and meant for the backup, maintenance and drill roles.
 author:
-  - BIM Wall System operations team
+  - BIM Wall System operations team (@bim-wall-system)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   check_mode:
     support: full
     details: The summary is built and returned; no file is written.
   diff_mode:
     support: none
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  platform:
+    support: full
+    platforms: all
 options:
   kind:
     description:
@@ -38,8 +50,8 @@ options:
     required: true
   results:
     description:
-      - Per-host results as C({host: {status: ..., reasons: [...]}}), for example built with a Jinja
-        expression over C(hostvars) and C(ansible_play_hosts_all).
+      - "Per-host results as C({host: {status: ..., reasons: [...]}}), for example built with a Jinja
+        expression over C(hostvars) and C(ansible_play_hosts_all)."
       - Mutually exclusive with O(fact); one of them is required.
     type: dict
   fact:
@@ -87,8 +99,8 @@ options:
     default: true
   max_percent:
     description:
-      - Fleet thresholds as C({status: percent}); the task fails when more than that share of the hosts
-        is in that status, for example C({unhealthy: 20, unreachable: 50}). Empty never fails.
+      - "Fleet thresholds as C({status: percent}); the task fails when more than that share of the hosts
+        is in that status, for example C({unhealthy: 20, unreachable: 50}). Empty never fails."
     type: dict
     default: {}
 notes:
@@ -160,3 +172,20 @@ msg:
   type: str
   sample: "fleet health threshold exceeded: 2 of 3 hosts (66.7%) are unhealthy, more than the allowed 20%: pg1, pg2"
 '''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.bim.wall_system.plugins.module_utils.reporting.fleet_summary import (
+    FLEET_SUMMARY_MUTUALLY_EXCLUSIVE, FLEET_SUMMARY_REQUIRED_ONE_OF, fleet_summary_argument_spec)
+
+
+def main():
+    module = AnsibleModule(argument_spec=fleet_summary_argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=FLEET_SUMMARY_MUTUALLY_EXCLUSIVE,
+                           required_one_of=FLEET_SUMMARY_REQUIRED_ONE_OF)
+    module.fail_json(msg="bim.wall_system.fleet_summary runs on the controller through its action plugin; "
+                         "it cannot be executed as a module on a managed host")
+
+
+if __name__ == "__main__":
+    main()

@@ -20,22 +20,25 @@ description:
   - C(application), C(cache) and C(geometric_operations) read C(GET {app_url}/metrics)
     (average offset time, throughput, cache hit rate, operation failure rate);
     C(application) also asks C(GET {app_url}/health).
-  - C(logs) reads the application's C(logs) table: error rate per category in the last window,
-    the most repeated errors, and an anomaly flag against the trailing baseline.
+  - C(logs) reads the application's C(logs) table (error rate per category in the last window,
+    the most repeated errors, and an anomaly flag against the trailing baseline).
   - C(system) reports CPU usage (sampled for 0.1 s), load average, cores, memory, uptime and platform.
   - A check that fails or does not finish within O(check_timeout) is reported as V(error);
     the other checks still run and are reported.
   - The module only reads; the optional Prometheus textfile is the only thing it writes.
 author:
-  - BIM Wall System operations team
+  - BIM Wall System operations team (@bim-wall-system)
 extends_documentation_fragment:
   - bim.wall_system.connection
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Every check runs (they only read); the Prometheus textfile is not written.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   app_url:
     description:
@@ -70,8 +73,8 @@ options:
     elements: str
   thresholds:
     description:
-      - Overrides of the alert thresholds, as C({name: {warning: N, critical: N}}); a partial
-        dict changes only the levels it names, a bare number sets the warning level.
+      - "Overrides of the alert thresholds, as C({name: {warning: N, critical: N}}); a partial
+        dict changes only the levels it names, a bare number sets the warning level."
       - Defaults (warning/critical) are C(database_response_time_ms) 1000/5000,
         C(connection_usage) 0.80/0.95, C(disk_usage) 0.85/0.95, C(memory_usage) 0.80/0.95,
         C(cache_hit_rate) 0.70/0.50 (lower is worse), C(operation_failure_rate) 0.05/0.10,
@@ -203,7 +206,7 @@ recommendations:
   sample:
     - "database: index idx_walls_geometry on walls is invalid (interrupted concurrent build?); run REINDEX INDEX CONCURRENTLY idx_walls_geometry"
 problems:
-  description: One line per check that is not healthy, as C(check: status: message); used by fleet summaries.
+  description: "One line per check that is not healthy, as C(check: status: message); used by fleet summaries."
   returned: always
   type: list
   elements: str
