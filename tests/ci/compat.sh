@@ -8,7 +8,7 @@
 #   - ansible-doc of every module and plugin
 #   - ansible-playbook --syntax-check of every playbook (as bim.wall_system.NAME)
 #   - ansible-test sanity --local --python <py> on a subset of tests (validate-modules, yamllint,
-#     ansible-doc, runtime-metadata, compile, import)
+#     ansible-doc, runtime-metadata, compile, import; 2.18: the documentation ones)
 # BIM_COMPAT="3.13:2.21 3.11:2.18" selects the pairs (default: both).
 
 set -euo pipefail
@@ -19,7 +19,14 @@ export ROOT
 . "$ROOT/tests/ci/lib.sh"
 
 PAIRS="${BIM_COMPAT:-3.13:2.21 3.11:2.18}"
-SANITY_TESTS=(validate-modules yamllint ansible-doc runtime-metadata compile import)
+# the full subset on the newest ansible-core; the oldest gets the documentation checks only
+# (its compile/import coverage is the same python3.11 the main stages use)
+sanity_tests_for() {
+    case "$1" in
+        2.18) echo "validate-modules ansible-doc runtime-metadata" ;;
+        *) echo "validate-modules yamllint ansible-doc runtime-metadata compile import" ;;
+    esac
+}
 
 tarball="$(ls "$DIST_DIR"/bim-wall_system-*.tar.gz 2>/dev/null | head -n1 || true)"
 if [ -z "$tarball" ]; then
@@ -98,7 +105,7 @@ for pair in $PAIRS; do
     mkdir -p "$copy"
     rsync -a --delete "$BUILD_COPY"/ "$copy"/
     args=()
-    for t in "${SANITY_TESTS[@]}"; do args+=(--test "$t"); done
+    for t in $(sanity_tests_for "$core"); do args+=(--test "$t"); done
     if ! (cd "$copy" && "$venv/bin/ansible-test" sanity --local --python "$py" --requirements --color no "${args[@]}"); then
         echo "ansible-test sanity (ansible-core $core, python$py): FAILED"
         failed=1
