@@ -40,7 +40,7 @@ APPLICATION_NAME = "bim.wall_system"
 # Upper bound of every probe query; a probe that needs longer reports an error instead of hanging.
 PROBE_TIMEOUT_MS = 5000
 # Half-size (in map units, metres for EPSG:3857) added around a wall's box for the window probe.
-WINDOW_MARGIN = 25.0
+WINDOW_MARGIN = 250.0
 WINDOW_LIMIT = 100
 DIGEST_FETCH_ROWS = 2000
 INVALID_INDEX_PROBLEM = "invalid (interrupted concurrent build?)"

@@ -27,7 +27,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.schema im
 
 # Upper bound of every probe; a probe that needs longer is interrupted and reported as an error.
 PROBE_TIMEOUT_MS = 5000
-WINDOW_MARGIN = 25.0
+WINDOW_MARGIN = 250.0
 WINDOW_LIMIT = 100
 DIGEST_FETCH_ROWS = 2000
 
