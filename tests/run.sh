@@ -32,7 +32,7 @@ export ROOT
 
 ALL_STAGES=(setup build sanity units lint changelog fleet molecule compat)
 TEST_PYTHON="${BIM_TEST_PYTHON:-3.11}"
-APT_PACKAGES=(postgresql-15-postgis-3 openssh-server sqlite3 zstd pgbackrest rsync git chromium)
+APT_PACKAGES=(postgresql-15-postgis-3 openssh-server sqlite3 zstd pgbackrest rsync git shellcheck chromium)
 
 if [ "${1:-}" = "--list" ] || [ "${1:-}" = "-l" ]; then
     printf '%s\n' "${ALL_STAGES[@]}"
@@ -210,7 +210,9 @@ stage_fleet() {
         log "no scenario tests under tests/scenarios yet"
         return 77
     fi
-    "$VENV/bin/python" -m pytest tests/scenarios -p no:cacheprovider -ra ${BIM_PYTEST_ARGS:-}
+    local extra=()
+    read -r -a extra <<<"${BIM_PYTEST_ARGS:-}"
+    "$VENV/bin/python" -m pytest tests/scenarios -p no:cacheprovider -ra "${extra[@]}"
 }
 
 stage_molecule() {

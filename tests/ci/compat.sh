@@ -28,8 +28,9 @@ sanity_tests_for() {
     esac
 }
 
-tarball="$(ls "$DIST_DIR"/bim-wall_system-*.tar.gz 2>/dev/null | head -n1 || true)"
-if [ -z "$tarball" ]; then
+tarballs=("$DIST_DIR"/bim-wall_system-*.tar.gz)
+tarball="${tarballs[0]}"
+if [ ! -f "$tarball" ]; then
     tarball="$(build_and_install_collection)"
 fi
 
@@ -57,7 +58,8 @@ for pair in $PAIRS; do
 
     export ANSIBLE_COLLECTIONS_PATH="$coll" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
     # ansible-test and the sanity venvs look up pythonX.Y on PATH
-    export PATH="$venv/bin:$(dirname "$python"):$PATH"
+    python_dir="$(dirname "$python")"
+    export PATH="$venv/bin:$python_dir:$PATH"
 
     installed="$coll/ansible_collections/bim/wall_system"
     failed=0

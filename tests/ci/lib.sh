@@ -1,4 +1,4 @@
-# -*- mode: sh -*-
+# shellcheck shell=bash
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
@@ -12,7 +12,7 @@ CACHE_DIR="$ROOT/.cache"
 COLLECTIONS_DIR="$CACHE_DIR/collections"
 DIST_DIR="$CACHE_DIR/dist"
 BUILD_COPY="$ROOT/build/ansible_collections/bim/wall_system"
-INSTALLED_COLLECTION="$COLLECTIONS_DIR/ansible_collections/bim/wall_system"
+export INSTALLED_COLLECTION="$COLLECTIONS_DIR/ansible_collections/bim/wall_system"
 # ansible-core used by `make test` / `make demo` (the collection supports 2.18 - 2.21; see tests/ci/compat.sh).
 ANSIBLE_CORE_SPEC="${ANSIBLE_CORE_SPEC:-ansible-core>=2.19,<2.20}"
 
@@ -93,9 +93,9 @@ ensure_venv() {
             stamp_src+="$(cat "$arg")"
             # nested -r includes, relative to the file
             local inc
-            for inc in $(sed -n 's/^-r[[:space:]]*//p' "$arg"); do
-                [ -f "$(dirname "$arg")/$inc" ] && stamp_src+="$(cat "$(dirname "$arg")/$inc")"
-            done
+            while read -r inc; do
+                if [ -f "$(dirname "$arg")/$inc" ]; then stamp_src+="$(cat "$(dirname "$arg")/$inc")"; fi
+            done < <(sed -n 's/^-r[[:space:]]*//p' "$arg")
         fi
     done
     local stamp
@@ -166,8 +166,9 @@ build_and_install_collection() {
     rm -rf "$DIST_DIR"
     mkdir -p "$DIST_DIR" "$COLLECTIONS_DIR"
     (cd "$ROOT" && "$galaxy" collection build --force --output-path "$DIST_DIR" . >&2)
-    local tarball
-    tarball="$(ls "$DIST_DIR"/bim-wall_system-*.tar.gz | head -n1)"
+    local tarballs tarball
+    tarballs=("$DIST_DIR"/bim-wall_system-*.tar.gz)
+    tarball="${tarballs[0]}"
     [ -f "$tarball" ] || die "ansible-galaxy collection build produced no tarball"
     ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR" "$galaxy" collection install --force -p "$COLLECTIONS_DIR" "$tarball" >&2
     echo "$tarball"
