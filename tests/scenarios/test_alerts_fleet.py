@@ -221,3 +221,28 @@ def test_channels_without_configuration_are_reported(fleet, run_playbook, tmp_pa
     assert entry["event"] == "undelivered"
     assert entry["channels"] == {"email": "not configured", "slack": "not configured", "sms": "not configured"}
     assert "last_sent" not in state_of(result)["rules"][RULE]
+
+
+def test_database_down_fires_the_seed_rule_with_its_channels(fleet, run_playbook, tmp_path, smtp, http):
+    """The seed rules as shipped: pg2's database stops; Database Connection Failure (critical,
+    email/slack/sms) lists pg2 and nothing else fires for it."""
+    playbook = write_playbook(tmp_path)
+    extra = channel_vars(smtp, http)
+    fleet.stop_db("pg2")
+    try:
+        result = run_playbook(playbook, extra_vars=extra, limit=BASE)
+    finally:
+        fleet.reset("pg2")
+    assert result.rc == 0, str(result)
+    mails = [m for m in smtp.messages if "Database Connection Failure" in m["message"]["Subject"]]
+    assert len(mails) == 1 and mails[0]["message"]["Subject"].startswith("[BIM CRITICAL] Database Connection Failure")
+    assert "pg2" in mails[0]["message"]["Subject"]
+    assert "pg2 - status unhealthy" in mails[0]["message"].get_content()
+    slack = [r for r in http.on("/slack/") if "Database Connection Failure" in r["json"]["text"]]
+    sms = [r for r in http.on("/twilio/") if "Database Connection Failure" in r["form"]["Body"]]
+    assert len(slack) == 1 and len(sms) == 1
+    assert http.on("/hook/") == [] or all("Database" not in r["json"]["rule"] for r in http.on("/hook/"))  # not a channel of that rule
+    state = state_of(result)
+    assert state["rules"]["Database Connection Failure"]["firing"] is True
+    assert "pg2" in state["rules"]["Database Connection Failure"]["hosts"]
+    assert_no_secret_anywhere([result])
