@@ -7,7 +7,8 @@ collector on the controller, one ``<host>.prom`` file per host).
 Conventions followed: ``bim_`` namespace, snake_case, base units in the name (``_seconds``,
 ``_bytes``, ``_ratio``; millisecond figures are converted to seconds), every series labelled
 with ``host``; statuses are state sets (one series per possible state, value 1 for the current
-one) so alerting rules can match on labels; nested metric dicts become a ``key`` label.
+one) so alerting rules can match on labels; ``*_by_<label>`` metric dicts get a ``<label>`` label,
+other nested dicts are flattened into the name.
 """
 
 from __future__ import annotations
@@ -60,6 +61,37 @@ def _unit(metric, value):
     return metric, value
 
 
+_BY = re.compile(r"_by_([a-z][a-z0-9_]*)$")
+
+
+def _flatten(metrics, prefix=""):
+    """(name, extra labels, number) of every numeric leaf of a check's metrics.
+
+    ``*_by_<label>`` dicts become one series per key with label ``<label>``
+    (``errors_by_category`` -> ``{category="geometry"}``); other nested dicts are flattened into the
+    name (``memory.total_bytes`` -> ``memory_total_bytes``); ``load_average`` lists get a
+    ``minutes`` label; strings and other lists are left out.
+    """
+    for key, value in sorted(metrics.items(), key=lambda kv: str(kv[0])):
+        name = _name(prefix, str(key)) if prefix else _name(str(key))
+        if isinstance(value, dict):
+            match = _BY.search(name)
+            if match:
+                for inner_key, inner in sorted(value.items(), key=lambda kv: str(kv[0])):
+                    if _number(inner) is not None:
+                        yield name, {match.group(1): str(inner_key)}, _number(inner)
+            else:
+                for item in _flatten(value, name):
+                    yield item
+        elif isinstance(value, (list, tuple)):
+            if name.endswith("load_average") and len(value) == 3:
+                for minutes, inner in zip((1, 5, 15), value):
+                    if _number(inner) is not None:
+                        yield name, {"minutes": str(minutes)}, _number(inner)
+        elif _number(value) is not None:
+            yield name, {}, _number(value)
+
+
 class _Families:
     def __init__(self):
         self.families = {}
@@ -105,21 +137,10 @@ def render_host(row, generated_at_epoch=None):
         if check.get("duration_ms") is not None:
             fam.add("bim_health_check_duration_seconds", "Time the health check took.", labels,
                     float(check["duration_ms"]) / 1000.0)
-        for metric, value in sorted((check.get("metrics") or {}).items()):
-            if isinstance(value, dict):
-                for key, inner in sorted(value.items()):
-                    if _number(inner) is None:
-                        continue
-                    name, number = _unit(_name(str(metric)), _number(inner))
-                    fam.add(_metric_name(check.get("name"), name), "Health metric %s of check %s, by key." % (metric, check.get("name")),
-                            dict(labels, key=str(key)), number)
-                continue
-            number = _number(value)
-            if number is None:
-                continue
-            name, number = _unit(_name(str(metric)), number)
-            fam.add(_metric_name(check.get("name"), name), "Health metric %s of check %s." % (metric, check.get("name")),
-                    labels, number)
+        for name, extra, number in _flatten(check.get("metrics") or {}):
+            name, number = _unit(name, number)
+            fam.add(_metric_name(check.get("name"), name), "Health metric %s of check %s." % (name, check.get("name")),
+                    dict(labels, **extra), number)
     counts = {"warning": 0, "critical": 0}
     for alert in row.get("alerts") or []:
         severity = alert.get("severity") if isinstance(alert, dict) else None

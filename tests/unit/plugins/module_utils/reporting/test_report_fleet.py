@@ -128,7 +128,7 @@ def test_prometheus_textfile_parses():
     assert samples[("bim_health_up", (("host", "gone1"),))] == 0.0
     assert samples[("bim_database_connect_time_seconds", (("check", "database"), ("host", "pg1")))] == pytest.approx(0.0032)
     assert samples[("bim_memory_heap_used_ratio", (("check", "memory"), ("host", "lite1")))] == 0.93
-    assert samples[("bim_logs_errors_by_category", (("check", "logs"), ("host", "pg1"), ("key", "geometry")))] == 3.0
+    assert samples[("bim_logs_errors_by_category", (("category", "geometry"), ("check", "logs"), ("host", "pg1")))] == 3.0
     assert samples[("bim_health_check_status", (("check", "database"), ("host", "pg2"), ("status", "error")))] == 1.0
     assert samples[("bim_health_alerts", (("host", "pg2"), ("severity", "critical")))] == 1.0
     assert samples[("bim_backup_age_seconds", (("host", "pg1"),))] == 36000.0
