@@ -131,6 +131,17 @@ def test_fleet_threshold_exceeded_fails_the_play(fleet, run_playbook):
     assert statuses(summary_of(passing))["pg2"] == "unhealthy"
 
 
+def test_fail_on_degraded_names_the_host(fleet, run_playbook):
+    fleet.set_app_metrics("lite1", cache_hit_rate=0.6)
+    try:
+        result = run_playbook(PLAYBOOK, limit=BASE, extra_vars={"bim_health_fail_on": "degraded"})
+    finally:
+        fleet.reset("lite1")
+    assert result.rc != 0, str(result)
+    assert "lite1 at least degraded (bim_health_fail_on)" in result.stdout + result.stderr
+    assert statuses(summary_of(result))["lite1"] == "degraded"
+
+
 def test_check_mode_reports_without_writing(fleet, run_playbook):
     result = run_playbook(PLAYBOOK, limit=BASE, check=True)
     assert result.rc == 0, str(result)
