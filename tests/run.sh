@@ -205,7 +205,11 @@ stage_fleet() {
     [ -f tests/fleet/fleet.py ] || { log "tests/fleet/fleet.py does not exist yet"; return 77; }
     collection_env
     FLEET_STARTED=1
-    "$VENV/bin/python" tests/fleet/fleet.py up
+    local up_args=()
+    # In CI start from nothing: a fleet folder left by an earlier run whose processes were ended
+    # must not be taken for a running fleet. Developers sharing a machine keep theirs.
+    if [ "${CI:-}" = true ]; then up_args+=(--fresh); fi
+    "$VENV/bin/python" tests/fleet/fleet.py up "${up_args[@]}"
     if [ -z "$(find tests/scenarios -name 'test_*.py' 2>/dev/null | head -n1)" ]; then
         log "no scenario tests under tests/scenarios yet"
         return 77
