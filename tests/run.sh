@@ -20,7 +20,8 @@
 #   molecule   cd extensions && molecule test -s health_check
 #   compat     ansible-core 2.21 on python3.13 and 2.18 on python3.11: sanity subset, syntax-check, ansible-doc
 # The fleet is always torn down at exit (fleet.py down), whatever happened; BIM_KEEP_FLEET=1 keeps it
-# (for developers sharing one machine). BIM_PYTEST_ARGS adds pytest options to the fleet stage.
+# (for developers sharing one machine). BIM_FLEET_NET=127.0.50 BIM_FLEET_STATE_DIR=/var/tmp/bim-fleet-2
+# run a second fleet beside someone else's. BIM_PYTEST_ARGS adds pytest options to the fleet stage.
 # The last line printed is "stages: N passed, N failed, N skipped".
 
 set -euo pipefail
@@ -77,7 +78,7 @@ fleet_down() {
         log "BIM_KEEP_FLEET=1: the fleet is left running"
         return 0
     fi
-    if [ -f "$ROOT/tests/fleet/fleet.py" ] && { [ "$FLEET_STARTED" = 1 ] || [ -d /var/tmp/bim-fleet ]; }; then
+    if [ -f "$ROOT/tests/fleet/fleet.py" ] && { [ "$FLEET_STARTED" = 1 ] || [ -d "${BIM_FLEET_STATE_DIR:-/var/tmp/bim-fleet}" ]; }; then
         banner "teardown: fleet.py down"
         (cd "$ROOT" && "$VENV/bin/python" tests/fleet/fleet.py down) || log "WARNING: fleet.py down failed"
     fi
