@@ -117,12 +117,14 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def pg_password_server():
     """A throwaway PostgreSQL cluster that demands scram-sha-256 passwords (the shared 5432
     server trusts every local connection, so it cannot prove wrong-password handling).
 
     Yields ``(host, port, user, password)``; the cluster is stopped and removed afterwards.
+    Function scope on purpose: ansible-test runs each test in a forked child, where a session
+    fixture would be set up per test and never torn down (a leaked server per test).
     """
     if not os.path.exists(os.path.join(PG_BIN, "initdb")):
         pytest.skip("PostgreSQL server binaries not found in %s" % PG_BIN)
