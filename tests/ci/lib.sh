@@ -109,6 +109,10 @@ ensure_venv() {
         # Debian's own pythonX.Y ships venv/ensurepip in a separate package
         ensure_apt "python$pyver-venv"
     fi
+    if [ -e "$dir" ] && ! "$dir/bin/python" -m pip --version >/dev/null 2>&1; then
+        log "venv $dir is broken (no working python/pip): recreating it"
+        rm -rf "$dir"
+    fi
     if [ ! -x "$dir/bin/python" ]; then
         log "creating venv $dir with $python"
         "$python" -m venv "$dir"
