@@ -454,10 +454,23 @@ class Fleet:
             return
         if info and info["kind"] != "postgresql":
             raise FleetError("%s has no database" % name)
-        if self._pg_running(name):
-            return
-        _run([os.path.join(PG_BIN, "pg_ctl"), "-D", self._pg_data(name), "-l",
-              self.hdir(name, "run", "postgresql.log"), "-w", "-t", "60", "start"], as_postgres=True)
+        # postgres must reach its cluster whatever a test did to the folders above it
+        for folder in (self.state_dir, self.hdir(name)):
+            os.chmod(folder, 0o755)
+        out = ""
+        for attempt in range(4):
+            if self._pg_running(name):
+                break
+            if attempt:
+                time.sleep(1.0)  # a crashed postmaster may still be on its way out (socket lock)
+            rc, out = _run([os.path.join(PG_BIN, "pg_ctl"), "-D", self._pg_data(name), "-l",
+                            self.hdir(name, "run", "postgresql.log"), "-w", "-t", "60", "start"],
+                           as_postgres=True, check=False)
+            if rc == 0:
+                break
+        else:
+            raise FleetError("PostgreSQL of %s did not start: %s (log: %s)"
+                             % (name, out.strip(), self.hdir(name, "run", "postgresql.log")))
         _wait(lambda: _port_open(addr, PG_PORT), 30, "PostgreSQL of %s" % name)
 
     def _pg_stop(self, name):

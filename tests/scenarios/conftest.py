@@ -39,6 +39,12 @@ import fleet as fleet_lib  # noqa: E402
 
 DEFAULT_COLLECTIONS_PATH = "/work/collections"
 
+# Scenario tests may import the collection's plain-Python libraries (ansible_collections.bim...):
+# the collection under test is the one ANSIBLE_COLLECTIONS_PATH names, for Python too.
+for _path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", DEFAULT_COLLECTIONS_PATH).split(os.pathsep):
+    if _path and os.path.isdir(os.path.join(_path, "ansible_collections")) and _path not in sys.path:
+        sys.path.append(_path)
+
 
 def _tool(name):
     """The Ansible CLI next to the running Python (the venv), else the one on PATH."""
