@@ -65,9 +65,11 @@ options:
     type: int
     default: 5000
   batch_pause_ms:
-    description: Pause between two cleanup batches, to leave the disk and WAL to the application.
+    description:
+      - Pause between two cleanup batches, to leave the write lock, the disk and the WAL to the application.
+      - Default 0 on PostgreSQL (row locks only) and 20 on SQLite, where a writer waiting in the busy
+        handler would otherwise starve while batches follow each other (see docs/benchmarks.md).
     type: int
-    default: 0
   lock_timeout_ms:
     description:
       - Longest wait for a lock of any one statement (PostgreSQL C(lock_timeout), SQLite busy timeout).
@@ -266,7 +268,7 @@ def main():
         log_retention_days=dict(type="int", default=30),
         temp_retention_hours=dict(type="int", default=24),
         batch_size=dict(type="int", default=5000),
-        batch_pause_ms=dict(type="int", default=0),
+        batch_pause_ms=dict(type="int"),
         lock_timeout_ms=dict(type="int", default=2000),
         deadline=dict(type="str"),
         state_dir=dict(type="path", default="/var/lib/bim-wall-system/maintenance"),

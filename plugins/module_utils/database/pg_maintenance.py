@@ -27,6 +27,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.schema im
 # pg_try_advisory_lock(int4, int4) key pair: "BIM" and "MNT" as integers, stable across releases.
 MAINTENANCE_LOCK_KEY = (0x42494D, 0x4D4E54)
 CLEANUP_TABLES = ("logs", "temp_geometry")
+MIN_ID = -(2 ** 63)
 LEFTOVER_PATTERN = re.compile(r"_cc(new|old)\d*$")
 # VACUUM VERBOSE reports "tuples: 12 removed, 3400 remain, ..." (PostgreSQL 14+) and
 # VACUUM FULL "found 12 removable, 3400 nonremovable row versions".
@@ -84,25 +85,22 @@ class PostgresMaintenanceMixin:
         than ``lock_timeout`` raises ``LockTimeout``.
         """
         ident = self._cleanup_table(table)
-        if after_id is None:
-            query = sql.SQL(
-                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE created_at < %s"
-                " ORDER BY id LIMIT %s) RETURNING id").format(t=ident)
-            params = [cutoff, batch_size]
-        else:
-            query = sql.SQL(
-                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE created_at < %s AND id > %s"
-                " ORDER BY id LIMIT %s) RETURNING id").format(t=ident)
-            params = [cutoff, after_id, batch_size]
+        # The batch is the id range (after_id, n-th eligible id]: one range scan of the primary key,
+        # where "id IN (subquery)" would be planned as a hash semi join over the whole table.
+        query = sql.SQL(
+            "WITH d AS (DELETE FROM {t} WHERE id > %(after)s AND created_at < %(cutoff)s AND id <= ("
+            "SELECT max(id) FROM (SELECT id FROM {t} WHERE created_at < %(cutoff)s AND id > %(after)s"
+            " ORDER BY id LIMIT %(n)s) AS b) RETURNING id) SELECT count(*), max(id) FROM d").format(t=ident)
+        params = dict(after=MIN_ID if after_id is None else after_id, cutoff=cutoff, n=batch_size)
         try:
             with self.conn.cursor() as cur:
                 cur.execute(query, params)
-                ids = [r[0] for r in cur.fetchall()]
+                count, last = cur.fetchone()
         except psycopg.errors.LockNotAvailable:
             raise LockTimeout("lock_timeout reached while deleting from %s" % table) from None
         except psycopg.Error as exc:
             raise DatabaseError("cleanup of %s failed: %s" % (table, str(exc).strip())) from None
-        return len(ids), (max(ids) if ids else after_id)
+        return count, (last if last is not None else after_id)
 
     # ---- statistics -----------------------------------------------------------------------
     def maint_flush_stats(self):

@@ -38,12 +38,13 @@ OPERATIONS = ("cleanup_logs", "cleanup_temp", "vacuum", "vacuum_full", "analyze"
               "performance_report", "integrity_check", "quick_check", "foreign_key_check", "optimize")
 SQLITE_ONLY = ("integrity_check", "quick_check", "foreign_key_check", "optimize")
 DEFAULT_STATE_DIR = "/var/lib/bim-wall-system/maintenance"
+SQLITE_BATCH_PAUSE_MS = 20
 
 DEFAULTS = dict(
     log_retention_days=30,
     temp_retention_hours=24,
     batch_size=5000,
-    batch_pause_ms=0,
+    batch_pause_ms=None,
     lock_timeout_ms=2000,
     deadline=None,
     state_dir=DEFAULT_STATE_DIR,
@@ -169,8 +170,13 @@ class Runner:
         reason = self.guard(operation, min(eligible, self.opts["batch_size"]))
         if reason:
             return _result(operation, started, skipped=True, reason=reason, deleted=0, **details)
+        pause_ms = self.opts["batch_pause_ms"]
+        if pause_ms is None:
+            # a SQLite writer waiting in its busy handler sleeps in growing steps: without a pause the
+            # next batch takes the write lock again first and the writer starves (bench/maintenance)
+            pause_ms = 0 if self.is_pg else SQLITE_BATCH_PAUSE_MS
         done = delete_in_batches(self.engine, table, cutoff, self.opts["batch_size"], deadline=self.deadline,
-                                 pause_s=self.opts["batch_pause_ms"] / 1000.0)
+                                 pause_s=pause_ms / 1000.0)
         details.update(done)
         if done["stopped_at_deadline"]:
             details["remaining_rows"] = self.engine.maint_count_older(table, cutoff)
