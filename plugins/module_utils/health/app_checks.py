@@ -51,7 +51,7 @@ def _health_endpoint(ctx):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     url = ctx.app_url + "/health"
     try:
-        with opener.open(url, timeout=ctx.timeout) as response:
+        with opener.open(url, timeout=ctx.http_timeout) as response:
             return response.status == 200, "GET /health answered %s" % response.status
     except urllib.error.HTTPError as exc:
         return False, "GET /health answered HTTP %s" % exc.code
@@ -100,7 +100,7 @@ def _redis_part(ctx, result, parts, have_app_rate):
     from ansible_collections.bim.wall_system.plugins.module_utils.cache import redis_cache
 
     try:
-        stats = redis_cache.read_cache_stats(ctx.cache_url, timeout=ctx.timeout)
+        stats = redis_cache.read_cache_stats(ctx.cache_url, timeout=ctx.http_timeout)
     except redis_cache.CacheError as exc:
         result.status = ERROR
         parts.insert(0, ctx.mask(exc))

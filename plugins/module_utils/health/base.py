@@ -142,6 +142,12 @@ class CheckContext:
         self._app_metrics = None
         self._app_error = None
 
+    @property
+    def http_timeout(self):
+        """Seconds for one HTTP request: inside the check timeout, so a silent application is
+        reported as "failed: timed out" by the checks rather than as a check timeout."""
+        return max(0.2, self.timeout * 0.8)
+
     def mask(self, text):
         """``text`` with every secret replaced by ********."""
         text = str(text)
@@ -154,7 +160,7 @@ class CheckContext:
         with self._lock:
             if self._app_metrics is None and self._app_error is None:
                 try:
-                    self._app_metrics = fetch_json(self.app_url + "/metrics", self.timeout)
+                    self._app_metrics = fetch_json(self.app_url + "/metrics", self.http_timeout)
                 except AppMetricsError as exc:
                     self._app_error = exc
             if self._app_error is not None:

@@ -29,12 +29,17 @@ class FakeApp:
         self.metrics = dict(HEALTHY_METRICS)
         self.health_code = 200
         self.metrics_body = None
+        self.silent = threading.Event()  # set: accept the request, never answer (until released)
+        self.release = threading.Event()
         self.requests = []
         app = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
                 app.requests.append(self.path)
+                if app.silent.is_set():
+                    app.release.wait(30)
+                    return
                 if self.path == "/health":
                     code, body = app.health_code, b"ok"
                 elif self.path == "/metrics":
@@ -56,6 +61,7 @@ class FakeApp:
         self.thread.start()
 
     def close(self):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -140,6 +146,17 @@ def test_not_json_is_error(app):
     app.metrics_body = b"<html>"
     _report, checks = run(app.url)
     assert checks["cache"]["status"] == "error" and "JSON" in checks["cache"]["message"]
+
+
+def test_silent_application_is_reported_by_the_checks(app):
+    app.silent.set()
+    report, checks = run(app.url, timeout=1)
+    for name in ("application", "cache", "geometric_operations"):
+        assert checks[name]["status"] == "error"
+        # the HTTP timeout fires inside the check timeout: the message says what happened
+        assert "timed out" in checks[name]["message"] and "did not finish" not in checks[name]["message"], checks[name]
+    assert checks["memory"]["status"] == "healthy"
+    assert report["overall_status"] == "unhealthy"
 
 
 def test_unreachable_app_url_errors_app_checks_only():
