@@ -6,9 +6,12 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
+import re
 import shutil
 import subprocess
+import threading
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
@@ -44,6 +47,39 @@ def libpq_environment(params):
     else:
         env.pop("PGPASSWORD", None)
     return env
+
+
+_COPY_ESCAPES = {b"\\": b"\\", b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
+_COPY_ESCAPE_RE = re.compile(rb"\\(.)", re.S)
+
+
+class _CopyTextHasher:
+    """SHA-256 and row count of COPY text output of one text column, escapes undone."""
+
+    def __init__(self):
+        self.digest = hashlib.sha256()
+        self.rows = 0
+        self.carry = b""
+
+    def update(self, block):
+        if self.carry:
+            block = self.carry + block
+            self.carry = b""
+        if b"\\" in block:
+            # An escape cut by the block boundary waits for the next block.
+            tail = len(block) - len(block.rstrip(b"\\"))
+            if tail % 2:
+                self.carry = block[-1:]
+                block = block[:-1]
+            # Row separators are the only raw newlines (a newline in a value arrives as "\\n").
+            self.rows += block.count(b"\n")
+            block = _COPY_ESCAPE_RE.sub(lambda m: _COPY_ESCAPES.get(m.group(1), m.group(1)), block)
+        else:
+            self.rows += block.count(b"\n")
+        self.digest.update(block)
+
+    def result(self):
+        return self.rows, self.digest.hexdigest()
 
 
 def _quote_literal(text):
@@ -133,23 +169,58 @@ class PostgresArchiveMixin:
                 pass
             conn.close()
 
-    def table_digests_at(self, snapshot, tables=DIGEST_TABLES):
-        """``table_digests()`` taken inside an exported snapshot (same canonical digest)."""
-        import psycopg
+    def table_digests_at(self, snapshot=None, tables=DIGEST_TABLES, psql=None):
+        """``table_digests()`` (the same canonical digest), optionally inside an exported snapshot.
+
+        Each table's rows are streamed by ``psql`` with ``COPY (SELECT t::text ... ORDER BY pk)
+        TO STDOUT`` through a pipe and hashed in large blocks (no Python work per row, and the
+        server does the text conversion while pg_dump streams). COPY's text escapes, present only
+        when a row holds a backslash or a control character, are undone so the bytes hashed are
+        exactly ``row text + newline`` per row, as the engine's ``table_digest`` hashes them.
+        """
+        from psycopg import sql
         present = set(self._all_tables())
         wanted = [t for t in tables if t in present]
-        try:
-            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        psql = psql or find_pg_binary("psql")
+        env = libpq_environment(self.params)
+        done = {}
+        for table in wanted:
+            pk = self._primary_key(table)
+            order = sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in pk) if pk else sql.SQL("t::text")
+            copy = sql.SQL("COPY (SELECT t::text FROM {} AS t ORDER BY {}) TO STDOUT").format(
+                sql.Identifier(table), order).as_string(self.conn)
+            script = ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"]
+            if snapshot:
+                script.append("SET TRANSACTION SNAPSHOT %s;" % _quote_literal(snapshot))
+            script += ["SET LOCAL TimeZone = 'UTC';", "SET LOCAL DateStyle = 'ISO, YMD';",
+                       "SET LOCAL extra_float_digits = 1;", "SET LOCAL IntervalStyle = 'postgres';",
+                       copy + ";", "COMMIT;", ""]
+            argv = [psql, "--no-psqlrc", "--quiet", "--no-password", "-v", "ON_ERROR_STOP=1", "-f", "-"]
             try:
-                self._execute("SET TRANSACTION SNAPSHOT %s" % _quote_literal(snapshot))
-                for name, value in (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"),
-                                    ("extra_float_digits", "1"), ("IntervalStyle", "postgres")):
-                    self._execute("SELECT set_config(%s, %s, true)", [name, value])
-                done = {t: self._digest_rows(t) for t in wanted}
-            finally:
-                self.conn.execute("ROLLBACK")
-        except psycopg.Error as exc:
-            raise DatabaseError("digest on %s failed: %s" % (self.params.describe(), str(exc).strip())) from None
+                proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        env=env, close_fds=True)
+            except OSError as exc:
+                raise DatabaseError("cannot start %s: %s" % (psql, exc))
+            errors = []
+            drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+            drain.start()
+            proc.stdin.write("\n".join(script).encode("utf-8"))
+            proc.stdin.close()
+            hasher = _CopyTextHasher()
+            while True:
+                block = proc.stdout.read(1 << 20)
+                if not block:
+                    break
+                hasher.update(block)
+            rc = proc.wait()
+            drain.join(10)
+            if rc != 0:
+                error = DatabaseError("digest of table %s on %s failed (psql exit code %s): %s"
+                                      % (table, self.params.describe(), rc, (errors[0] if errors else b"").decode(
+                                          "utf-8", "replace").strip()[-2000:]))
+                error.rc, error.cmd = rc, argv
+                raise error
+            done[table] = hasher.result()
         return {t: {"rows": r, "digest": d} for t, (r, d) in done.items()}
 
     def dump_command(self, snapshot=None, pg_dump=None):

@@ -105,3 +105,32 @@ def test_include_paths_stored_as_tar(sqlite_conn_params, repo_path, tmp_path):
         names = tar.getnames()
         assert str(conf / "app.yml").lstrip("/") in names
         assert tar.extractfile(str(conf / "sub" / "x.conf").lstrip("/")).read() == b"x=1\n"
+
+
+def test_fast_pg_digest_equals_canonical(pg_conn_params):
+    """table_digests_at (COPY-streamed) gives the same digests as the engine's canonical ones,
+    also for text full of COPY escapes, cut at every possible block boundary."""
+    awkward = ["back\\slash", "two \\\\ backslashes", "new\nline", "tab\there", "cr\rhere", "quote \" and '",
+               "trailing backslash \\", "\\n literally", "uni code ✓ ß", "bell \x07 vt \x0b ff \x0c bs \x08",
+               "\\" * 7]
+    with psycopg.connect(host=pg_conn_params.db_host, port=pg_conn_params.db_port, user=pg_conn_params.db_user,
+                         dbname=pg_conn_params.db_name, autocommit=True) as conn:
+        for text in awkward:
+            conn.execute("INSERT INTO logs (created_at, level, category, message) VALUES (now(), 'info', 'api', %s)",
+                         (text,))
+    with open_engine(pg_conn_params) as engine:
+        assert engine.table_digests_at(None) == engine.table_digests()
+
+
+def test_copy_hasher_block_boundaries():
+    import hashlib
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import _CopyTextHasher
+    rows = ["a\\b", "x\ny", "\\", "t\tz", "end\\"]
+    escaped = "".join(r.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t") + "\n" for r in rows).encode()
+    expected = hashlib.sha256("".join(r + "\n" for r in rows).encode()).hexdigest()
+    for cut in range(len(escaped) + 1):
+        for second in range(cut, len(escaped) + 1):
+            hasher = _CopyTextHasher()
+            for piece in (escaped[:cut], escaped[cut:second], escaped[second:]):
+                hasher.update(piece)
+            assert hasher.result() == (len(rows), expected), (cut, second)
