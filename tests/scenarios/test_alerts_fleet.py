@@ -200,7 +200,7 @@ def test_receiver_down_is_reported_and_others_deliver(fleet, run_playbook, tmp_p
         restore(fleet, "pg2")
     assert result.rc == 0, str(result)
     mails = memory_mails(smtp)
-    assert len(mails) == 1 and "pg2" in mails[0]["message"]["Subject"]
+    assert len(mails) == 1 and "pg2" in mails[0]["message"]["Subject"], str(result)
     assert len(memory_posts(http, "/twilio/")) == 1  # sms delivered
     assert memory_posts(http, "/slack/") == []
     assert "channel slack failed" in result.stdout + result.stderr
@@ -235,7 +235,8 @@ def test_database_down_fires_the_seed_rule_with_its_channels(fleet, run_playbook
         fleet.reset("pg2")
     assert result.rc == 0, str(result)
     mails = [m for m in smtp.messages if "Database Connection Failure" in m["message"]["Subject"]]
-    assert len(mails) == 1 and mails[0]["message"]["Subject"].startswith("[BIM CRITICAL] Database Connection Failure")
+    assert len(mails) == 1, str(result)
+    assert mails[0]["message"]["Subject"].startswith("[BIM CRITICAL] Database Connection Failure")
     assert "pg2" in mails[0]["message"]["Subject"]
     assert "pg2 - status unhealthy" in mails[0]["message"].get_content()
     slack = [r for r in http.on("/slack/") if "Database Connection Failure" in r["json"]["text"]]
