@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -95,7 +94,7 @@ def _run(cmd, as_postgres=False, check=True, timeout=120, env=None):
     if as_postgres:
         uid, gid = _pg_ids()
         kwargs.update(user=uid, group=gid, extra_groups=[], cwd="/")
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, check=False,
                           stderr=subprocess.STDOUT, timeout=timeout, env=env, **kwargs)
     out = proc.stdout.decode("utf-8", "replace")
     if check and proc.returncode != 0:
@@ -191,7 +190,7 @@ class Fleet:
         self._client_key()
         if not os.path.exists(self.password_file):
             _write(self.password_file, secrets.token_urlsafe(18) + "\n", 0o600)
-        wanted = {name for name, _, _ in plan}
+        wanted = {entry[0] for entry in plan}
         for name in self._host_dirs():
             if name not in wanted:  # a host of an earlier, larger fleet
                 self._stop_host(name)
@@ -211,7 +210,7 @@ class Fleet:
                     errors.append("%s: %s" % (name, exc))
         if errors:
             raise FleetError("fleet up failed:\n  " + "\n  ".join(sorted(errors)))
-        ordered = {name: hosts[name] for name, _, _ in plan}
+        ordered = {entry[0]: hosts[entry[0]] for entry in plan}
         meta = {"state_dir": self.state_dir, "net": net, "walls": walls, "seed": seed,
                 "sqlite_hosts": sqlite_hosts, "python": sys.executable,
                 "inventory": self.inventory, "ansible_cfg": self.ansible_cfg, "hosts": ordered}
@@ -441,8 +440,7 @@ class Fleet:
         data = self._pg_data(name)
         if not os.path.exists(os.path.join(data, "PG_VERSION")):
             return False
-        rc, _ = _run([os.path.join(PG_BIN, "pg_ctl"), "-D", data, "status"], as_postgres=True, check=False)
-        return rc == 0
+        return _run([os.path.join(PG_BIN, "pg_ctl"), "-D", data, "status"], as_postgres=True, check=False)[0] == 0
 
     def start_db(self, name, addr=None):
         info = None if addr else self.host(name)

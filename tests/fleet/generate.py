@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -418,7 +417,7 @@ def populate_sqlite(path, walls, seed=1, now=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="engine", required=True)
     pg = sub.add_parser("postgresql", help="fill an existing empty PostgreSQL database")
     pg.add_argument("--dsn", required=True, help="libpq conninfo of the (empty) database")

@@ -106,7 +106,7 @@ def run_playbook(fleet, tmp_path):
             playbook = os.path.abspath(playbook)
         cmd.append(playbook)
         proc = subprocess.run(cmd, cwd=str(tmp_path), env=ansible_env(fleet, env), text=True,
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
         return Result(proc.returncode, proc.stdout, proc.stderr, cmd, str(tmp_path))
 
     return run
@@ -119,7 +119,7 @@ def run_ansible(fleet, tmp_path):
         if args:
             cmd += ["-a", args if isinstance(args, str) else json.dumps(args)]
         proc = subprocess.run(cmd, cwd=str(tmp_path), env=ansible_env(fleet, env), text=True,
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
         result = Result(proc.returncode, proc.stdout, proc.stderr, cmd, str(tmp_path))
         # the default callback's ad-hoc lines: "pg1 | SUCCESS => {", "pg2 | UNREACHABLE! => {"
         words = {"SUCCESS": "ok", "CHANGED": "changed", "FAILED!": "failed", "UNREACHABLE!": "unreachable"}

@@ -237,8 +237,8 @@ def test_generated_logs_and_temp_geometry_straddle_the_cleanup_ages(tmp_path):
     try:
         recent = conn.execute("SELECT DISTINCT level, category FROM logs WHERE created_at >= ?", (ago(1),)).fetchall()
         old = conn.execute("SELECT DISTINCT level FROM logs WHERE created_at < ?", (ago(40),)).fetchall()
-        assert {lvl for lvl, _ in recent} == {"info", "warning", "error"}
-        assert {cat for _, cat in recent} == {"geometry", "database", "api", "cache"}
+        assert {row[0] for row in recent} == {"info", "warning", "error"}
+        assert {row[1] for row in recent} == {"geometry", "database", "api", "cache"}
         assert {row[0] for row in old} == {"info", "warning", "error"}
         assert conn.execute("SELECT count(*) FROM logs WHERE created_at < ?", (ago(30),)).fetchone()[0] > 0
         assert conn.execute("SELECT max(created_at) FROM logs").fetchone()[0] <= now.strftime("%Y-%m-%d %H:%M:%S")
