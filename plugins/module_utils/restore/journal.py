@@ -17,12 +17,14 @@ import fcntl
 import json
 import os
 import re
+import signal
 import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write, fsync_directory
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 
 DEFAULT_STATE_DIR = "/var/lib/bim-wall-system/restore"
+CRASH_ENV = "BIM_RESTORE_CRASH_AFTER_STEP"
 
 
 def safe_key(text):
@@ -70,6 +72,9 @@ class Journal:
         self.data.setdefault("steps", []).append(name)
         ensure_dir(os.path.dirname(self.path))
         atomic_write(self.path, json.dumps(self.data, sort_keys=True, indent=1), mode=0o600)
+        # Fault injection for the crash tests: die like kill -9 right after this step's record.
+        if os.environ.get(CRASH_ENV) == name:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def clear(self):
         try:

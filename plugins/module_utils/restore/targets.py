@@ -295,6 +295,7 @@ class PostgresTarget(Target):
             self.engine.rename_database(incoming, live)
             self.journal.step("allow_connections")
             self.engine.set_allow_connections(live, True)
+            self.journal.step("done")
         except BaseException:
             self.recover()
             raise
@@ -478,6 +479,7 @@ class SqliteTarget(Target):
             for suffix in ("-wal", "-shm", "-journal"):
                 if os.path.exists(incoming + suffix):
                     os.unlink(incoming + suffix)
+            self.journal.step("done")
         except BaseException:
             self.recover()
             raise
