@@ -34,6 +34,8 @@ def restore(fleet, host):
     """Put the heap back first (reset() may fail on a database another test holds), then reset."""
     fleet.set_app_metrics(host, heap_used_percent=DEFAULT_HEAP)
     fleet.reset(host)
+
+
 SMTP_PASSWORD = "scenario-smtp-Secret-0451"
 SLACK_SECRET = "T0SCEN/B0SCEN/scenario-slack-secret"
 TWILIO_TOKEN = "scenario-twilio-token-9a8b7c"

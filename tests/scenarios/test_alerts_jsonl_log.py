@@ -54,8 +54,9 @@ def test_every_task_result_is_one_json_line_without_secrets(tmp_path):
                ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", "/work/collections"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
     tool = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    proc = subprocess.run([tool, "-i", "localhost,", "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)], cwd=str(tmp_path), env=env, text=True,
-                          capture_output=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+    cmd = [tool, "-i", "localhost,", "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)]
+    proc = subprocess.run(cmd, cwd=str(tmp_path), env=env, text=True, capture_output=True, timeout=300,
+                          stdin=subprocess.DEVNULL, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     files = sorted(log_dir.iterdir())
     assert len(files) == 1 and files[0].name.startswith("bim-ansible-") and files[0].suffix == ".jsonl"

@@ -81,8 +81,7 @@ def _flatten(metrics, prefix=""):
                     if _number(inner) is not None:
                         yield name, {match.group(1): str(inner_key)}, _number(inner)
             else:
-                for item in _flatten(value, name):
-                    yield item
+                yield from _flatten(value, name)
         elif isinstance(value, (list, tuple)):
             if name.endswith("load_average") and len(value) == 3:
                 for minutes, inner in zip((1, 5, 15), value):
