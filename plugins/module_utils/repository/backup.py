@@ -37,6 +37,8 @@ DEFAULTS = {
     "copy_to": [],
     "lock_timeout": 0,
     "workers": 2,
+    # Library-only switch for benchmarks: skip the table digests (the manifest then has no tables).
+    "table_digests": True,
 }
 
 
@@ -91,8 +93,8 @@ def _expiry(backups, new_id, now, rules):
     listing = [{"id": m["id"], "finished": m["finished"]} for m in backups]
     if new_id:
         listing.append({"id": new_id, "finished": iso(now)})
-    forget = retention.plan(listing, rules)[1]
-    return [i for i in forget if i != new_id]
+    forget = set(retention.plan(listing, rules)[1])
+    return [b["id"] for b in listing if b["id"] in forget and b["id"] != new_id]  # oldest first
 
 
 def plan_backup(params, repository, options=None, now=None):
@@ -147,9 +149,9 @@ def _store_files(session, paths):
     return {"kind": "tar", "size": size, "chunks": chunks, "chunker": chunker.cdc_parameters()}
 
 
-def _store_postgresql(session, params, engine):
+def _store_postgresql(session, params, engine, with_digests=True):
     snapshot = None
-    if hasattr(engine, "export_snapshot"):
+    if with_digests:
         snapshot = engine.export_snapshot()
     dump = engine.open_dump_stream(snapshot=snapshot)
     digests = {}
@@ -167,7 +169,8 @@ def _store_postgresql(session, params, engine):
     # Digests run on their own connection (inside the exported snapshot when the engine
     # supports it) while pg_dump streams.
     thread = threading.Thread(target=digest, daemon=True)
-    thread.start()
+    if with_digests:
+        thread.start()
     try:
         chunks, size = session.store_stream(chunker.cdc_chunks(dump.stdout))
         dump.finish()
@@ -175,7 +178,8 @@ def _store_postgresql(session, params, engine):
         dump.kill()
         raise
     finally:
-        thread.join()
+        if with_digests:
+            thread.join()
         if snapshot:
             engine.release_snapshot()
     if digest_errors:
@@ -184,7 +188,7 @@ def _store_postgresql(session, params, engine):
     return stream, digests
 
 
-def _store_sqlite(session, params, repo, backup_id):
+def _store_sqlite(session, params, repo, backup_id, with_digests=True):
     from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archive import online_copy
     copy_path = os.path.join(repo.tmp_dir, "%s.sqlite" % backup_id)
     try:
@@ -197,13 +201,30 @@ def _store_sqlite(session, params, repo, backup_id):
                 raise RepositoryError("copying the SQLite database into %s failed: no space left on device"
                                       % repo.tmp_dir)
             raise
-        # Digests of the copy: exactly the state the backup holds.
+        # Digests of the copy (exactly the state the backup holds), taken while it is chunked.
         copy_params = params.__class__(engine="sqlite", sqlite_path=copy_path)
-        with open_engine(copy_params) as engine:
-            digests = engine.table_digests()
+        digests = {}
+        digest_errors = []
+
+        def digest():
+            try:
+                with open_engine(copy_params) as engine:
+                    digests.update(engine.table_digests())
+            except Exception as exc:  # reported below
+                digest_errors.append(exc)
+
+        thread = threading.Thread(target=digest, daemon=True)
+        if with_digests:
+            thread.start()
         fixed = chunker.fixed_parameters(page_size)
-        with open(copy_path, "rb") as handle:
-            chunks, size = session.store_stream(chunker.fixed_chunks(handle, fixed["size"]))
+        try:
+            with open(copy_path, "rb") as handle:
+                chunks, size = session.store_stream(chunker.fixed_chunks(handle, fixed["size"]))
+        finally:
+            if with_digests:
+                thread.join()
+        if digest_errors:
+            raise digest_errors[0]
     finally:
         for suffix in ("", "-journal", "-wal", "-shm"):
             try:
@@ -240,10 +261,10 @@ def _run(params, repository, opts):
                                verify_reused=(kind == "full"))
         streams = {}
         if params.engine == "sqlite":
-            streams["database"], tables = _store_sqlite(session, params, repo, backup_id)
+            streams["database"], tables = _store_sqlite(session, params, repo, backup_id, opts["table_digests"])
         else:
             with open_engine(params) as engine:
-                streams["database"], tables = _store_postgresql(session, params, engine)
+                streams["database"], tables = _store_postgresql(session, params, engine, opts["table_digests"])
         if opts["include_paths"]:
             streams["files"] = _store_files(session, list(opts["include_paths"]))
         # Every chunk durable before the manifest names it.
