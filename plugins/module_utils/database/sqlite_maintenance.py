@@ -23,6 +23,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.schema im
 CLEANUP_TABLES = ("logs", "temp_geometry")
 LOCK_SUFFIX = "-maintenance.lock"
 PROBLEM_LIMIT = 50
+MIN_ID = -(2 ** 63)
 
 
 def _quote(name):
@@ -109,17 +110,26 @@ class SqliteMaintenanceMixin:
         return self._q("SELECT count(*) FROM %s WHERE created_at < ?" % ident, (self._text_time(cutoff),))[0][0]
 
     def maint_delete_batch(self, table, cutoff, batch_size, after_id=None):
+        """Delete up to ``batch_size`` rows older than ``cutoff``; return ``(deleted, last_id)``.
+
+        The batch's id range is found first, outside the write lock (a WAL read); then only the
+        range delete runs inside ``BEGIN IMMEDIATE ... COMMIT``. ``+created_at`` keeps SQLite on
+        the rowid order: through the created_at index it would sort every eligible row per batch.
+        """
         ident = self._cleanup_table(table)
-        bound = "" if after_id is None else " AND id > %d" % int(after_id)
+        after = MIN_ID if after_id is None else int(after_id)
+        when = self._text_time(cutoff)
         try:
+            row = self._mdb.execute(
+                "SELECT max(id) FROM (SELECT id FROM %s WHERE +created_at < ? AND id > ? ORDER BY id LIMIT ?)" % ident,
+                (when, after, int(batch_size))).fetchone()
+            bound = row[0] if row else None
+            if bound is None:
+                return 0, after_id
             self._mdb.execute("BEGIN IMMEDIATE")
             try:
-                ids = [r[0] for r in self._mdb.execute(
-                    "SELECT id FROM %s WHERE created_at < ?%s ORDER BY id LIMIT ?" % (ident, bound),
-                    (self._text_time(cutoff), int(batch_size))).fetchall()]
-                if ids:
-                    self._mdb.execute("DELETE FROM %s WHERE id >= ? AND id <= ? AND created_at < ?" % ident,
-                                      (ids[0], ids[-1], self._text_time(cutoff)))
+                deleted = self._mdb.execute(
+                    "DELETE FROM %s WHERE id > ? AND id <= ? AND created_at < ?" % ident, (after, bound, when)).rowcount
                 self._mdb.execute("COMMIT")
             except BaseException:
                 self._mdb.execute("ROLLBACK")
@@ -129,7 +139,7 @@ class SqliteMaintenanceMixin:
                 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_maintenance import LockTimeout
                 raise LockTimeout("busy_timeout reached while deleting from %s" % table) from None
             raise DatabaseError("cleanup of %s failed: %s" % (table, exc)) from None
-        return len(ids), (ids[-1] if ids else after_id)
+        return deleted, bound
 
     # ---- statistics -----------------------------------------------------------------------------
     def maint_pages(self):

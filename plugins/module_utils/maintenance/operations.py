@@ -39,11 +39,13 @@ OPERATIONS = ("cleanup_logs", "cleanup_temp", "vacuum", "vacuum_full", "analyze"
 SQLITE_ONLY = ("integrity_check", "quick_check", "foreign_key_check", "optimize")
 DEFAULT_STATE_DIR = "/var/lib/bim-wall-system/maintenance"
 SQLITE_BATCH_PAUSE_MS = 20
+# Rows per cleanup batch by engine: a SQLite batch holds the database's single write lock.
+DEFAULT_BATCH_SIZE = {"postgresql": 5000, "sqlite": 2000}
 
 DEFAULTS = dict(
     log_retention_days=30,
     temp_retention_hours=24,
-    batch_size=5000,
+    batch_size=None,
     batch_pause_ms=None,
     lock_timeout_ms=2000,
     deadline=None,
@@ -70,6 +72,8 @@ def validate(operations, options):
         raise MaintenanceError("lock_wait must be 0 or more seconds")
     for key in ("log_retention_days", "temp_retention_hours", "batch_size", "lock_timeout_ms"):
         value = options.get(key)
+        if key == "batch_size" and value is None:
+            continue  # the engine's default
         if value is None or value <= 0:
             raise MaintenanceError("%s must be a positive number, got %r" % (key, value))
     if options.get("reindex_mode") not in ("always", "repair"):
@@ -99,6 +103,8 @@ class Runner:
         self.is_pg = engine.name == "postgresql"
         self.history = None
         self.tables = None
+        if self.opts.get("batch_size") is None:
+            self.opts["batch_size"] = DEFAULT_BATCH_SIZE[engine.name]
 
     # ---- plumbing ---------------------------------------------------------------------------
     def open(self):
