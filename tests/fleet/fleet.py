@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -177,10 +179,33 @@ class Fleet:
             return handle.read().strip()
 
     # ------------------------------------------------------------------ up
+    @contextlib.contextmanager
+    def lock(self):
+        """Serialize up/down of one fleet (parallel pytest workers, a CLI run beside a test run)."""
+        fd = os.open(self.state_dir.rstrip("/") + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def ensure_up(self, walls=2000, sqlite_hosts=0, log=print):
+        """Bring the fleet up unless it is up already; an existing fleet keeps its size."""
+        with self.lock():
+            if self.status()["up"]:
+                return self.load_meta()
+            meta = self.load_meta() or {}
+            return self._up(walls=meta.get("walls", walls), sqlite_hosts=meta.get("sqlite_hosts", sqlite_hosts),
+                            seed=meta.get("seed", 1), log=log)
+
     def up(self, walls=2000, sqlite_hosts=0, fresh=False, seed=1, net=None, log=print):
+        with self.lock():
+            if fresh and os.path.exists(self.state_dir):
+                self._down(log=log)
+            return self._up(walls=walls, sqlite_hosts=sqlite_hosts, seed=seed, net=net, log=log)
+
+    def _up(self, walls=2000, sqlite_hosts=0, seed=1, net=None, log=print):
         started = time.monotonic()
-        if fresh and os.path.exists(self.state_dir):
-            self.down(log=log)
         net = net or (self.load_meta() or {}).get("net") or os.environ.get("BIM_FLEET_NET", DEFAULT_NET)
         plan = host_plan(sqlite_hosts, net)
         os.makedirs(self.state_dir, exist_ok=True)
@@ -668,6 +693,10 @@ class Fleet:
             _wait(lambda: not _port_open(addr, 22), 15, "sshd of %s to stop" % name)
 
     def down(self, log=print):
+        with self.lock():
+            self._down(log=log)
+
+    def _down(self, log=print):
         if not os.path.isdir(self.state_dir):
             log("fleet down: nothing in %s" % self.state_dir)
             return

@@ -86,9 +86,7 @@ def fleet():
     state_dir = os.environ.get("BIM_FLEET_STATE_DIR", fleet_lib.DEFAULT_STATE_DIR)
     walls = int(os.environ.get("BIM_FLEET_WALLS", "2000"))
     handle = fleet_lib.Fleet(state_dir)
-    if not handle.status()["up"]:
-        meta = handle.load_meta() or {}
-        handle.up(walls=meta.get("walls", walls), sqlite_hosts=meta.get("sqlite_hosts", 0))
+    handle.ensure_up(walls=walls)
     return handle
 
 
