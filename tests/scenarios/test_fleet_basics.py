@@ -248,3 +248,42 @@ def test_generated_logs_and_temp_geometry_straddle_the_cleanup_ages(tmp_path):
         assert conn.execute("SELECT count(*) FROM quality_metrics").fetchone()[0] == 600
     finally:
         conn.close()
+
+
+def test_run_playbook_honours_limit_check_and_extra_vars(fleet, run_playbook, tmp_path):
+    playbook = tmp_path / "probe.yml"
+    playbook.write_text(
+        "- name: Probe\n"
+        "  hosts: bim\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - name: Write a marker on the host\n"
+        "      ansible.builtin.copy:\n"
+        "        content: '{{ probe_value }}'\n"
+        "        dest: '{{ probe_dir }}/{{ inventory_hostname }}.txt'\n"
+        "        mode: '0600'\n", encoding="utf-8")
+    extra = {"probe_value": "fleet-ok", "probe_dir": str(tmp_path)}
+    result = run_playbook(str(playbook), extra_vars=extra, limit="lite1", check=True)
+    assert result.rc == 0, str(result)
+    assert "lite1" in result.stdout and "pg1" not in result.stdout
+    assert not (tmp_path / "lite1.txt").exists()  # check mode changed nothing
+    result = run_playbook(str(playbook), extra_vars=extra, limit=["lite1", "pg1"])
+    assert result.rc == 0, str(result)
+    assert (tmp_path / "lite1.txt").read_text(encoding="utf-8") == "fleet-ok"
+    assert (tmp_path / "pg1.txt").exists() and not (tmp_path / "pg2.txt").exists()
+
+
+def test_reset_brings_a_broken_host_back(fleet):
+    name = "pg1"
+    try:
+        fleet.set_app_metrics(name, cache_hit_rate=0.1)
+        fleet.stop_app(name)
+        fleet.stop_db(name)
+        fleet.stop_sshd(name)
+        status = fleet.status()
+        assert not status["up"]
+        assert status["hosts"][name] == {"sshd": False, "db": False, "app": False}
+    finally:
+        fleet.reset(name)
+    assert fleet.status()["up"]
+    assert json.loads(http_get(fleet.hosts[name]["app_url"] + "/metrics")[1])["cache_hit_rate"] == 0.92
