@@ -1,0 +1,183 @@
+"""Restore benchmark: the restore module's library against pg_restore and zstd, ratios measured in
+the same run on the same data, contenders alternated, medians compared.
+
+Needs the 1M-wall data of the backup benchmark (PostgreSQL cluster on port 5499, database
+``bimbench``, SQLite file /var/tmp/bimbench/walls.db)::
+
+    PYTHONPATH=/work/collections python bench/backup.py --setup --walls 1000000   # once
+    PYTHONPATH=/work/collections python bench/restore.py [--reps 3] [--fleet-inventory INV]
+
+PostgreSQL: ``pg_dump -Fc`` of bimbench, then ``createdb`` + ``pg_restore -j2`` into a new database
+(the baseline) against ``restore`` in swap mode with jobs=2 from a repository holding a backup of
+the same database, verification (rows and digests of every table, amcheck, GiST validity) and the
+swap included. SQLite: ``zstd -d`` of the zstd-compressed file to a new file against ``restore``
+in swap mode (restore and verification reported separately). With --fleet-inventory the wall time
+of the recovery_drill playbook across that fleet is measured too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BASE = "/var/tmp/bimbench"
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PORT = 5499
+DB = "bimbench"
+SQLITE = os.path.join(BASE, "walls.db")
+LIVE_DB = "bimbench_rs"
+BASE_DB = "bimbench_rs_base"
+
+CHILD = r"""
+import json, sys, time
+from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import run_restore
+cfg = json.loads(sys.argv[1])
+started = time.monotonic()
+result = run_restore(ConnectionParams(**cfg["params"]), cfg["repo"], "latest", mode=cfg.get("mode", "swap"),
+                     target_name=cfg.get("target"), jobs=2, keep_restore_points=0, state_dir=cfg["state"],
+                     staging_dir=cfg.get("staging"))
+result["wall_s"] = time.monotonic() - started
+print(json.dumps(result, default=str))
+"""
+
+BACKUP = r"""
+import json, sys
+from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup import run_backup
+r = run_backup(ConnectionParams(**json.loads(sys.argv[1])), sys.argv[2], {"type": "full"})
+print(json.dumps({"backup_id": r["backup_id"], "source_bytes": r.get("source_bytes")}))
+"""
+
+
+def pg_env(db="postgres"):
+    env = dict(os.environ)
+    env.update(PGHOST="127.0.0.1", PGPORT=str(PORT), PGUSER="postgres", PGDATABASE=db)
+    return env
+
+
+def psql(sql, db="postgres"):
+    subprocess.run([os.path.join(PG_BIN, "psql"), "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], env=pg_env(db),
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def timed(cmd, **kwargs):
+    started = time.monotonic()
+    proc = subprocess.run(cmd, check=True, **kwargs)
+    return time.monotonic() - started, proc
+
+
+def child(cfg):
+    _s, proc = timed([sys.executable, "-c", CHILD, json.dumps(cfg)], stdout=subprocess.PIPE, text=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def pg_params(db):
+    return {"engine": "postgresql", "db_host": "127.0.0.1", "db_port": PORT, "db_user": "postgres", "db_name": db}
+
+
+def bench_postgresql(work, reps):
+    repo, state = os.path.join(work, "repo-pg"), os.path.join(work, "state")
+    dump = os.path.join(work, "bimbench.fc")
+    subprocess.run([sys.executable, "-c", BACKUP, json.dumps(pg_params(DB)), repo], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([os.path.join(PG_BIN, "pg_dump"), "-Fc", "-f", dump, DB], env=pg_env(), check=True)
+    for name in (LIVE_DB, BASE_DB):
+        psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+    # The live database the swap replaces: a first restore in new mode (not timed).
+    child({"params": pg_params(DB), "repo": repo, "mode": "new", "target": LIVE_DB, "state": state, "staging": work})
+    base, ours, phases = [], [], []
+    for _ in range(reps):
+        psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % BASE_DB)
+        started = time.monotonic()
+        subprocess.run([os.path.join(PG_BIN, "createdb"), BASE_DB], env=pg_env(), check=True)
+        subprocess.run([os.path.join(PG_BIN, "pg_restore"), "-j", "2", "-d", BASE_DB, dump], env=pg_env(), check=True)
+        base.append(time.monotonic() - started)
+        psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % BASE_DB)
+        result = child({"params": pg_params(LIVE_DB), "repo": repo, "state": state, "staging": work})
+        ours.append(result["wall_s"])
+        phases.append({k: result.get(k) for k in ("restore_s", "verify_s", "swap_s")})
+    psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % LIVE_DB)
+    return {"baseline_s": base, "ours_s": ours, "phases": phases, "dump_bytes": os.path.getsize(dump)}
+
+
+def bench_sqlite(work, reps):
+    repo, state = os.path.join(work, "repo-lite"), os.path.join(work, "state")
+    live = os.path.join(work, "live", "walls.db")
+    os.makedirs(os.path.dirname(live))
+    shutil.copy(SQLITE, live)
+    params = {"engine": "sqlite", "sqlite_path": live}
+    subprocess.run([sys.executable, "-c", BACKUP, json.dumps(params), repo], check=True, stdout=subprocess.DEVNULL)
+    packed = os.path.join(work, "walls.db.zst")
+    subprocess.run(["zstd", "-q", "-3", "-f", SQLITE, "-o", packed], check=True)
+    base, ours, phases = [], [], []
+    for _ in range(reps):
+        out = os.path.join(work, "base.db")
+        started = time.monotonic()
+        subprocess.run(["zstd", "-q", "-d", "-f", packed, "-o", out], check=True)
+        fd = os.open(out, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+        base.append(time.monotonic() - started)
+        os.unlink(out)
+        result = child({"params": params, "repo": repo, "state": state})
+        ours.append(result["wall_s"])
+        phases.append({k: result.get(k) for k in ("restore_s", "verify_s", "swap_s")})
+    return {"baseline_s": base, "ours_s": ours, "phases": phases, "file_bytes": os.path.getsize(SQLITE)}
+
+
+def bench_drill(inventory, reps):
+    times = []
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_CONFIG", os.path.join(os.path.dirname(inventory), "ansible.cfg"))
+    for _ in range(reps):
+        started = time.monotonic()
+        subprocess.run(["ansible-playbook", "-i", inventory, "bim.wall_system.recovery_drill", "-e",
+                        json.dumps({"bim_recovery_drill_state_dir": "/var/tmp/bim-drill-bench-state",
+                                    "bim_recovery_drill_report_dir": tempfile.mkdtemp(prefix="bim-drill-")})],
+                       check=True, stdout=subprocess.DEVNULL, env=env)
+        times.append(time.monotonic() - started)
+    return times
+
+
+def line(label, base, ours, extra=""):
+    b, o = statistics.median(base), statistics.median(ours)
+    print("%-52s baseline %7.2f s   ours %7.2f s   ratio %.2fx %s" % (label, b, o, o / b, extra))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--skip-postgresql", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--fleet-inventory", help="also time the recovery_drill playbook on this fleet")
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="bimbench-rs-", dir="/var/tmp")
+    os.chmod(work, 0o755)
+    try:
+        if not args.skip_postgresql:
+            pg = bench_postgresql(work, args.reps)
+            print(json.dumps(pg))
+            line("PostgreSQL swap restore (verified) vs pg_restore -j2", pg["baseline_s"], pg["ours_s"],
+                 "(target <= 1.2x)")
+        if not args.skip_sqlite:
+            lite = bench_sqlite(work, args.reps)
+            print(json.dumps(lite))
+            line("SQLite swap restore (verified) vs zstd -d", lite["baseline_s"], lite["ours_s"], "(target <= 1.5x)")
+            line("SQLite restore phase only vs zstd -d", lite["baseline_s"], [p["restore_s"] for p in lite["phases"]])
+        if args.fleet_inventory:
+            times = bench_drill(args.fleet_inventory, args.reps)
+            print("recovery_drill across the fleet: median %.2f s (%s)" % (
+                statistics.median(times), ", ".join("%.2f" % t for t in times)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
