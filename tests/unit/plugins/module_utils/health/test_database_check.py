@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import sqlite3
 
 import pytest
@@ -126,3 +127,30 @@ def test_sqlite_broken_rtree_is_error(sqlite_conn_params):
     assert result["status"] == "error"
     assert "intersections_rtree" in result["message"]
     assert any("intersections_rtree" in r for r in report["recommendations"])
+
+
+def test_server_that_never_answers_is_a_check_timeout_and_others_finish():
+    """A real TCP peer that accepts the connection and then says nothing (a hung server)."""
+    listener = socket.socket()
+    listener.bind(("127.0.15.2", 0))
+    listener.listen(4)
+    accepted = []
+    try:
+        params = ConnectionParams(engine="postgresql", db_host="127.0.15.2", db_port=listener.getsockname()[1],
+                                  db_name="bim_walls", connect_timeout=30)
+        ctx = CheckContext(conn=params, thresholds=thresholds_for(), timeout=1)
+        listener.settimeout(0.1)
+        report = build_report(run_checks(ctx, ["database", "system"]))
+        try:
+            accepted.append(listener.accept()[0])
+        except OSError:
+            pass
+    finally:
+        for conn in accepted:
+            conn.close()
+        listener.close()
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["database"]["status"] == "error"
+    assert "did not finish within 1" in checks["database"]["message"]
+    assert checks["system"]["status"] == "healthy"
+    assert report["overall_status"] == "unhealthy"
