@@ -39,6 +39,10 @@ def read_pid(cfg):
         with open(cfg["pid_file"], encoding="utf-8") as handle:
             pid = int(handle.read().strip())
         os.kill(pid, 0)
+        # a pid file left by a server that died may name an unrelated, newer process
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            if cfg["pid_file"].encode("utf-8") not in handle.read():
+                return None
         return pid
     except (OSError, ValueError):
         return None

@@ -121,11 +121,17 @@ def _wait(predicate, timeout, what):
     raise FleetError("timed out after %ss waiting for %s" % (timeout, what))
 
 
-def _read_pid(path):
+def _read_pid(path, marker=None):
+    """PID from a pid file if that process is alive and, with MARKER, its command line holds
+    MARKER (a pid file left by a process that died may name an unrelated, newer process)."""
     try:
         with open(path, encoding="utf-8") as handle:
             pid = int(handle.read().split()[0])
         os.kill(pid, 0)
+        if marker is not None:
+            with open("/proc/%d/cmdline" % pid, "rb") as handle:
+                if marker.encode("utf-8") not in handle.read():
+                    return None
         return pid
     except (OSError, ValueError, IndexError):
         return None
@@ -316,7 +322,7 @@ class Fleet:
         self.start_sshd(name, addr)
 
     def _sshd_pid(self, name):
-        return _read_pid(self.hdir(name, "ssh", "sshd.pid"))
+        return _read_pid(self.hdir(name, "ssh", "sshd.pid"), marker=self.hdir(name, "ssh", "sshd_config"))
 
     def start_sshd(self, name, addr=None):
         addr = addr or self.host(name)["address"]
