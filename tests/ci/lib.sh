@@ -182,5 +182,7 @@ build_and_install_collection() {
 collection_env() {
     export ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR"
     export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
+    # scenario tests import module_utils helpers too: from the same installed copy
+    export PYTHONPATH="$COLLECTIONS_DIR${PYTHONPATH:+:$PYTHONPATH}"
     export PATH="$VENV/bin:$PATH"
 }
