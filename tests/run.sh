@@ -240,7 +240,7 @@ stage_molecule() {
     cd "$ROOT/extensions"
     collection_env
     FLEET_STARTED=1
-    "$VENV/bin/molecule" test -s health_check
+    NO_COLOR=1 ANSIBLE_NOCOLOR=1 "$VENV/bin/molecule" test -s health_check
 }
 
 stage_compat() {
