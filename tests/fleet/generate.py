@@ -42,44 +42,44 @@ BATCH = 20000
 LEVELS = ("info", "warning", "error")
 CATEGORIES = ("geometry", "database", "api", "cache")
 MATERIALS = (
-    "reinforced concrete C30/37",
-    "calcium silicate masonry",
-    "gypsum board, steel studs",
-    "cross-laminated timber",
-    "aerated concrete block",
-    "clay brick, mineral wool",
+    "concrete C30/37",
+    "calcium silicate",
+    "gypsum, steel stud",
+    "CLT timber",
+    "aerated concrete",
+    "clay brick",
     "precast concrete",
-    "curtain wall, aluminium",
+    "curtain wall",
 )
 ROOMS = ("Kitchen", "Office", "Corridor", "Stairwell", "Bathroom", "Meeting room", "Storage",
          "Plant room", "Lobby", "Bedroom", "Living room", "Server room")
 KINDS = ("L-junction", "L-junction", "T-junction", "X-crossing")
-METRICS = ("planarity_deviation_mm", "thickness_deviation_mm", "alignment_error_deg",
-           "clash_count", "overlap_area_m2")
+METRICS = ("planarity_mm", "thickness_dev_mm", "alignment_deg", "clash_count", "overlap_m2")
+# per category: three ordinary messages, then the one an error entry uses
 MESSAGES = {
     "geometry": (
-        "Offset operation on wall {w} completed in {ms} ms ({n} vertices)",
-        "Intersection of walls {w} and {w2} recomputed, kind {k}",
-        "Wall {w} geometry validated against project {p} grid, deviation {d} mm",
-        "Offset operation on wall {w} failed: self-intersecting result after {ms} ms",
+        "offset wall {w}: {ms} ms, {n} vertices",
+        "intersection {w}/{w2} recomputed ({k})",
+        "wall {w} off grid by {d} mm",
+        "offset wall {w} failed: self-intersection",
     ),
     "database": (
-        "Query walls_by_bbox for project {p} returned {n} rows in {ms} ms",
-        "Connection pool: {n} active, {n2} idle connections",
-        "Slow query on intersections (project {p}) took {ms} ms",
-        "Transaction rolled back while saving wall {w}: serialization failure",
+        "bbox query project {p}: {n} rows, {ms} ms",
+        "pool: {n} active, {n2} idle",
+        "slow query intersections p{p}: {ms} ms",
+        "save wall {w} rolled back: serialization",
     ),
     "api": (
-        "GET /api/projects/{p}/walls answered 200 in {ms} ms",
-        "PUT /api/walls/{w} answered 200 in {ms} ms",
-        "POST /api/projects/{p}/clash-detection answered 429 in {ms} ms (rate limited)",
-        "GET /api/walls/{w}/intersections answered 500 in {ms} ms",
+        "GET /projects/{p}/walls 200 {ms} ms",
+        "PUT /walls/{w} 200 {ms} ms",
+        "POST /projects/{p}/clashes 429 {ms} ms",
+        "GET /walls/{w}/intersections 500 {ms} ms",
     ),
     "cache": (
-        "Cache hit for wall {w} geometry (hit rate {r})",
-        "Cache miss for project {p} spatial tile, loaded {n} walls in {ms} ms",
-        "Cache eviction: {n} entries removed, memory {n2} MB",
-        "Cache backend unreachable for {ms} ms, serving from database",
+        "hit wall {w} (rate {r})",
+        "miss tile p{p}: {n} walls, {ms} ms",
+        "evicted {n} entries, {n2} MB",
+        "cache unreachable for {ms} ms",
     ),
 }
 
@@ -211,7 +211,7 @@ class _Data:
                 d=round(rng.uniform(0, 9), 2), r=round(rng.uniform(0.6, 0.99), 2),
                 k=KINDS[rng.randrange(4)])
             if level == "warning":
-                message += " [threshold exceeded]"
+                message += " [slow]"
             yield (i + 1, self.ts(age), level, category, message)
 
     def temp_geometry(self):
