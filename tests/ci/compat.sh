@@ -54,7 +54,7 @@ for pair in $PAIRS; do
     coll="$CACHE_DIR/collections-$core"
     rm -rf "$coll"
     mkdir -p "$coll"
-    "$venv/bin/ansible-galaxy" collection install --force -p "$coll" "$tarball" >/dev/null
+    ANSIBLE_COLLECTIONS_PATH="$coll" "$venv/bin/ansible-galaxy" collection install --force -p "$coll" "$tarball" >/dev/null
 
     export ANSIBLE_COLLECTIONS_PATH="$coll" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
     # ansible-test and the sanity venvs look up pythonX.Y on PATH
@@ -95,6 +95,10 @@ for pair in $PAIRS; do
         name="$(basename "$pb" .yml)"
         if (cd "$CACHE_DIR" && "$venv/bin/ansible-playbook" -i localhost, --syntax-check "bim.wall_system.$name" >/dev/null 2>"$CACHE_DIR/syntax.err"); then
             echo "ansible-playbook --syntax-check bim.wall_system.$name: ok"
+        elif other="$(grep -oE "could not resolve the module_defaults group [a-z0-9_]+\.[a-z0-9_]+" "$CACHE_DIR/syntax.err" | awk '{print $NF}' | head -n1)" \
+            && [ -n "$other" ] && [ "${other%%.*}" != bim ]; then
+            # e.g. awx_setup needs awx.awx, an optional collection this offline machine cannot fetch
+            echo "ansible-playbook --syntax-check bim.wall_system.$name: not checked (needs the collection $other)"
         else
             echo "ansible-playbook --syntax-check bim.wall_system.$name: FAILED"
             cat "$CACHE_DIR/syntax.err"
