@@ -93,7 +93,7 @@ def bench_postgresql(work, reps):
     # The live database the swap replaces: a first restore in new mode (not timed).
     child({"params": pg_params(DB), "repo": repo, "mode": "new", "target": LIVE_DB, "state": state, "staging": work})
     base, ours, phases = [], [], []
-    for _ in range(reps):
+    for _rep in range(reps):
         psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % BASE_DB)
         started = time.monotonic()
         subprocess.run([os.path.join(PG_BIN, "createdb"), BASE_DB], env=pg_env(), check=True)
@@ -117,7 +117,7 @@ def bench_sqlite(work, reps):
     packed = os.path.join(work, "walls.db.zst")
     subprocess.run(["zstd", "-q", "-3", "-f", SQLITE, "-o", packed], check=True)
     base, ours, phases = [], [], []
-    for _ in range(reps):
+    for _rep in range(reps):
         out = os.path.join(work, "base.db")
         started = time.monotonic()
         subprocess.run(["zstd", "-q", "-d", "-f", packed, "-o", out], check=True)
@@ -136,7 +136,7 @@ def bench_drill(inventory, reps):
     times = []
     env = dict(os.environ)
     env.setdefault("ANSIBLE_CONFIG", os.path.join(os.path.dirname(inventory), "ansible.cfg"))
-    for _ in range(reps):
+    for _rep in range(reps):
         started = time.monotonic()
         subprocess.run(["ansible-playbook", "-i", inventory, "bim.wall_system.recovery_drill", "-e",
                         json.dumps({"bim_recovery_drill_state_dir": "/var/tmp/bim-drill-bench-state",

@@ -24,9 +24,10 @@ description:
     so C(bim.wall_system.backup_info) reports C(latest_verified).
   - Fails when any backup has a problem; each problem names the backup and the chunk or table.
 author:
-  - BIM Wall System operations team
+  - BIM Wall System operations team (@bim-wall-system)
 extends_documentation_fragment:
   - bim.wall_system.connection
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -35,6 +36,8 @@ attributes:
       scratch restore (space needed vs available) and creates nothing.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   repository:
     description: Folder of the backup repository on the managed host (C(bim_backup_repository)).

@@ -29,15 +29,18 @@ description:
   - When O(repository) is missing or unreadable and O(secondary_repository) is set, the backup is
     fetched from the secondary (local path or SFTP) into O(secondary_staging) and restored from there.
 author:
-  - BIM Wall System operations team
+  - BIM Wall System operations team (@bim-wall-system)
 extends_documentation_fragment:
   - bim.wall_system.connection
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Returns the plan (backup, bytes to read, free space needed vs available) and fails when it would not fit; changes nothing.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   repository:
     description:

@@ -6,8 +6,6 @@ naming the host, the backup and the chunk; the restore refuses before touching l
 
 from __future__ import annotations
 
-import os
-
 import restore_helpers as rh
 
 PLAYBOOK = "bim.wall_system.verify_backups"

@@ -94,8 +94,8 @@ def _spatial_problems(engine, tables):
         if tables and idx.get("table") not in tables:
             continue
         if not idx.get("present", True) or not idx.get("valid", True):
-            problems.append("spatial index %s on %s: %s" % (idx.get("name"), idx.get("table"),
-                                                          idx.get("problem") or "missing or invalid"))
+            problems.append("spatial index %s on %s: %s" % (
+                idx.get("name"), idx.get("table"), idx.get("problem") or "missing or invalid"))
     return problems
 
 
@@ -545,4 +545,3 @@ def make_target(params, **kwargs):
     if params.engine == "sqlite":
         return SqliteTarget(params, **kwargs)
     raise RestoreError("unknown database engine %r" % params.engine)
-

@@ -20,7 +20,6 @@ from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors imp
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
 
-
 def _flip_byte(repo_path, manifest):
     chunk_id = manifest["streams"]["database"]["chunks"][len(manifest["streams"]["database"]["chunks"]) // 2][0]
     path = Repository(repo_path).chunk_path(chunk_id)
@@ -72,7 +71,7 @@ def test_swap_restores_backup_and_keeps_restore_point(rs_params, rs_repo, rs_sta
 def test_keep_restore_points_prunes_older(rs_params, rs_repo, rs_state, take_backup, digests, change_data):
     take_backup(rs_params, rs_repo)
     names = []
-    for _ in range(3):
+    for _round in range(3):
         names.append(runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state,
                                         keep_restore_points=2)["restore_point"])
     points = make_target(rs_params, state_dir=rs_state).restore_points()
@@ -271,12 +270,12 @@ def small_tmpfs(tmp_path):
         pytest.skip("mounting a tmpfs needs root")
     mnt = tmp_path / "small"
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mnt)]).returncode != 0:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mnt)], check=False).returncode != 0:
         pytest.skip("cannot mount a tmpfs here")
     try:
         yield str(mnt)
     finally:
-        subprocess.run(["umount", "-l", str(mnt)])
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_invalid_postgresql_database_is_moved_aside(rs_pg_params, rs_repo, rs_state, take_backup, digests):
