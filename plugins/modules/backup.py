@@ -265,6 +265,11 @@ streams:
   returned: success
   type: dict
   sample: {database: {kind: pg_dump_custom, size: 512000000, chunks: 7812}}
+timings:
+  description: Seconds per phase (database stream, digests taken alongside, files, sync, copies).
+  returned: success
+  type: dict
+  sample: {database_s: 8.1, digests_s: 7.9, sync_s: 0.4, copies_s: 2.0}
 repository:
   description: Absolute path of the primary repository.
   returned: always

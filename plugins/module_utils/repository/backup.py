@@ -158,6 +158,7 @@ def _store_postgresql(session, params, engine, with_digests=True):
     digest_errors = []
 
     def digest():
+        begun = time.monotonic()
         try:
             if snapshot:
                 digests.update(engine.table_digests_at(snapshot))
@@ -165,6 +166,7 @@ def _store_postgresql(session, params, engine, with_digests=True):
                 digests.update(engine.table_digests())
         except Exception as exc:
             digest_errors.append(exc)
+        session.timings["digests_s"] = round(time.monotonic() - begun, 3)
 
     # Digests run on their own connection (inside the exported snapshot when the engine
     # supports it) while pg_dump streams.
@@ -192,6 +194,7 @@ def _store_sqlite(session, params, repo, backup_id, with_digests=True):
     from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archive import online_copy
     copy_path = os.path.join(repo.tmp_dir, "%s.sqlite" % backup_id)
     try:
+        begun = time.monotonic()
         try:
             page_size = online_copy(params.sqlite_path, copy_path)
         except OSError as exc:
@@ -201,17 +204,20 @@ def _store_sqlite(session, params, repo, backup_id, with_digests=True):
                 raise RepositoryError("copying the SQLite database into %s failed: no space left on device"
                                       % repo.tmp_dir)
             raise
+        session.timings["sqlite_copy_s"] = round(time.monotonic() - begun, 3)
         # Digests of the copy (exactly the state the backup holds), taken while it is chunked.
         copy_params = params.__class__(engine="sqlite", sqlite_path=copy_path)
         digests = {}
         digest_errors = []
 
         def digest():
+            begun = time.monotonic()
             try:
                 with open_engine(copy_params) as engine:
                     digests.update(engine.table_digests())
             except Exception as exc:  # reported below
                 digest_errors.append(exc)
+            session.timings["digests_s"] = round(time.monotonic() - begun, 3)
 
         thread = threading.Thread(target=digest, daemon=True)
         if with_digests:
@@ -261,14 +267,21 @@ def _run(params, repository, opts):
                                verify_reused=(kind == "full"))
         streams = {}
         if params.engine == "sqlite":
+            mark = time.monotonic()
             streams["database"], tables = _store_sqlite(session, params, repo, backup_id, opts["table_digests"])
         else:
+            mark = time.monotonic()
             with open_engine(params) as engine:
                 streams["database"], tables = _store_postgresql(session, params, engine, opts["table_digests"])
+        session.timings["database_s"] = round(time.monotonic() - mark, 3)
         if opts["include_paths"]:
+            mark = time.monotonic()
             streams["files"] = _store_files(session, list(opts["include_paths"]))
+            session.timings["files_s"] = round(time.monotonic() - mark, 3)
         # Every chunk durable before the manifest names it.
+        mark = time.monotonic()
         syncfs(repo.path)
+        session.timings["sync_s"] = round(time.monotonic() - mark, 3)
         finished = utcnow()
         names = {}
         for stream in streams.values():
@@ -315,6 +328,7 @@ def _run(params, repository, opts):
             pruned = repo.prune()
         pruned["orphans_removed"] = orphans["removed_chunks"]
         locations = [{"url": repo.path, "status": "ok", "primary": True, "error": None}]
+        mark = time.monotonic()
         if opts["targets"]:
             # Copy every backup the target lacks: a copy interrupted last time completes now.
             remaining = repo.list_backups()
@@ -322,6 +336,7 @@ def _run(params, repository, opts):
                 status = copy_backups(repo, target, remaining)
                 status["primary"] = False
                 locations.append(status)
+            session.timings["copies_s"] = round(time.monotonic() - mark, 3)
     return {
         "changed": True,
         "backup_id": backup_id,
@@ -344,6 +359,7 @@ def _run(params, repository, opts):
         "copy_failed": any(loc["status"] != "ok" for loc in locations),
         "expired": expired,
         "pruned": pruned,
+        "timings": session.timings,
     }
 
 

@@ -18,13 +18,14 @@ except ImportError as exc:  # pragma: no cover - checked by the modules
     HAS_FASTCDC = False
     FASTCDC_IMPORT_ERROR = exc
 
-# 64 KiB average: about 8000 chunks for a 500 MB dump, small enough that a 1% change touches
-# few bytes, large enough that per-chunk overhead (a file, a hash) stays small.
-CDC_MIN = 16 * 1024
-CDC_AVG = 64 * 1024
-CDC_MAX = 256 * 1024
+# 128 KiB average: about 3000 chunks for a 400 MB dump, small enough that a 1% change touches
+# few bytes, large enough that per-chunk overhead (a file, a hash) stays small. SQLite files:
+# 256 KiB fixed chunks (a multiple of every page size).
+CDC_MIN = 32 * 1024
+CDC_AVG = 128 * 1024
+CDC_MAX = 512 * 1024
 CDC_NORMALIZATION = 1
-FIXED_SIZE = 64 * 1024
+FIXED_SIZE = 256 * 1024
 
 
 def cdc_parameters():

@@ -35,6 +35,7 @@ class ChunkSession:
         self._local = threading.local()
         self.stats = {"new_chunks": 0, "reused_chunks": 0, "new_stored_bytes": 0, "repaired_chunks": 0,
                       "verified_reused_chunks": 0}
+        self.timings = {}
         self.chunk_sizes = {}  # chunk id -> stored (compressed) size of chunks this session touched
 
     def _compressor(self):

@@ -62,7 +62,7 @@ def test_sqlite_incremental_stores_only_changed_pages(tmp_path, bim_generator, r
     expected_new = changed - before_chunks
     assert repo.list_chunks() - before_chunks == expected_new
     assert incr["new_chunks"] == len(expected_new) > 0
-    assert incr["new_stored_bytes"] <= 0.10 * full["new_stored_bytes"]
+    assert incr["new_stored_bytes"] <= 0.25 * full["new_stored_bytes"]  # 256 KiB chunks of a ~2.5 MB file
 
 
 def test_postgresql_incremental_stores_only_changed_chunks(bim_generator, repo_path, pg_admin):
