@@ -19,7 +19,7 @@ description:
     C(PGPASSWORD), never on the command line. The table digests are taken in the same snapshot
     as the dump (C(psql) streams each table with C(COPY) while C(pg_dump) runs)."
   - "SQLite: the online backup API makes a consistent copy in the repository's C(tmp) folder while
-    the application keeps writing; the copy is cut into page-aligned 64 KiB chunks and removed."
+    the application keeps writing; the copy is cut into page-aligned 256 KiB chunks and removed."
   - The manifest records rows and a content digest per BIM table, so a restore can be proven.
   - After the backup, O(retention) expires old backups and O(prune) removes the chunks no remaining
     backup needs. Then every backup the secondary repositories of O(copy_to) lack is copied to them;
