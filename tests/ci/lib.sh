@@ -72,7 +72,18 @@ ensure_apt() {
         export __BIM_APT_UPDATED
     fi
     log "apt-get install ${missing[*]}"
-    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+    # Packages must not start services: a system sshd on 0.0.0.0:22 (openssh-server's postinst)
+    # would take port 22 from the test fleet's per-host sshds on 127.0.10.x:22. policy-rc.d
+    # answering 101 is Debian's documented way to say "no service starts" to invoke-rc.d.
+    local policy=/usr/sbin/policy-rc.d made_policy=0 rc=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# written by bim.wall_system tests/ci/lib.sh during apt-get install\nexit 101\n' | $sudo tee "$policy" >/dev/null
+        $sudo chmod 0755 "$policy"
+        made_policy=1
+    fi
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null || rc=$?
+    if [ "$made_policy" = 1 ]; then $sudo rm -f "$policy"; fi
+    return "$rc"
 }
 
 # quiet_pip -> drops pip's warnings about absent local index folders of this machine's pip config
