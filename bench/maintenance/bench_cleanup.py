@@ -148,7 +148,7 @@ def measure(start_writer, cleanup):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1000000)
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=None, help="rows per batch (default: the engine default)")
     parser.add_argument("--pause-ms", type=int, default=None, help="batch_pause_ms of the batched cleanup")
     parser.add_argument("--interval-ms", type=float, default=10.0)
     parser.add_argument("--engines", default="postgresql,sqlite")
@@ -164,8 +164,8 @@ def main(argv=None):
                                       db_name=DB)
 
             def batched():
-                out = run_maintenance(params, ["cleanup_logs"], dict(state_dir=state, batch_size=args.batch,
-                                                                        batch_pause_ms=args.pause_ms))
+                opts = dict(state_dir=state, batch_size=args.batch, batch_pause_ms=args.pause_ms)
+                out = run_maintenance(params, ["cleanup_logs"], opts)
                 return out["results"][0]["details"]["deleted"]
 
             def plain():
@@ -182,8 +182,8 @@ def main(argv=None):
             params = ConnectionParams(engine="sqlite", sqlite_path=path)
 
             def batched_lite():
-                out = run_maintenance(params, ["cleanup_logs"], dict(state_dir=state, batch_size=args.batch,
-                                                                        batch_pause_ms=args.pause_ms))
+                opts = dict(state_dir=state, batch_size=args.batch, batch_pause_ms=args.pause_ms)
+                out = run_maintenance(params, ["cleanup_logs"], opts)
                 return out["results"][0]["details"]["deleted"]
 
             def plain_lite():

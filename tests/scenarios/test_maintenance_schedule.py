@@ -52,7 +52,7 @@ def apply_role(tmp_path, cron_file, state="present"):
            "-e", "bim_maintenance_schedule_inventory=/etc/bim/inventory.yml",
            "-e", "bim_maintenance_schedule_state=%s" % state,
            "-e", "ansible_python_interpreter=%s" % sys.executable]
-    return subprocess.run(cmd, cwd=str(tmp_path), env=env(), capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, cwd=str(tmp_path), env=env(), capture_output=True, text=True, timeout=300, check=False)
 
 
 def entries(cron_file):
@@ -90,21 +90,21 @@ def test_cron_variant_installs_the_seed_schedule_idempotently_and_removes_it(tmp
 def test_awx_setup_passes_syntax_check_with_the_awx_collection(tmp_path):
     dest = tmp_path / "collections"
     install = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "awx_collection.py"), "--dest", str(dest)],
-                             capture_output=True, text=True, timeout=600)
+                             capture_output=True, text=True, timeout=600, check=False)
     if install.returncode != 0:
         pytest.skip("awx.awx could not be fetched from PyPI here: %s" % install.stderr[-500:])
     merged = env()
     merged["ANSIBLE_COLLECTIONS_PATH"] = "%s:%s" % (dest, merged["ANSIBLE_COLLECTIONS_PATH"])
     check = subprocess.run([tool("ansible-playbook"), "--syntax-check", "-i", "localhost,",
                             os.path.join(ROOT, "playbooks", "awx_setup.yml")],
-                           env=merged, capture_output=True, text=True, timeout=300)
+                           env=merged, capture_output=True, text=True, timeout=300, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     # without the collection the playbook cannot load: the dependency is real
     merged["ANSIBLE_COLLECTIONS_PATH"] = env()["ANSIBLE_COLLECTIONS_PATH"]
     merged["ANSIBLE_COLLECTIONS_PATH"] += ":%s" % (tmp_path / "empty")
     bare = subprocess.run([tool("ansible-playbook"), "--syntax-check", "-i", "localhost,",
                            os.path.join(ROOT, "playbooks", "awx_setup.yml")],
-                          env=merged, capture_output=True, text=True, timeout=300)
+                          env=merged, capture_output=True, text=True, timeout=300, check=False)
     if os.path.isdir(os.path.expanduser("~/.ansible/collections/ansible_collections/awx/awx")):
         return  # found in the default path too: nothing to compare
     assert bare.returncode != 0 and "awx.awx" in bare.stdout + bare.stderr

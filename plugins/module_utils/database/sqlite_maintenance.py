@@ -134,6 +134,9 @@ class SqliteMaintenanceMixin:
             except BaseException:
                 self._mdb.execute("ROLLBACK")
                 raise
+            # copy the batch out of the WAL here, so the application's next commit does not run
+            # the automatic checkpoint of our pages (PASSIVE: never waits for anyone)
+            self._mdb.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_maintenance import LockTimeout
