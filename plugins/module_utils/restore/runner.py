@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import datetime
 import os
+import queue
 import tarfile
+import threading
 import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
@@ -31,6 +33,67 @@ from ansible_collections.bim.wall_system.plugins.module_utils.restore.space impo
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
 LEVELS = ("checksum", "restore")
+READ_AHEAD_BLOCK = 4 * 1024 * 1024
+
+
+class ReadAhead:
+    """Reads a repository stream in a thread (chunks decompressed and hash-checked there, both
+    release the GIL) while the caller writes what was already read. Errors of the reader, such
+    as ``CorruptChunkError``, are raised in the caller's ``read()``."""
+
+    def __init__(self, stream, depth=4):
+        self._stream = stream
+        self._queue = queue.Queue(depth)
+        self._buffer = b""
+        self._eof = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bim-restore-read-ahead")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _run(self):
+        try:
+            while not self._stop.is_set():
+                block = self._stream.read(READ_AHEAD_BLOCK)
+                self._queue.put(block)
+                if not block:
+                    return
+        except BaseException as exc:  # handed to the reader
+            self._queue.put(exc)
+
+    def read(self, n=-1):
+        parts = [self._buffer]
+        have = len(self._buffer)
+        self._buffer = b""
+        while not self._eof and (n is None or n < 0 or have < n):
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._eof = True
+                raise item
+            if not item:
+                self._eof = True
+                break
+            parts.append(item)
+            have += len(item)
+        data = b"".join(parts)
+        if n is not None and n >= 0 and len(data) > n:
+            data, self._buffer = data[:n], data[n:]
+        return data
+
+    def close(self):
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        self._stream.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 RECORD_LEVEL = {"checksum": "checksums", "restore": "restore"}
 
 
@@ -203,7 +266,7 @@ def run_restore(params, repository, backup_id="latest", mode="swap", target_name
         if progress:
             progress("restoring", scratch)
         try:
-            with repo.open_stream(manifest, "database") as stream:
+            with ReadAhead(repo.open_stream(manifest, "database")) as stream:
                 target.restore_into(scratch, stream, jobs=jobs, tables=tables)
         except repository_mod.CorruptChunkError as exc:
             raise RestoreError("backup %s is damaged, nothing was changed: %s" % (manifest["id"], exc),
@@ -418,7 +481,7 @@ def _verify_by_restore(params, repo, manifest, jobs, state_dir, scratch_dir, sta
         t0 = time.monotonic()
         try:
             try:
-                with repo.open_stream(manifest, "database") as stream:
+                with ReadAhead(repo.open_stream(manifest, "database")) as stream:
                     target.restore_into(scratch, stream, jobs=jobs)
             except repository.CorruptChunkError as exc:
                 item["problems"].append(str(exc))
