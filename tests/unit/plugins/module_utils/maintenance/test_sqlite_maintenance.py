@@ -57,7 +57,7 @@ def test_cleanup_boundary_check_mode_and_second_run(mt_sqlite, state_dir):
     assert all(r["success"] for r in second["results"])
 
 
-def test_lock_file_makes_a_second_run_skip(mt_sqlite, state_dir):
+def test_lock_file_makes_a_second_run_skip(mt_sqlite, state_dir, collection_env):
     holder = open_engine(mt_sqlite)
     assert holder.maint_try_lock()[0]
     try:
@@ -71,7 +71,7 @@ def test_lock_file_makes_a_second_run_skip(mt_sqlite, state_dir):
             print(json.dumps(r))
         """)
         out = subprocess.run([sys.executable, "-c", code, mt_sqlite.sqlite_path, state_dir], check=True,
-                             capture_output=True, text=True, env=dict(os.environ)).stdout
+                             capture_output=True, text=True, env=collection_env).stdout
         assert '"lock_busy": true' in out and "another maintenance run holds the maintenance lock" in out
         assert str(os.getpid()) in out
     finally:
