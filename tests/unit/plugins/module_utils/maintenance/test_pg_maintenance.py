@@ -194,3 +194,34 @@ def test_bad_input_is_a_clear_error(mt_pg, mt_sql, state_dir):
         run_maintenance(mt_pg, ["vacuum"], dict(state_dir=state_dir, deadline="tomorrow-ish"))
     with pytest.raises(MaintenanceError, match="tables must be BIM tables"):
         run_maintenance(mt_pg, ["vacuum"], dict(state_dir=state_dir, tables=["pg_class"]))
+
+
+def test_vacuum_full_only_by_name_and_it_shrinks_the_table(mt_pg, mt_sql, state_dir):
+    mt_sql.execute("DELETE FROM quality_metrics WHERE id % 2 = 0")
+    before = mt_sql.scalar("SELECT pg_relation_size('quality_metrics')")
+    plain = by_op(run_maintenance(mt_pg, ["vacuum"], dict(state_dir=state_dir, tables=["quality_metrics"])))["vacuum"]
+    assert plain["changed"] and not plain["details"]["full"]
+    # plain VACUUM frees space inside the file for reuse; the pages are spread, so the file stays
+    assert mt_sql.scalar("SELECT pg_relation_size('quality_metrics')") == before
+    full = by_op(run_maintenance(mt_pg, ["vacuum_full"], dict(state_dir=state_dir, tables=["quality_metrics"])))
+    res = full["vacuum_full"]
+    assert res["success"] and res["changed"] and res["details"]["full"]
+    assert mt_sql.scalar("SELECT pg_relation_size('quality_metrics')") < before
+
+
+def test_check_mode_of_every_operation_changes_nothing(mt_pg, mt_sql, state_dir):
+    mt_sql.execute("UPDATE walls SET name = name || '!'")
+    mt_sql.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_walls_geometry'::regclass")
+    counts = mt_sql.scalar("SELECT array_agg(n ORDER BY t) FROM (SELECT 'logs' t, count(*) n FROM logs"
+                           " UNION ALL SELECT 'temp', count(*) FROM temp_geometry) s")
+    ops = ["cleanup_logs", "cleanup_temp", "vacuum", "vacuum_full", "analyze", "reindex", "bloat_report",
+           "performance_report"]
+    result = run_maintenance(mt_pg, ops, dict(state_dir=state_dir), check_mode=True)
+    assert result["changed"]  # it would change things...
+    assert mt_sql.scalar("SELECT array_agg(n ORDER BY t) FROM (SELECT 'logs' t, count(*) n FROM logs"
+                         " UNION ALL SELECT 'temp', count(*) FROM temp_geometry) s") == counts
+    assert mt_sql.scalar("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'walls'") > 0
+    assert not mt_sql.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'idx_walls_geometry'::regclass")
+    plan = by_op(result)["reindex"]["details"]["plan"]
+    assert {"action": "rebuild", "index": "idx_walls_geometry", "reason": "invalid"} in plan
+    assert not os.path.exists(state_dir)  # ...and wrote nothing, not even history
