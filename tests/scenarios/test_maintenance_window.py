@@ -77,7 +77,9 @@ def test_daily_window_deletes_exactly_past_the_boundary_and_a_second_run_changes
                         bim_maintenance_window_end=1800)
     before_check = pg_scalar(fleet, "pg1", "SELECT count(*) FROM logs")
     checked = run_playbook(PLAYBOOK, extra_vars=extra, check=True)
+    assert checked.rc == 0, str(checked)
     assert pg_scalar(fleet, "pg1", "SELECT count(*) FROM logs") == before_check, str(checked)
+    assert not os.path.exists(os.path.join(checked.cwd, "bim-reports", "maintenance-summary.json"))
 
     first = run_playbook(PLAYBOOK, extra_vars=extra)
     assert first.rc == 0, str(first)
