@@ -177,8 +177,8 @@ class SqliteMaintenanceMixin:
         out = {}
         for table in tables:
             if table in present:
-                rows = self._q("SELECT count(*) FROM %s" % _quote(table))[0][0]
-                out[table] = dict(live=rows, dead=0, table_bytes=(sizes or {}).get(table, 0),
+                # no row count: a full count of a large table is not worth it for presence and sizes
+                out[table] = dict(live=None, dead=0, table_bytes=(sizes or {}).get(table, 0),
                                   total_bytes=(sizes or {}).get(table, 0))
         return out
 
