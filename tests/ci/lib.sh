@@ -67,7 +67,7 @@ ensure_apt() {
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     if [ "$__BIM_APT_UPDATED" != 1 ]; then
         log "apt-get update (missing: ${missing[*]})"
-        $sudo apt-get update -qq
+        $sudo apt-get update -qq >/dev/null
         __BIM_APT_UPDATED=1
         export __BIM_APT_UPDATED
     fi
@@ -81,9 +81,16 @@ ensure_apt() {
         $sudo chmod 0755 "$policy"
         made_policy=1
     fi
-    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null || rc=$?
+    local apt_log
+    apt_log="$(mktemp /tmp/bim-apt.XXXXXX.log)"
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >"$apt_log" 2>&1 || rc=$?
     if [ "$made_policy" = 1 ]; then $sudo rm -f "$policy"; fi
-    return "$rc"
+    if [ "$rc" -ne 0 ]; then
+        tail -n 40 "$apt_log" >&2
+        log "apt-get install failed (exit $rc); full output: $apt_log"
+        return "$rc"
+    fi
+    rm -f "$apt_log"
 }
 
 # quiet_pip -> drops pip's warnings about absent local index folders of this machine's pip config
