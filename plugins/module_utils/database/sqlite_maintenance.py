@@ -172,15 +172,12 @@ class SqliteMaintenanceMixin:
                 for name, size in sizes.items() if name in kinds}
 
     def maint_table_stats(self, tables):
-        sizes, _unused = self._dbstat()
+        """Which of ``tables`` exist (from sqlite_master only: no page scan for a cleanup).
+
+        Sizes come from ``maint_relation_sizes`` / ``maint_bloat`` (the dbstat table reads every page).
+        """
         present = {r[0] for r in self._q("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        out = {}
-        for table in tables:
-            if table in present:
-                # no row count: a full count of a large table is not worth it for presence and sizes
-                out[table] = dict(live=None, dead=0, table_bytes=(sizes or {}).get(table, 0),
-                                  total_bytes=(sizes or {}).get(table, 0))
-        return out
+        return {t: dict(live=None, dead=0, table_bytes=None, total_bytes=None) for t in tables if t in present}
 
     def maint_stat1(self):
         try:
