@@ -88,7 +88,8 @@ def test_cron_variant_installs_the_seed_schedule_idempotently_and_removes_it(tmp
 
 
 def test_awx_setup_passes_syntax_check_with_the_awx_collection(tmp_path):
-    dest = tmp_path / "collections"
+    # kept between runs on one machine: the installer downloads the ansible wheel (about 54 MB) once
+    dest = os.environ.get("BIM_AWX_COLLECTIONS", os.path.expanduser("~/.cache/bim-awx-collections"))
     install = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "awx_collection.py"), "--dest", str(dest)],
                              capture_output=True, text=True, timeout=600, check=False)
     if install.returncode != 0:
