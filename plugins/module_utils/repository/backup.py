@@ -214,7 +214,7 @@ def _store_sqlite(session, params, repo, backup_id, with_digests=True):
             begun = time.monotonic()
             try:
                 with open_engine(copy_params) as engine:
-                    digests.update(engine.table_digests())
+                    digests.update(engine.table_digests_batched())
             except Exception as exc:  # reported below
                 digest_errors.append(exc)
             session.timings["digests_s"] = round(time.monotonic() - begun, 3)

@@ -134,3 +134,15 @@ def test_copy_hasher_block_boundaries():
             for piece in (escaped[:cut], escaped[cut:second], escaped[second:]):
                 hasher.update(piece)
             assert hasher.result() == (len(rows), expected), (cut, second)
+
+
+def test_batched_sqlite_digest_equals_canonical(sqlite_conn_params):
+    """The backup's batched SQLite digest is byte-for-byte the engine's, also when values hold
+    the batch separator text, blobs, NULLs, floats and unicode."""
+    with sqlite3.connect(sqlite_conn_params.sqlite_path) as conn:
+        for text in ("a],[b", "],[", "[1],[2]", "x\ny", "ß✓", "", "\\"):
+            conn.execute("INSERT INTO logs (created_at, level, category, message) VALUES ('2026-01-01', 'info', 'api', ?)",
+                         (text,))
+        conn.execute("CREATE TABLE IF NOT EXISTS quality_extra (id INTEGER PRIMARY KEY, b BLOB, f REAL, n TEXT)")
+    with open_engine(sqlite_conn_params) as engine:
+        assert engine.table_digests_batched() == engine.table_digests()
