@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Backup benchmark: the backup module's library against pg_dump, pgBackRest and the sqlite3 CLI,
 every figure printed as a ratio measured in the same run on the same data.
 
-Run by hand (not by the test command), as root, from the collection root::
+Run by hand (not by the test command), as root, from the collection root (python bench/backup.py)::
 
     PYTHONPATH=/work/collections python bench/backup.py --setup --walls 1000000   # builds the data once
     PYTHONPATH=/work/collections python bench/backup.py                           # measures
@@ -60,10 +59,11 @@ def as_postgres(cmd, **kwargs):
     return run(["runuser", "-u", "postgres", "--"] + cmd, **kwargs)
 
 
-def timed(func):
+def timed_s(func):
+    """Seconds ``func()`` took."""
     started = time.monotonic()
-    value = func()
-    return time.monotonic() - started, value
+    func()
+    return time.monotonic() - started
 
 
 def pg_env():
@@ -121,7 +121,7 @@ def psql_admin(sql):
 
 def start_cluster():
     status = subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(PG_BIN, "pg_ctl"), "-D",
-                             os.path.join(BASE, "pg"), "status"], stdout=subprocess.DEVNULL)
+                             os.path.join(BASE, "pg"), "status"], stdout=subprocess.DEVNULL, check=False)
     if status.returncode != 0:
         as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", os.path.join(BASE, "pg"), "-l",
                      os.path.join(BASE, "pg.log"), "-w", "start"], stdout=subprocess.DEVNULL)
@@ -129,7 +129,7 @@ def start_cluster():
 
 def teardown():
     subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(PG_BIN, "pg_ctl"), "-D", os.path.join(BASE, "pg"),
-                    "-m", "fast", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    "-m", "fast", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     shutil.rmtree(BASE, ignore_errors=True)
 
 
@@ -146,16 +146,16 @@ def bench_postgresql(work, level):
     dump_file = os.path.join(work, "bench.dump")
     # warm-up: every contender then reads from the page cache
     run("%s -Fc -Z0 > /dev/null" % pg_dump, shell=True, env=pg_env())
-    t_z0, _ = timed(lambda: run("%s -Fc -Z0 > /dev/null" % pg_dump, shell=True, env=pg_env()))
-    t_fc, _ = timed(lambda: run([pg_dump, "-Fc", "-f", dump_file], env=pg_env()))
+    t_z0 = timed_s(lambda: run("%s -Fc -Z0 > /dev/null" % pg_dump, shell=True, env=pg_env()))
+    t_fc = timed_s(lambda: run([pg_dump, "-Fc", "-f", dump_file], env=pg_env()))
     fc_bytes = os.path.getsize(dump_file)
     os.unlink(dump_file)
     repo = os.path.join(work, "repo-pg")
     params = {"engine": "postgresql", "db_host": "127.0.0.1", "db_port": PORT, "db_user": "postgres", "db_name": DB}
-    bare = our_backup(params, os.path.join(work, "repo-pg-bare"), {"type": "full", "compression_level": level,
-                                                                  "table_digests": False})
+    bare = our_backup(params, os.path.join(work, "repo-pg-bare"),
+                      {"type": "full", "compression_level": level, "table_digests": False})
     full = our_backup(params, repo, {"type": "full", "compression_level": level})
-    t_br_full, _ = timed(lambda: pgbackrest("backup", "--type=full"))
+    t_br_full = timed_s(lambda: pgbackrest("backup", "--type=full"))
     # a contiguous 1% of the walls changes
     walls = int(subprocess.run([os.path.join(PG_BIN, "psql"), "-Atc", "SELECT count(*) FROM walls"], env=pg_env(),
                                stdout=subprocess.PIPE, text=True, check=True).stdout)
@@ -163,7 +163,7 @@ def bench_postgresql(work, level):
          "(SELECT id FROM walls ORDER BY id LIMIT %d OFFSET %d)" % (walls // 100, walls // 2))
     psql("CHECKPOINT")
     incr = our_backup(params, repo, {"type": "incremental", "compression_level": level})
-    t_br_incr, _ = timed(lambda: pgbackrest("backup", "--type=incr"))
+    t_br_incr = timed_s(lambda: pgbackrest("backup", "--type=incr"))
     info = json.loads(pgbackrest("info", "--output=json"))[0]["backup"]
     br_full = [b for b in info if b["type"] == "full"][-1]["info"]["repository"]["delta"]
     br_incr = [b for b in info if b["type"] == "incr"][-1]["info"]["repository"]["delta"]
@@ -189,13 +189,13 @@ def bench_sqlite(work, level):
         run(["zstd", "-q", "-3", "-f", "--rm", copy])
 
     run(["cat", db], stdout=subprocess.DEVNULL)  # warm-up
-    t_cli, _ = timed(cli)
+    t_cli = timed_s(cli)
     cli_bytes = os.path.getsize(copy + ".zst")
     os.unlink(copy + ".zst")
     repo = os.path.join(work, "repo-lite")
     params = {"engine": "sqlite", "sqlite_path": db}
-    bare = our_backup(params, os.path.join(work, "repo-lite-bare"), {"type": "full", "compression_level": level,
-                                                                    "table_digests": False})
+    bare = our_backup(params, os.path.join(work, "repo-lite-bare"),
+                      {"type": "full", "compression_level": level, "table_digests": False})
     full = our_backup(params, repo, {"type": "full", "compression_level": level})
     import sqlite3
     with sqlite3.connect(db) as conn:
