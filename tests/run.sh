@@ -207,7 +207,9 @@ stage_lint() {
         log "nothing to lint yet (no YAML under roles/ playbooks/ extensions/)"
         return 77
     fi
-    PATH="$VENV/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR:$ROOT/build" \
+    # playbooks/awx_setup.yml needs awx.awx to load (module_defaults group)
+    ensure_awx_collection || log "WARNING: awx.awx could not be fetched; the lint of awx_setup.yml will fail"
+    PATH="$VENV/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR:$ROOT/build:$AWX_COLLECTIONS_DIR" \
         "$VENV/bin/ansible-lint" --offline --nocolor --profile production "${targets[@]}"
 }
 

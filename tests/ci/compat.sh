@@ -56,7 +56,8 @@ for pair in $PAIRS; do
     mkdir -p "$coll"
     ANSIBLE_COLLECTIONS_PATH="$coll" "$venv/bin/ansible-galaxy" collection install --force -p "$coll" "$tarball" >/dev/null
 
-    export ANSIBLE_COLLECTIONS_PATH="$coll" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
+    ensure_awx_collection || log "WARNING: awx.awx could not be fetched; awx_setup.yml is not syntax-checked"
+    export ANSIBLE_COLLECTIONS_PATH="$coll:$AWX_COLLECTIONS_DIR" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
     # ansible-test and the sanity venvs look up pythonX.Y on PATH
     python_dir="$(dirname "$python")"
     export PATH="$venv/bin:$python_dir:$PATH"

@@ -196,6 +196,18 @@ build_and_install_collection() {
     echo "$tarball"
 }
 
+# ensure_awx_collection -> awx.awx (needed by playbooks/awx_setup.yml's module_defaults group) in
+# $AWX_COLLECTIONS_DIR, extracted from the `ansible` wheel on PyPI by tests/awx_collection.py
+# (Galaxy is not reachable here). Prints nothing; returns non-zero when it could not be fetched.
+export BIM_AWX_COLLECTIONS="${BIM_AWX_COLLECTIONS:-$HOME/.cache/bim-awx-collections}"
+AWX_COLLECTIONS_DIR="$BIM_AWX_COLLECTIONS"
+ensure_awx_collection() {
+    [ -f "$ROOT/tests/awx_collection.py" ] || return 0
+    [ -f "$AWX_COLLECTIONS_DIR/ansible_collections/awx/awx/MANIFEST.json" ] && return 0
+    log "fetching awx.awx into $AWX_COLLECTIONS_DIR (tests/awx_collection.py)"
+    "$VENV/bin/python" "$ROOT/tests/awx_collection.py" --dest "$AWX_COLLECTIONS_DIR" >&2
+}
+
 # collection_env -> environment for ansible commands that must use the INSTALLED collection only.
 collection_env() {
     export ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR"
