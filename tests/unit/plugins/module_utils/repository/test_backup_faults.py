@@ -33,9 +33,19 @@ print(json.dumps(run_backup(params, sys.argv[2], json.loads(sys.argv[3]))["backu
 """
 
 
+def _child_env():
+    import ansible_collections.bim.wall_system.plugins.module_utils.repository.repository as mod
+    root = os.path.abspath(mod.__file__)
+    while os.path.basename(root) != "ansible_collections":
+        root = os.path.dirname(root)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(root)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
+
+
 def start_backup(params, repo_path, options):
     return subprocess.Popen([sys.executable, "-c", ENTRY, json.dumps(dataclasses.asdict(params)), repo_path,
-                             json.dumps(options)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             json.dumps(options)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env())
 
 
 def change_sqlite(path, rng):
@@ -108,7 +118,7 @@ def test_second_backup_waits_or_fails_clearly(sqlite_conn_params, repo_path, rep
                                "with Repository(sys.argv[1]).lock('backup'):\n"
                                "    print('held', flush=True)\n"
                                "    time.sleep(float(sys.argv[2]))\n", repo_path, "2"],
-                              stdout=subprocess.PIPE)
+                              stdout=subprocess.PIPE, env=_child_env())
     try:
         assert holder.stdout.readline().strip() == b"held"
         with pytest.raises(LockedError) as info:

@@ -231,7 +231,7 @@ def test_lock_of_live_process_or_other_host_is_kept(repo_path):
         sleeper.wait()
 
 
-def test_racing_stale_lock_clearers_get_one_winner(repo_path):
+def test_racing_stale_lock_clearers_get_one_winner(repo_path, child_environment):
     repo = Repository(repo_path, create=True)
     with open(repo.lock_path, "w") as handle:
         json.dump({"pid": _dead_pid(), "host": socket.gethostname(), "time": "x", "purpose": "x"}, handle)
@@ -243,7 +243,8 @@ def test_racing_stale_lock_clearers_get_one_winner(repo_path):
               "    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)\n"
               "    time.sleep(0.05)\n"
               "    os.close(fd); os.unlink(marker)\n")
-    procs = [subprocess.Popen([sys.executable, "-c", script, repo_path], stderr=subprocess.PIPE) for _i in range(6)]
+    procs = [subprocess.Popen([sys.executable, "-c", script, repo_path], stderr=subprocess.PIPE, env=child_environment)
+             for _i in range(6)]
     for proc in procs:
         err = proc.communicate(timeout=60)[1]
         assert proc.returncode == 0, err.decode()  # O_EXCL on the marker fails on any overlap
