@@ -105,6 +105,7 @@ options:
         authentication only).
       - Chunks are copied first, each read back from the target and hash-checked; the manifest
         last. A copy cut off midway leaves no manifest on the target; the next run completes it.
+      - O(retention) (and O(prune)) apply to each target's own backups after the copy.
     type: list
     elements: dict
     default: []

@@ -333,7 +333,7 @@ def _run(params, repository, opts):
             # Copy every backup the target lacks: a copy interrupted last time completes now.
             remaining = repo.list_backups()
             for target in opts["targets"]:
-                status = copy_backups(repo, target, remaining)
+                status = copy_backups(repo, target, remaining, opts["retention"], opts["prune"])
                 status["primary"] = False
                 locations.append(status)
             session.timings["copies_s"] = round(time.monotonic() - mark, 3)

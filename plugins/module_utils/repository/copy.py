@@ -27,8 +27,9 @@ except ImportError as exc:  # pragma: no cover - checked by the modules
     PARAMIKO_IMPORT_ERROR = exc
 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
-    CHUNK_ID_RE, BACKUP_ID_RE, CorruptChunkError, Repository, RepositoryError, write_file_durable,
+    CHUNK_ID_RE, BACKUP_ID_RE, CorruptChunkError, Repository, RepositoryError, manifest_checksum, write_file_durable,
 )
+from ansible_collections.bim.wall_system.plugins.module_utils.repository import retention as retention_rules
 
 
 def describe_url(url):
@@ -99,6 +100,16 @@ class LocalTarget:
 
     def put_manifest(self, backup_id, raw):
         write_file_durable(self.repo.manifest_path(backup_id), raw, self.repo.tmp_dir, fsync=True)
+
+    def manifests(self):
+        return [{"id": m["id"], "finished": m["finished"], "chunks": set(Repository.manifest_chunks(m))}
+                for m in self.repo.list_backups()]
+
+    def forget(self, backup_id):
+        self.repo.remove_backup(backup_id)
+
+    def remove_chunk(self, chunk_id):
+        self.repo.remove_chunk(chunk_id)
 
 
 class SftpTarget:
@@ -202,11 +213,48 @@ class SftpTarget:
     def put_manifest(self, backup_id, raw):
         self._put_atomic(posixpath.join(self.path, "manifests", backup_id + ".json"), raw)
 
+    def manifests(self):
+        out = []
+        for backup_id in sorted(self.manifest_ids()):
+            with self.sftp.open(posixpath.join(self.path, "manifests", backup_id + ".json"), "rb") as handle:
+                handle.prefetch()
+                manifest = json.loads(handle.read().decode("utf-8"))
+            if manifest.get("checksum") != manifest_checksum(manifest):
+                raise RepositoryError("manifest %s on %s fails its checksum; not pruning there" % (backup_id, self.url))
+            out.append({"id": backup_id, "finished": manifest["finished"],
+                        "chunks": set(Repository.manifest_chunks(manifest))})
+        return out
 
-def copy_backups(repo, target, manifests):
-    """Copy ``manifests`` (and their chunks) that the target lacks. Returns a status dict."""
+    def forget(self, backup_id):
+        self.sftp.remove(posixpath.join(self.path, "manifests", backup_id + ".json"))
+
+    def remove_chunk(self, chunk_id):
+        self.sftp.remove(posixpath.join(self.path, "chunks", chunk_id[:2], chunk_id))
+
+
+def _apply_retention(target, rules, prune, result):
+    """Same retention rules on the target, then remove the target's chunks no manifest there names."""
+    manifests = target.manifests()
+    forget = set(retention_rules.plan([{"id": m["id"], "finished": m["finished"]} for m in manifests], rules)[1])
+    for manifest in manifests:
+        if manifest["id"] in forget:
+            target.forget(manifest["id"])
+            result["expired"].append(manifest["id"])
+    if prune and forget:
+        needed = set()
+        for manifest in manifests:
+            if manifest["id"] not in forget:
+                needed.update(manifest["chunks"])
+        for chunk_id in target.chunk_ids() - needed:
+            target.remove_chunk(chunk_id)
+            result["pruned_chunks"] += 1
+
+
+def copy_backups(repo, target, manifests, rules=None, prune=True):
+    """Copy ``manifests`` (and their chunks) that the target lacks, then apply ``rules`` (retention)
+    on the target. Returns a status dict."""
     result = {"url": describe_url(target.url), "status": "ok", "copied_backups": [], "copied_chunks": 0,
-              "copied_bytes": 0, "error": None}
+              "copied_bytes": 0, "error": None, "expired": [], "pruned_chunks": 0}
     try:
         target.open()
         have_manifests = target.manifest_ids()
@@ -227,6 +275,8 @@ def copy_backups(repo, target, manifests):
             with open(repo.manifest_path(manifest["id"]), "rb") as handle:
                 target.put_manifest(manifest["id"], handle.read())
             result["copied_backups"].append(manifest["id"])
+        if rules:
+            _apply_retention(target, rules, prune, result)
     except CorruptChunkError as exc:
         result.update(status="failed", error="copy to %s stopped: %s" % (result["url"], exc))
     except RepositoryError as exc:

@@ -144,6 +144,27 @@ def test_copy_to_local_folder(sqlite_conn_params, repo_path, tmp_path):
     assert again["storage_locations"][1]["copied_backups"] == [again["backup_id"]]
 
 
+def test_retention_applies_to_the_copy_too(sqlite_conn_params, repo_path, tmp_path, repository_sound):
+    import sqlite3
+    target = str(tmp_path / "secondary")
+    ids = []
+    for index in range(3):
+        with sqlite3.connect(sqlite_conn_params.sqlite_path) as conn:
+            conn.execute("UPDATE walls SET thickness_mm = thickness_mm + ? WHERE id = (SELECT min(id) FROM walls)",
+                         (index + 1,))
+        result = run_backup(sqlite_conn_params, repo_path, {"copy_to": [{"url": target}], "retention": {"keep_last": 2}})
+        ids.append(result["backup_id"])
+    status = result["storage_locations"][1]
+    assert status["status"] == "ok" and status["expired"] == [ids[0]] and status["pruned_chunks"] >= 1
+    copy = Repository(target)
+    assert [m["id"] for m in copy.list_backups()] == ids[1:]
+    needed = set()
+    for manifest in copy.list_backups():
+        needed.update(Repository.manifest_chunks(manifest))
+    assert copy.list_chunks() == needed
+    repository_sound(target)
+
+
 @pytest.mark.parametrize("url", ["relative/path", "sftp://host-only", "sftp://u:secret@h/x", "ftp://h/x"])
 def test_bad_copy_urls(url):
     with pytest.raises(RepositoryError) as info:
@@ -192,6 +213,14 @@ def test_sftp_copy_cut_mid_copy_then_completed(sqlite_conn_params, repo_path, ss
     assert [m["id"] for m in manifests] == [first["backup_id"], second["backup_id"]]
     assert target.verify_checksums(manifests) == {first["backup_id"]: [], second["backup_id"]: []}
     assert os.listdir(os.path.join(remote, "tmp")) == []
+    # retention reaches the storage host too (over SFTP): keep_last 1 leaves the newest backup only
+    third = run_backup(sqlite_conn_params, repo_path, {"copy_to": copy_to, "retention": {"keep_last": 1}})
+    status = third["storage_locations"][1]
+    assert status["status"] == "ok", status
+    assert sorted(status["expired"]) == sorted([first["backup_id"], second["backup_id"]])
+    assert [m["id"] for m in target.list_backups()] == [third["backup_id"]]
+    assert target.verify_checksums(target.list_backups()) == {third["backup_id"]: []}
+    assert target.list_chunks() == set(Repository.manifest_chunks(target.load_manifest(third["backup_id"])))
     for root, dirs, files in os.walk(remote):
         for name in dirs:
             assert os.stat(os.path.join(root, name)).st_mode & 0o777 == 0o700
