@@ -84,9 +84,10 @@ def test_postgresql_incremental_stores_only_changed_chunks(bim_generator, repo_p
         incr_chunks = set(Repository.manifest_chunks(repo.load_manifest(incr["backup_id"])))
         assert incr["new_chunks"] == len(incr_chunks - full_chunks)
         assert incr["reused_chunks"] >= len(incr_chunks & full_chunks)
-        # the dump's header (timestamps) and the walls region around the change; never the whole dump
+        # An UPDATE moves the new row versions (physical order is what pg_dump dumps): the dump changes
+        # at the header (timestamps), where the rows were and where they went; nothing else.
         assert full["new_chunks"] >= 30
         assert incr["new_chunks"] <= 6
-        assert incr["new_stored_bytes"] <= 0.10 * full["new_stored_bytes"]
+        assert incr["new_stored_bytes"] <= 0.20 * full["new_stored_bytes"]
     finally:
         pg_admin.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
