@@ -100,21 +100,52 @@ def _spatial_problems(engine, tables):
 
 
 def _split_largest(names):
-    """``walls`` (by far the largest BIM table) on its own, the other tables together."""
-    big = [n for n in names if n == "walls"]
-    rest = [n for n in names if n != "walls"]
-    return [g for g in (big, rest) if g]
+    """Digest groups: ``walls`` and ``quality_metrics`` (the largest BIM tables) each on its own,
+    the other tables together."""
+    groups = [[n] for n in ("walls", "quality_metrics") if n in names]
+    rest = [n for n in names if n not in ("walls", "quality_metrics")]
+    return groups + ([rest] if rest else [])
 
 
-def _run_parallel(digest, groups, checks):
-    """Digest each group and run the checks in threads; returns (digests, problems)."""
+def _digest_in_process(params, tables):
+    """Run in a forked worker: its own connection, its own interpreter (the digest is CPU work in
+    Python, so processes, not threads, use the machine's cores)."""
+    with open_engine(params) as eng:
+        return eng.table_digests(tuple(tables))
+
+
+def _run_parallel(params, groups, checks):
+    """Digest each group in a worker process and run the checks in a thread; (digests, problems).
+
+    The workers are forked before the checks' thread starts: a fork while another thread holds
+    a lock can leave the child waiting on it forever.
+    """
     import concurrent.futures
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(groups) + 1) as pool:
-        check_future = pool.submit(checks)
-        digest_futures = [pool.submit(digest, g) for g in groups]
-        actual = {}
-        for future in digest_futures:
-            actual.update(future.result())
+    import multiprocessing
+    actual = {}
+    futures = []
+    pool = None
+    try:
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=len(groups),
+                                                      mp_context=multiprocessing.get_context("fork"))
+        futures = [pool.submit(_digest_in_process, params, group) for group in groups]
+    except (OSError, ValueError) as exc:  # pragma: no cover - no fork on this host
+        if pool is not None:
+            pool.shutdown(wait=False)
+        pool = None
+        del exc
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as threads:
+        check_future = threads.submit(checks)
+        try:
+            if pool is not None:
+                for future in futures:
+                    actual.update(future.result())
+            else:
+                for group in groups:
+                    actual.update(_digest_in_process(params, group))
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
         return actual, check_future.result()
 
 
@@ -270,10 +301,6 @@ class PostgresTarget(Target):
         """Rows and digests against the manifest, amcheck of btree indexes, GiST validity."""
         names = list(tables) if tables else sorted(expected)
 
-        def digest(group):
-            with self.engine.engine_for_database(name) as eng:
-                return eng.table_digests(tuple(group))
-
         def checks():
             with self.engine.engine_for_database(name) as eng:
                 found = _spatial_problems(eng, names)
@@ -282,7 +309,7 @@ class PostgresTarget(Target):
 
         # Nobody writes to the copy, so per-table snapshots are as good as one: the biggest table,
         # the others and the index checks run side by side on their own connections.
-        actual, problems = _run_parallel(digest, _split_largest(names), checks)
+        actual, problems = _run_parallel(self.engine.engine_for_database(name).params, _split_largest(names), checks)
         table_problems, result = compare_tables(expected, actual, names)
         return table_problems + problems, result
 
@@ -455,10 +482,6 @@ class SqliteTarget(Target):
         names = list(tables) if tables else sorted(expected)
         rtrees = [SPATIAL_INDEXES[t][2] for t in SPATIAL_INDEXES if t in names]
 
-        def digest(group):
-            with self.engine.engine_for_path(path) as eng:
-                return eng.table_digests(tuple(group))
-
         def checks():
             found = self.engine.check_database_file(path, rtree_tables=rtrees)
             if not any(p.startswith("cannot open") for p in found):
@@ -467,7 +490,7 @@ class SqliteTarget(Target):
             return found
 
         try:
-            actual, problems = _run_parallel(digest, _split_largest(names), checks)
+            actual, problems = _run_parallel(self.engine.engine_for_path(path).params, _split_largest(names), checks)
         except DatabaseError as exc:
             return ["the restored file cannot be read: %s" % exc], {}
         table_problems, result = compare_tables(expected, actual, names)
