@@ -65,8 +65,6 @@ selected() {
     return 1
 }
 
-LOG_DIR="$ROOT/tests/output/ci"
-mkdir -p "$LOG_DIR"
 
 PASSED=0
 FAILED=0
