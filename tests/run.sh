@@ -65,7 +65,6 @@ selected() {
     return 1
 }
 
-
 PASSED=0
 FAILED=0
 SKIPPED=0
