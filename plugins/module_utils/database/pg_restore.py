@@ -50,7 +50,7 @@ class PostgresRestoreMixin:
             raise MissingLibraryError("psycopg", PSYCOPG_IMPORT_ERROR)
         p = self.params
         kwargs = dict(dbname=dbname, user=p.db_user, port=p.db_port, connect_timeout=p.connect_timeout,
-                      autocommit=True, application_name="bim.wall_system restore")
+                      autocommit=True, application_name=self.restore_application_name())
         kwargs["host"] = p.db_socket_dir or p.db_host
         if p.db_password:
             kwargs["password"] = p.db_password
@@ -59,6 +59,33 @@ class PostgresRestoreMixin:
         except psycopg.Error as exc:
             raise DatabaseError("cannot connect to database %s on %s: %s" % (
                 dbname, p.describe(), _no_secret(str(exc).strip(), p.db_password)))
+
+    def restore_application_name(self):
+        """application_name of this engine's administrative sessions: names the live database, so
+        a later run can find (and end) the sessions a killed run left on the server."""
+        return ("bim restore %s" % self.params.db_name)[:63]
+
+    def end_sessions_of_dead_runs(self, timeout=30.0):
+        """End the server sessions a killed run of a restore on this database left behind.
+
+        A statement such as ``ALTER DATABASE ... RENAME`` keeps running on the server after its
+        client died; until its session is gone the state of the databases is not settled.
+        Returns how many sessions were ended.
+        """
+        ended = 0
+        deadline = time.monotonic() + timeout
+        name = self.restore_application_name()
+        while True:
+            rows = self._admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE application_name = %s AND pid <> pg_backend_pid()", (name,), fetch=True)
+            ended += sum(1 for r in rows if r[0])
+            left = self._admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                               "AND pid <> pg_backend_pid()", (name,), fetch=True)[0][0]
+            if not left:
+                return ended
+            if time.monotonic() > deadline:
+                raise DatabaseError("%d sessions of an earlier restore did not end within %ss" % (left, timeout))
+            time.sleep(0.1)
 
     def _admin(self, query, args=None, dbname=MAINTENANCE_DB, fetch=False):
         conn = self._admin_connect(dbname)

@@ -49,7 +49,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.restore.space impo
 
 # Kinds of scratch copies this collection names itself and may remove when a run left them.
 SCRATCH_KINDS = ("restore", "verify", "drill")
-STAMP_RE = r"\d{14}(?:_\d+)?"
+STAMP_RE = r"\d{14}(?:_\d+)?(?:_[0-9a-f]{4})?"
 
 
 def utc_stamp():
@@ -200,7 +200,8 @@ class PostgresTarget(Target):
         return self.exists(self.live)
 
     def scratch_name(self, kind):
-        name = "%s__%s_%s" % (self.live, kind, utc_stamp())
+        # A random tail: a CREATE DATABASE of a killed run can still complete on the server.
+        name = "%s__%s_%s_%s" % (self.live, kind, utc_stamp(), os.urandom(2).hex())
         return self._unique(name)
 
     def _unique(self, name):
@@ -358,6 +359,8 @@ class PostgresTarget(Target):
     def recover(self):
         """Finish or undo a swap a killed run left; drop scratch copies it left. Returns actions."""
         actions = []
+        # Statements of a killed run may still be running on the server: end them first.
+        self.engine.end_sessions_of_dead_runs()
         j = self.journal.read()
         if j:
             live, incoming, rp = j["live"], j["incoming"], j.get("restore_point")
