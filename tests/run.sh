@@ -159,7 +159,8 @@ stage_build() {
     log "built and installed $tarball into $COLLECTIONS_DIR"
     # the built collection must not carry tests, benchmarks, molecule extensions or dev files
     local bad
-    bad="$(tar -tzf "$tarball" | grep -E '^(\./)?(tests|bench|extensions|demo|build|\.venv[^/]*|\.cache|\.ci|\.git|bim-demo|bim-reports|\.ansible)(/|$)|__pycache__|\.pyc$|(^|/)Makefile$' || true)"
+    # (any top-level hidden folder counts: .hypothesis, .pytest_cache, .ansible, ...)
+    bad="$(tar -tzf "$tarball" | grep -E '^(\./)?(tests|bench|extensions|demo|build|bim-demo|bim-reports|\.[^/]+)(/|$)|__pycache__|\.pyc$|(^|/)Makefile$' || true)"
     if [ -n "$bad" ]; then
         log "the built tarball contains files it must not ship:"
         printf '%s\n' "$bad" | head -n 20 >&2
