@@ -67,7 +67,13 @@ ensure_apt() {
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     if [ "$__BIM_APT_UPDATED" != 1 ]; then
         log "apt-get update (missing: ${missing[*]})"
-        $sudo apt-get update -qq >/dev/null
+        local try
+        for try in 1 2 3; do
+            $sudo apt-get update -qq >/dev/null && break
+            [ "$try" = 3 ] && die "apt-get update failed 3 times"
+            log "apt-get update failed; retrying in 10 s"
+            sleep 10
+        done
         __BIM_APT_UPDATED=1
         export __BIM_APT_UPDATED
     fi
