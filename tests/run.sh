@@ -149,6 +149,7 @@ stage_setup() {
     ensure_apt "${APT_PACKAGES[@]}"
     ensure_venv "$VENV" "$TEST_PYTHON" "$ROOT/tests/requirements.txt"
     ensure_get_pip_standin "$VENV"
+    ensure_services
     make_build_copy
 }
 

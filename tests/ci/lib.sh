@@ -202,6 +202,26 @@ build_and_install_collection() {
     echo "$tarball"
 }
 
+# ensure_services -> the machine's PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), which the
+# unit tests use, are started by the machine; start them the same way when they are down.
+ensure_services() {
+    if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+        log "PostgreSQL on 127.0.0.1:5432 is down: starting it"
+        local ver=""
+        ver="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort -V | tail -n1)"
+        if [ -z "$ver" ] || ! pg_ctlcluster --skip-systemctl-redirect "$ver" main start; then
+            log "WARNING: could not start PostgreSQL"
+        fi
+    fi
+    if command -v redis-cli >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+        log "Redis on 127.0.0.1:6379 is down: starting it"
+        mkdir -p /var/lib/redis /var/log/redis
+        redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+            --dir /var/lib/redis --logfile /var/log/redis/ci.log || log "WARNING: could not start Redis"
+    fi
+    return 0
+}
+
 # ensure_awx_collection -> awx.awx (needed by playbooks/awx_setup.yml's module_defaults group) in
 # $AWX_COLLECTIONS_DIR, extracted from the `ansible` wheel on PyPI by tests/awx_collection.py
 # (Galaxy is not reachable here). Prints nothing; returns non-zero when it could not be fetched.
