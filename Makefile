@@ -23,6 +23,7 @@ build:
 
 clean:
 	-@if [ -x .venv/bin/python ] && [ -f tests/fleet/fleet.py ]; then .venv/bin/python tests/fleet/fleet.py down || true; fi
+	-@if [ -x .venv/bin/python ] && [ -f bim-demo/app/config.json ]; then .venv/bin/python tests/fleet/appctl.py stop bim-demo/app || true; fi
 	rm -rf build .cache tests/output bim-demo bim-reports
 
 distclean: clean

@@ -37,7 +37,7 @@ TEST_PYTHON="${BIM_TEST_PYTHON:-3.11}"
 APT_PACKAGES=(postgresql-15-postgis-3 openssh-server sqlite3 zstd pgbackrest rsync git shellcheck chromium)
 
 if [ "${1:-}" = "--list" ] || [ "${1:-}" = "-l" ]; then
-    printf '%s\n' "${ALL_STAGES[@]}"
+    printf '%s\n' "${ALL_STAGES[@]:1}"
     exit 0
 fi
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
