@@ -94,6 +94,8 @@ class ReadAhead:
 
     def __exit__(self, *exc):
         self.close()
+
+
 RECORD_LEVEL = {"checksum": "checksums", "restore": "restore"}
 
 
