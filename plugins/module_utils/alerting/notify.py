@@ -21,7 +21,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.alerting.rules imp
     normalize_rule,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.scrub import collect_secrets, scrub
-from ansible_collections.bim.wall_system.plugins.module_utils.alerting.state import locked_state, write_state
+from ansible_collections.bim.wall_system.plugins.module_utils.alerting.state import locked_state, unlocked_state, write_state
 
 NOT_CONFIGURED = "not configured"
 
@@ -64,7 +64,8 @@ def run_alerts(rules, results, channels_config, state_path, send_resolved=False,
     out = {"notifications": [], "suppressed": [], "resolved": [], "firing": [], "quiet": [],
            "channel_errors": [], "rule_errors": [], "changed": False, "state_file": state_path}
 
-    with locked_state(state_path, timeout=lock_timeout) as state:
+    state_context = unlocked_state(state_path) if check_mode else locked_state(state_path, timeout=lock_timeout)
+    with state_context as state:
         now = time.time() if now is None else float(now)
         history = state["history"]
         for rule in rules:

@@ -75,6 +75,12 @@ def ensure_folder(path):
 
 
 @contextlib.contextmanager
+def unlocked_state(path):
+    """Yield the current state without locking or creating anything (check mode writes nothing)."""
+    yield read_state(path)
+
+
+@contextlib.contextmanager
 def locked_state(path, timeout=60.0, poll=0.1):
     """Hold the state lock; yield the current state. Raises ``StateError`` after ``timeout`` s."""
     ensure_folder(path)
