@@ -42,7 +42,6 @@ PROBE_TIMEOUT_MS = 5000
 # Half-size (in map units, metres for EPSG:3857) added around a wall's box for the window probe.
 WINDOW_MARGIN = 250.0
 WINDOW_LIMIT = 100
-DIGEST_FETCH_ROWS = 2000
 INVALID_INDEX_PROBLEM = "invalid (interrupted concurrent build?)"
 # Session settings that change how values print; digests fix them so any session agrees.
 DIGEST_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("extra_float_digits", "1"),
@@ -274,23 +273,27 @@ class PostgresCoreMixin(DatabaseEngine):
         return [r[0] for r in rows]
 
     def _digest_rows(self, table):
-        """(rows, sha256 hex) of ``table``, streamed through a server-side cursor.
+        """(rows, sha256 hex) of ``table``; the canonical form is defined here, in one place.
 
-        Runs inside the caller's transaction. Each row is hashed as its canonical text
-        ``t::text`` (geometry as hex EWKB) followed by a newline, in primary-key order.
+        Runs inside the caller's transaction (``_digest_snapshot``). The bytes hashed are exactly
+        the output of ``COPY (SELECT t::text FROM table AS t ORDER BY <primary key>) TO STDOUT``
+        (text format): one line per row, the row's canonical text (geometry as hex EWKB, the
+        session settings fixed by ``DIGEST_SETTINGS``) with COPY's backslash escapes, each line
+        ended by a newline. A table without a primary key is ordered by its row text. The server
+        formats the rows; Python only feeds COPY's data blocks to SHA-256.
         """
         pk = self._primary_key(table)
         order = sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in pk) if pk else sql.SQL("t::text")
-        query = sql.SQL("SELECT t::text FROM {} AS t ORDER BY {}").format(sql.Identifier(table), order)
+        query = sql.SQL("COPY (SELECT t::text FROM {} AS t ORDER BY {}) TO STDOUT").format(
+            sql.Identifier(table), order)
         digest = hashlib.sha256()
         rows = 0
-        with self.conn.cursor(name="bim_digest") as cur:
-            cur.itersize = DIGEST_FETCH_ROWS
-            cur.execute(query)
-            for (text,) in cur:
-                digest.update(text.encode("utf-8"))
-                digest.update(b"\n")
-                rows += 1
+        update = digest.update
+        with self.conn.cursor() as cur:
+            with cur.copy(query) as copy:
+                for block in copy:
+                    update(block)
+                    rows += 1
         return rows, digest.hexdigest()
 
     def _apply_digest_settings(self):
@@ -317,9 +320,12 @@ class PostgresCoreMixin(DatabaseEngine):
             raise DatabaseError("table %s does not exist in %s" % (table, self._where()))
         return self._digest_snapshot([table])[table][1]
 
-    def table_digests(self, tables=DIGEST_TABLES):
+    def table_digests(self, tables=DIGEST_TABLES, snapshot=None):
+        """{table: {rows, digest}} of the tables present, all in one snapshot: a new REPEATABLE
+        READ one, or ``snapshot`` (an id from ``pg_export_snapshot()``, as the backup uses so
+        that the digests describe exactly what pg_dump reads)."""
         present = set(self._all_tables())
-        done = self._digest_snapshot([t for t in tables if t in present])
+        done = self._digest_snapshot([t for t in tables if t in present], snapshot=snapshot)
         return {t: {"rows": r, "digest": d} for t, (r, d) in done.items()}
 
     def _all_tables(self):

@@ -5,14 +5,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
-
-BATCH_ROWS = 5000
 
 
 def online_copy(source_path, target_path, timeout=30):
@@ -46,44 +42,6 @@ def online_copy(source_path, target_path, timeout=30):
 
 class SqliteArchiveMixin:
     """Archive methods of the SQLite engine."""
-
-    def table_digests_batched(self, tables=DIGEST_TABLES):
-        """``table_digests()`` (the same canonical digest, byte for byte), computed faster.
-
-        The engine hashes each row as ``json(row) + "\\n"``. Here a whole batch is encoded by one
-        call of the same C JSON encoder as ``[row,row,...]``; when the batch text holds exactly
-        one ``],[`` per row boundary (no value contains that text), the boundaries become newlines
-        and the bytes equal the engine's; otherwise that batch falls back to one row at a time.
-        """
-        from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import _ROW_ENCODER
-        present = set(self._all_tables())
-        wanted = [t for t in tables if t in present]
-        done = {}
-        self._execute("BEGIN")
-        try:
-            for table in wanted:
-                query = "SELECT * FROM %s ORDER BY %s" % (self._quote_identifier(table), self._order_by(table))
-                digest = hashlib.sha256()
-                rows = 0
-                try:
-                    cur = self.conn.execute(query)
-                    while True:
-                        batch = cur.fetchmany(BATCH_ROWS)
-                        if not batch:
-                            break
-                        text = _ROW_ENCODER.encode(batch)
-                        if text.count("],[") == len(batch) - 1:
-                            text = text[1:-1].replace("],[", "]\n[") + "\n"
-                        else:
-                            text = "".join(_ROW_ENCODER.encode(row) + "\n" for row in batch)
-                        digest.update(text.encode("utf-8"))
-                        rows += len(batch)
-                except sqlite3.Error as exc:
-                    raise DatabaseError("digest of %s in sqlite %s failed: %s" % (table, self.params.sqlite_path, exc))
-                done[table] = {"rows": rows, "digest": digest.hexdigest()}
-        finally:
-            self._execute("ROLLBACK")
-        return done
 
     def online_copy(self, target_path, timeout=30):
         """Consistent copy of this engine's database into ``target_path``; returns the page size."""

@@ -11,7 +11,6 @@ quote every identifier with ``_quote_identifier``, which only accepts names that
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sqlite3
 import time
@@ -29,18 +28,13 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.schema im
 PROBE_TIMEOUT_MS = 5000
 WINDOW_MARGIN = 250.0
 WINDOW_LIMIT = 100
-DIGEST_FETCH_ROWS = 2000
+# Rows per digest batch: one query formats and joins them in SQLite, Python hashes the text.
+DIGEST_BATCH_ROWS = 20000
 
 
-def _canonical(value):
-    """JSON form of a value JSON cannot encode itself: a blob becomes ``{"blob": "<hex>"}``."""
-    if isinstance(value, bytes):
-        return {"blob": value.hex()}
-    raise TypeError("unexpected SQLite value type %s" % type(value).__name__)
-
-
-# One row = a compact JSON list; JSON keeps 1, 1.0, "1" and null apart, floats print round-trip.
-_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_canonical)
+def _row_json(column):
+    """SQL of one value inside the row's ``json_array``: a blob becomes {"blob": "<HEX>"}."""
+    return "CASE typeof({c}) WHEN 'blob' THEN json_object('blob', hex({c})) ELSE {c} END".format(c=column)
 
 
 class SqliteCoreMixin(DatabaseEngine):
@@ -205,27 +199,58 @@ class SqliteCoreMixin(DatabaseEngine):
         return {t: self._fetchone("SELECT count(*) FROM %s" % self._quote_identifier(t))[0]
                 for t in tables if t in present}
 
-    def _order_by(self, table):
-        """Primary-key columns; a table without one is ordered by all its columns (rowids of
-        such tables may change on VACUUM, so they are not part of the data)."""
-        cols = self._fetchall("SELECT name, pk FROM pragma_table_info(?) ORDER BY cid", [table])
-        keys = sorted((pk, name) for name, pk in cols if pk > 0)
-        names = [name for _pk, name in keys] or [name for name, _pk in cols]
-        return ", ".join('"%s"' % n.replace('"', '""') for n in names)
+    def _digest_plan(self, table):
+        """(row SQL, keyset) of ``table``: keyset is True when rows can be read in rowid batches
+        (the primary key is the rowid alias), else the ORDER BY of one ordered scan: the primary
+        key, or for a table without one all its columns (rowids of such tables may change on
+        VACUUM, so they are not part of the data)."""
+        cols = self._fetchall("SELECT name, pk, type FROM pragma_table_info(?) ORDER BY cid", [table])
+        quoted = ['"%s"' % name.replace('"', '""') for name, _pk, _type in cols]
+        row = "json_array(%s)" % ", ".join(_row_json(c) for c in quoted)
+        keys = sorted((pk, '"%s"' % name.replace('"', '""'), (ctype or "").upper())
+                      for name, pk, ctype in cols if pk > 0)
+        without_rowid = self._fetchone("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table])
+        without_rowid = bool(without_rowid and without_rowid[0] and "WITHOUT ROWID" in without_rowid[0].upper())
+        if len(keys) == 1 and keys[0][2] == "INTEGER" and not without_rowid:
+            return row, True
+        return row, ", ".join(k for _pk, k, _t in keys) or ", ".join(quoted)
 
     def _digest_rows(self, table):
-        """(rows, sha256 hex): each row as a JSON list of type-tagged values, in key order."""
-        query = "SELECT * FROM %s ORDER BY %s" % (self._quote_identifier(table), self._order_by(table))
+        """(rows, sha256 hex) of ``table``; the canonical form is defined here, in one place.
+
+        Each row is SQLite's ``json_array()`` of its values in column order (JSON keeps 1, 1.0,
+        "1" and null apart; a blob is {"blob": "<upper-case hex>"}; a REAL prints with SQLite's
+        15 significant digits), rows in primary-key order, each followed by a newline. SQLite
+        formats and joins a batch of rows in one query (keyset on the rowid); Python hashes it.
+        """
+        row, plan = self._digest_plan(table)
+        name = self._quote_identifier(table)
         digest = hashlib.sha256()
         rows = 0
         try:
-            cur = self.conn.execute(query)
-            while True:
-                batch = cur.fetchmany(DIGEST_FETCH_ROWS)
-                if not batch:
-                    break
-                digest.update("".join(_ROW_ENCODER.encode(row) + "\n" for row in batch).encode("utf-8"))
-                rows += len(batch)
+            if plan is True:
+                # group_concat keeps the order of its ordered, LIMITed subquery (never flattened).
+                query = ("SELECT group_concat(r, char(10)), count(*), max(k) FROM"
+                         " (SELECT %s AS r, rowid AS k FROM %s %%s ORDER BY rowid LIMIT %d)"
+                         % (row, name, DIGEST_BATCH_ROWS))
+                first, following = query % "", query % "WHERE rowid > ?"
+                last = None
+                while True:
+                    text, count, last = (self.conn.execute(first) if last is None
+                                         else self.conn.execute(following, [last])).fetchone()
+                    if not count:
+                        break
+                    digest.update(text.encode("utf-8"))
+                    digest.update(b"\n")
+                    rows += count
+            else:
+                cur = self.conn.execute("SELECT %s FROM %s ORDER BY %s" % (row, name, plan))
+                while True:
+                    batch = cur.fetchmany(DIGEST_BATCH_ROWS)
+                    if not batch:
+                        break
+                    digest.update(("\n".join([r[0] for r in batch]) + "\n").encode("utf-8"))
+                    rows += len(batch)
         except sqlite3.Error as exc:
             raise DatabaseError("digest of %s in sqlite %s failed: %s" % (table, self._path(), exc)) from None
         return rows, digest.hexdigest()

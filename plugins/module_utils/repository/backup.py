@@ -160,10 +160,7 @@ def _store_postgresql(session, params, engine, with_digests=True):
     def digest():
         begun = time.monotonic()
         try:
-            if snapshot:
-                digests.update(engine.table_digests_at(snapshot))
-            else:
-                digests.update(engine.table_digests())
+            digests.update(engine.table_digests(snapshot=snapshot))
         except Exception as exc:
             digest_errors.append(exc)
         session.timings["digests_s"] = round(time.monotonic() - begun, 3)
@@ -214,7 +211,7 @@ def _store_sqlite(session, params, repo, backup_id, with_digests=True):
             begun = time.monotonic()
             try:
                 with open_engine(copy_params) as engine:
-                    digests.update(engine.table_digests_batched())
+                    digests.update(engine.table_digests())
             except Exception as exc:  # reported below
                 digest_errors.append(exc)
             session.timings["digests_s"] = round(time.monotonic() - begun, 3)

@@ -107,45 +107,22 @@ def _split_largest(names):
     return groups + ([rest] if rest else [])
 
 
-def _digest_in_process(params, tables):
-    """Run in a forked worker: its own connection, its own interpreter (the digest is CPU work in
-    Python, so processes, not threads, use the machine's cores)."""
+def _digest_group(params, tables):
+    """Digests of ``tables`` on a connection of its own (the rows are formatted by the database
+    server or the SQLite library, which release the GIL, so threads use the machine's cores)."""
     with open_engine(params) as eng:
         return eng.table_digests(tuple(tables))
 
 
 def _run_parallel(params, groups, checks):
-    """Digest each group in a worker process and run the checks in a thread; (digests, problems).
-
-    The workers are forked before the checks' thread starts: a fork while another thread holds
-    a lock can leave the child waiting on it forever.
-    """
+    """Digest each group and run the checks, each in a thread of its own; (digests, problems)."""
     import concurrent.futures
-    import multiprocessing
     actual = {}
-    futures = []
-    pool = None
-    try:
-        pool = concurrent.futures.ProcessPoolExecutor(max_workers=len(groups),
-                                                      mp_context=multiprocessing.get_context("fork"))
-        futures = [pool.submit(_digest_in_process, params, group) for group in groups]
-    except (OSError, ValueError) as exc:  # pragma: no cover - no fork on this host
-        if pool is not None:
-            pool.shutdown(wait=False)
-        pool = None
-        del exc
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as threads:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(groups) + 1) as threads:
         check_future = threads.submit(checks)
-        try:
-            if pool is not None:
-                for future in futures:
-                    actual.update(future.result())
-            else:
-                for group in groups:
-                    actual.update(_digest_in_process(params, group))
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
+        futures = [threads.submit(_digest_group, params, group) for group in groups]
+        for future in futures:
+            actual.update(future.result())
         return actual, check_future.result()
 
 

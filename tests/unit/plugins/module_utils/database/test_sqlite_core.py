@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -162,10 +163,29 @@ def test_digests_equal_for_same_data_and_change_with_one_row(sqlite_conn_params,
         assert b.table_digest("walls") == before["walls"]["digest"]
 
 
-def test_canonical_rows_keep_types_apart():
-    encode = sqlite_core._ROW_ENCODER.encode
-    assert encode((1, 1.0, "1", None, b"\x00\xff", "é\n")) == '[1,1.0,"1",null,{"blob":"00ff"},"é\\n"]'
-    assert encode((0.1 + 0.2,)) == "[0.30000000000000004]"
+def test_canonical_rows_keep_types_apart(engine, monkeypatch):
+    """The canonical form: json_array of each row in key order, newline-terminated; 1, 1.0, "1",
+    null and blobs stay apart, and the keyset batches do not change the bytes hashed."""
+    engine._execute("CREATE TABLE typed (id INTEGER PRIMARY KEY, v)")
+    values = [1, 1.0, "1", None, b"\x00\xff", "é\n", "],[", 0.5]
+    engine.conn.executemany("INSERT INTO typed (v) VALUES (?)", [(v,) for v in values])
+    expected = "".join(line + "\n" for line in (
+        '[1,1]', '[2,1.0]', '[3,"1"]', '[4,null]', '[5,{"blob":"00FF"}]', '[6,"é\\n"]', '[7,"],["]', '[8,0.5]'))
+    digest = hashlib.sha256(expected.encode("utf-8")).hexdigest()
+    assert engine.table_digests(["typed"]) == {"typed": {"rows": 8, "digest": digest}}
+    for batch in (1, 3, 8):
+        monkeypatch.setattr(sqlite_core, "DIGEST_BATCH_ROWS", batch)
+        assert engine.table_digest("typed") == digest
+    # the same rows in a table whose key is not the rowid (ordered scan) hash the same
+    engine._execute("CREATE TABLE typed_text_key (id TEXT PRIMARY KEY, v)")
+    engine._execute("INSERT INTO typed_text_key SELECT id, v FROM typed")
+    other = engine.table_digest("typed_text_key")
+    assert other != digest  # ids are text there: "1" is not 1
+    for one, two in ((1, "1"), (1, 1.0), (None, "")):
+        engine._execute("UPDATE typed SET v = ? WHERE id = 1", [one])
+        first = engine.table_digest("typed")
+        engine._execute("UPDATE typed SET v = ? WHERE id = 1", [two])
+        assert engine.table_digest("typed") != first
 
 
 def test_odd_identifiers_are_quoted(engine):

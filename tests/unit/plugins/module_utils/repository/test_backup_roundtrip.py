@@ -107,42 +107,32 @@ def test_include_paths_stored_as_tar(sqlite_conn_params, repo_path, tmp_path):
         assert tar.extractfile(str(conf / "sub" / "x.conf").lstrip("/")).read() == b"x=1\n"
 
 
-def test_fast_pg_digest_equals_canonical(pg_conn_params):
-    """table_digests_at (COPY-streamed) gives the same digests as the engine's canonical ones,
-    also for text full of COPY escapes, cut at every possible block boundary."""
+def test_pg_digest_is_the_copy_text_of_the_rows(pg_conn_params):
+    """The canonical PostgreSQL digest hashes COPY's text output of ``t::text`` in key order,
+    escapes included, also for text full of backslashes and control characters; inside an
+    exported snapshot it describes that snapshot, not later writes."""
+    import hashlib
     awkward = ["back\\slash", "two \\\\ backslashes", "new\nline", "tab\there", "cr\rhere", "quote \" and '",
                "trailing backslash \\", "\\n literally", "uni code ✓ ß", "bell \x07 vt \x0b ff \x0c bs \x08",
                "\\" * 7]
-    with psycopg.connect(host=pg_conn_params.db_host, port=pg_conn_params.db_port, user=pg_conn_params.db_user,
-                         dbname=pg_conn_params.db_name, autocommit=True) as conn:
+    conninfo = dict(host=pg_conn_params.db_host, port=pg_conn_params.db_port, user=pg_conn_params.db_user,
+                    dbname=pg_conn_params.db_name)
+    with psycopg.connect(autocommit=True, **conninfo) as conn:
         for text in awkward:
             conn.execute("INSERT INTO logs (created_at, level, category, message) VALUES (now(), 'info', 'api', %s)",
                          (text,))
+        conn.execute("SET TimeZone = 'UTC'")
+        texts = [r[0] for r in conn.execute("SELECT t::text FROM logs t ORDER BY t.id")]
+    escaped = "".join(t.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+                      .replace("\x08", "\\b").replace("\x0c", "\\f").replace("\x0b", "\\v") + "\n" for t in texts)
     with open_engine(pg_conn_params) as engine:
-        assert engine.table_digests_at(None) == engine.table_digests()
-
-
-def test_copy_hasher_block_boundaries():
-    import hashlib
-    from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import _CopyTextHasher
-    rows = ["a\\b", "x\ny", "\\", "t\tz", "end\\"]
-    escaped = "".join(r.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t") + "\n" for r in rows).encode()
-    expected = hashlib.sha256("".join(r + "\n" for r in rows).encode()).hexdigest()
-    for cut in range(len(escaped) + 1):
-        for second in range(cut, len(escaped) + 1):
-            hasher = _CopyTextHasher()
-            for piece in (escaped[:cut], escaped[cut:second], escaped[second:]):
-                hasher.update(piece)
-            assert hasher.result() == (len(rows), expected), (cut, second)
-
-
-def test_batched_sqlite_digest_equals_canonical(sqlite_conn_params):
-    """The backup's batched SQLite digest is byte-for-byte the engine's, also when values hold
-    the batch separator text, blobs, NULLs, floats and unicode."""
-    with sqlite3.connect(sqlite_conn_params.sqlite_path) as conn:
-        for text in ("a],[b", "],[", "[1],[2]", "x\ny", "ß✓", "", "\\"):
-            conn.execute("INSERT INTO logs (created_at, level, category, message) VALUES ('2026-01-01', 'info', 'api', ?)",
-                         (text,))
-        conn.execute("CREATE TABLE IF NOT EXISTS quality_extra (id INTEGER PRIMARY KEY, b BLOB, f REAL, n TEXT)")
-    with open_engine(sqlite_conn_params) as engine:
-        assert engine.table_digests_batched() == engine.table_digests()
+        digests = engine.table_digests()
+        assert digests["logs"] == {"rows": len(texts), "digest": hashlib.sha256(escaped.encode("utf-8")).hexdigest()}
+        snapshot = engine.export_snapshot()
+        try:
+            with psycopg.connect(autocommit=True, **conninfo) as conn:
+                conn.execute("DELETE FROM logs WHERE id = (SELECT min(id) FROM logs)")
+            assert engine.table_digests(snapshot=snapshot) == digests
+        finally:
+            engine.release_snapshot()
+        assert engine.table_digests()["logs"]["rows"] == len(texts) - 1
