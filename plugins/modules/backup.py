@@ -17,7 +17,7 @@ description:
   - "PostgreSQL: C(pg_dump --format=custom --compress=0) is streamed into a content-defined
     chunker (FastCDC), never into a full-size temporary file; the password travels in
     C(PGPASSWORD), never on the command line. The table digests are taken in the same snapshot
-    as the dump (C(psql) streams each table with C(COPY) while C(pg_dump) runs)."
+    as the dump (each table streamed with C(COPY) on a connection of its own while C(pg_dump) runs)."
   - "SQLite: the online backup API makes a consistent copy in the repository's C(tmp) folder while
     the application keeps writing; the copy is cut into page-aligned 256 KiB chunks and removed."
   - The manifest records rows and a content digest per BIM table, so a restore can be proven.
@@ -131,7 +131,7 @@ requirements:
   - pyfastcdc
   - psycopg (PostgreSQL)
   - paramiko (SFTP copies)
-  - pg_dump and psql on the managed host (PostgreSQL)
+  - pg_dump on the managed host (PostgreSQL)
 notes:
   - The SQLite copy needs free space for one database copy in the repository's file system.
 seealso:

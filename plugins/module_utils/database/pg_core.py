@@ -276,15 +276,16 @@ class PostgresCoreMixin(DatabaseEngine):
         """(rows, sha256 hex) of ``table``; the canonical form is defined here, in one place.
 
         Runs inside the caller's transaction (``_digest_snapshot``). The bytes hashed are exactly
-        the output of ``COPY (SELECT t::text FROM table AS t ORDER BY <primary key>) TO STDOUT``
-        (text format): one line per row, the row's canonical text (geometry as hex EWKB, the
-        session settings fixed by ``DIGEST_SETTINGS``) with COPY's backslash escapes, each line
-        ended by a newline. A table without a primary key is ordered by its row text. The server
-        formats the rows; Python only feeds COPY's data blocks to SHA-256.
+        the output of ``COPY (SELECT t.* FROM table AS t ORDER BY <primary key>) TO STDOUT``
+        (text format): one line per row, the columns in table order separated by tabs, NULL as
+        ``\\N``, COPY's backslash escapes, geometry as hex EWKB, each line ended by a newline;
+        the session settings that shape the text are fixed by ``DIGEST_SETTINGS``. A table
+        without a primary key is ordered by its row text. The server formats the rows (the
+        same output functions as pg_dump's COPY); Python only feeds COPY's data to SHA-256.
         """
         pk = self._primary_key(table)
         order = sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in pk) if pk else sql.SQL("t::text")
-        query = sql.SQL("COPY (SELECT t::text FROM {} AS t ORDER BY {}) TO STDOUT").format(
+        query = sql.SQL("COPY (SELECT t.* FROM {} AS t ORDER BY {}) TO STDOUT").format(
             sql.Identifier(table), order)
         digest = hashlib.sha256()
         rows = 0

@@ -108,7 +108,7 @@ def test_include_paths_stored_as_tar(sqlite_conn_params, repo_path, tmp_path):
 
 
 def test_pg_digest_is_the_copy_text_of_the_rows(pg_conn_params):
-    """The canonical PostgreSQL digest hashes COPY's text output of ``t::text`` in key order,
+    """The canonical PostgreSQL digest hashes COPY's text output of the rows in key order,
     escapes included, also for text full of backslashes and control characters; inside an
     exported snapshot it describes that snapshot, not later writes."""
     import hashlib
@@ -122,9 +122,13 @@ def test_pg_digest_is_the_copy_text_of_the_rows(pg_conn_params):
             conn.execute("INSERT INTO logs (created_at, level, category, message) VALUES (now(), 'info', 'api', %s)",
                          (text,))
         conn.execute("SET TimeZone = 'UTC'")
-        texts = [r[0] for r in conn.execute("SELECT t::text FROM logs t ORDER BY t.id")]
-    escaped = "".join(t.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-                      .replace("\x08", "\\b").replace("\x0c", "\\f").replace("\x0b", "\\v") + "\n" for t in texts)
+        conn.execute("SET DateStyle = 'ISO, YMD'")
+        texts = conn.execute("SELECT id::text, created_at::text, level, category, message FROM logs AS l ORDER BY l.id").fetchall()
+
+    def copy_field(text):
+        return (text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+                .replace("\x08", "\\b").replace("\x0c", "\\f").replace("\x0b", "\\v"))
+    escaped = "".join("\t".join(copy_field(v) for v in row) + "\n" for row in texts)
     with open_engine(pg_conn_params) as engine:
         digests = engine.table_digests()
         assert digests["logs"] == {"rows": len(texts), "digest": hashlib.sha256(escaped.encode("utf-8")).hexdigest()}
