@@ -111,11 +111,22 @@ for pb in "${DEMO_PLAYBOOKS[@]}"; do
 done
 [ "${#ran[@]}" -gt 0 ] || die "no playbook of the demo exists in the installed collection yet"
 
+if [[ " ${ran[*]} " == *" backup "* ]]; then
+    # The fleet report (HTML) shows each host's backup age and last drill: render it again now
+    # that the backup and drill summaries exist.
+    echo "+ ansible-playbook -i inventory.yml bim.wall_system.health_check   (fleet report with backup and drill)"
+    ansible-playbook -i inventory.yml bim.wall_system.health_check > "$DEMO_DIR/health-report-run.log" \
+        || { cat "$DEMO_DIR/health-report-run.log"; die "the final health check failed"; }
+fi
+
 banner "fleet summary"
 "$PY" "$ROOT/demo/summary.py" "$DEMO_DIR/bim-reports"
 echo
 trap - EXIT
 echo "Demo done: ran ${ran[*]}. Files: $DEMO_DIR (inventory.yml, bim-reports/, repo/, data/)."
+if [ -f "$DEMO_DIR/bim-reports/fleet-report.html" ]; then
+    echo "Fleet report (open it in a browser): $DEMO_DIR/bim-reports/fleet-report.html"
+fi
 echo "The stand-in application keeps running on $APP_URL; stop it with: $APP_STOP"
 echo "Run a playbook again:"
 echo "  cd $DEMO_DIR && ANSIBLE_COLLECTIONS_PATH=$COLLECTIONS_DIR $VENV/bin/ansible-playbook -i inventory.yml bim.wall_system.health_check"
