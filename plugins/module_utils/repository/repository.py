@@ -307,7 +307,8 @@ class Repository:
         if info is None:
             return False
         if not info:
-            # Unreadable content: a writer died between create and write. Stale if old.
+            # Unreadable content (a lock written in place by an earlier release whose writer
+            # died between create and write). Stale if old.
             try:
                 return time.time() - os.stat(self.lock_path).st_mtime > 60
             except OSError:
@@ -341,6 +342,26 @@ class Repository:
         return ("repository %s is locked by pid %s on host %s since %s (%s); wait for it to finish"
                 % (self.path, info.get("pid"), info.get("host"), info.get("time"), info.get("purpose")))
 
+    def _create_lock_file(self, payload):
+        """Create the lock file with its content in one step; FileExistsError when it is held.
+
+        The content is written and fsynced in a private temp file first, then hard-linked to the
+        lock name (link fails if the name exists), so a process killed at any moment leaves either
+        no lock or a complete one naming a dead pid, which the next run clears at once.
+        """
+        tmp = os.path.join(self.path, ".lock.%d.%s.tmp" % (os.getpid(), uuid.uuid4().hex[:12]))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        try:
+            try:
+                os.write(fd, payload)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.link(tmp, self.lock_path)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
     @contextlib.contextmanager
     def lock(self, purpose, wait=0):
         """Hold the exclusive repository lock; wait up to ``wait`` seconds for another holder."""
@@ -349,7 +370,7 @@ class Repository:
                               "purpose": purpose}).encode("utf-8")
         while True:
             try:
-                fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+                self._create_lock_file(payload)
             except FileExistsError:
                 raw, info = self._read_lock()
                 if raw is not None and self._lock_is_stale(info, raw) and self._clear_stale_lock():
@@ -360,15 +381,6 @@ class Repository:
                 continue
             except OSError as exc:
                 raise friendly_os_error(exc, "taking the lock of %s" % self.path)
-            try:
-                os.write(fd, payload)
-                os.fsync(fd)
-            except OSError as exc:
-                os.close(fd)
-                with contextlib.suppress(OSError):
-                    os.unlink(self.lock_path)
-                raise friendly_os_error(exc, "taking the lock of %s" % self.path)
-            os.close(fd)
             break
         try:
             yield self
@@ -395,6 +407,14 @@ class Repository:
                         shutil.rmtree(full)
                     else:
                         os.unlink(full)
+                    removed += 1
+        for name in os.listdir(self.path):
+            # .lock.<pid>.<random>.tmp of a process killed while taking the lock (never a live one's)
+            parts = name.split(".")
+            if (len(parts) == 5 and parts[1] == "lock" and parts[4] == "tmp" and parts[2].isdigit()
+                    and not _pid_alive(int(parts[2]))):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.path, name))
                     removed += 1
         for folder in (self.manifests_dir, self.verifications_dir):
             for name in os.listdir(folder):

@@ -214,6 +214,44 @@ def test_stale_lock_of_dead_process_is_cleared(repo_path):
         assert json.load(open(repo.lock_path))["pid"] == os.getpid()
 
 
+def test_lock_is_never_visible_without_its_content(repo_path):
+    """A taker killed at any moment leaves no lock or a complete one: readers never see it empty."""
+    repo = Repository(repo_path, create=True)
+    seen_empty = []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            raw = repo._read_lock()[0]
+            if raw is not None and not raw:
+                seen_empty.append(True)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for _attempt in range(300):
+            with repo.lock("backup"):
+                pass
+    finally:
+        stop.set()
+        thread.join()
+    assert not seen_empty
+    assert [n for n in os.listdir(repo_path) if n.startswith(".lock.")] == []
+
+
+def test_temp_lock_file_of_a_killed_taker_is_cleaned(repo_path):
+    repo = Repository(repo_path, create=True)
+    dead = os.path.join(repo_path, ".lock.%d.0123456789ab.tmp" % _dead_pid())
+    live = os.path.join(repo_path, ".lock.%d.0123456789ab.tmp" % os.getpid())
+    for path in (dead, live):
+        with open(path, "wb") as handle:
+            handle.write(b"{}")
+    with repo.lock("backup"):
+        repo.clean_tmp()
+    assert not os.path.exists(dead)
+    assert os.path.exists(live)  # a live process may be about to link it
+
+
 def test_lock_of_live_process_or_other_host_is_kept(repo_path):
     repo = Repository(repo_path, create=True)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
