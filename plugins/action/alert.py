@@ -16,23 +16,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.alerting.rules imp
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.scrub import collect_secrets, scrub
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.spec import alert_argument_spec, channel_config
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.state import StateError
-
-
-def _plain(value):
-    """Turn Ansible's container/str subclasses into plain Python values."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    return value
+from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
 
 
 class ActionModule(ActionBase):
@@ -46,7 +30,7 @@ class ActionModule(ActionBase):
         result.pop("invocation", None)
         validation, args = self.validate_argument_spec(argument_spec=alert_argument_spec())
         secrets = set(str(v) for v in getattr(validation, "_no_log_values", ()) if v and len(str(v)) >= 4)
-        channels = _plain(channel_config(args.get("channels")))
+        channels = to_plain(channel_config(args.get("channels")))
         secrets |= collect_secrets(channels)
 
         results = args.get("results")
@@ -66,14 +50,14 @@ class ActionModule(ActionBase):
                     missing.append(host)
         else:
             missing = sorted(h for h, v in results.items() if not isinstance(v, dict) or not v)
-        results = {str(h): _plain(v) for h, v in results.items() if isinstance(v, dict) and v}
+        results = {str(h): to_plain(v) for h, v in results.items() if isinstance(v, dict) and v}
 
         state_file = args["state_file"]
         if not os.path.isabs(state_file):
             state_file = os.path.abspath(state_file)
         try:
             outcome = run_alerts(
-                _plain(args["rules"]), results, channels, state_file,
+                to_plain(args["rules"]), results, channels, state_file,
                 send_resolved=args["send_resolved"], check_mode=bool(self._task.check_mode),
                 history_limit=args["history_limit"], lock_timeout=args["lock_timeout"], extra_secrets=secrets,
             )

@@ -11,24 +11,9 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.report_files import (
     ReportError, fleet_report_argument_spec, read_summary, write_report)
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    return value
 
 
 class ActionModule(ActionBase):
@@ -54,7 +39,7 @@ class ActionModule(ActionBase):
                     value = None
                 if isinstance(value, dict) and value:
                     results[host] = value
-        results = {str(h): _plain(v) for h, v in (results or {}).items()}
+        results = {str(h): to_plain(v) for h, v in (results or {}).items()}
 
         dest = args["dest"]
         summary_paths = {}

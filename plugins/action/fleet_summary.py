@@ -10,26 +10,10 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.fleet_summary import (
     FLEET_SUMMARY_MUTUALLY_EXCLUSIVE, FLEET_SUMMARY_REQUIRED_ONE_OF, SummaryError, build_summary,
     fleet_summary_argument_spec, host_entry, threshold_violations, write_summary)
-
-
-def _plain(value):
-    """Ansible's tagged/lazy containers as plain Python values (for json and comparisons)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    return value
 
 
 class ActionModule(ActionBase):
@@ -50,7 +34,7 @@ class ActionModule(ActionBase):
         opts = dict(status_key=args["status_key"], reasons_key=args["reasons_key"], include_keys=args["include_keys"])
         entries = {}
         if args["results"] is not None:
-            for host, value in _plain(args["results"]).items():
+            for host, value in to_plain(args["results"]).items():
                 entries[host] = host_entry(value, **opts)
         else:
             hostvars = task_vars.get("hostvars") or {}
@@ -58,11 +42,11 @@ class ActionModule(ActionBase):
                 value = None
                 if host in hostvars:
                     value = hostvars[host].get(args["fact"])
-                entries[host] = host_entry(_plain(value) if value is not None else None, **opts)
+                entries[host] = host_entry(to_plain(value) if value is not None else None, **opts)
 
         try:
             summary = build_summary(args["kind"], hosts, entries, ok_statuses=args["ok_statuses"])
-            violations = threshold_violations(summary, _plain(args["max_percent"]))
+            violations = threshold_violations(summary, to_plain(args["max_percent"]))
         except SummaryError as exc:
             raise AnsibleActionFail(str(exc))
 

@@ -1,0 +1,27 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plain Python values out of what Ansible hands an action plugin."""
+
+from __future__ import annotations
+
+
+def to_plain(value):
+    """Turn Ansible's tagged / lazy containers and str subclasses into plain dicts, lists and scalars.
+
+    Controller-side plugins pass task arguments and hostvars on to json and to comparisons in
+    module_utils, which must not depend on Ansible's types.
+    """
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
