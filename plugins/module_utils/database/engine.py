@@ -19,6 +19,8 @@ class DatabaseEngine(abc.ABC):
     """A connection to one BIM database, used as a context manager."""
 
     name = ""
+    # The driver connection (psycopg or sqlite3), set by connect(); both drivers close the same way.
+    conn = None
 
     def __init__(self, params, read_only=False):
         self.params = params
@@ -36,9 +38,13 @@ class DatabaseEngine(abc.ABC):
     def connect(self):
         """Open the connection; return the seconds it took. Never creates a database."""
 
-    @abc.abstractmethod
     def close(self):
         """Close the connection; safe to call twice."""
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            finally:
+                self.conn = None
 
     @abc.abstractmethod
     def existing_tables(self):

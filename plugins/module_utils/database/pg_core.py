@@ -80,8 +80,6 @@ def _connect_reason(text, password):
 class PostgresCoreMixin(DatabaseEngine):
     """Connection, probes and digests of the PostgreSQL engine."""
 
-    conn = None
-
     # ---- connection -------------------------------------------------------------------
     def _where(self):
         p = self.params
@@ -112,13 +110,6 @@ class PostgresCoreMixin(DatabaseEngine):
             raise DatabaseError("cannot connect to postgresql %s: %s"
                                 % (self._where(), _connect_reason(str(exc), p.db_password))) from None
         return time.perf_counter() - started
-
-    def close(self):
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            finally:
-                self.conn = None
 
     # ---- small query helpers for every PostgreSQL mixin ----------------------------------
     def _run(self, query, params, fetch):

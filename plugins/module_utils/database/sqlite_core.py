@@ -40,8 +40,6 @@ def _row_json(column):
 class SqliteCoreMixin(DatabaseEngine):
     """Connection, probes and digests of the SQLite engine."""
 
-    conn = None
-
     # ---- connection -------------------------------------------------------------------
     def _path(self):
         if not self.params.sqlite_path:
@@ -68,13 +66,6 @@ class SqliteCoreMixin(DatabaseEngine):
             raise DatabaseError("cannot open sqlite database %s: %s" % (path, exc)) from None
         self.conn = conn
         return time.perf_counter() - started
-
-    def close(self):
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            finally:
-                self.conn = None
 
     # ---- small query helpers for every SQLite mixin --------------------------------------
     def _run(self, query, params, fetch):
