@@ -288,6 +288,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import backup as backup_lib
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.chunker import HAS_FASTCDC, FASTCDC_IMPORT_ERROR
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import location_options
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
     HAS_ZSTD, ZSTD_IMPORT_ERROR, RepositoryError)
 
@@ -304,10 +305,7 @@ def argument_spec():
             keep_last=dict(type="int"), keep_daily=dict(type="int"),
             keep_weekly=dict(type="int"), keep_monthly=dict(type="int"))),
         prune=dict(type="bool", default=True),
-        copy_to=dict(type="list", elements="dict", default=[], options=dict(
-            url=dict(type="str", required=True),
-            key_file=dict(type="path", no_log=False),
-            strict_host_key_checking=dict(type="bool", default=False))),
+        copy_to=dict(type="list", elements="dict", default=[], options=location_options()),
         lock_timeout=dict(type="int", default=0),
     )
     return spec

@@ -329,6 +329,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import (
     ConnectionParams, database_argument_spec, database_required_if)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import location_options
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 
@@ -362,11 +363,7 @@ def main():
         jobs=dict(type="int", default=2),
         restore_files=dict(type="bool", default=False),
         files_root=dict(type="path", default="/"),
-        secondary_repository=dict(type="dict", options=dict(
-            url=dict(type="str", required=True),
-            key_file=dict(type="path"),
-            strict_host_key_checking=dict(type="bool", default=False),
-        )),
+        secondary_repository=dict(type="dict", options=location_options()),
         secondary_staging=dict(type="path"),
         fetch_only=dict(type="bool", default=False),
         state_dir=dict(type="path", default="/var/lib/bim-wall-system/restore"),

@@ -43,6 +43,19 @@ def describe_url(url):
     return url
 
 
+def location_options():
+    """Argument-spec ``options`` of one secondary repository location, as parse_target() reads it.
+
+    Shared by the modules that take one (backup ``copy_to``, restore ``secondary_repository``).
+    """
+    return dict(
+        url=dict(type="str", required=True),
+        # a path to the key, not the key itself
+        key_file=dict(type="path", no_log=False),
+        strict_host_key_checking=dict(type="bool", default=False),
+    )
+
+
 def parse_target(entry):
     """``entry``: a URL string or {url, key_file, strict_host_key_checking}. Returns a target."""
     if isinstance(entry, str):
