@@ -10,7 +10,6 @@ Identifiers are always composed with ``psycopg.sql.Identifier``.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 
@@ -26,6 +25,8 @@ except ImportError as exc:  # pragma: no cover - depends on the host
     PSYCOPG_IMPORT_ERROR = str(exc)
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import DatabaseEngine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_copy_digest import copy_digest
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import (
     DatabaseError,
     MissingLibraryError,
@@ -43,6 +44,8 @@ PROBE_TIMEOUT_MS = 5000
 WINDOW_MARGIN = 250.0
 WINDOW_LIMIT = 100
 INVALID_INDEX_PROBLEM = "invalid (interrupted concurrent build?)"
+# psql processes reading tables for digests at once (each keeps one server backend busy).
+DIGEST_PROCESSES = 2
 # Session settings that change how values print; digests fix them so any session agrees.
 DIGEST_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("extra_float_digits", "1"),
                    ("IntervalStyle", "postgres"), ("bytea_output", "hex"))
@@ -263,49 +266,49 @@ class PostgresCoreMixin(DatabaseEngine):
             [sql.Identifier(table).as_string(self.conn)])
         return [r[0] for r in rows]
 
-    def _digest_rows(self, table):
-        """(rows, sha256 hex) of ``table``; the canonical form is defined here, in one place.
+    def _digest_query(self, table):
+        """The COPY whose output is ``table``'s canonical form; defined here, in one place.
 
-        Runs inside the caller's transaction (``_digest_snapshot``). The bytes hashed are exactly
-        the output of ``COPY (SELECT t.* FROM table AS t ORDER BY <primary key>) TO STDOUT``
-        (text format): one line per row, the columns in table order separated by tabs, NULL as
-        ``\\N``, COPY's backslash escapes, geometry as hex EWKB, each line ended by a newline;
-        the session settings that shape the text are fixed by ``DIGEST_SETTINGS``. A table
-        without a primary key is ordered by its row text. The server formats the rows (the
-        same output functions as pg_dump's COPY); Python only feeds COPY's data to SHA-256.
+        The bytes hashed are exactly the output of ``COPY (SELECT t.* FROM table AS t ORDER BY
+        <primary key>) TO STDOUT`` (text format): one line per row, the columns in table order
+        separated by tabs, NULL as ``\\N``, COPY's backslash escapes, geometry as hex EWKB, each
+        line ended by a newline; the session settings that shape the text are fixed by
+        ``DIGEST_SETTINGS`` and the client encoding is this connection's. A table without a
+        primary key is ordered by its row text. The server formats the rows (the same output
+        functions as pg_dump's COPY).
         """
         pk = self._primary_key(table)
         order = sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in pk) if pk else sql.SQL("t::text")
-        query = sql.SQL("COPY (SELECT t.* FROM {} AS t ORDER BY {}) TO STDOUT").format(
-            sql.Identifier(table), order)
-        digest = hashlib.sha256()
-        rows = 0
-        update = digest.update
-        with self.conn.cursor() as cur:
-            with cur.copy(query) as copy:
-                for block in copy:
-                    update(block)
-                    rows += 1
-        return rows, digest.hexdigest()
-
-    def _apply_digest_settings(self):
-        """Fix the output settings that shape ``t::text`` (call inside a transaction)."""
-        for name, value in DIGEST_SETTINGS:
-            self._execute("SELECT set_config(%s, %s, true)", [name, value])
+        return sql.SQL("COPY (SELECT t.* FROM {} AS t ORDER BY {}) TO STDOUT").format(
+            sql.Identifier(table), order).as_string(self.conn)
 
     def _digest_snapshot(self, tables, snapshot=None):
-        """Digest several tables in one REPEATABLE READ snapshot (or the exported ``snapshot``)."""
+        """{table: (rows, sha256 hex)} of ``tables``, all read in one REPEATABLE READ snapshot:
+        the exported ``snapshot`` (the backup's, so the digests describe exactly what pg_dump
+        reads) or one exported here. Each table is read by a psql of its own (``pg_copy_digest``),
+        ``DIGEST_PROCESSES`` at a time."""
+        import concurrent.futures
         try:
             self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
                 if snapshot:
                     self._execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-                self._apply_digest_settings()
-                return {t: self._digest_rows(t) for t in tables}
+                else:
+                    snapshot = self._fetchone("SELECT pg_export_snapshot()")[0]
+                queries = {t: self._digest_query(t) for t in tables}
+                env = libpq_environment(self.params)
+                env["PGCLIENTENCODING"] = self.conn.info.parameter_status("client_encoding") or "UTF8"
+                psql = self.pg_tool("psql")
+                with concurrent.futures.ThreadPoolExecutor(max(1, min(DIGEST_PROCESSES, len(tables)))) as pool:
+                    futures = {t: pool.submit(copy_digest, psql, env, snapshot, DIGEST_SETTINGS, q)
+                               for t, q in queries.items()}
+                    return {t: f.result() for t, f in futures.items()}
             finally:
                 self.conn.execute("ROLLBACK")
         except psycopg.Error as exc:
             raise DatabaseError("digest on %s failed: %s" % (self._where(), str(exc).strip())) from None
+        except DatabaseError as exc:
+            raise DatabaseError("digest on %s failed: %s" % (self._where(), exc)) from None
 
     def table_digest(self, table):
         if table not in self._all_tables():

@@ -15,8 +15,10 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import re
 import shutil
 import subprocess
+import threading
 import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
@@ -38,6 +40,38 @@ def _no_secret(text, password):
     if password and text:
         return text.replace(password, "********")
     return text
+
+
+# pg_restore --verbose progress lines: kept out of error messages; "finished item" ones are reported.
+_PROGRESS = re.compile(r"^pg_restore: (connecting|creating|processing|launching|finished|entering|executing|"
+                       r"implied|setting|disabling|enabling|dropping)\b")
+_ITEM = re.compile(r"^pg_restore: (launching|finished) item \d+ (.*)$")
+# Kinds of the TOC items reported to a listener; a kind another starts with (INDEX) comes after it.
+_KINDS = ("TABLE DATA", "FK CONSTRAINT", "SEQUENCE SET", "INDEX ATTACH", "MATERIALIZED VIEW DATA",
+          "CONSTRAINT", "INDEX", "TRIGGER", "RULE", "POLICY", "STATISTICS", "SEQUENCE OWNED BY")
+
+
+def _read_messages(pipe, messages, on_progress):
+    """Collect pg_restore's messages from ``pipe`` (its stderr); report launched and finished
+    items to ``on_progress``."""
+    for raw in pipe:
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        match = _ITEM.match(line)
+        if match and on_progress is not None:
+            rest = match.group(2)
+            for kind in _KINDS:
+                if rest.startswith(kind + " "):
+                    break
+            else:
+                kind = rest.split(" ", 1)[0]
+            try:
+                on_progress(match.group(1), kind, rest[len(kind) + 1:])
+            except Exception:  # a listener must never stop the restore
+                pass
+            continue
+        if not _PROGRESS.match(line):
+            messages.append(line)
+    pipe.close()
 
 
 class PostgresRestoreMixin:
@@ -183,7 +217,15 @@ class PostgresRestoreMixin:
         return int(rows[0][0]) // 10000
 
     def pg_tool(self, tool):
-        """Path of a PostgreSQL client program, preferring the server's major version."""
+        """Path of a PostgreSQL client program, preferring the server's major version (looked
+        up once per engine and program)."""
+        found = getattr(self, "_tool_paths", {}).get(tool)
+        if found is None:
+            found = self._find_pg_tool(tool)
+            self._tool_paths = dict(getattr(self, "_tool_paths", {}), **{tool: found})
+        return found
+
+    def _find_pg_tool(self, tool):
         try:
             major = self.server_major_version()
         except DatabaseError:
@@ -219,50 +261,53 @@ class PostgresRestoreMixin:
                 proc.returncode, proc.stderr.decode("utf-8", "replace").strip()[-2000:]))
         return proc.stdout.decode("utf-8", "replace").splitlines()
 
-    def restore_archive(self, dbname, archive_path=None, stream=None, jobs=1, use_list=None):
+    def restore_archive(self, dbname, archive_path=None, stream=None, jobs=1, use_list=None, on_progress=None):
         """Run ``pg_restore --exit-on-error`` of a custom-format archive into existing ``dbname``.
 
         ``archive_path`` (seekable file; needed for ``jobs`` > 1) or ``stream`` (a file-like
         object piped into pg_restore's stdin with jobs=1). ``use_list``: a ``-L`` list file.
-        Returns the command (without secrets) that ran.
+        ``on_progress(event, kind, tag)``: called from a reader thread for each TOC item a
+        parallel pg_restore reports ``launching`` or ``finished`` (its ``--verbose`` lines), e.g.
+        ``("finished", "CONSTRAINT", "walls walls_pkey")``. Returns the command (without
+        secrets) that ran.
         """
         env, conn_args = self._tool_env_args(dbname)
         cmd = [self.pg_tool("pg_restore"), "--exit-on-error", "--no-password"] + conn_args
         if use_list:
             cmd += ["-L", use_list]
+        if archive_path is not None and jobs and jobs > 1:
+            cmd += ["-j", str(int(jobs))]
+        if on_progress is not None:
+            cmd.append("--verbose")
         if archive_path is not None:
-            if jobs and jobs > 1:
-                cmd += ["-j", str(int(jobs))]
             cmd.append(archive_path)
-            proc = subprocess.run(cmd, env=env, capture_output=True, check=False)
-            stderr = proc.stderr
-            rc = proc.returncode
-        else:
-            proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE)
-            import threading
-            errbuf = []
-            reader = threading.Thread(target=lambda: errbuf.append(proc.stderr.read()))
-            reader.daemon = True
-            reader.start()
-            try:
-                while True:
-                    block = stream.read(1024 * 1024)
-                    if not block:
-                        break
-                    proc.stdin.write(block)
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL if stream is None else subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        messages = []
+        reader = threading.Thread(target=_read_messages, args=(proc.stderr, messages, on_progress),
+                                  name="bim-pg-restore-stderr")
+        reader.daemon = True
+        reader.start()
+        try:
+            if stream is not None:
+                try:
+                    while True:
+                        block = stream.read(1024 * 1024)
+                        if not block:
+                            break
+                        proc.stdin.write(block)
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
             rc = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
             reader.join()
-            stderr = errbuf[0] if errbuf else b""
         if rc != 0:
-            text = _no_secret(stderr.decode("utf-8", "replace").strip(), self.params.db_password)
+            text = _no_secret("\n".join(messages).strip(), self.params.db_password)
             raise DatabaseError("pg_restore into database %s failed (rc=%d): %s" % (dbname, rc, text[-2000:]))
         return " ".join(cmd)
 

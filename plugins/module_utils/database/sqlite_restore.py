@@ -107,6 +107,31 @@ class SqliteRestoreMixin:
         return problems
 
     @staticmethod
+    def check_image(path, expected_size):
+        """Problems of a restored file image: its size is the backup stream's, and it opens as
+        a SQLite database whose page count and page size account for exactly that size and
+        whose schema reads. Cheap (reads the header and the schema pages only)."""
+        try:
+            size = os.path.getsize(path)
+        except OSError as exc:
+            return ["cannot read %s: %s" % (path, exc)]
+        if size != expected_size:
+            return ["%s holds %d bytes, the backup's stream %d" % (path, size, expected_size)]
+        try:
+            conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True, isolation_level=None)
+            try:
+                pages = conn.execute("PRAGMA page_count").fetchone()[0]
+                page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            return ["cannot open %s as a SQLite database: %s" % (path, exc)]
+        if pages * page_size != size:
+            return ["%s: %d pages of %d bytes do not make its %d bytes" % (path, pages, page_size, size)]
+        return []
+
+    @staticmethod
     def make_self_contained(path):
         """Checkpoint ``path``'s WAL into the file and close, so no -wal/-shm is left behind.
 

@@ -248,3 +248,28 @@ def test_unprivileged_role_gets_probes_without_data_directory(pg_conn_params, pg
     finally:
         pg_admin.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % pg_conn_params.db_name)
         pg_admin.execute('DROP ROLE IF EXISTS "%s"' % role)
+
+
+def test_digest_is_sha256_of_the_documented_copy_text(engine):
+    """The psql readers hash exactly what the canonical COPY sends (read here through psycopg
+    with the digest settings), and count its rows."""
+    import hashlib
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_core import DIGEST_SETTINGS
+    expected = hashlib.sha256()
+    rows = 0
+    with engine.conn.transaction():
+        for name, value in DIGEST_SETTINGS:
+            engine._execute("SELECT set_config(%s, %s, true)", [name, value])
+        with engine.conn.cursor() as cur:
+            with cur.copy("COPY (SELECT t.* FROM walls AS t ORDER BY t.id) TO STDOUT") as copy:
+                for block in copy:
+                    expected.update(block)
+                    rows += 1
+    assert engine.table_digests(("walls",)) == {"walls": {"rows": rows, "digest": expected.hexdigest()}}
+
+
+def test_digest_failure_names_the_database(engine, monkeypatch):
+    from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_core
+    monkeypatch.setattr(pg_core, "DIGEST_SETTINGS", (("no_such_setting_x", "1"),))
+    with pytest.raises(DatabaseError, match="digest on .* failed: .*no_such_setting_x"):
+        engine.table_digests(("walls",))
