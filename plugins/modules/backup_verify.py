@@ -119,7 +119,12 @@ level:
   type: str
   sample: checksum
 backups:
-  description: One entry per backup, oldest first.
+  description:
+    - One entry per backup, oldest first.
+    - At level V(restore) each entry also holds C(tables) (rows and digests per table),
+      C(restore_s), C(verify_s) and C(manifest_checksum), the checksum of the manifest that was
+      verified; a later M(bim.wall_system.restore) with O(bim.wall_system.restore#module:verification=auto) relies on
+      this record only for that same manifest.
   returned: always
   type: list
   elements: dict

@@ -95,6 +95,23 @@ options:
       - Parallel jobs of C(pg_restore). With more than one job the archive is staged in O(staging_dir).
     type: int
     default: 2
+  verification:
+    description:
+      - How the restored copy is proven before it is swapped in or handed over.
+      - V(full) compares rows and content digests of every table with the manifest and runs the
+        engine's integrity checks (PostgreSQL amcheck of btree indexes, GiST validity, no invalid
+        index; SQLite C(integrity_check), C(foreign_key_check), C(rtreecheck)). On PostgreSQL
+        the digests of tables C(pg_restore) has finished start while it still builds the last
+        constraints.
+      - V(auto) does the same, except for a whole-database SQLite restore of a backup whose
+        latest restore-level verification (M(bim.wall_system.backup_verify)) passed. The file
+        written is then byte for byte the image that verification checked (every chunk is
+        hash-checked as it is read), so only its size, header and schema are checked again;
+        RV(verification) says V(identity). A PostgreSQL restore is always checked in full, as
+        C(pg_restore) rebuilds the database on the target server.
+    type: str
+    choices: [auto, full]
+    default: auto
   restore_files:
     description:
       - Also write the configuration files of the backup's C(files) stream (its include_paths)
@@ -237,10 +254,22 @@ restore_s:
   type: float
   sample: 9.8
 verify_s:
-  description: Seconds spent verifying the copy.
+  description:
+    - Seconds spent verifying the copy after the restore ended.
+    - PostgreSQL digests that ran while C(pg_restore) finished its last steps count in RV(restore_s).
   returned: after a restore
   type: float
   sample: 2.1
+verification:
+  description: How the copy was proven, V(full) or V(identity) (see O(verification)).
+  returned: after a restore
+  type: str
+  sample: full
+identity_verified_at:
+  description: Time of the passed restore-level verification a V(identity) check relied on.
+  returned: when RV(verification) is V(identity)
+  type: str
+  sample: "2026-11-27T02:10:44.512000+00:00"
 swap_s:
   description: Seconds the swap took (the time the database was unavailable).
   returned: after a swap
@@ -361,6 +390,7 @@ def main():
         rollback_to=dict(type="str"),
         keep_restore_points=dict(type="int", default=2),
         jobs=dict(type="int", default=2),
+        verification=dict(type="str", default="auto", choices=["auto", "full"]),
         restore_files=dict(type="bool", default=False),
         files_root=dict(type="path", default="/"),
         secondary_repository=dict(type="dict", options=location_options()),
@@ -418,7 +448,8 @@ def main():
             jobs=p["jobs"], keep_restore_points=p["keep_restore_points"], keep_target=p["keep_target"],
             check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
             restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
-            data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"])
+            data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"],
+            verification=p["verification"])
         base.update(result)
         base["repository_used"] = repository
         if secondary:

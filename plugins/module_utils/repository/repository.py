@@ -9,6 +9,8 @@ Plain Python: no Ansible types. Every error is a ``RepositoryError`` whose messa
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import datetime
 import errno
@@ -45,6 +47,9 @@ CHUNK_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 BACKUP_TYPES = ("full", "differential", "incremental")
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+# Decoded chunks a parallel ChunkReader keeps in flight: enough to keep two cores busy, small
+# beside the 200 MiB a backup or restore process may use.
+READ_AHEAD_BYTES = 32 * 1024 * 1024
 
 
 class RepositoryError(Exception):
@@ -174,24 +179,50 @@ def friendly_os_error(exc, action):
 
 
 class ChunkReader:
-    """File-like reader of a reconstructed stream; each chunk is hash-checked when read."""
+    """File-like reader of a reconstructed stream; each chunk is hash-checked when read.
 
-    def __init__(self, repo, chunks):
+    ``workers`` > 0 reads, decompresses and hash-checks the next chunks in that many threads
+    (zstd and hashlib release the GIL) while the caller consumes the current one, keeping at most
+    ``ahead_bytes`` of decoded chunks in flight; chunks are still handed out in stream order and a
+    damaged one raises its ``CorruptChunkError`` at the point of the stream where it sits.
+    """
+
+    def __init__(self, repo, chunks, workers=0, ahead_bytes=READ_AHEAD_BYTES):
         self._repo = repo
         self._chunks = list(chunks)
         self._index = 0
         self._buffer = b""
         self._pos = 0
+        self._ahead_bytes = ahead_bytes
+        self._pending = collections.deque()  # (future, length), in stream order
+        self._pending_bytes = 0
+        self._submitted = 0
+        self._pool = concurrent.futures.ThreadPoolExecutor(workers, "bim-chunk-read") if workers > 0 else None
 
     def readable(self):
         return True
+
+    def _fill(self):
+        """Submit chunks until the in-flight budget is used (always at least the next one)."""
+        while self._submitted < len(self._chunks) and (not self._pending or self._pending_bytes < self._ahead_bytes):
+            chunk_id, length = self._chunks[self._submitted]
+            self._submitted += 1
+            self._pending.append((self._pool.submit(self._repo.read_chunk, chunk_id, length), length))
+            self._pending_bytes += length
 
     def _next_chunk(self):
         if self._index >= len(self._chunks):
             return False
         chunk_id, length = self._chunks[self._index]
         self._index += 1
-        self._buffer = self._repo.read_chunk(chunk_id, expected_length=length)
+        if self._pool is None:
+            self._buffer = self._repo.read_chunk(chunk_id, expected_length=length)
+        else:
+            self._fill()
+            future, size = self._pending.popleft()
+            self._pending_bytes -= size
+            self._buffer = future.result()
+            self._fill()
         self._pos = 0
         return True
 
@@ -210,11 +241,14 @@ class ChunkReader:
                 if not self._next_chunk():
                     break
                 continue
-            piece = self._buffer[self._pos:self._pos + need]
+            if self._pos == 0 and len(self._buffer) <= need:
+                piece = self._buffer  # a whole chunk: no slice copy
+            else:
+                piece = self._buffer[self._pos:self._pos + need]
             self._pos += len(piece)
             need -= len(piece)
             out.append(piece)
-        return b"".join(out)
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def readinto(self, buf):
         data = self.read(len(buf))
@@ -224,6 +258,12 @@ class ChunkReader:
     def close(self):
         self._buffer = b""
         self._index = len(self._chunks)
+        if self._pool is not None:
+            for future, _length in self._pending:
+                future.cancel()
+            self._pending.clear()
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def __enter__(self):
         return self
@@ -592,8 +632,9 @@ class Repository:
             raise RepositoryError("backup %s has no stream %r (it has %s)" % (manifest.get("id"), name, sorted(streams)))
         return streams[name]
 
-    def open_stream(self, manifest, name="database"):
-        return ChunkReader(self, self._stream(manifest, name)["chunks"])
+    def open_stream(self, manifest, name="database", workers=0):
+        """A ``ChunkReader`` of stream ``name``; ``workers`` threads decode the chunks ahead."""
+        return ChunkReader(self, self._stream(manifest, name)["chunks"], workers=workers)
 
     def stream_size(self, manifest, name="database"):
         return int(self._stream(manifest, name)["size"])
@@ -673,6 +714,17 @@ class Repository:
     def verification_state(self, backup_id):
         records = self.verification_records(backup_id)
         return records[-1] if records else None
+
+    def restore_verified(self, backup_id, manifest_checksum):
+        """The newest restore-level record of ``backup_id`` if it passed and was made for the
+        manifest whose checksum is ``manifest_checksum``, else None (a later failed
+        restore-level verification withdraws an earlier pass)."""
+        for record in reversed(self.verification_records(backup_id)):
+            if record.get("level") == "restore":
+                passed = record.get("passed") and manifest_checksum
+                same = (record.get("details") or {}).get("manifest_checksum") == manifest_checksum
+                return record if passed and same else None
+        return None
 
     # ----------------------------------------------------------------- prune
     def prune(self):

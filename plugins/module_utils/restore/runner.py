@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import datetime
 import os
-import queue
 import tarfile
-import threading
 import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
@@ -33,67 +31,12 @@ from ansible_collections.bim.wall_system.plugins.module_utils.restore.space impo
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
 LEVELS = ("checksum", "restore")
-READ_AHEAD_BLOCK = 4 * 1024 * 1024
-
-
-class ReadAhead:
-    """Reads a repository stream in a thread (chunks decompressed and hash-checked there, both
-    release the GIL) while the caller writes what was already read. Errors of the reader, such
-    as ``CorruptChunkError``, are raised in the caller's ``read()``."""
-
-    def __init__(self, stream, depth=4):
-        self._stream = stream
-        self._queue = queue.Queue(depth)
-        self._buffer = b""
-        self._eof = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bim-restore-read-ahead")
-        self._thread.daemon = True
-        self._thread.start()
-
-    def _run(self):
-        try:
-            while not self._stop.is_set():
-                block = self._stream.read(READ_AHEAD_BLOCK)
-                self._queue.put(block)
-                if not block:
-                    return
-        except BaseException as exc:  # handed to the reader
-            self._queue.put(exc)
-
-    def read(self, n=-1):
-        parts = [self._buffer]
-        have = len(self._buffer)
-        self._buffer = b""
-        while not self._eof and (n is None or n < 0 or have < n):
-            item = self._queue.get()
-            if isinstance(item, BaseException):
-                self._eof = True
-                raise item
-            if not item:
-                self._eof = True
-                break
-            parts.append(item)
-            have += len(item)
-        data = b"".join(parts)
-        if n is not None and n >= 0 and len(data) > n:
-            data, self._buffer = data[:n], data[n:]
-        return data
-
-    def close(self):
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        self._stream.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+# Threads that read, decompress and hash-check the backup's chunks ahead of the restore writing
+# them; two keep the writer fed on a two-core host without starving the database server.
+READ_WORKERS = 2
+# auto: a restore of a backup whose restore-level verification passed, on an engine that writes the
+# stored image itself (SQLite), checks the file's identity instead of repeating that verification.
+VERIFICATIONS = ("auto", "full")
 
 
 RECORD_LEVEL = {"checksum": "checksums", "restore": "restore"}
@@ -202,14 +145,37 @@ def plan_restore(target, repo, manifest, mode="swap", target_name=None, tables=N
     }
 
 
+def _restore_copy(target, repo, manifest, scratch, jobs, tables=None, verifier=None):
+    """Restore ``manifest``'s database stream into ``scratch``; a ``verifier`` hears of the
+    restore's progress and is cancelled when the restore fails."""
+    try:
+        with repo.open_stream(manifest, "database", workers=READ_WORKERS) as stream:
+            target.restore_into(scratch, stream, jobs=jobs, tables=tables, verifier=verifier)
+    except BaseException:
+        if verifier:
+            verifier.cancel()
+        raise
+
+
+def _identity_record(repo, target, manifest, verification, tables):
+    """The passed restore-level verification a restore may rely on instead of checking again
+    (``verification: auto``, an engine whose restore writes the stored image itself, the whole
+    database), or None."""
+    if verification != "auto" or tables or not target.restores_identical_image:
+        return None
+    return repo.restore_verified(manifest["id"], manifest.get("checksum"))
+
+
 def run_restore(params, repository, backup_id="latest", mode="swap", target_name=None, tables=None, jobs=2,
                 keep_restore_points=2, keep_target=True, check_live_unchanged=False, check_mode=False,
                 restore_files=False, files_root="/", state_dir=None, data_dir=None, staging_dir=None,
-                scratch_dir=None, lock_wait=60.0, progress=None):
+                scratch_dir=None, lock_wait=60.0, progress=None, verification="auto"):
     """Restore ``backup_id`` from ``repository`` (see module doc). Returns the result dict."""
     opts = dict(state_dir=state_dir, data_dir=data_dir, staging_dir=staging_dir, scratch_dir=scratch_dir)
     if mode not in ("swap", "new"):
         raise RestoreError("mode must be swap or new, not %r" % (mode,))
+    if verification not in VERIFICATIONS:
+        raise RestoreError("verification must be auto or full, not %r" % (verification,))
     if tables and mode == "swap":
         raise RestoreError("tables (a subset) is only allowed with mode=new: a swap replaces the whole database")
     if jobs < 1:
@@ -264,12 +230,13 @@ def run_restore(params, repository, backup_id="latest", mode="swap", target_name
         if mode == "new" and not keep_target and not target_name:
             scratch = target.scratch_name("drill")
         repository_mod = _repository_api()
+        identity = _identity_record(repo, target, manifest, verification, tables)
+        verifier = None if identity else target.copy_verifier(scratch, manifest.get("tables") or {}, tables)
         t0 = time.monotonic()
         if progress:
             progress("restoring", scratch)
         try:
-            with ReadAhead(repo.open_stream(manifest, "database")) as stream:
-                target.restore_into(scratch, stream, jobs=jobs, tables=tables)
+            _restore_copy(target, repo, manifest, scratch, jobs, tables, verifier)
         except repository_mod.CorruptChunkError as exc:
             raise RestoreError("backup %s is damaged, nothing was changed: %s" % (manifest["id"], exc),
                                chunk=getattr(exc, "chunk_id", None), warnings=warnings)
@@ -283,12 +250,17 @@ def run_restore(params, repository, backup_id="latest", mode="swap", target_name
         if progress:
             progress("verifying", scratch)
         try:
-            problems, table_result = target.verify_copy(scratch, manifest.get("tables") or {}, tables)
+            if identity:
+                problems, table_result = target.verify_identity(scratch, manifest)
+            else:
+                problems, table_result = verifier.finish()
         except (DatabaseError, RestoreError) as exc:
             problems, table_result = ["verification could not run: %s" % exc], {}
         t2 = time.monotonic()
         result.update(restore_s=round(t1 - t0, 3), verify_s=round(t2 - t1, 3), rto_s=round(t2 - t0, 3),
-                      tables=table_result)
+                      tables=table_result, verification="identity" if identity else "full")
+        if identity:
+            result["identity_verified_at"] = identity.get("time")
         if problems:
             target.drop(scratch)
             raise RestoreError("the restored copy of backup %s failed verification, nothing was swapped and "
@@ -468,7 +440,9 @@ def _verify_by_restore(params, repo, manifest, jobs, state_dir, scratch_dir, sta
     repository = _repository_api()
     target = make_target(params, state_dir=state_dir, scratch_dir=scratch_dir, staging_dir=staging_dir,
                          data_dir=data_dir)
-    item = {"backup_id": manifest["id"], "level": "restore", "passed": False, "problems": [], "tables": {}}
+    # The manifest's checksum binds the record to exactly this manifest (see _identity_record).
+    item = {"backup_id": manifest["id"], "level": "restore", "passed": False, "problems": [], "tables": {},
+            "manifest_checksum": manifest.get("checksum")}
     if manifest.get("engine") and manifest["engine"] != target.engine_name:
         item["problems"].append("backup %s is a %s backup; the target engine is %s" % (
             manifest["id"], manifest["engine"], target.engine_name))
@@ -480,11 +454,11 @@ def _verify_by_restore(params, repo, manifest, jobs, state_dir, scratch_dir, sta
             item["problems"].append("not enough free space for a scratch restore: %s" % describe_shortfall(plan["space"]))
             return item
         scratch = target.scratch_name("verify")
+        verifier = target.copy_verifier(scratch, manifest.get("tables") or {})
         t0 = time.monotonic()
         try:
             try:
-                with ReadAhead(repo.open_stream(manifest, "database")) as stream:
-                    target.restore_into(scratch, stream, jobs=jobs)
+                _restore_copy(target, repo, manifest, scratch, jobs, verifier=verifier)
             except repository.CorruptChunkError as exc:
                 item["problems"].append(str(exc))
                 item["chunk"] = getattr(exc, "chunk_id", None)
@@ -494,7 +468,7 @@ def _verify_by_restore(params, repo, manifest, jobs, state_dir, scratch_dir, sta
                 return item
             t1 = time.monotonic()
             try:
-                problems, tables = target.verify_copy(scratch, manifest.get("tables") or {})
+                problems, tables = verifier.finish()
             except (DatabaseError, RestoreError) as exc:
                 problems, tables = ["checks of the scratch copy could not run: %s" % exc], {}
             item.update(problems=problems, tables=tables, passed=not problems, restore_s=round(t1 - t0, 3),

@@ -41,11 +41,13 @@ import tempfile
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import fsync_directory
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_custom_archive import fill_data_offsets
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES, SPATIAL_INDEXES
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import (
     DEFAULT_STATE_DIR, Journal, TargetLock, safe_key)
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.space import PG_SIZE_FACTOR
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.verifier import CopyVerifier
 
 # Kinds of scratch copies this collection names itself and may remove when a run left them.
 SCRATCH_KINDS = ("restore", "verify", "drill")
@@ -54,34 +56,6 @@ STAMP_RE = r"\d{14}(?:_\d+)?(?:_[0-9a-f]{4})?"
 
 def utc_stamp():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d%H%M%S")
-
-
-def compare_tables(expected, actual, tables=None):
-    """Compare restored ``actual`` {table: {rows, digest}} with the manifest's ``expected``.
-
-    Returns ``(problems, result)``; ``result[table]`` holds both figures and ``matches``.
-    """
-    problems = []
-    result = {}
-    names = list(tables) if tables else sorted(expected)
-    for table in names:
-        exp = expected.get(table)
-        act = actual.get(table)
-        if exp is None:
-            problems.append("table %s: not recorded in the backup's manifest" % table)
-            continue
-        if act is None:
-            problems.append("table %s: missing in the restored copy" % table)
-            result[table] = {"expected_rows": exp.get("rows"), "rows": None, "digest": None, "matches": False}
-            continue
-        matches = act.get("rows") == exp.get("rows") and act.get("digest") == exp.get("digest")
-        result[table] = {"rows": act.get("rows"), "expected_rows": exp.get("rows"),
-                         "digest": act.get("digest"), "matches": matches}
-        if act.get("rows") != exp.get("rows"):
-            problems.append("table %s: %s rows restored, the manifest records %s" % (table, act.get("rows"), exp.get("rows")))
-        elif act.get("digest") != exp.get("digest"):
-            problems.append("table %s: content digest differs from the manifest's" % table)
-    return problems, result
 
 
 def _spatial_problems(engine, tables):
@@ -99,31 +73,21 @@ def _spatial_problems(engine, tables):
     return problems
 
 
-def _split_largest(names):
-    """Digest groups: ``walls`` and ``quality_metrics`` (the largest BIM tables) each on its own,
-    the other tables together."""
-    groups = [[n] for n in ("walls", "quality_metrics") if n in names]
-    rest = [n for n in names if n not in ("walls", "quality_metrics")]
-    return groups + ([rest] if rest else [])
+class _RestoreProgress:
+    """Turns pg_restore's item reports into what a ``CopyVerifier`` needs: which tables are
+    complete (a finished ``CONSTRAINT <table> <name>`` item: pg_restore runs a table's post-data
+    items after its data) and how many of its ``jobs`` workers are busy."""
 
+    def __init__(self, verifier, jobs):
+        self.verifier = verifier
+        self.jobs = jobs
+        self.running = 0
 
-def _digest_group(params, tables):
-    """Digests of ``tables`` on a connection of its own (the rows are formatted by the database
-    server or the SQLite library, which release the GIL, so threads use the machine's cores)."""
-    with open_engine(params) as eng:
-        return eng.table_digests(tuple(tables))
-
-
-def _run_parallel(params, groups, checks):
-    """Digest each group and run the checks, each in a thread of its own; (digests, problems)."""
-    import concurrent.futures
-    actual = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(groups) + 1) as threads:
-        check_future = threads.submit(checks)
-        futures = [threads.submit(_digest_group, params, group) for group in groups]
-        for future in futures:
-            actual.update(future.result())
-        return actual, check_future.result()
+    def __call__(self, event, kind, tag):
+        self.running += 1 if event == "launching" else -1
+        if event == "finished" and kind == "CONSTRAINT" and " " in tag:
+            self.verifier.table_ready(tag.split(" ", 1)[0])
+        self.verifier.restore_load(self.running, self.jobs)
 
 
 class Target:
@@ -161,6 +125,8 @@ class Target:
 # --------------------------------------------------------------------------------------------
 class PostgresTarget(Target):
     engine_name = "postgresql"
+    # pg_restore re-creates the database logically on this server: never byte-identical.
+    restores_identical_image = False
 
     def describe_key(self):
         p = self.params
@@ -217,8 +183,11 @@ class PostgresTarget(Target):
         return self.staging_dir or tempfile.gettempdir()
 
     # -- restore and checks ----------------------------------------------------------------
-    def restore_into(self, name, stream, jobs=1, tables=None):
-        """Create database ``name`` and pg_restore the archive read from ``stream`` into it."""
+    def restore_into(self, name, stream, jobs=1, tables=None, verifier=None):
+        """Create database ``name`` and pg_restore the archive read from ``stream`` into it.
+
+        A parallel pg_restore tells ``verifier`` (a ``CopyVerifier``) which tables are complete
+        and when its workers fall idle, so checks can start early."""
         if self.exists(name):
             raise RestoreError("database %s already exists; choose another target name" % name)
         owner = self.engine.database_owner(self.live) if self.live_exists() else None
@@ -238,11 +207,14 @@ class PostgresTarget(Target):
                         if not block:
                             break
                         out.write(block)
+                # The stream was written by pg_dump on a pipe: give pg_restore -j the offsets.
+                fill_data_offsets(staging)
                 if tables:
                     listfile = staging + ".list"
                     with open(listfile, "w") as handle:
                         handle.write("\n".join(self._subset_toc(self.engine.archive_toc(staging), tables)) + "\n")
-                self.engine.restore_archive(name, archive_path=staging, jobs=jobs, use_list=listfile)
+                self.engine.restore_archive(name, archive_path=staging, jobs=jobs, use_list=listfile,
+                                            on_progress=_RestoreProgress(verifier, jobs) if verifier else None)
             else:
                 self.engine.restore_archive(name, stream=stream)
         except BaseException:
@@ -275,8 +247,9 @@ class PostgresTarget(Target):
             keep.append(line)
         return keep
 
-    def verify_copy(self, name, expected, tables=None):
-        """Rows and digests against the manifest, amcheck of btree indexes, GiST validity."""
+    def copy_verifier(self, name, expected, tables=None):
+        """A ``CopyVerifier`` of copy ``name``: rows and digests against the manifest, amcheck of
+        btree indexes, GiST validity, no invalid index."""
         names = list(tables) if tables else sorted(expected)
 
         def checks():
@@ -285,11 +258,7 @@ class PostgresTarget(Target):
             found += self.engine.check_btree_indexes(name)
             return found + ["index %s is invalid" % i for i in self.engine.invalid_indexes(name)]
 
-        # Nobody writes to the copy, so per-table snapshots are as good as one: the biggest table,
-        # the others and the index checks run side by side on their own connections.
-        actual, problems = _run_parallel(self.engine.engine_for_database(name).params, _split_largest(names), checks)
-        table_problems, result = compare_tables(expected, actual, names)
-        return table_problems + problems, result
+        return CopyVerifier(self.engine.engine_for_database(name).params, expected, names, checks)
 
     def drop(self, name):
         self.engine.drop_database(name)
@@ -388,6 +357,8 @@ class PostgresTarget(Target):
 # --------------------------------------------------------------------------------------------
 class SqliteTarget(Target):
     engine_name = "sqlite"
+    # The file written is the stored image itself (every chunk hash-checked on the way in).
+    restores_identical_image = True
 
     def __init__(self, params, **kwargs):
         if not params.sqlite_path:
@@ -441,7 +412,9 @@ class SqliteTarget(Target):
         return [("restored database file", where, stream_size)]
 
     # -- restore and checks ----------------------------------------------------------------
-    def restore_into(self, path, stream, jobs=1, tables=None):
+    def restore_into(self, path, stream, jobs=1, tables=None, verifier=None):
+        """Write the file image read from ``stream`` to new file ``path`` (``verifier`` is not
+        told anything: the copy is only readable once complete)."""
         if os.path.exists(path):
             raise RestoreError("%s already exists; choose another target path" % path)
         folder = os.path.dirname(os.path.abspath(path))
@@ -458,7 +431,9 @@ class SqliteTarget(Target):
             self.drop(path)
             raise
 
-    def verify_copy(self, path, expected, tables=None):
+    def copy_verifier(self, path, expected, tables=None):
+        """A ``CopyVerifier`` of file ``path``: rows and digests against the manifest,
+        integrity_check, foreign_key_check, rtreecheck and the spatial index probes."""
         names = list(tables) if tables else sorted(expected)
         rtrees = [SPATIAL_INDEXES[t][2] for t in SPATIAL_INDEXES if t in names]
 
@@ -469,13 +444,21 @@ class SqliteTarget(Target):
                     found += _spatial_problems(eng, names)
             return found
 
-        try:
-            actual, problems = _run_parallel(self.engine.engine_for_path(path).params, _split_largest(names), checks)
-        except DatabaseError as exc:
-            return ["the restored file cannot be read: %s" % exc], {}
-        table_problems, result = compare_tables(expected, actual, names)
-        self.engine.make_self_contained(path)
-        return table_problems + problems, result
+        return CopyVerifier(self.engine.engine_for_path(path).params, expected, names, checks,
+                            after=lambda: self.engine.make_self_contained(path))
+
+    def verify_identity(self, path, manifest):
+        """Checks of a copy that is byte for byte the image a passed restore-level verification
+        of the same backup checked in full: every chunk was hash-checked on the way in and the
+        manifest's checksum covers the chunk list, so integrity checks and digests would only
+        repeat that verification. What is left to prove is that the file on disk is whole and
+        opens as that database. Returns ``(problems, tables)``; the tables carry the manifest's
+        figures, proven by the identity."""
+        expected = manifest.get("tables") or {}
+        problems = self.engine.check_image(path, int(manifest["streams"]["database"]["size"]))
+        result = {t: {"rows": v.get("rows"), "expected_rows": v.get("rows"), "digest": v.get("digest"),
+                      "matches": not problems} for t, v in sorted(expected.items())}
+        return problems, result
 
     def drop(self, path):
         from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_restore import remove_database_file

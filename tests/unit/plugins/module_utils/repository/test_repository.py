@@ -310,3 +310,24 @@ def test_prune_never_deletes_a_referenced_chunk(tmp_path_factory, data):
     for manifest in remaining:
         blobs = backups[manifests.index(manifest)]
         assert repo.open_stream(manifest).read() == b"".join(blobs)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_parallel_stream_reader_keeps_order_and_names_corrupt_chunk(repo_path, workers):
+    repo = Repository(repo_path, create=True)
+    blobs = [os.urandom(1000 + 37 * n) for n in range(40)]
+    manifest = _store(repo, blobs)[0]
+    with repo.open_stream(manifest, workers=workers) as reader:
+        assert b"".join(iter(lambda: reader.read(4096), b"")) == b"".join(blobs)
+    chunks = manifest["streams"]["database"]["chunks"]
+    index = len(chunks) * 3 // 4
+    victim = chunks[index][0]
+    import zstandard
+    with open(repo.chunk_path(victim), "wb") as handle:
+        handle.write(zstandard.ZstdCompressor().compress(b"evil" * 100))
+    with repo.open_stream(manifest, workers=workers) as reader:
+        good = sum(length for _chunk, length in chunks[:index])
+        assert reader.read(good) == b"".join(blobs)[:good]  # chunks before the damage arrive intact
+        with pytest.raises(CorruptChunkError) as info:
+            reader.read(1)
+    assert info.value.chunk_id == victim
