@@ -74,6 +74,34 @@ def _read_messages(pipe, messages, on_progress):
     pipe.close()
 
 
+# Settings whose stored value is a list of separately quoted items (as pg_dump's
+# variable_is_guc_list_quote): replayed item by item, any other value as one string literal.
+_LIST_SETTINGS = ("local_preload_libraries", "search_path", "session_preload_libraries",
+                  "shared_preload_libraries", "temp_tablespaces", "unix_socket_directories")
+
+
+def _setting_value(name, value):
+    """The SQL of a stored ``name=value`` setting's value, for ``SET name TO <this>``."""
+    if name.lower() not in _LIST_SETTINGS:
+        return sql.Literal(value)
+    items, current, quoted, index = [], "", False, 0
+    while index < len(value):
+        char = value[index]
+        if char == '"' and quoted and value[index + 1:index + 2] == '"':
+            current += '"'  # a doubled quote inside a quoted item
+            index += 1
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            items.append(current.strip())
+            current = ""
+        else:
+            current += char
+        index += 1
+    items.append(current.strip())
+    return sql.SQL(", ").join(sql.Literal(item) for item in items if item != "")
+
+
 class PostgresRestoreMixin:
     """Restore methods of the PostgreSQL engine (need only ``self.params``)."""
 
@@ -182,6 +210,54 @@ class PostgresRestoreMixin:
         if len(new) > MAX_IDENTIFIER:
             raise DatabaseError("database name %r is longer than %d characters" % (new, MAX_IDENTIFIER))
         self._admin(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
+
+    def copy_database_properties(self, source, target):
+        """Give database ``target`` the database-level properties of ``source`` that pg_dump
+        (without --create) does not carry: its privileges (GRANT/REVOKE ... ON DATABASE), its
+        settings (ALTER [ROLE ...] DATABASE ... SET) and its connection limit. Without them a
+        swapped-in copy would, say, let PUBLIC connect again or lose its statement_timeout.
+        Returns the statements run (no secrets: privileges and settings only)."""
+        done = []
+        conn = self._admin_connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT oid, datacl IS NOT NULL, datconnlimit FROM pg_database WHERE datname = %s", (source,))
+                row = cur.fetchone()
+                if row is None:
+                    return done
+                oid, has_acl, limit = row
+                statements = []
+                if has_acl:
+                    # A NULL datacl means the defaults, which a new database has already.
+                    owner = sql.Identifier(self.database_owner(target))
+                    statements.append(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC, {}").format(
+                        sql.Identifier(target), owner))
+                    cur.execute("SELECT a.privilege_type, a.grantee = 0, pg_get_userbyid(a.grantee), a.is_grantable"
+                                " FROM pg_database d, aclexplode(d.datacl) a WHERE d.oid = %s ORDER BY 3, 1", (oid,))
+                    for privilege, public, grantee, grantable in cur.fetchall():
+                        statements.append(sql.SQL("GRANT {} ON DATABASE {} TO {}{}").format(
+                            sql.SQL(privilege), sql.Identifier(target), sql.SQL("PUBLIC") if public else sql.Identifier(grantee),
+                            sql.SQL(" WITH GRANT OPTION") if grantable else sql.SQL("")))
+                if limit != -1:
+                    statements.append(sql.SQL("ALTER DATABASE {} CONNECTION LIMIT {}").format(
+                        sql.Identifier(target), sql.Literal(limit)))
+                cur.execute("SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END, c.item"
+                            " FROM pg_db_role_setting s, unnest(s.setconfig) AS c(item) WHERE s.setdatabase = %s"
+                            " ORDER BY 1 NULLS FIRST, 2", (oid,))
+                for role, item in cur.fetchall():
+                    name, _sep, value = item.partition("=")
+                    scope = sql.SQL("ALTER ROLE {} IN DATABASE {}").format(sql.Identifier(role), sql.Identifier(target)) \
+                        if role else sql.SQL("ALTER DATABASE {}").format(sql.Identifier(target))
+                    statements.append(scope + sql.SQL(" SET {} TO {}").format(sql.Identifier(name), _setting_value(name, value)))
+                for statement in statements:
+                    cur.execute(statement)
+                    done.append(statement.as_string(conn))
+        except psycopg.Error as exc:
+            raise DatabaseError("copying the properties of database %s to %s failed: %s" % (
+                source, target, _no_secret(str(exc).strip(), self.params.db_password)))
+        finally:
+            conn.close()
+        return done
 
     def set_allow_connections(self, name, allow):
         self._admin(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(

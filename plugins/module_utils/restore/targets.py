@@ -275,11 +275,14 @@ class PostgresTarget(Target):
         live = self.live
         live_existed = self.live_exists()
         rp = self.new_restore_point_name() if live_existed else None
-        self.journal.begin(op="swap", engine="postgresql", live=live, incoming=incoming, restore_point=rp,
-                           live_existed=live_existed, incoming_is_restore_point=incoming_is_restore_point)
         # A database an interrupted DROP left invalid accepts no connection and no ALTER but a
         # rename: it is moved aside as the restore point without blocking/ending sessions.
         invalid = live_existed and self.engine.database_invalid(live)
+        if live_existed and not invalid and not incoming_is_restore_point:
+            # Privileges, settings, connection limit: not in the dump; a restore point keeps its own.
+            self.engine.copy_database_properties(live, incoming)
+        self.journal.begin(op="swap", engine="postgresql", live=live, incoming=incoming, restore_point=rp,
+                           live_existed=live_existed, incoming_is_restore_point=incoming_is_restore_point)
         try:
             if live_existed and invalid:
                 self.journal.step("rename_live")

@@ -290,3 +290,48 @@ def test_invalid_postgresql_database_is_moved_aside(rs_pg_params, rs_repo, rs_st
     assert digests(rs_pg_params) == original
     assert result["pruned_restore_points"] == [result["restore_point"]]
     assert make_target(rs_pg_params, state_dir=rs_state).restore_points() == []
+
+
+def _database_properties(admin, name):
+    acl = admin.execute("SELECT a.privilege_type, a.grantee = 0, pg_get_userbyid(a.grantee), a.is_grantable"
+                        " FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = %s ORDER BY 3, 1",
+                        (name,)).fetchall()
+    settings = admin.execute("SELECT s.setrole::regrole::text, ARRAY(SELECT unnest(s.setconfig) ORDER BY 1)"
+                             " FROM pg_db_role_setting s"
+                             " JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = %s ORDER BY 1",
+                             (name,)).fetchall()
+    limit = admin.execute("SELECT datconnlimit FROM pg_database WHERE datname = %s", (name,)).fetchone()[0]
+    return acl, settings, limit
+
+
+def test_swap_keeps_database_privileges_and_settings(rs_pg_params, rs_repo, rs_state, take_backup, digests):
+    """pg_dump without --create carries none of these; the swapped-in copy takes them from live."""
+    import psycopg
+    role = "bimtest_role_%s" % rs_pg_params.db_name[-6:]
+    db = rs_pg_params.db_name
+    with psycopg.connect(host=rs_pg_params.db_host, port=rs_pg_params.db_port, user="postgres", dbname="postgres",
+                         autocommit=True) as admin:
+        admin.execute('CREATE ROLE "%s"' % role)
+        try:
+            for statement in ('REVOKE ALL ON DATABASE "{db}" FROM PUBLIC',
+                              'GRANT CONNECT ON DATABASE "{db}" TO "{role}" WITH GRANT OPTION',
+                              'ALTER DATABASE "{db}" CONNECTION LIMIT 40',
+                              "ALTER DATABASE \"{db}\" SET statement_timeout TO '31s'",
+                              'ALTER DATABASE "{db}" SET search_path TO "$user", public, "odd, ""name"""',
+                              "ALTER ROLE \"{role}\" IN DATABASE \"{db}\" SET work_mem TO '5MB'"):
+                admin.execute(statement.format(db=db, role=role))
+            before = _database_properties(admin, db)
+            take_backup(rs_pg_params, rs_repo)
+
+            result = runner.run_restore(rs_pg_params, rs_repo, "latest", state_dir=rs_state, jobs=2)
+
+            assert _database_properties(admin, db) == before
+            assert ("CONNECT", False, role, True) in before[0] and not any(public for _p, public, _g, _o in before[0])
+            assert len(before[1]) == 2 and before[2] == 40
+            assert _database_properties(admin, result["restore_point"]) == before  # the old live keeps its own
+        finally:
+            # The role can go only once no database names it any more.
+            for (name,) in admin.execute("SELECT datname FROM pg_database WHERE datname = %s OR left(datname, %s) = %s",
+                                         (db, len(db) + 2, db + "__")).fetchall():
+                admin.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+            admin.execute('DROP ROLE IF EXISTS "%s"' % role)
