@@ -116,6 +116,8 @@ options:
     description:
       - Also write the configuration files of the backup's C(files) stream (its include_paths)
         below O(files_root), each atomically; equal files are left alone.
+      - In swap mode the files replaced are kept with the database's restore point (under
+        O(state_dir)), and O(rollback_to) that restore point puts them back.
     type: bool
     default: false
   files_root:
@@ -150,7 +152,7 @@ options:
     type: bool
     default: false
   state_dir:
-    description: Folder of the swap journal and the per-database lock.
+    description: Folder of the swap journal, the per-database lock and the configuration files kept with restore points (C(files/)).
     type: path
     default: /var/lib/bim-wall-system/restore
   data_dir:
@@ -334,8 +336,12 @@ rolled_back_to:
   type: str
   sample: bim_walls__rp_20261127124630
 files:
-  description: Configuration files written, left unchanged and skipped.
-  returned: with restore_files
+  description:
+    - After a restore with O(restore_files), the configuration files written, left unchanged and
+      skipped. After a swap, the files it replaced are kept with the restore point.
+    - After a rollback, the files put back as they were before that restore (C(restored)) and the
+      ones it had created, now removed (C(removed)); both empty when the restore wrote none.
+  returned: with restore_files, and after a rollback
   type: dict
   sample: {written: [/etc/bim/app.conf], unchanged: [], skipped: []}
 repository_used:

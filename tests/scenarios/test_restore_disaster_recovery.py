@@ -100,7 +100,17 @@ def test_dropped_postgresql_database_is_recreated(fleet, run_playbook, tmp_path,
 
 def test_health_gate_failure_rolls_back(fleet, run_playbook, tmp_path, clean_host):
     host = clean_host("pg2")
-    backup = rh.take_backup(fleet, run_playbook, tmp_path, host)
+    conf_dir = fleet.hdir(host, "conf")
+    os.makedirs(conf_dir, exist_ok=True)
+    kept, created = os.path.join(conf_dir, "bim-app.conf"), os.path.join(conf_dir, "extra.conf")
+    for path in (kept, created):
+        with open(path, "w") as handle:
+            handle.write("from the backup\n")
+    backup = rh.take_backup(fleet, run_playbook, tmp_path, host, extra={"backup_include_paths": [conf_dir]})
+    # After the backup the configuration moves on too: one file edited, one removed.
+    with open(kept, "w") as handle:
+        handle.write("edited after the backup\n")
+    os.unlink(created)
     # Live data moves on after the backup, then the application starts reporting errors.
     import psycopg
     params = rh.params_of(fleet, host)
@@ -119,6 +129,13 @@ def test_health_gate_failure_rolls_back(fleet, run_playbook, tmp_path, clean_hos
     steps = [(e["step"], e["status"]) for e in rh.recovery_log(log_path(fleet, host))]
     assert ("health_gate", "failed") in steps and ("rollback", "ok") in steps, steps
     assert ("done", "ok") not in steps
+    # The rollback put the configuration back as it was before the restore.
+    with open(kept) as handle:
+        assert handle.read() == "edited after the backup\n"
+    assert not os.path.exists(created)
+    rollback = [e for e in rh.recovery_log(log_path(fleet, host)) if e["step"] == "rollback"][-1]
+    assert rollback["detail"]["files_put_back"] == [kept] and rollback["detail"]["files_removed"] == [created]
+    shutil.rmtree(conf_dir, ignore_errors=True)
 
 
 def test_primary_repository_cut_off_uses_secondary(fleet, run_playbook, tmp_path, clean_host):

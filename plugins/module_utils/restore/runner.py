@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import datetime
 import os
-import tarfile
 import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.files import (
+    files_point_dir, prune_file_points, put_back_files, restore_files_stream)
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.space import describe_shortfall, space_plan
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
@@ -279,6 +280,7 @@ def run_restore(params, repository, backup_id="latest", mode="swap", target_name
             result["swap_s"] = round(time.monotonic() - t3, 3)
             result["target"] = target.live
             result["pruned_restore_points"] = target.prune(keep_restore_points)
+            prune_file_points(target.state_dir, result["pruned_restore_points"])
         else:
             result["target"] = scratch
             if not keep_target:
@@ -291,7 +293,9 @@ def run_restore(params, repository, backup_id="latest", mode="swap", target_name
             result["live_unchanged"] = before == after
         result["restore_points"] = target.restore_points()
     if restore_files:
-        result["files"] = restore_files_stream(repo, manifest, files_root)
+        # The files replaced go with the database's restore point, so a rollback undoes both.
+        keep = files_point_dir(target.state_dir, result["restore_point"]) if result["restore_point"] else None
+        result["files"] = restore_files_stream(repo, manifest, files_root, keep_dir=keep)
         result["changed"] = result["changed"] or bool(result["files"]["written"])
     result["duration_s"] = round(time.monotonic() - started, 3)
     return result
@@ -325,8 +329,11 @@ def run_rollback(params, rollback_to="latest", keep_restore_points=2, check_mode
         result["changed"] = True
         result["verified"] = True
         result["target"] = target.live
+        # The configuration files the restore replaced come back with the database.
+        result["files"] = put_back_files(files_point_dir(target.state_dir, name))
         # Keep the restore point that now holds the replaced copy, prune older ones.
         result["pruned_restore_points"] = target.prune(max(keep_restore_points, 1))
+        prune_file_points(target.state_dir, result["pruned_restore_points"])
         result["restore_points"] = target.restore_points()
     result["duration_s"] = round(time.monotonic() - started, 3)
     return result
@@ -346,52 +353,6 @@ def _choose_point(target, points, wanted):
 
 def list_restore_points(params, state_dir=None):
     return make_target(params, state_dir=state_dir).restore_points()
-
-
-# ---- configuration files -----------------------------------------------------------------------
-def restore_files_stream(repo, manifest, root="/"):
-    """Write the files of the backup's ``files`` stream (tar) below ``root``, each atomically.
-
-    Only regular files and folders are restored; names with ``..`` or links are refused. Files
-    whose content is already equal are left alone (``unchanged``).
-    """
-    from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
-    streams = manifest.get("streams") or {}
-    out = {"written": [], "unchanged": [], "skipped": []}
-    if "files" not in streams:
-        return out
-    with repo.open_stream(manifest, "files") as stream:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                name = member.name.lstrip("/")
-                parts = name.split("/")
-                if ".." in parts or not name:
-                    out["skipped"].append(member.name)
-                    continue
-                dest = os.path.join(root, name)
-                if member.isdir():
-                    os.makedirs(dest, mode=0o700, exist_ok=True)
-                    continue
-                if not member.isfile():
-                    out["skipped"].append(member.name)
-                    continue
-                data = tar.extractfile(member).read()
-                try:
-                    with open(dest, "rb") as handle:
-                        if handle.read() == data:
-                            out["unchanged"].append(dest)
-                            continue
-                except OSError:
-                    pass
-                os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
-                atomic_write(dest, data, mode=member.mode & 0o7777 or 0o600)
-                if os.geteuid() == 0:
-                    try:
-                        os.chown(dest, member.uid, member.gid)
-                    except OSError:
-                        pass
-                out["written"].append(dest)
-    return out
 
 
 # ---- backup verification -------------------------------------------------------------------------

@@ -335,3 +335,34 @@ def test_swap_keeps_database_privileges_and_settings(rs_pg_params, rs_repo, rs_s
                                          (db, len(db) + 2, db + "__")).fetchall():
                 admin.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
             admin.execute('DROP ROLE IF EXISTS "%s"' % role)
+
+
+def test_rollback_puts_back_the_configuration_files_a_swap_replaced(rs_sqlite_params, rs_repo, rs_state, tmp_path,
+                                                                    take_backup, digests, change_data):
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    edited, created, same = conf_dir / "app.conf", conf_dir / "extra.conf", conf_dir / "same.conf"
+    for path in (edited, created, same):
+        path.write_text("from the backup\n")
+    take_backup(rs_sqlite_params, rs_repo, include_paths=[str(conf_dir)])
+    edited.write_text("edited after the backup\n")
+    os.chmod(edited, 0o640)
+    created.unlink()
+    change_data(rs_sqlite_params)
+    live = digests(rs_sqlite_params)
+
+    result = runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state, restore_files=True)
+
+    assert sorted(result["files"]["written"]) == sorted([str(edited), str(created)])
+    assert result["files"]["unchanged"] == [str(same)]
+    assert edited.read_text() == "from the backup\n" and created.exists()
+    kept = os.path.join(rs_state, "files", os.path.basename(result["restore_point"]))
+    assert oct(os.stat(kept).st_mode & 0o777) == oct(0o700)
+
+    back = runner.run_rollback(rs_sqlite_params, result["restore_point"], state_dir=rs_state)
+
+    assert back["files"] == {"restored": [str(edited)], "removed": [str(created)]}
+    assert edited.read_text() == "edited after the backup\n" and oct(os.stat(edited).st_mode & 0o777) == oct(0o640)
+    assert not created.exists() and same.read_text() == "from the backup\n"
+    assert digests(rs_sqlite_params) == live
+    assert not os.path.exists(kept)
