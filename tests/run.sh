@@ -34,7 +34,7 @@ export ROOT
 
 ALL_STAGES=(setup build sanity units lint changelog fleet molecule compat)
 TEST_PYTHON="${BIM_TEST_PYTHON:-3.11}"
-APT_PACKAGES=(postgresql-15-postgis-3 openssh-server sqlite3 zstd pgbackrest rsync git shellcheck chromium)
+APT_PACKAGES=(postgresql-15-postgis-3 openssh-server sqlite3 zstd pgbackrest rsync git shellcheck chromium cron)
 
 if [ "${1:-}" = "--list" ] || [ "${1:-}" = "-l" ]; then
     printf '%s\n' "${ALL_STAGES[@]:1}"
