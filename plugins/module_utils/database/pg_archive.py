@@ -5,44 +5,10 @@
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import subprocess
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-
-
-def find_pg_binary(name):
-    """Path of a PostgreSQL client program: PATH first, then the newest /usr/lib/postgresql/*/bin."""
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = []
-    for path in glob.glob("/usr/lib/postgresql/*/bin/%s" % name) + glob.glob("/usr/pgsql-*/bin/%s" % name):
-        version = path.split("/")[-3].replace("pgsql-", "")
-        try:
-            candidates.append((float(version), path))
-        except ValueError:
-            candidates.append((0.0, path))
-    if not candidates:
-        raise DatabaseError("%s not found on PATH nor in /usr/lib/postgresql/*/bin" % name)
-    return sorted(candidates)[-1][1]
-
-
-def libpq_environment(params):
-    """Environment for libpq programs: the password travels in PGPASSWORD, never on the command line."""
-    env = dict(os.environ)
-    env["PGHOST"] = params.db_socket_dir or params.db_host
-    env["PGPORT"] = str(params.db_port)
-    env["PGUSER"] = params.db_user
-    env["PGDATABASE"] = params.db_name
-    env["PGCONNECT_TIMEOUT"] = str(params.connect_timeout)
-    if params.db_password:
-        env["PGPASSWORD"] = params.db_password
-    else:
-        env.pop("PGPASSWORD", None)
-    return env
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
 
 
 class DumpProcess:
@@ -129,7 +95,7 @@ class PostgresArchiveMixin:
 
     def dump_command(self, snapshot=None, pg_dump=None):
         """argv and env of the dump: custom format, pg_dump's compression off (we compress chunks)."""
-        argv = [pg_dump or find_pg_binary("pg_dump"), "--format=custom", "--compress=0", "--no-password"]
+        argv = [pg_dump or self.pg_tool("pg_dump"), "--format=custom", "--compress=0", "--no-password"]
         if snapshot:
             argv.append("--snapshot=%s" % snapshot)
         return argv, libpq_environment(self.params)

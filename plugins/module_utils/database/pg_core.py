@@ -25,7 +25,7 @@ except ImportError as exc:  # pragma: no cover - depends on the host
     PSYCOPG_IMPORT_ERROR = str(exc)
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import DatabaseEngine
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_copy_digest import copy_digest
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import (
     DatabaseError,

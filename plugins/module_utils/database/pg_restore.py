@@ -13,15 +13,13 @@ Every identifier goes through ``psycopg.sql.Identifier``.
 from __future__ import annotations
 
 import dataclasses
-import glob
-import os
 import re
-import shutil
 import subprocess
 import threading
 import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import find_pg_tool, libpq_environment
 
 try:
     import psycopg
@@ -297,37 +295,22 @@ class PostgresRestoreMixin:
         up once per engine and program)."""
         found = getattr(self, "_tool_paths", {}).get(tool)
         if found is None:
-            found = self._find_pg_tool(tool)
+            found = find_pg_tool(tool, self._server_major())
             self._tool_paths = dict(getattr(self, "_tool_paths", {}), **{tool: found})
         return found
 
-    def _find_pg_tool(self, tool):
+    def _server_major(self):
+        conn = getattr(self, "conn", None)
+        if conn is not None and not conn.closed:
+            return conn.info.server_version // 10000
         try:
-            major = self.server_major_version()
+            return self.server_major_version()
         except DatabaseError:
-            major = None
-        candidates = []
-        if major:
-            candidates.append("/usr/lib/postgresql/%d/bin/%s" % (major, tool))
-            candidates.append("/usr/pgsql-%d/bin/%s" % (major, tool))
-        candidates.extend(sorted(glob.glob("/usr/lib/postgresql/*/bin/%s" % tool), reverse=True))
-        for path in candidates:
-            if os.access(path, os.X_OK):
-                return path
-        found = shutil.which(tool)
-        if found:
-            return found
-        raise DatabaseError("the PostgreSQL client program %s was not found on this host" % tool)
+            return None
 
     def _tool_env_args(self, dbname):
-        p = self.params
-        env = dict(os.environ)
-        env.pop("PGPASSWORD", None)
-        if p.db_password:
-            env["PGPASSWORD"] = p.db_password
-        env["PGCONNECT_TIMEOUT"] = str(p.connect_timeout)
-        args = ["-h", p.db_socket_dir or p.db_host, "-p", str(p.db_port), "-U", p.db_user, "-d", dbname]
-        return env, args
+        """Environment and arguments of a client program working on database ``dbname``."""
+        return libpq_environment(dataclasses.replace(self.params, db_name=dbname)), ["-d", dbname]
 
     def archive_toc(self, archive_path):
         """``pg_restore -l`` of an archive file: the list of its TOC entries (lines)."""

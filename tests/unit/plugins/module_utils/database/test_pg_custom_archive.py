@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_custom_archive
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import PostgresEngine
 
 

@@ -11,7 +11,7 @@ import subprocess
 import uuid
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_restore
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import PostgresEngine
 
 LINES = b"""pg_restore: connecting to database for restore

@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import find_pg_binary
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import find_pg_tool
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup import run_backup
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
 
@@ -33,7 +33,7 @@ def restore_postgresql(repo, manifest, params):
         admin.execute('CREATE DATABASE "%s"' % name)
     target = ConnectionParams(engine="postgresql", db_host=params.db_host, db_port=params.db_port,
                               db_user=params.db_user, db_name=name)
-    proc = subprocess.Popen([find_pg_binary("pg_restore"), "--no-owner", "-h", params.db_host, "-p",
+    proc = subprocess.Popen([find_pg_tool("pg_restore"), "--no-owner", "-h", params.db_host, "-p",
                              str(params.db_port), "-U", params.db_user, "-d", name],
                             stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     with repo.open_stream(manifest, "database") as reader:
