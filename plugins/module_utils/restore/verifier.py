@@ -81,7 +81,7 @@ class CopyVerifier:
         self.checks = checks
         self.after = after
         self._lock = threading.Lock()
-        self._early = {}  # table -> future of its digest, queued while the restore runs
+        self._early = {}  # table -> the early digest its report queued (which takes the largest ready table)
         self._early_pool = None
         self._closed = False
         self._idle = threading.Event()  # set once a restore worker has stayed idle
