@@ -83,6 +83,8 @@ def test_missing_sqlite_file_and_config_are_brought_back(fleet, run_playbook, tm
     assert steps[0] == ("start", "ok")
     for step in ("preflight", "app_stop", "restore", "app_start", "health_gate", "done"):
         assert (step, "ok") in steps, steps
+    restore = [e for e in rh.recovery_log(log_path(fleet, host)) if e["step"] == "restore"][-1]
+    assert restore["detail"]["verification"] == "full"  # checksum-verified only: every check ran
     shutil.rmtree(conf_dir, ignore_errors=True)
 
 
