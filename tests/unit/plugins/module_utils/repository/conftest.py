@@ -19,23 +19,6 @@ def repo_path(tmp_path):
     return str(tmp_path / "repo")
 
 
-def child_env():
-    """Environment for a child Python that imports the collection (also under ansible-test,
-    whose import paths a child does not inherit)."""
-    import ansible_collections.bim.wall_system.plugins.module_utils.repository.repository as mod
-    root = os.path.abspath(mod.__file__)
-    while os.path.basename(root) != "ansible_collections":
-        root = os.path.dirname(root)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(root)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return env
-
-
-@pytest.fixture
-def child_environment():
-    return child_env()
-
-
 @pytest.fixture
 def modes_of():
     return all_modes

@@ -33,19 +33,10 @@ print(json.dumps(run_backup(params, sys.argv[2], json.loads(sys.argv[3]))["backu
 """
 
 
-def _child_env():
-    import ansible_collections.bim.wall_system.plugins.module_utils.repository.repository as mod
-    root = os.path.abspath(mod.__file__)
-    while os.path.basename(root) != "ansible_collections":
-        root = os.path.dirname(root)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(root)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return env
-
-
-def start_backup(params, repo_path, options):
+def start_backup(params, repo_path, options, env):
+    """A backup in a child process (``env``: the ``collection_env`` fixture), to be killed."""
     return subprocess.Popen([sys.executable, "-c", ENTRY, json.dumps(dataclasses.asdict(params)), repo_path,
-                             json.dumps(options)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env())
+                             json.dumps(options)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
 def change_sqlite(path, rng):
@@ -64,11 +55,11 @@ def change_postgresql(params, rng):
             conn.execute("UPDATE walls SET thickness_mm = thickness_mm + 0.001 WHERE id = %s", (wall_id,))
 
 
-def kill_trials(params, repo_path, change, repository_sound):
+def kill_trials(params, repo_path, change, repository_sound, env):
     rng = random.Random(int(os.environ.get("BIM_TEST_SEED", "20261127")))
     # one clean run tells how long a backup takes here
     started = time.monotonic()
-    proc = start_backup(params, repo_path, {"type": "full"})
+    proc = start_backup(params, repo_path, {"type": "full"}, env)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
     duration = time.monotonic() - started
@@ -76,7 +67,7 @@ def kill_trials(params, repo_path, change, repository_sound):
     for trial in range(TRIALS):
         change(rng)
         proc = start_backup(params, repo_path, {"type": rng.choice(["full", "incremental", "differential"]),
-                                                "retention": {"keep_last": rng.choice([0, 3])}})
+                                                "retention": {"keep_last": rng.choice([0, 3])}}, env)
         time.sleep(rng.uniform(0, duration * 1.1))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -88,7 +79,7 @@ def kill_trials(params, repo_path, change, repository_sound):
         repository_sound(repo_path)
     assert killed >= TRIALS // 2, "the kills came too late to test anything (%d of %d)" % (killed, TRIALS)
     # the next backup works (stale lock from the killed pid cleared, leftovers removed)
-    proc = start_backup(params, repo_path, {"type": "incremental"})
+    proc = start_backup(params, repo_path, {"type": "incremental"}, env)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
     backup_id = json.loads(out)
@@ -100,16 +91,17 @@ def kill_trials(params, repo_path, change, repository_sound):
     return repo
 
 
-def test_kill_9_sqlite(sqlite_conn_params, repo_path, repository_sound):
+def test_kill_9_sqlite(sqlite_conn_params, repo_path, repository_sound, collection_env):
     kill_trials(sqlite_conn_params, repo_path, lambda rng: change_sqlite(sqlite_conn_params.sqlite_path, rng),
-                repository_sound)
+                repository_sound, collection_env)
 
 
-def test_kill_9_postgresql(pg_conn_params, repo_path, repository_sound):
-    kill_trials(pg_conn_params, repo_path, lambda rng: change_postgresql(pg_conn_params, rng), repository_sound)
+def test_kill_9_postgresql(pg_conn_params, repo_path, repository_sound, collection_env):
+    kill_trials(pg_conn_params, repo_path, lambda rng: change_postgresql(pg_conn_params, rng), repository_sound,
+                collection_env)
 
 
-def test_second_backup_waits_or_fails_clearly(sqlite_conn_params, repo_path, repository_sound):
+def test_second_backup_waits_or_fails_clearly(sqlite_conn_params, repo_path, repository_sound, collection_env):
     first = run_backup(sqlite_conn_params, repo_path, {"type": "full"})
     repo = Repository(repo_path)
     holder = subprocess.Popen([sys.executable, "-c",
@@ -118,7 +110,7 @@ def test_second_backup_waits_or_fails_clearly(sqlite_conn_params, repo_path, rep
                                "with Repository(sys.argv[1]).lock('backup'):\n"
                                "    print('held', flush=True)\n"
                                "    time.sleep(float(sys.argv[2]))\n", repo_path, "2"],
-                              stdout=subprocess.PIPE, env=_child_env())
+                              stdout=subprocess.PIPE, env=collection_env)
     try:
         assert holder.stdout.readline().strip() == b"held"
         with pytest.raises(LockedError) as info:

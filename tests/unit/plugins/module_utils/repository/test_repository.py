@@ -269,7 +269,7 @@ def test_lock_of_live_process_or_other_host_is_kept(repo_path):
         sleeper.wait()
 
 
-def test_racing_stale_lock_clearers_get_one_winner(repo_path, child_environment):
+def test_racing_stale_lock_clearers_get_one_winner(repo_path, collection_env):
     repo = Repository(repo_path, create=True)
     with open(repo.lock_path, "w") as handle:
         json.dump({"pid": _dead_pid(), "host": socket.gethostname(), "time": "x", "purpose": "x"}, handle)
@@ -281,7 +281,7 @@ def test_racing_stale_lock_clearers_get_one_winner(repo_path, child_environment)
               "    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)\n"
               "    time.sleep(0.05)\n"
               "    os.close(fd); os.unlink(marker)\n")
-    procs = [subprocess.Popen([sys.executable, "-c", script, repo_path], stderr=subprocess.PIPE, env=child_environment)
+    procs = [subprocess.Popen([sys.executable, "-c", script, repo_path], stderr=subprocess.PIPE, env=collection_env)
              for _i in range(6)]
     for proc in procs:
         err = proc.communicate(timeout=60)[1]
