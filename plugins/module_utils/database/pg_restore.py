@@ -40,10 +40,15 @@ def _no_secret(text, password):
     return text
 
 
-# pg_restore --verbose progress lines: kept out of error messages; "finished item" ones are reported.
-_PROGRESS = re.compile(r"^pg_restore: (connecting|creating|processing|launching|finished|entering|executing|"
+# pg_restore's processes share one stderr and write the "pg_restore: " prefix apart from the
+# message, so with -j a message can lose its prefix to a neighbouring line (seen: "finished item
+# 4117 ...", " finished item ...", "pg_restore: pg_restore: creating ..."). Messages are read
+# with every leading prefix stripped; a line left empty is an orphaned prefix.
+_PREFIXES = re.compile(r"^(?:\s*pg_restore:)*\s*")
+# --verbose progress messages: kept out of error messages; launched and finished items are reported.
+_PROGRESS = re.compile(r"^(connecting|creating|processing|launching|finished|entering|executing|"
                        r"implied|setting|disabling|enabling|dropping)\b")
-_ITEM = re.compile(r"^pg_restore: (launching|finished) item \d+ (.*)$")
+_ITEM = re.compile(r"^(launching|finished) item \d+ (.*)$")
 # Kinds of the TOC items reported to a listener; a kind another starts with (INDEX) comes after it.
 _KINDS = ("TABLE DATA", "FK CONSTRAINT", "SEQUENCE SET", "INDEX ATTACH", "MATERIALIZED VIEW DATA",
           "CONSTRAINT", "INDEX", "TRIGGER", "RULE", "POLICY", "STATISTICS", "SEQUENCE OWNED BY")
@@ -54,7 +59,8 @@ def _read_messages(pipe, messages, on_progress):
     items to ``on_progress``."""
     for raw in pipe:
         line = raw.decode("utf-8", "replace").rstrip("\n")
-        match = _ITEM.match(line)
+        text = _PREFIXES.sub("", line, count=1)
+        match = _ITEM.match(text)
         if match and on_progress is not None:
             rest = match.group(2)
             for kind in _KINDS:
@@ -67,7 +73,7 @@ def _read_messages(pipe, messages, on_progress):
             except Exception:  # a listener must never stop the restore
                 pass
             continue
-        if not _PROGRESS.match(line):
+        if text and not _PROGRESS.match(text):
             messages.append(line)
     pipe.close()
 

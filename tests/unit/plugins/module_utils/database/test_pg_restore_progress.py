@@ -21,6 +21,9 @@ pg_restore: launching item 4114 CONSTRAINT walls walls_pkey
 pg_restore: finished item 4114 CONSTRAINT walls walls_pkey
 pg_restore: finished item 4126 FK CONSTRAINT intersections intersections_wall_a_fkey
 pg_restore: finished item 4115 INDEX idx_intersections_point
+pg_restore: pg_restore: launching item 4120 INDEX idx_logs_created_at
+ finished item 4120 INDEX idx_logs_created_at
+pg_restore:\x20
 pg_restore: error: could not execute query: ERROR:  out of shared memory
 pg_restore: finished main parallel loop
 """
@@ -32,7 +35,9 @@ def test_items_reach_the_listener_and_errors_stay():
     assert seen == [("launching", "TABLE DATA", "walls"), ("finished", "TABLE DATA", "walls"),
                     ("launching", "CONSTRAINT", "walls walls_pkey"), ("finished", "CONSTRAINT", "walls walls_pkey"),
                     ("finished", "FK CONSTRAINT", "intersections intersections_wall_a_fkey"),
-                    ("finished", "INDEX", "idx_intersections_point")]
+                    ("finished", "INDEX", "idx_intersections_point"),
+                    # with -j the processes' prefixes and messages interleave on the shared stderr
+                    ("launching", "INDEX", "idx_logs_created_at"), ("finished", "INDEX", "idx_logs_created_at")]
     assert messages == ["pg_restore: error: could not execute query: ERROR:  out of shared memory"]
 
 
