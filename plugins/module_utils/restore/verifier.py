@@ -20,8 +20,9 @@ import threading
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 
-# The largest BIM tables get a thread of their own in finish(); the rest share one.
-LARGEST_TABLES = ("walls", "quality_metrics")
+# In finish() this many of the largest tables (by the manifest's rows) get a thread of their own;
+# the rest share one.
+OWN_THREAD_TABLES = 2
 # How long a restore worker must stay idle before early digests start: longer than the moment
 # between one item finishing and the next being launched.
 IDLE_HOLD_S = 0.3
@@ -62,10 +63,15 @@ def _digest_group(params, tables):
         return eng.table_digests(tuple(tables))
 
 
-def _groups(names):
-    groups = [[n] for n in LARGEST_TABLES if n in names]
-    rest = [n for n in names if n not in LARGEST_TABLES]
-    return groups + ([rest] if rest else [])
+def _largest_first(names, expected):
+    """``names`` ordered by the rows the manifest records, largest first."""
+    return sorted(names, key=lambda t: (expected.get(t) or {}).get("rows") or 0, reverse=True)
+
+
+def _groups(names, expected):
+    ordered = _largest_first(names, expected)
+    rest = ordered[OWN_THREAD_TABLES:]
+    return [[t] for t in ordered[:OWN_THREAD_TABLES]] + ([rest] if rest else [])
 
 
 class CopyVerifier:
@@ -122,7 +128,7 @@ class CopyVerifier:
         with self._lock:
             if not self._ready:
                 return {}
-            table = max(self._ready, key=lambda t: (self.expected.get(t) or {}).get("rows") or 0)
+            table = _largest_first(self._ready, self.expected)[0]
             self._ready.remove(table)
             self._taken.append(table)
         return _digest_group(self.params, [table])
@@ -139,7 +145,7 @@ class CopyVerifier:
             taken = list(self._taken)
         self._release()
         rest = [n for n in self.names if n not in taken]
-        groups = _groups(rest)
+        groups = _groups(rest, self.expected)
         actual = {}
         try:
             with concurrent.futures.ThreadPoolExecutor(len(groups) + 1, "bim-verify") as threads:
