@@ -221,8 +221,8 @@ class ChunkReader:
             self._fill()
             future, size = self._pending.popleft()
             self._pending_bytes -= size
+            self._fill()  # the next chunks are read while this one is awaited
             self._buffer = future.result()
-            self._fill()
         self._pos = 0
         return True
 
