@@ -25,7 +25,7 @@ except ImportError as exc:  # pragma: no cover - depends on the host
     PSYCOPG_IMPORT_ERROR = str(exc)
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import DatabaseEngine
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import find_pg_tool, libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_copy_digest import copy_digest
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import (
     DatabaseError,
@@ -142,6 +142,27 @@ class PostgresCoreMixin(DatabaseEngine):
     def _execute(self, query, params=None):
         """Run ``query`` for its effect; return the affected row count (-1 if not applicable)."""
         return self._run(query, params, None)
+
+    # ---- client programs, for every PostgreSQL mixin (digests, dumps, restores) ----------
+    def pg_tool(self, tool):
+        """Path of a PostgreSQL client program, preferring the server's major version (looked
+        up once per engine and program)."""
+        found = getattr(self, "_tool_paths", {}).get(tool)
+        if found is None:
+            found = find_pg_tool(tool, self._server_major())
+            self._tool_paths = dict(getattr(self, "_tool_paths", {}), **{tool: found})
+        return found
+
+    def _server_major(self):
+        """The server's major version: from this engine's connection, else through the
+        restore mixin's administrative connection; None when neither answers."""
+        conn = getattr(self, "conn", None)
+        if conn is not None and not conn.closed:
+            return conn.info.server_version // 10000
+        try:
+            return self.server_major_version()
+        except DatabaseError:
+            return None
 
     # ---- probes ---------------------------------------------------------------------------
     def existing_tables(self):

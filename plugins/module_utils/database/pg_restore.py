@@ -19,7 +19,7 @@ import threading
 import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import find_pg_tool, libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
 
 try:
     import psycopg
@@ -295,24 +295,6 @@ class PostgresRestoreMixin:
     def server_major_version(self):
         rows = self._admin("SHOW server_version_num", fetch=True)
         return int(rows[0][0]) // 10000
-
-    def pg_tool(self, tool):
-        """Path of a PostgreSQL client program, preferring the server's major version (looked
-        up once per engine and program)."""
-        found = getattr(self, "_tool_paths", {}).get(tool)
-        if found is None:
-            found = find_pg_tool(tool, self._server_major())
-            self._tool_paths = dict(getattr(self, "_tool_paths", {}), **{tool: found})
-        return found
-
-    def _server_major(self):
-        conn = getattr(self, "conn", None)
-        if conn is not None and not conn.closed:
-            return conn.info.server_version // 10000
-        try:
-            return self.server_major_version()
-        except DatabaseError:
-            return None
 
     def _tool_env_args(self, dbname):
         """Environment and arguments of a client program working on database ``dbname``."""
