@@ -8,8 +8,9 @@ every TABLE DATA entry of the table of contents marked "offset not set". ``pg_re
 such a file has no sizes to schedule the largest tables first and must skip through every
 row-sized data chunk of other tables to find the one it wants; on the 1M-wall benchmark that
 made the restore 30% slower than the same archive written to a file. The offsets occupy a
-fixed number of bytes in the table of contents, so they are filled in place once the staged
-file is complete; pg_restore still checks the block id it finds at each offset.
+fixed number of bytes in the table of contents: ``DataOffsetFinder`` finds the data blocks while
+the staged file is being written (no second read of the file) and fills the offsets in place
+once it is complete; pg_restore still checks the block id it finds at each offset.
 
 The layout read here is the one of ``ReadHead``/``ReadToc`` in PostgreSQL's
 ``src/bin/pg_dump/pg_backup_archiver.c`` (archive versions 1.12 to 1.16, PostgreSQL 9.6 to 17).
@@ -19,7 +20,6 @@ file then restores as before, only slower.
 
 from __future__ import annotations
 
-import mmap
 import os
 
 MAGIC = b"PGDMP"
@@ -30,8 +30,17 @@ OFFSET_SET = 2
 KNOWN_VERSIONS = ((1, 12), (1, 13), (1, 14), (1, 15), (1, 16))
 
 
+# The table of contents is read from the first bytes of the stream; an archive whose table of
+# contents is larger than this is left as it is rather than held in memory.
+MAX_TOC_BYTES = 64 * 1024 * 1024
+
+
 class _Unsupported(Exception):
     """The archive is not one this module can patch safely (it is then left as it is)."""
+
+
+class _Truncated(_Unsupported):
+    """The bytes seen so far end inside the header or the table of contents."""
 
 
 class _TocReader:
@@ -46,7 +55,7 @@ class _TocReader:
 
     def byte(self):
         if self.pos >= len(self.data):
-            raise _Unsupported("archive ends inside its table of contents")
+            raise _Truncated("archive ends inside its table of contents")
         value = self.data[self.pos]
         self.pos += 1
         return value
@@ -55,7 +64,7 @@ class _TocReader:
         sign = self.byte()
         raw = bytes(self.data[self.pos:self.pos + self.int_size])
         if len(raw) != self.int_size:
-            raise _Unsupported("archive ends inside its table of contents")
+            raise _Truncated("archive ends inside its table of contents")
         self.pos += self.int_size
         value = int.from_bytes(raw, "little")
         return -value if sign else value
@@ -66,13 +75,13 @@ class _TocReader:
             return None
         value = bytes(self.data[self.pos:self.pos + length])
         if len(value) != length:
-            raise _Unsupported("archive ends inside its table of contents")
+            raise _Truncated("archive ends inside its table of contents")
         self.pos += length
         return value.decode("utf-8", "replace")
 
     def header(self):
         if len(self.data) < 5:
-            raise _Unsupported("archive ends inside its header")
+            raise _Truncated("archive ends inside its header")
         if bytes(self.data[:5]) != MAGIC:
             raise _Unsupported("not a PostgreSQL custom-format archive")
         self.pos = 5
@@ -117,6 +126,8 @@ class _TocReader:
             flag_at = self.pos
             flag = self.byte()
             self.pos += self.off_size
+            if self.pos > len(self.data):
+                raise _Truncated("archive ends inside its table of contents")
             found.append((dump_id, desc, flag_at, flag))
         return found
 
@@ -124,55 +135,113 @@ class _TocReader:
         return b"\x00" + value.to_bytes(self.int_size, "little")
 
 
-def fill_data_offsets(path):
-    """Write the data offsets into the table of contents of archive ``path`` (in place).
-
-    Returns the number of entries given an offset; 0 when there was nothing to do or the
-    archive is not one this module patches (see the module doc). Raises OSError only.
-    """
-    with open(path, "r+b") as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            return 0
-        with mmap.mmap(handle.fileno(), 0) as data:
-            reader = _TocReader(data)
-            try:
-                reader.header()
-                entries = reader.entries()
-                offsets = _locate_blocks(data, reader, entries)
-            except _Unsupported:
-                return 0
-            for flag_at, offset in offsets:
-                data[flag_at:flag_at + 1 + reader.off_size] = (
-                    bytes([OFFSET_SET]) + offset.to_bytes(reader.off_size, "little"))
-            data.flush()
-    return len(offsets)
-
-
-def _locate_blocks(data, reader, entries):
-    """[(offset_flag_position, block_offset)] for the entries whose offset is not set.
+class DataOffsetFinder:
+    """Finds the data blocks of an archive fed to it in order, block by block, as it is written.
 
     pg_dump writes the data blocks in table-of-contents order, each ``BLOCK_DATA, dump id,
     chunks..., 0``. Chunks hold COPY text, which has no NUL bytes, and chunk lengths are never
     zero, so five zero bytes (an int 0 ending the previous block) followed by the next header
-    occur only where that block starts.
+    occur only where that block starts; the first block follows the table of contents, as if
+    after such an ending. ``fill_in(fd)`` then writes the offsets found into the file.
     """
-    pending = [(dump_id, desc, flag_at) for dump_id, desc, flag_at, flag in entries if flag == OFFSET_NOT_SET]
-    if not pending:
-        raise _Unsupported("offsets already set")
-    if any(desc != "TABLE DATA" for _id, desc, _at in pending):
-        raise _Unsupported("large objects or other data than tables")  # binary content: no safe search
-    ending = reader.encoded_int(0)
-    out = []
-    position = reader.pos  # the first data block follows the table of contents
-    for index, (dump_id, _desc, flag_at) in enumerate(pending):
-        header = bytes([BLOCK_DATA]) + reader.encoded_int(dump_id)
-        if index == 0 and data[position:position + len(header)] == header:
-            found = position
-        else:
-            hit = data.find(ending + header, position)
+
+    def __init__(self):
+        self._prefix = bytearray()  # the first bytes, until the table of contents is read
+        self._reader = None
+        self._pending = []  # (dump_id, offset_flag_position) of the blocks still to find
+        self._found = []  # (offset_flag_position, block_offset)
+        self._tail = b""  # last bytes of the previous block: a header may straddle two
+        self._tail_start = 0  # stream position of _tail[0]
+        self.unsupported = None  # why the archive is left alone, once known
+
+    def feed(self, block):
+        """The next ``block`` (bytes) of the archive."""
+        if self.unsupported is not None:
+            return
+        try:
+            if self._reader is None:
+                self._prefix += block
+                block = self._read_toc()
+                if self._reader is None:
+                    return
+            self._search(block)
+        except _Unsupported as exc:
+            self._give_up(str(exc))
+
+    def _give_up(self, reason):
+        self.unsupported = reason
+        self._prefix = bytearray()
+        self._pending = []
+        self._found = []
+        self._tail = b""
+
+    def _read_toc(self):
+        """Parse the table of contents once the prefix holds it; returns the bytes after it."""
+        reader = _TocReader(bytes(self._prefix))
+        try:
+            reader.header()
+            entries = reader.entries()
+        except _Truncated:
+            if len(self._prefix) > MAX_TOC_BYTES:
+                raise _Unsupported("table of contents larger than %d bytes" % MAX_TOC_BYTES)
+            return b""
+        self._pending = [(dump_id, flag_at) for dump_id, desc, flag_at, flag in entries if flag == OFFSET_NOT_SET]
+        if not self._pending:
+            raise _Unsupported("offsets already set")
+        if any(desc != "TABLE DATA" for _id, desc, _at, flag in entries if flag == OFFSET_NOT_SET):
+            raise _Unsupported("large objects or other data than tables")  # binary content: no safe search
+        self._reader = reader
+        data_start = reader.pos
+        rest = bytes(self._prefix[data_start:])
+        self._prefix = bytearray()
+        ending = reader.encoded_int(0)
+        self._tail, self._tail_start = ending, data_start - len(ending)
+        return rest
+
+    def _search(self, block):
+        reader = self._reader
+        ending = reader.encoded_int(0)
+        window = self._tail + block
+        window_start = self._tail_start
+        position = 0
+        while self._pending:
+            dump_id, flag_at = self._pending[0]
+            needle = ending + bytes([BLOCK_DATA]) + reader.encoded_int(dump_id)
+            hit = window.find(needle, position)
             if hit < 0:
-                raise _Unsupported("data block of entry %d not found" % dump_id)
-            found = hit + len(ending)
-        out.append((flag_at, found))
-        position = found + len(header)
-    return out
+                break
+            self._found.append((flag_at, window_start + hit + len(ending)))
+            self._pending.pop(0)
+            position = hit + len(needle)
+        # Keep the bytes a needle starting in this block could still need (all but its last
+        # byte: ending, block type, dump id = 2 * len(ending) + 1), never bytes already matched.
+        keep_from = max(position, len(window) - 2 * len(ending))
+        self._tail = window[keep_from:]
+        self._tail_start = window_start + keep_from
+
+    def fill_in(self, fd):
+        """Write the offsets found into the archive open as ``fd`` (writable). Returns the
+        number of entries given an offset: 0 when the archive is not one this module patches
+        (``unsupported`` says why). Raises OSError only."""
+        if self.unsupported is None and self._reader is None:
+            self._give_up("archive ends inside its header or table of contents")
+        elif self._pending:
+            self._give_up("data block of entry %d not found" % self._pending[0][0])
+        if self.unsupported is not None:
+            return 0
+        for flag_at, offset in self._found:
+            os.pwrite(fd, bytes([OFFSET_SET]) + offset.to_bytes(self._reader.off_size, "little"), flag_at)
+        return len(self._found)
+
+
+def fill_data_offsets(path, block_size=4 * 1024 * 1024):
+    """Write the data offsets into the table of contents of the archive file ``path`` (in
+    place), reading it once. Returns what ``DataOffsetFinder.fill_in`` returns."""
+    finder = DataOffsetFinder()
+    with open(path, "r+b") as handle:
+        while True:
+            block = handle.read(block_size)
+            if not block:
+                break
+            finder.feed(block)
+        return finder.fill_in(handle.fileno())

@@ -32,6 +32,7 @@ SQLite swap (restored, verified, self-contained file ``I`` in L's folder)::
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import glob
 import os
@@ -41,7 +42,7 @@ import tempfile
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import fsync_directory
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_custom_archive import fill_data_offsets
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_custom_archive import DataOffsetFinder
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES, SPATIAL_INDEXES
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import (
@@ -191,42 +192,66 @@ class PostgresTarget(Target):
         if self.exists(name):
             raise RestoreError("database %s already exists; choose another target name" % name)
         owner = self.engine.database_owner(self.live) if self.live_exists() else None
-        self.engine.create_database(name, owner=owner)
         staging = None
         listfile = None
+        created = False
         try:
-            if jobs > 1 or tables:
-                folder = self.staging_directory()
-                if not os.path.isdir(folder):
-                    os.makedirs(folder, mode=0o700)
-                # Unique per run: several hosts (or servers) may restore a database of the same name.
-                fd, staging = tempfile.mkstemp(prefix=".bim-restore-%s-" % name, suffix=".dump", dir=folder)
-                with os.fdopen(fd, "wb") as out:
-                    while True:
-                        block = stream.read(4 * 1024 * 1024)
-                        if not block:
-                            break
-                        out.write(block)
-                # The stream was written by pg_dump on a pipe: give pg_restore -j the offsets.
-                fill_data_offsets(staging)
-                if tables:
-                    listfile = staging + ".list"
-                    with open(listfile, "w") as handle:
-                        handle.write("\n".join(self._subset_toc(self.engine.archive_toc(staging), tables)) + "\n")
-                self.engine.restore_archive(name, archive_path=staging, jobs=jobs, use_list=listfile,
-                                            on_progress=_RestoreProgress(verifier, jobs) if verifier else None)
-            else:
+            # The server creates the database while the archive is staged (that leaves a core idle).
+            with concurrent.futures.ThreadPoolExecutor(1, "bim-createdb") as pool:
+                creating = pool.submit(self.engine.create_database, name, owner=owner)
+                try:
+                    if jobs > 1 or tables:
+                        staging = self._stage_archive(name, stream)
+                finally:
+                    failure = creating.exception()
+                    created = failure is None
+            if failure is not None:
+                raise failure
+            if staging is None:
                 self.engine.restore_archive(name, stream=stream)
+                return
+            if tables:
+                listfile = staging + ".list"
+                with open(listfile, "w") as handle:
+                    handle.write("\n".join(self._subset_toc(self.engine.archive_toc(staging), tables)) + "\n")
+            self.engine.restore_archive(name, archive_path=staging, jobs=jobs, use_list=listfile,
+                                        on_progress=_RestoreProgress(verifier, jobs) if verifier else None)
         except BaseException:
-            try:
-                self.engine.drop_database(name)
-            except DatabaseError:
-                pass
+            if created:
+                try:
+                    self.engine.drop_database(name)
+                except DatabaseError:
+                    pass
             raise
         finally:
             for path in (staging, listfile):
                 if path and os.path.exists(path):
                     os.unlink(path)
+
+    def _stage_archive(self, name, stream):
+        """Write the archive read from ``stream`` to a file in the staging directory (pg_restore
+        -j needs one it can seek in) and return its path. The stream was written by pg_dump on a
+        pipe: the data offsets pg_restore -j needs are found while the file is written."""
+        folder = self.staging_directory()
+        if not os.path.isdir(folder):
+            os.makedirs(folder, mode=0o700)
+        # Unique per run: several hosts (or servers) may restore a database of the same name.
+        fd, path = tempfile.mkstemp(prefix=".bim-restore-%s-" % name, suffix=".dump", dir=folder)
+        try:
+            offsets = DataOffsetFinder()
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    block = stream.read(4 * 1024 * 1024)
+                    if not block:
+                        break
+                    out.write(block)
+                    offsets.feed(block)
+                out.flush()
+                offsets.fill_in(out.fileno())
+        except BaseException:
+            os.unlink(path)
+            raise
+        return path
 
     @staticmethod
     def _subset_toc(lines, tables):

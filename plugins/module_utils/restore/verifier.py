@@ -25,7 +25,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.engine im
 OWN_THREAD_TABLES = 2
 # How long a restore worker must stay idle before early digests start: longer than the moment
 # between one item finishing and the next being launched.
-IDLE_HOLD_S = 0.3
+IDLE_HOLD_S = 0.1
 
 
 def compare_tables(expected, actual, tables=None):

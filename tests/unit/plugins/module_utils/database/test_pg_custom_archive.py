@@ -44,14 +44,16 @@ def _offsets(path):
     return found
 
 
-def test_offsets_equal_those_pg_dump_writes_to_a_file(pg_conn_params, tmp_path):
+# Blocks of 7 and 4099 bytes put block headers and the table of contents across block boundaries.
+@pytest.mark.parametrize("block_size", [7, 4099, 4 * 1024 * 1024])
+def test_offsets_equal_those_pg_dump_writes_to_a_file(pg_conn_params, tmp_path, block_size):
     piped, seekable = str(tmp_path / "piped.dump"), str(tmp_path / "file.dump")
     _dump(pg_conn_params, piped, "-Z0")
     _dump(pg_conn_params, seekable, "-Z0", to_pipe=False)
     before = _offsets(piped)
     assert before and all(flag == pg_custom_archive.OFFSET_NOT_SET for flag, _o in before.values())
 
-    patched = pg_custom_archive.fill_data_offsets(piped)
+    patched = pg_custom_archive.fill_data_offsets(piped, block_size=block_size)
 
     assert patched == len(before)
     assert _offsets(piped) == _offsets(seekable)
@@ -92,7 +94,7 @@ def test_archives_it_cannot_read_safely_are_left_alone(pg_conn_params, tmp_path,
     with open(path, "rb") as handle:
         before = handle.read()
 
-    assert pg_custom_archive.fill_data_offsets(path) == 0
+    assert pg_custom_archive.fill_data_offsets(path, block_size=1024) == 0
 
     with open(path, "rb") as handle:
         assert handle.read() == before

@@ -121,14 +121,18 @@ def test_corrupt_chunk_refused_before_live_is_touched(rs_params, rs_repo, rs_sta
     assert chunk_id in " ".join(checked["backups"][0]["problems"])
     assert repo.verification_state(backup["backup_id"])["passed"] is False
 
+    staging = os.path.join(rs_state, "staging")
+    os.makedirs(staging)
     with pytest.raises(RestoreError) as err:
-        runner.run_restore(rs_params, rs_repo, backup["backup_id"], state_dir=rs_state)
+        runner.run_restore(rs_params, rs_repo, backup["backup_id"], state_dir=rs_state, staging_dir=staging)
     assert chunk_id in str(err.value) and "nothing was changed" in str(err.value)
     assert digests(rs_params) == live
     target = make_target(rs_params, state_dir=rs_state)
     assert target.restore_points() == []
     if rs_params.engine == "postgresql":
+        # The copy the server created while the archive was staged is gone, and so is the staged file.
         assert target.engine.databases_like(rs_params.db_name + "__") == []
+        assert os.listdir(staging) == []
     else:
         assert sorted(os.listdir(os.path.dirname(rs_params.sqlite_path))) == ["bim_walls.db"]
 
