@@ -350,7 +350,11 @@ repository_used:
   type: str
   sample: /var/backups/bim
 secondary:
-  description: What was fetched from the secondary repository.
+  description:
+    - What was fetched from the secondary repository.
+    - In check mode, what would be fetched (C(would_fetch), C(fetch_chunks), C(fetch_bytes), C(reused_chunks)),
+      read from the secondary without writing anything; RV(plan) then plans the restore of that backup, the
+      free space the fetch needs included.
   returned: when the secondary repository was used
   type: dict
   sample: {source: sftp://root@storage1:22/srv/bim/pg1, backup_id: 20261127T124501Z-3fa9c2d1, fetched_chunks: 412,
@@ -433,9 +437,11 @@ def main():
         if p["secondary_repository"] and (p["fetch_only"] or not _usable_repository(repository)):
             staging = p["secondary_staging"] or os.path.join(p["state_dir"], "secondary-staging")
             if module.check_mode:
-                base.update(changed=True, repository_used=staging,
-                            secondary={"source": p["secondary_repository"]["url"], "backup_id": p["backup_id"],
-                                       "would_fetch": True})
+                plan = runner.plan_secondary_restore(
+                    params, dict(p["secondary_repository"]), p["backup_id"], staging, mode=p["mode"], jobs=p["jobs"],
+                    state_dir=p["state_dir"], data_dir=p["data_dir"], staging_dir=p["staging_dir"])
+                base.update(changed=True, backup_id=plan["backup_id"], repository_used=staging, plan=plan,
+                            secondary=dict(plan["secondary"], would_fetch=True))
                 base["warnings"].append("the primary repository %s is not usable; the backup would be fetched "
                                         "from the secondary repository" % repository)
                 _finish(module, base)

@@ -6,6 +6,7 @@ repository, or the restored copy makes the application sick) and one playbook br
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -140,7 +141,10 @@ def test_health_gate_failure_rolls_back(fleet, run_playbook, tmp_path, clean_hos
     shutil.rmtree(conf_dir, ignore_errors=True)
 
 
-def test_primary_repository_cut_off_uses_secondary(fleet, run_playbook, tmp_path, clean_host):
+@pytest.fixture
+def primary_cut_off(fleet, run_playbook, tmp_path, clean_host):
+    """lite1 with a backup copied to storage1 (the secondary), then its primary repository cut
+    off and its database file gone. Yields ``(host, backup, secondary)``; puts the primary back."""
     host = clean_host("lite1")
     storage = fleet.hosts["storage1"]
     secondary = {"url": "sftp://root@%s%s/%s" % (storage["address"], storage["backups_dir"], host),
@@ -148,21 +152,51 @@ def test_primary_repository_cut_off_uses_secondary(fleet, run_playbook, tmp_path
     backup = rh.take_backup(fleet, run_playbook, tmp_path, host, extra={"backup_copy_to": [secondary]})
     repo = fleet.hosts[host]["backup_repository"]
     cut = repo + ".cut-off"
+    staging = os.path.join(fleet.state_dir, host, "secondary-staging")
+    shutil.rmtree(staging, ignore_errors=True)
     os.rename(repo, cut)
     try:
         os.unlink(fleet.hosts[host]["sqlite_path"])
-        result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"],
-                                                           bim_restore_secondary_repository=secondary))
-        assert result.rc == 0, str(result)
-        assert rh.live_digests(fleet, host) == rh.manifest_digests(backup)
-        preflight = [e for e in rh.recovery_log(log_path(fleet, host)) if e["step"] == "preflight"]
-        assert preflight and preflight[-1]["detail"]["secondary_used"] in (True, "True", "true")
-        assert preflight[-1]["detail"]["backup_id"] == backup["id"]
+        yield host, backup, secondary
     finally:
         if os.path.exists(repo):
             shutil.rmtree(repo)
         os.rename(cut, repo)
-        shutil.rmtree(os.path.join(fleet.state_dir, host, "secondary-staging"), ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def test_primary_repository_cut_off_uses_secondary(fleet, run_playbook, primary_cut_off):
+    host, backup, secondary = primary_cut_off
+    result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"],
+                                                       bim_restore_secondary_repository=secondary))
+    assert result.rc == 0, str(result)
+    assert rh.live_digests(fleet, host) == rh.manifest_digests(backup)
+    preflight = [e for e in rh.recovery_log(log_path(fleet, host)) if e["step"] == "preflight"]
+    assert preflight and preflight[-1]["detail"]["secondary_used"] in (True, "True", "true")
+    assert preflight[-1]["detail"]["backup_id"] == backup["id"]
+
+
+def test_check_mode_plans_from_the_secondary_and_changes_nothing(fleet, run_playbook, tmp_path, primary_cut_off):
+    """The first thing an operator runs for a dead host: --check, with the primary repository and
+    the database gone. The plan comes from the secondary; nothing is fetched, logged or restored."""
+    host, backup, secondary = primary_cut_off
+    log_dir = tmp_path / "task-log"
+    env = {"ANSIBLE_CALLBACKS_ENABLED": "bim.wall_system.jsonl_log", "BIM_JSONL_LOG_FOLDER": str(log_dir)}
+    result = run_playbook(PLAYBOOK, check=True, env=env,
+                          extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_secondary_repository=secondary))
+    assert result.rc == 0, str(result)
+    lines = [json.loads(line) for f in sorted(log_dir.iterdir()) for line in f.read_text().splitlines()]
+    # Task names carry the role's name in front ("<role> : <task>").
+    results = {line["task"].split(" : ")[-1]: line["result"] for line in lines if line["event"] == "task_result"}
+    planned = results["Plan the restore (backup, bytes to read, free space needed vs available)"]
+    assert planned["backup_id"] == backup["id"] and planned["plan"]["fits"] is True
+    assert planned["secondary"]["would_fetch"] is True and planned["secondary"]["fetch_chunks"] > 0
+    assert planned["plan"]["bytes_to_read"] == planned["secondary"]["fetch_bytes"] > 0
+    assert results["Restore the verified backup with a restore point"]["backup_id"] == backup["id"]
+    assert "Health gate of the restored host" not in results
+    assert not os.path.exists(os.path.join(fleet.state_dir, host, "secondary-staging"))
+    assert not os.path.exists(fleet.hosts[host]["sqlite_path"])
+    assert not os.path.exists(log_path(fleet, host))
 
 
 def test_primary_cut_off_without_secondary_fails_clearly(fleet, run_playbook, tmp_path, clean_host):

@@ -636,8 +636,9 @@ class Repository:
         """A ``ChunkReader`` of stream ``name``; ``workers`` threads decode the chunks ahead."""
         return ChunkReader(self, self._stream(manifest, name)["chunks"], workers=workers)
 
-    def stream_size(self, manifest, name="database"):
-        return int(self._stream(manifest, name)["size"])
+    @staticmethod
+    def stream_size(manifest, name="database"):
+        return int(Repository._stream(manifest, name)["size"])
 
     @staticmethod
     def manifest_chunks(manifest):

@@ -146,6 +146,33 @@ def plan_restore(target, repo, manifest, mode="swap", target_name=None, tables=N
     }
 
 
+def plan_secondary_restore(params, secondary, selector, staging, mode="swap", jobs=2, state_dir=None, data_dir=None,
+                           staging_dir=None, scratch_dir=None):
+    """Check mode with the primary repository unusable: what fetching backup ``selector`` from the
+    ``secondary`` repository into ``staging`` and restoring it would need. Reads the secondary
+    only. Returns the plan (as ``plan_restore``'s, ``bytes_to_read`` being the bytes to fetch,
+    ``secondary`` the fetch figures); raises RestoreError when it would not fit."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore.stage import plan_pull
+    target = make_target(params, state_dir=state_dir, data_dir=data_dir, staging_dir=staging_dir,
+                         scratch_dir=scratch_dir)
+    pulled = plan_pull(secondary, selector, staging)
+    if pulled["engine"] and pulled["engine"] != target.engine_name:
+        raise RestoreError("backup %s is a %s backup; the target is %s" % (
+            pulled["backup_id"], pulled["engine"], target.engine_name))
+    needs = list(target.space_needs(pulled["restored_bytes"], mode, jobs, None))
+    needs.append(("fetch from the secondary repository", staging, pulled["fetch_bytes"]))
+    fits, rows = space_plan(needs)
+    plan = {"backup_id": pulled["backup_id"], "backup_finished": pulled["backup_finished"],
+            "engine": target.engine_name, "mode": mode, "live": target.live, "live_exists": target.live_exists(),
+            "target": target.live if mode == "swap" else None, "bytes_to_read": pulled["fetch_bytes"],
+            "restored_bytes": pulled["restored_bytes"], "space": rows, "fits": fits, "jobs": jobs,
+            "secondary": pulled}
+    if not fits:
+        raise RestoreError("not enough free space for fetching backup %s from the secondary repository and "
+                           "restoring it: %s" % (pulled["backup_id"], describe_shortfall(rows)), plan=plan)
+    return plan
+
+
 def _restore_copy(target, repo, manifest, scratch, jobs, tables=None, verifier=None):
     """Restore ``manifest``'s database stream into ``scratch``; a ``verifier`` hears of the
     restore's progress and is cancelled when the restore fails."""

@@ -8,7 +8,8 @@ named like the backup module's ``copy_to`` entries: a local path, or ``sftp://us
 (with ``key_file``), opened through the repository package's copy targets (paramiko). Order
 follows the repository's crash model: every chunk first (decompressed and hash-checked on
 arrival, then renamed into place), the manifest last. An interrupted pull leaves no manifest,
-and the next pull fetches only what is missing.
+and the next pull fetches only what is missing. ``plan_pull`` tells what a pull would fetch,
+reading the secondary only (check mode).
 """
 
 from __future__ import annotations
@@ -74,6 +75,96 @@ class _RemoteReader:
     def chunk_raw(self, chunk_id):
         return self._read("chunks/%s/%s" % (chunk_id[:2], chunk_id))
 
+    def chunk_size(self, chunk_id):
+        """Stored size of a chunk, without reading it."""
+        relpath = "chunks/%s/%s" % (chunk_id[:2], chunk_id)
+        if self.local:
+            return os.path.getsize(os.path.join(self.target.path, relpath))
+        return self.target.sftp.stat(posixpath.join(self.target.path, relpath)).st_size
+
+
+def _choose_backup(remote, selector):
+    """The (manifest, raw bytes) of the backup ``selector`` names in ``remote``; manifests whose
+    checksum does not match are passed over."""
+    repository, _copy = _repo_api()
+    manifests = []
+    for backup_id in remote.manifest_ids():
+        try:
+            raw = remote.manifest_raw(backup_id)
+            manifest = json.loads(raw.decode("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if manifest.get("checksum") != repository.manifest_checksum(manifest):
+            continue
+        manifests.append((manifest, raw))
+    if not manifests:
+        raise RestoreError("secondary repository %s holds no backup" % remote.url)
+    manifests.sort(key=lambda item: item[0].get("finished") or "")
+    chosen = None
+    if selector in (None, "", "latest"):
+        chosen = manifests[-1]
+    elif selector == "latest_verified":
+        for manifest, raw in reversed(manifests):
+            vraw = remote.verification_raw(manifest["id"])
+            try:
+                records = json.loads(vraw.decode("utf-8")).get("records") if vraw else []
+            except ValueError:
+                records = []
+            if records and records[-1].get("passed"):
+                chosen = (manifest, raw)
+                break
+    else:
+        chosen = next((item for item in manifests if item[0]["id"] == selector), None)
+    if chosen is None:
+        raise RestoreError("backup %s is not in secondary repository %s" % (selector, remote.url))
+    return chosen
+
+
+def _remote_errors(call, doing):
+    """Run ``call()``, turning what a remote repository can raise into RestoreError (``doing``:
+    what the message says failed, e.g. "pulling from")."""
+    repository, _copy = _repo_api()
+    try:
+        return call()
+    except repository.CorruptChunkError as exc:
+        raise RestoreError("secondary repository: %s" % exc)
+    except repository.RepositoryError as exc:
+        raise RestoreError("%s the secondary repository failed: %s" % (doing, exc))
+    except RestoreError:
+        raise
+    except Exception as exc:  # OSError, EOFError and paramiko's SSHException family mid-transfer
+        raise RestoreError("%s the secondary repository failed: %s: %s" % (doing, type(exc).__name__, exc))
+
+
+def plan_pull(secondary, selector, staging_path):
+    """What ``pull_backup`` would do, reading the secondary only (check mode): nothing is written.
+
+    Returns ``{"backup_id", "backup_finished", "source", "engine", "restored_bytes",
+    "fetch_chunks", "fetch_bytes", "reused_chunks"}``; ``fetch_bytes`` are the stored bytes of the
+    chunks the staging repository does not hold yet.
+    """
+    repository, _copy = _repo_api()
+    Repository = repository.Repository
+    if selector not in (None, "", "latest", "latest_verified"):
+        repository.check_backup_id(selector)
+    local = Repository(staging_path) if Repository.exists(staging_path) else None
+
+    def plan():
+        with _RemoteReader(secondary) as remote:
+            manifest, _raw = _choose_backup(remote, selector)
+            result = {"backup_id": manifest["id"], "backup_finished": manifest.get("finished"), "source": remote.url,
+                      "engine": manifest.get("engine"), "restored_bytes": Repository.stream_size(manifest, "database"),
+                      "fetch_chunks": 0, "fetch_bytes": 0, "reused_chunks": 0}
+            for chunk_id in Repository.manifest_chunks(manifest):
+                if local is not None and local.has_chunk(chunk_id):
+                    result["reused_chunks"] += 1
+                    continue
+                result["fetch_chunks"] += 1
+                result["fetch_bytes"] += remote.chunk_size(chunk_id)
+            return result
+
+    return _remote_errors(plan, "reading")
+
 
 def pull_backup(secondary, selector, staging_path):
     """Copy the backup ``selector`` names (latest | latest_verified | id) into ``staging_path``.
@@ -90,40 +181,11 @@ def pull_backup(secondary, selector, staging_path):
     finally:
         os.umask(old)
     result = {"fetched_chunks": 0, "fetched_bytes": 0, "reused_chunks": 0}
-    try:
+
+    def pull():
         with _RemoteReader(secondary) as remote:
             result["source"] = remote.url
-            manifests = []
-            for backup_id in remote.manifest_ids():
-                try:
-                    raw = remote.manifest_raw(backup_id)
-                    manifest = json.loads(raw.decode("utf-8"))
-                except (OSError, ValueError):
-                    continue
-                if manifest.get("checksum") != repository.manifest_checksum(manifest):
-                    continue
-                manifests.append((manifest, raw))
-            if not manifests:
-                raise RestoreError("secondary repository %s holds no backup" % remote.url)
-            manifests.sort(key=lambda item: item[0].get("finished") or "")
-            chosen = None
-            if selector in (None, "", "latest"):
-                chosen = manifests[-1]
-            elif selector == "latest_verified":
-                for manifest, raw in reversed(manifests):
-                    vraw = remote.verification_raw(manifest["id"])
-                    try:
-                        records = json.loads(vraw.decode("utf-8")).get("records") if vraw else []
-                    except ValueError:
-                        records = []
-                    if records and records[-1].get("passed"):
-                        chosen = (manifest, raw)
-                        break
-            else:
-                chosen = next((item for item in manifests if item[0]["id"] == selector), None)
-            if chosen is None:
-                raise RestoreError("backup %s is not in secondary repository %s" % (selector, remote.url))
-            manifest, raw = chosen
+            manifest, raw = _choose_backup(remote, selector)
             for chunk_id, length in Repository.manifest_chunks(manifest).items():
                 if local.has_chunk(chunk_id):
                     result["reused_chunks"] += 1
@@ -138,12 +200,6 @@ def pull_backup(secondary, selector, staging_path):
             if vraw:
                 repository.write_file_durable(local.verification_path(manifest["id"]), vraw, local.tmp_dir, fsync=True)
             result["backup_id"] = manifest["id"]
-    except repository.CorruptChunkError as exc:
-        raise RestoreError("secondary repository: %s" % exc)
-    except repository.RepositoryError as exc:
-        raise RestoreError("pulling from the secondary repository failed: %s" % exc)
-    except RestoreError:
-        raise
-    except Exception as exc:  # OSError, EOFError and paramiko's SSHException family mid-transfer
-        raise RestoreError("pulling from the secondary repository failed: %s: %s" % (type(exc).__name__, exc))
+
+    _remote_errors(pull, "pulling from")
     return result
