@@ -9,11 +9,12 @@ Needs the 1M-wall data of the backup benchmark (PostgreSQL cluster on port 5499,
 
 PostgreSQL: ``pg_dump -Fc`` of bimbench, then ``createdb`` + ``pg_restore -j2`` into a new database
 (the baseline) against ``restore`` in swap mode with jobs=2 from a repository holding a backup of
-the same database, verification (rows and digests of every table, amcheck, GiST validity) and the
-swap included. SQLite: ``zstd -d`` of the zstd-compressed file to a new file, fsynced, against ``restore`` in
-swap mode of a backup the nightly ``verify_backups`` has restore-verified (``verification:
-auto``: the restored image is proven identical to the one verified), and with ``verification:
-full`` (integrity checks and digests again). With --fleet-inventory the wall time
+the same database, with its default staging of the archive (in memory when it fits), verification
+(rows and digests of every table, amcheck, GiST validity) and the swap included. SQLite: ``zstd
+-d`` of the zstd-compressed file to a new file, fsynced, against ``restore`` in swap mode of a
+backup the nightly ``verify_backups`` has restore-verified (``verification: auto``: the restored
+image is proven identical to the one verified), and with ``verification: full`` (integrity
+checks and digests again). With --fleet-inventory the wall time
 of the recovery_drill playbook across that fleet is measured too.
 """
 
@@ -111,7 +112,7 @@ def bench_postgresql(work, reps):
     for name in (LIVE_DB, BASE_DB):
         psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
     # The live database the swap replaces: a first restore in new mode (not timed).
-    child({"params": pg_params(DB), "repo": repo, "mode": "new", "target": LIVE_DB, "state": state, "staging": work})
+    child({"params": pg_params(DB), "repo": repo, "mode": "new", "target": LIVE_DB, "state": state})
     base, ours, phases = [], [], []
     for _rep in range(reps):
         psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % BASE_DB)
@@ -120,7 +121,7 @@ def bench_postgresql(work, reps):
         subprocess.run([os.path.join(PG_BIN, "pg_restore"), "-j", "2", "-d", BASE_DB, dump], env=pg_env(), check=True)
         base.append(time.monotonic() - started)
         psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % BASE_DB)
-        result = child({"params": pg_params(LIVE_DB), "repo": repo, "state": state, "staging": work})
+        result = child({"params": pg_params(LIVE_DB), "repo": repo, "state": state})
         if result.get("restore_point"):
             psql("DROP DATABASE %s WITH (FORCE)" % result["restore_point"])
         ours.append(result["wall_s"])

@@ -74,7 +74,10 @@ options:
     description: SQLite only. Folder of the scratch file (default the live file's folder).
     type: path
   staging_dir:
-    description: Folder for the staged PostgreSQL archive. Default the system temp folder.
+    description:
+      - Folder for the staged PostgreSQL archive.
+      - Default memory (C(/dev/shm), a tmpfs) when the archive takes at most a quarter of the available memory and
+        fits there, else the system temp folder.
     type: path
   data_dir:
     description: Folder whose file system receives the scratch database, for the free-space check.

@@ -161,7 +161,10 @@ options:
       - Default PostgreSQL C(SHOW data_directory), SQLite the live file's folder. Usually C(bim_data_dir).
     type: path
   staging_dir:
-    description: Folder for the staged PostgreSQL archive (O(jobs) > 1). Default the system temp folder.
+    description:
+      - Folder for the staged PostgreSQL archive (O(jobs) > 1).
+      - Default memory (C(/dev/shm), a tmpfs) when the archive takes at most a quarter of the available memory and
+        fits there, else the system temp folder.
     type: path
   lock_timeout:
     description: Seconds to wait when another restore on the same database is running.

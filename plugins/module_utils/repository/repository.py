@@ -202,6 +202,11 @@ class ChunkReader:
     def readable(self):
         return True
 
+    @property
+    def size(self):
+        """Bytes of the whole stream."""
+        return sum(length for _chunk_id, length in self._chunks)
+
     def _fill(self):
         """Submit chunks until the in-flight budget is used (always at least the next one)."""
         while self._submitted < len(self._chunks) and (not self._pending or self._pending_bytes < self._ahead_bytes):

@@ -47,7 +47,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.schema im
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import (
     DEFAULT_STATE_DIR, Journal, TargetLock, safe_key)
-from ansible_collections.bim.wall_system.plugins.module_utils.restore.space import PG_SIZE_FACTOR
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.space import PG_SIZE_FACTOR, memory_staging_dir
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.verifier import CopyVerifier
 
 # Kinds of scratch copies this collection names itself and may remove when a run left them.
@@ -177,11 +177,13 @@ class PostgresTarget(Target):
     def space_needs(self, stream_size, mode, jobs, tables):
         needs = [("restored database", self.data_directory(), int(stream_size * PG_SIZE_FACTOR))]
         if jobs > 1 or tables:
-            needs.append(("archive staging file", self.staging_directory(), stream_size))
+            needs.append(("archive staging file", self.staging_directory(stream_size), stream_size))
         return needs
 
-    def staging_directory(self):
-        return self.staging_dir or tempfile.gettempdir()
+    def staging_directory(self, size):
+        """Where an archive of ``size`` bytes is staged: ``staging_dir`` when set, else memory
+        when it fits there comfortably (``space.memory_staging_dir``), else the system temp folder."""
+        return self.staging_dir or memory_staging_dir(size) or tempfile.gettempdir()
 
     # -- restore and checks ----------------------------------------------------------------
     def restore_into(self, name, stream, jobs=1, tables=None, verifier=None):
@@ -232,7 +234,7 @@ class PostgresTarget(Target):
         """Write the archive read from ``stream`` to a file in the staging directory (pg_restore
         -j needs one it can seek in) and return its path. The stream was written by pg_dump on a
         pipe: the data offsets pg_restore -j needs are found while the file is written."""
-        folder = self.staging_directory()
+        folder = self.staging_directory(stream.size)
         if not os.path.isdir(folder):
             os.makedirs(folder, mode=0o700)
         # Unique per run: several hosts (or servers) may restore a database of the same name.

@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where a PostgreSQL archive is staged: the operator's folder when given, memory (/dev/shm, a
+tmpfs on these machines) when the archive fits there comfortably, else the system temp folder;
+the restore plan counts the free space of the place chosen."""
+
+from __future__ import annotations
+
+import tempfile
+
+import pytest
+
+from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner, space
+
+
+def test_memory_is_used_only_for_what_fits_comfortably(tmp_path):
+    available = space.memory_available_bytes()
+    assert available and available > 0
+    assert space.memory_staging_dir(1024 * 1024) == space.MEMORY_STAGING_DIR
+    assert space.memory_staging_dir(int(available * space.MEMORY_STAGING_SHARE) + 1) is None
+    assert space.memory_staging_dir(1024, folder=str(tmp_path)) is None  # not a tmpfs
+    assert space.memory_staging_dir(1024, folder=str(tmp_path / "missing")) is None
+
+
+def test_meminfo_and_mounts_are_read_as_the_kernel_writes_them(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24576000 kB\nMemFree:  100 kB\nMemAvailable:   20000000 kB\n")
+    assert space.memory_available_bytes(str(meminfo)) == 20000000 * 1024
+    assert space.memory_available_bytes(str(tmp_path / "none")) is None
+    mounts = tmp_path / "mounts"
+    folder = tmp_path / "my data" / "shm"
+    folder.mkdir(parents=True)
+    escaped = str(tmp_path / "my data").replace(" ", "\\040")
+    mounts.write_text("/dev/vda / ext4 rw 0 0\ntmpfs %s tmpfs rw 0 0\n" % escaped)
+    assert space._filesystem_type(str(folder), mounts=str(mounts)) == "tmpfs"  # the longest mount point wins
+    assert space._filesystem_type(str(tmp_path), mounts=str(mounts)) == "ext4"
+
+
+@pytest.mark.parametrize("given", [False, True])
+def test_plan_counts_the_staging_place_chosen(rs_pg_params, rs_repo, rs_state, tmp_path, take_backup, given):
+    take_backup(rs_pg_params, rs_repo)
+    staging = str(tmp_path / "staging") if given else None
+    result = runner.run_restore(rs_pg_params, rs_repo, "latest", check_mode=True, state_dir=rs_state,
+                                staging_dir=staging)
+    # Rows are per file system: the staging need sits in the row of the place chosen.
+    rows = [row for row in result["plan"]["space"] if "archive staging file" in row["labels"]]
+    assert len(rows) == 1
+    place = staging if given else space.MEMORY_STAGING_DIR
+    assert space.device_of(rows[0]["path"]) == space.device_of(place)
+    assert space.device_of(space.MEMORY_STAGING_DIR) != space.device_of(tempfile.gettempdir())
