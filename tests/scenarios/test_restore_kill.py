@@ -18,6 +18,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -26,7 +27,7 @@ import pytest
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup import run_backup
-from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
+from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner, space
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import CRASH_ENV
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
@@ -134,6 +135,10 @@ def check_invariant(params, state, before, backup, label):
     if params.engine == "postgresql":
         left = [n for n in target.engine.databases_like(params.db_name + "__") if "__rp_" not in n]
         assert left == [], label
+        # Nor an archive a killed run staged (in memory by default).
+        staged = [n for folder in (space.MEMORY_STAGING_DIR, tempfile.gettempdir()) for n in os.listdir(folder)
+                  if n.startswith(target._staged_prefix())]
+        assert staged == [], label
     else:
         folder = os.path.dirname(params.sqlite_path)
         assert [n for n in os.listdir(folder) if ".restore-" in n] == [], label

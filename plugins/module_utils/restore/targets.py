@@ -47,7 +47,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.schema im
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import (
     DEFAULT_STATE_DIR, Journal, TargetLock, safe_key)
-from ansible_collections.bim.wall_system.plugins.module_utils.restore.space import PG_SIZE_FACTOR, memory_staging_dir
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.space import (
+    MEMORY_STAGING_DIR, PG_SIZE_FACTOR, memory_staging_dir)
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.verifier import CopyVerifier
 
 # Kinds of scratch copies this collection names itself and may remove when a run left them.
@@ -203,7 +204,7 @@ class PostgresTarget(Target):
                 creating = pool.submit(self.engine.create_database, name, owner=owner)
                 try:
                     if jobs > 1 or tables:
-                        staging = self._stage_archive(name, stream)
+                        staging = self._stage_archive(stream)
                 finally:
                     failure = creating.exception()
                     created = failure is None
@@ -230,15 +231,33 @@ class PostgresTarget(Target):
                 if path and os.path.exists(path):
                     os.unlink(path)
 
-    def _stage_archive(self, name, stream):
+    def _staged_prefix(self):
+        # "+" never occurs in a target key (safe_key), so the prefix names this target's files only.
+        return ".bim-restore-%s+" % self.key
+
+    def _remove_staged_leftovers(self):
+        """Staged archives (and their list files) a killed run of this target left, in every
+        place a run may stage; called under the target's lock, so no live run owns them."""
+        removed = []
+        pattern = glob.escape(self._staged_prefix()) + "*.dump*"
+        for folder in sorted({self.staging_dir, MEMORY_STAGING_DIR, tempfile.gettempdir()} - {None}):
+            for path in glob.glob(os.path.join(glob.escape(folder), pattern)):
+                try:
+                    os.unlink(path)
+                    removed.append("left-over staged archive %s removed" % path)
+                except FileNotFoundError:
+                    pass
+        return removed
+
+    def _stage_archive(self, stream):
         """Write the archive read from ``stream`` to a file in the staging directory (pg_restore
         -j needs one it can seek in) and return its path. The stream was written by pg_dump on a
         pipe: the data offsets pg_restore -j needs are found while the file is written."""
         folder = self.staging_directory(stream.size)
         if not os.path.isdir(folder):
             os.makedirs(folder, mode=0o700)
-        # Unique per run: several hosts (or servers) may restore a database of the same name.
-        fd, path = tempfile.mkstemp(prefix=".bim-restore-%s-" % name, suffix=".dump", dir=folder)
+        # Unique per run, named by the target so that recover() finds what a killed run left.
+        fd, path = tempfile.mkstemp(prefix=self._staged_prefix(), suffix=".dump", dir=folder)
         try:
             offsets = DataOffsetFinder()
             with os.fdopen(fd, "wb") as out:
@@ -371,7 +390,7 @@ class PostgresTarget(Target):
                 if pattern.match(name):
                     self.engine.drop_database(name)
                     actions.append("left-over scratch database %s dropped" % name)
-        return actions
+        return actions + self._remove_staged_leftovers()
 
     def prune(self, keep):
         points = self.restore_points()

@@ -3,15 +3,19 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Where a PostgreSQL archive is staged: the operator's folder when given, memory (/dev/shm, a
 tmpfs on these machines) when the archive fits there comfortably, else the system temp folder;
-the restore plan counts the free space of the place chosen."""
+the restore plan counts the free space of the place chosen, and the next run of the same target
+removes what a killed run left there."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import tempfile
 
 import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner, space
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
 
 def test_memory_is_used_only_for_what_fits_comfortably(tmp_path):
@@ -49,3 +53,31 @@ def test_plan_counts_the_staging_place_chosen(rs_pg_params, rs_repo, rs_state, t
     place = staging if given else space.MEMORY_STAGING_DIR
     assert space.device_of(rows[0]["path"]) == space.device_of(place)
     assert space.device_of(space.MEMORY_STAGING_DIR) != space.device_of(tempfile.gettempdir())
+
+
+def test_recover_removes_what_a_killed_run_staged_for_this_target_only(rs_pg_params, rs_state, tmp_path):
+    target = make_target(rs_pg_params, state_dir=rs_state, staging_dir=str(tmp_path))
+    # A target whose key starts with this one's: its files must survive.
+    other = make_target(dataclasses.replace(rs_pg_params, db_name=rs_pg_params.db_name + "-x"), state_dir=rs_state)
+    mine = [_staged_file(target, folder) for folder in (space.MEMORY_STAGING_DIR, str(tmp_path))]
+    mine.append(mine[0] + ".list")
+    open(mine[-1], "w").close()
+    theirs = _staged_file(other, space.MEMORY_STAGING_DIR)
+    try:
+        with target.lock():
+            actions = target.recover()
+        assert [p for p in mine if os.path.exists(p)] == []
+        assert sorted(a for a in actions if "staged archive" in a) == sorted(
+            "left-over staged archive %s removed" % p for p in mine)
+        assert os.path.exists(theirs)
+    finally:
+        for path in mine + [theirs]:
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+def _staged_file(target, folder):
+    """A file named as a run of ``target`` names its staged archive in ``folder``."""
+    fd, path = tempfile.mkstemp(prefix=target._staged_prefix(), suffix=".dump", dir=folder)
+    os.close(fd)
+    return path
