@@ -154,15 +154,21 @@ def primary_cut_off(fleet, run_playbook, tmp_path, clean_host):
     cut = repo + ".cut-off"
     staging = os.path.join(fleet.state_dir, host, "secondary-staging")
     shutil.rmtree(staging, ignore_errors=True)
+    database = fleet.hosts[host]["sqlite_path"]
     os.rename(repo, cut)
+    os.rename(database, database + ".gone")
     try:
-        os.unlink(fleet.hosts[host]["sqlite_path"])
         yield host, backup, secondary
     finally:
         if os.path.exists(repo):
             shutil.rmtree(repo)
         os.rename(cut, repo)
         shutil.rmtree(staging, ignore_errors=True)
+        # A run that changed nothing (check mode) leaves the host without its database: put it back.
+        if os.path.exists(database):
+            os.unlink(database + ".gone")
+        else:
+            os.rename(database + ".gone", database)
 
 
 def test_primary_repository_cut_off_uses_secondary(fleet, run_playbook, primary_cut_off):
