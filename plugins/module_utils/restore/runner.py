@@ -271,7 +271,7 @@ def run_restore(params, repository, backup_id="latest", mode="swap", target_name
         except repository_mod.RepositoryError as exc:
             raise RestoreError("reading backup %s failed, nothing was changed: %s" % (manifest["id"], exc),
                                warnings=warnings)
-        except DatabaseError as exc:
+        except (DatabaseError, OSError) as exc:  # OSError: e.g. the staging folder filled up meanwhile
             raise RestoreError("restoring backup %s into %s failed, live data untouched: %s" % (
                 manifest["id"], scratch, exc), warnings=warnings)
         t1 = time.monotonic()
@@ -451,7 +451,7 @@ def _verify_by_restore(params, repo, manifest, jobs, state_dir, scratch_dir, sta
                 item["problems"].append(str(exc))
                 item["chunk"] = getattr(exc, "chunk_id", None)
                 return item
-            except (repository.RepositoryError, DatabaseError, RestoreError) as exc:
+            except (repository.RepositoryError, DatabaseError, RestoreError, OSError) as exc:
                 item["problems"].append("restore into a scratch copy failed: %s" % exc)
                 return item
             t1 = time.monotonic()

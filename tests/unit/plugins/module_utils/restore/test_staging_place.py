@@ -15,6 +15,7 @@ import tempfile
 import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner, space
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
 
@@ -81,3 +82,16 @@ def _staged_file(target, folder):
     fd, path = tempfile.mkstemp(prefix=target._staged_prefix(), suffix=".dump", dir=folder)
     os.close(fd)
     return path
+
+
+def test_staging_that_fails_is_a_clear_error_and_leaves_nothing(rs_pg_params, rs_repo, rs_state, tmp_path, take_backup):
+    take_backup(rs_pg_params, rs_repo)
+    not_a_folder = tmp_path / "staging"
+    not_a_folder.write_text("a file where the staging folder should be")
+    with pytest.raises(RestoreError, match="live data untouched: .*File exists"):
+        runner.run_restore(rs_pg_params, rs_repo, "latest", state_dir=rs_state, staging_dir=str(not_a_folder))
+    target = make_target(rs_pg_params, state_dir=rs_state)
+    assert target.engine.databases_like(rs_pg_params.db_name + "__") == []
+    verified = runner.verify_backups(rs_repo, ["latest"], level="restore", params=rs_pg_params, state_dir=rs_state,
+                                     staging_dir=str(not_a_folder), record=False)
+    assert verified["passed"] is False and "File exists" in verified["backups"][0]["problems"][0]
