@@ -67,3 +67,11 @@ def test_unknown_backup_in_secondary_is_a_clear_error(rs_sqlite_params, rs_repo,
         plan_pull({"url": rs_repo}, "20200101T000000Z-00000000", str(tmp_path / "staging"))
     with pytest.raises(RestoreError, match="does not exist"):
         plan_pull({"url": str(tmp_path / "nowhere")}, "latest", str(tmp_path / "staging"))
+
+
+def test_chunk_missing_in_the_secondary_is_named(rs_sqlite_params, rs_repo, tmp_path, take_backup):
+    backup = take_backup(rs_sqlite_params, rs_repo)
+    chunk_id = sorted(Repository.manifest_chunks(Repository(rs_repo).load_manifest(backup["backup_id"])))[0]
+    os.unlink(os.path.join(rs_repo, "chunks", chunk_id[:2], chunk_id))
+    with pytest.raises(RestoreError, match="chunk %s is missing in the secondary repository" % chunk_id):
+        plan_pull({"url": rs_repo}, "latest", str(tmp_path / "staging"))
