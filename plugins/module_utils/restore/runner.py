@@ -108,10 +108,6 @@ def _target_options(opts):
 
 def plan_restore(target, repo, manifest, mode="swap", target_name=None, tables=None, jobs=2):
     """What a restore would do, with the free-space figures. Never writes anything."""
-    if manifest.get("engine") and manifest["engine"] != target.engine_name:
-        raise RestoreError("backup %s is a %s backup; the target is %s" % (
-            manifest["id"], manifest["engine"], target.engine_name))
-    size = repo.stream_size(manifest, "database")
     stored = 0
     chunk_size = getattr(repo, "chunk_stored_size", None)
     for chunk_id in repo.manifest_chunks(manifest):
@@ -119,10 +115,21 @@ def plan_restore(target, repo, manifest, mode="swap", target_name=None, tables=N
             stored += chunk_size(chunk_id) if chunk_size else 0
         except (OSError, Exception):  # a missing chunk shows up when it is read
             pass
+    return _plan(target, manifest, stored, mode, target_name, tables, jobs)
+
+
+def _plan(target, manifest, bytes_to_read, mode, target_name, tables, jobs, extra_needs=()):
+    """The plan of restoring ``manifest`` into ``target`` (see ``plan_restore``): ``bytes_to_read``
+    from the repository, ``extra_needs`` more ``(label, path, bytes)`` in the free-space check."""
+    if manifest.get("engine") and manifest["engine"] != target.engine_name:
+        raise RestoreError("backup %s is a %s backup; the target is %s" % (
+            manifest["id"], manifest["engine"], target.engine_name))
+    size = _repository_api().Repository.stream_size(manifest, "database")
     if target.engine_name == "sqlite":
         needs = target.space_needs(size, mode, jobs, tables, target=target_name if mode == "new" else None)
     else:
         needs = target.space_needs(size, mode, jobs, tables)
+    needs = list(needs) + list(extra_needs)
     unknown = [label for label, path, _n in needs if path is None]
     fits, rows = space_plan(needs)
     files = (manifest.get("streams") or {}).get("files")
@@ -136,7 +143,7 @@ def plan_restore(target, repo, manifest, mode="swap", target_name=None, tables=N
         "live_exists": target.live_exists(),
         "target": target_name or (target.live if mode == "swap" else None),
         "tables": list(tables) if tables else sorted(manifest.get("tables") or {}),
-        "bytes_to_read": stored,
+        "bytes_to_read": bytes_to_read,
         "restored_bytes": size,
         "files_bytes": int(files["size"]) if files else 0,
         "space": rows,
@@ -155,21 +162,13 @@ def plan_secondary_restore(params, secondary, selector, staging, mode="swap", jo
     from ansible_collections.bim.wall_system.plugins.module_utils.restore.stage import plan_pull
     target = make_target(params, state_dir=state_dir, data_dir=data_dir, staging_dir=staging_dir,
                          scratch_dir=scratch_dir)
-    pulled = plan_pull(secondary, selector, staging)
-    if pulled["engine"] and pulled["engine"] != target.engine_name:
-        raise RestoreError("backup %s is a %s backup; the target is %s" % (
-            pulled["backup_id"], pulled["engine"], target.engine_name))
-    needs = list(target.space_needs(pulled["restored_bytes"], mode, jobs, None))
-    needs.append(("fetch from the secondary repository", staging, pulled["fetch_bytes"]))
-    fits, rows = space_plan(needs)
-    plan = {"backup_id": pulled["backup_id"], "backup_finished": pulled["backup_finished"],
-            "engine": target.engine_name, "mode": mode, "live": target.live, "live_exists": target.live_exists(),
-            "target": target.live if mode == "swap" else None, "bytes_to_read": pulled["fetch_bytes"],
-            "restored_bytes": pulled["restored_bytes"], "space": rows, "fits": fits, "jobs": jobs,
-            "secondary": pulled}
-    if not fits:
+    manifest, fetch = plan_pull(secondary, selector, staging)
+    plan = _plan(target, manifest, fetch["fetch_bytes"], mode, None, None, jobs,
+                 extra_needs=[("fetch from the secondary repository", staging, fetch["fetch_bytes"])])
+    plan["secondary"] = fetch
+    if not plan["fits"]:
         raise RestoreError("not enough free space for fetching backup %s from the secondary repository and "
-                           "restoring it: %s" % (pulled["backup_id"], describe_shortfall(rows)), plan=plan)
+                           "restoring it: %s" % (manifest["id"], describe_shortfall(plan["space"])), plan=plan)
     return plan
 
 

@@ -156,9 +156,9 @@ def _remote_errors(call, doing):
 def plan_pull(secondary, selector, staging_path):
     """What ``pull_backup`` would do, reading the secondary only (check mode): nothing is written.
 
-    Returns ``{"backup_id", "backup_finished", "source", "engine", "restored_bytes",
-    "fetch_chunks", "fetch_bytes", "reused_chunks"}``; ``fetch_bytes`` are the stored bytes of the
-    chunks the staging repository does not hold yet.
+    Returns ``(manifest, figures)``: the manifest of the backup chosen and ``{"backup_id",
+    "source", "fetch_chunks", "fetch_bytes", "reused_chunks"}``; ``fetch_bytes`` are the stored
+    bytes of the chunks the staging repository does not hold yet.
     """
     repository, _copy = _repo_api()
     Repository = repository.Repository
@@ -169,18 +169,15 @@ def plan_pull(secondary, selector, staging_path):
     def plan():
         with _RemoteReader(secondary) as remote:
             manifest, _raw = _choose_backup(remote, selector)
-            result = {"backup_id": manifest["id"], "backup_finished": manifest.get("finished"), "source": remote.url,
-                      "engine": manifest.get("engine"), "restored_bytes": Repository.stream_size(manifest, "database"),
-                      "fetch_chunks": 0, "fetch_bytes": 0, "reused_chunks": 0}
             missing = []
+            reused = 0
             for chunk_id in Repository.manifest_chunks(manifest):
                 if local is not None and local.has_chunk(chunk_id):
-                    result["reused_chunks"] += 1
+                    reused += 1
                 else:
                     missing.append(chunk_id)
-            result["fetch_chunks"] = len(missing)
-            result["fetch_bytes"] = sum(remote.chunk_sizes(missing).values())
-            return result
+            return manifest, {"backup_id": manifest["id"], "source": remote.url, "fetch_chunks": len(missing),
+                              "fetch_bytes": sum(remote.chunk_sizes(missing).values()), "reused_chunks": reused}
 
     return _remote_errors(plan, "reading")
 

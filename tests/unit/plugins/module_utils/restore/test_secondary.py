@@ -29,18 +29,18 @@ def test_plan_names_what_the_pull_fetches_and_writes_nothing(rs_sqlite_params, r
     manifest = Repository(rs_repo).load_manifest(latest["backup_id"])
     staging = str(tmp_path / "staging")
 
-    planned = plan_pull({"url": rs_repo}, "latest", staging)
+    chosen, planned = plan_pull({"url": rs_repo}, "latest", staging)
 
     assert not os.path.exists(staging)
+    assert chosen == manifest
     assert planned["backup_id"] == latest["backup_id"]
     assert planned["fetch_chunks"] == len(Repository.manifest_chunks(manifest)) and planned["reused_chunks"] == 0
     assert planned["fetch_bytes"] == _stored_bytes(rs_repo, manifest)
-    assert planned["restored_bytes"] == int(manifest["streams"]["database"]["size"])
 
     pulled = pull_backup({"url": rs_repo}, "latest", staging)
     assert (pulled["backup_id"], pulled["fetched_chunks"], pulled["fetched_bytes"]) == (
         planned["backup_id"], planned["fetch_chunks"], planned["fetch_bytes"])
-    again = plan_pull({"url": rs_repo}, latest["backup_id"], staging)
+    _chosen, again = plan_pull({"url": rs_repo}, latest["backup_id"], staging)
     assert again["fetch_chunks"] == 0 and again["fetch_bytes"] == 0
     assert again["reused_chunks"] == planned["fetch_chunks"]
 
@@ -53,8 +53,10 @@ def test_secondary_restore_plan_counts_the_fetch_in_the_free_space(rs_sqlite_par
 
     plan = runner.plan_secondary_restore(rs_sqlite_params, {"url": rs_repo}, "latest", staging, state_dir=rs_state)
 
+    manifest = Repository(rs_repo).load_manifest(backup["backup_id"])
     assert plan["backup_id"] == backup["backup_id"] and plan["fits"] is True
     assert plan["live_exists"] is False
+    assert plan["restored_bytes"] == int(manifest["streams"]["database"]["size"])
     assert plan["bytes_to_read"] == plan["secondary"]["fetch_bytes"] > 0
     labels = [label for row in plan["space"] for label in row["labels"]]
     assert "fetch from the secondary repository" in labels
