@@ -9,33 +9,12 @@ import os
 import platform
 import time
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.meminfo import read_meminfo
 from ansible_collections.bim.wall_system.plugins.module_utils.health.base import (
     AppMetricsError, CheckResult, ThresholdSpec, register_check)
 from ansible_collections.bim.wall_system.plugins.module_utils.health.thresholds import evaluate
 
 CPU_SAMPLE_SECONDS = 0.1
-
-
-def read_meminfo(path="/proc/meminfo"):
-    """``{"total", "free", "available"}`` in bytes, or None where /proc is not available."""
-    values = {}
-    try:
-        with open(path) as handle:
-            for line in handle:
-                key, _sep, rest = line.partition(":")
-                parts = rest.split()
-                if parts:
-                    values[key] = int(parts[0]) * 1024
-    except (OSError, ValueError):
-        return None
-    if "MemTotal" not in values:
-        return None
-    total = values["MemTotal"]
-    return {
-        "total": total,
-        "free": values.get("MemFree", 0),
-        "available": values.get("MemAvailable", values.get("MemFree", 0)),
-    }
 
 
 def memory_stats():

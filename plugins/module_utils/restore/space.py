@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.meminfo import read_meminfo
+
 # A restored PostgreSQL database is larger than its -Z0 custom-format archive: the archive holds
 # the rows (COPY text) while the database also holds indexes, page overhead and TOAST. Measured on
 # the BIM schema the ratio is about 1.3-1.5; the plan asks for 1.6x plus a fixed reserve.
@@ -85,18 +87,6 @@ def describe_shortfall(rows):
     return "; ".join(parts)
 
 
-def memory_available_bytes(meminfo="/proc/meminfo"):
-    """MemAvailable of ``meminfo`` in bytes, or None when it cannot be read."""
-    try:
-        with open(meminfo) as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def _filesystem_type(path, mounts="/proc/mounts"):
     """Type of the file system ``path`` is on (the longest mount point holding it), or None."""
     path = os.path.realpath(path)
@@ -123,8 +113,8 @@ def memory_staging_dir(size, folder=MEMORY_STAGING_DIR):
         return None
     if _filesystem_type(folder) != "tmpfs":
         return None
-    available = memory_available_bytes()
-    if available is None or size > available * MEMORY_STAGING_SHARE:
+    memory = read_meminfo()
+    if memory is None or size > memory["available"] * MEMORY_STAGING_SHARE:
         return None
     if size + RESERVE_BYTES > free_bytes(folder):
         return None

@@ -14,14 +14,15 @@ import tempfile
 
 import pytest
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.meminfo import read_meminfo
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner, space
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
 
 def test_memory_is_used_only_for_what_fits_comfortably(tmp_path):
-    available = space.memory_available_bytes()
-    assert available and available > 0
+    available = read_meminfo()["available"]
+    assert available > 0
     assert space.memory_staging_dir(1024 * 1024) == space.MEMORY_STAGING_DIR
     assert space.memory_staging_dir(int(available * space.MEMORY_STAGING_SHARE) + 1) is None
     assert space.memory_staging_dir(1024, folder=str(tmp_path)) is None  # not a tmpfs
@@ -31,8 +32,8 @@ def test_memory_is_used_only_for_what_fits_comfortably(tmp_path):
 def test_meminfo_and_mounts_are_read_as_the_kernel_writes_them(tmp_path):
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       24576000 kB\nMemFree:  100 kB\nMemAvailable:   20000000 kB\n")
-    assert space.memory_available_bytes(str(meminfo)) == 20000000 * 1024
-    assert space.memory_available_bytes(str(tmp_path / "none")) is None
+    assert read_meminfo(str(meminfo))["available"] == 20000000 * 1024
+    assert read_meminfo(str(tmp_path / "none")) is None
     mounts = tmp_path / "mounts"
     folder = tmp_path / "my data" / "shm"
     folder.mkdir(parents=True)
