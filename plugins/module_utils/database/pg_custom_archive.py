@@ -232,16 +232,3 @@ class DataOffsetFinder:
         for flag_at, offset in self._found:
             os.pwrite(fd, bytes([OFFSET_SET]) + offset.to_bytes(self._reader.off_size, "little"), flag_at)
         return len(self._found)
-
-
-def fill_data_offsets(path, block_size=4 * 1024 * 1024):
-    """Write the data offsets into the table of contents of the archive file ``path`` (in
-    place), reading it once. Returns what ``DataOffsetFinder.fill_in`` returns."""
-    finder = DataOffsetFinder()
-    with open(path, "r+b") as handle:
-        while True:
-            block = handle.read(block_size)
-            if not block:
-                break
-            finder.feed(block)
-        return finder.fill_in(handle.fileno())
