@@ -217,10 +217,13 @@ referenced_bytes:
   type: int
   sample: 58000000
 tables:
-  description: Rows and content digest per BIM table, as recorded in the manifest.
+  description:
+    - Rows and content digest per BIM table, as recorded in the manifest.
+    - On PostgreSQL each entry also names the form the digest was taken in (C(digest_form), V(copy-binary) or
+      V(copy-text)); verifications digest the restored table in that form.
   returned: success
   type: dict
-  sample: {walls: {rows: 1000, digest: 3b4c...}}
+  sample: {walls: {rows: 1000, digest: 3b4c..., digest_form: copy-binary}}
 storage_locations:
   description: The primary repository and each copy target with its status (V(ok), V(failed), V(planned)) and error.
   returned: always

@@ -81,11 +81,11 @@ class DatabaseEngine(abc.ABC):
     def table_digest(self, table):
         """SHA-256 hex digest of the table's rows in primary-key order (same data, same digest)."""
 
-    def table_digests(self, tables=DIGEST_TABLES):
-        """``{table: {"rows": int, "digest": str}}`` for every existing table of ``tables``."""
-        present = set(self.existing_tables())
-        counts = self.row_counts([t for t in tables if t in present])
-        return {t: {"rows": counts[t], "digest": self.table_digest(t)} for t in tables if t in present}
+    @abc.abstractmethod
+    def table_digests(self, tables=DIGEST_TABLES, forms=None):
+        """``{table: {"rows": int, "digest": str}}`` for every existing table of ``tables``, all
+        from one snapshot. PostgreSQL adds ``digest_form`` (the form each table was digested in);
+        ``forms`` ({table: form}, e.g. a manifest's) makes the digests comparable with those."""
 
 
 def open_engine(params, read_only=False):

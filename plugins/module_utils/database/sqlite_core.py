@@ -257,7 +257,13 @@ class SqliteCoreMixin(DatabaseEngine):
     def table_digest(self, table):
         return self._digest_snapshot([table])[table][1]
 
-    def table_digests(self, tables=DIGEST_TABLES):
+    def table_digests(self, tables=DIGEST_TABLES, forms=None):
+        """SQLite has one digest form and records none; ``forms`` is accepted so callers can pass
+        a manifest's on either engine, and a form it names is refused."""
+        named = sorted(t for t, f in (forms or {}).items() if f)
+        if named:
+            raise DatabaseError("unknown digest form of table %s on sqlite (a SQLite digest records no form)"
+                                % ", ".join(named))
         present = set(self._all_tables())
         done = self._digest_snapshot([t for t in tables if t in present])
         return {t: {"rows": r, "digest": d} for t, (r, d) in done.items()}

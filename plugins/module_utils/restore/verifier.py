@@ -56,11 +56,13 @@ def compare_tables(expected, actual, tables=None):
     return problems, result
 
 
-def _digest_group(params, tables):
-    """Digests of ``tables`` on a connection of its own (the rows are formatted by the database
-    server or the SQLite library, which release the GIL, so threads use the machine's cores)."""
+def _digest_group(params, tables, expected):
+    """Digests of ``tables`` in the forms the manifest ``expected`` records, on a connection of
+    its own (the rows are formatted by the database server or the SQLite library, which release
+    the GIL, so threads use the machine's cores)."""
+    forms = {t: (expected.get(t) or {}).get("digest_form") for t in tables}
     with open_engine(params) as eng:
-        return eng.table_digests(tuple(tables))
+        return eng.table_digests(tuple(tables), forms=forms)
 
 
 def _largest_first(names, expected):
@@ -131,7 +133,7 @@ class CopyVerifier:
             table = _largest_first(self._ready, self.expected)[0]
             self._ready.remove(table)
             self._taken.append(table)
-        return _digest_group(self.params, [table])
+        return _digest_group(self.params, [table], self.expected)
 
     def finish(self):
         """Digest what is left beside the integrity checks; returns ``(problems, tables)``.
@@ -150,7 +152,7 @@ class CopyVerifier:
         try:
             with concurrent.futures.ThreadPoolExecutor(len(groups) + 1, "bim-verify") as threads:
                 check_future = threads.submit(self.checks)
-                futures = early + [threads.submit(_digest_group, self.params, g) for g in groups]
+                futures = early + [threads.submit(_digest_group, self.params, g, self.expected) for g in groups]
                 for future in futures:
                     actual.update(future.result())
                 check_problems = check_future.result()

@@ -173,6 +173,10 @@ def test_canonical_rows_keep_types_apart(engine, monkeypatch):
         '[1,1]', '[2,1.0]', '[3,"1"]', '[4,null]', '[5,{"blob":"00FF"}]', '[6,"é\\n"]', '[7,"],["]', '[8,0.5]'))
     digest = hashlib.sha256(expected.encode("utf-8")).hexdigest()
     assert engine.table_digests(["typed"]) == {"typed": {"rows": 8, "digest": digest}}
+    # a manifest's forms are accepted (SQLite records none) and a named form is refused
+    assert engine.table_digests(["typed"], forms={"typed": None}) == {"typed": {"rows": 8, "digest": digest}}
+    with pytest.raises(DatabaseError, match="unknown digest form of table typed on sqlite"):
+        engine.table_digests(["typed"], forms={"typed": "copy-binary"})
     for batch in (1, 3, 8):
         monkeypatch.setattr(sqlite_core, "DIGEST_BATCH_ROWS", batch)
         assert engine.table_digest("typed") == digest

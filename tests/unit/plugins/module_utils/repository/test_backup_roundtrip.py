@@ -108,7 +108,7 @@ def test_include_paths_stored_as_tar(sqlite_conn_params, repo_path, tmp_path):
 
 
 def test_pg_digest_is_the_copy_text_of_the_rows(pg_conn_params):
-    """The canonical PostgreSQL digest hashes COPY's text output of the rows in key order,
+    """The canonical PostgreSQL text digest hashes COPY's text output of the rows in key order,
     escapes included, also for text full of backslashes and control characters; inside an
     exported snapshot it describes that snapshot, not later writes."""
     import hashlib
@@ -130,8 +130,9 @@ def test_pg_digest_is_the_copy_text_of_the_rows(pg_conn_params):
                 .replace("\x08", "\\b").replace("\x0c", "\\f").replace("\x0b", "\\v"))
     escaped = "".join("\t".join(copy_field(v) for v in row) + "\n" for row in texts)
     with open_engine(pg_conn_params) as engine:
+        assert engine.table_digests(("logs",), forms={"logs": "copy-text"})["logs"] == {
+            "rows": len(texts), "digest": hashlib.sha256(escaped.encode("utf-8")).hexdigest(), "digest_form": "copy-text"}
         digests = engine.table_digests()
-        assert digests["logs"] == {"rows": len(texts), "digest": hashlib.sha256(escaped.encode("utf-8")).hexdigest()}
         snapshot = engine.export_snapshot()
         try:
             with psycopg.connect(autocommit=True, **conninfo) as conn:

@@ -116,9 +116,9 @@ def _count_digests(monkeypatch):
     seen = []
     real = verifier._digest_group
 
-    def counting(params, tables):
+    def counting(params, tables, expected):
         seen.append((threading.current_thread().name, list(tables)))
-        return real(params, tables)
+        return real(params, tables, expected)
     monkeypatch.setattr(verifier, "_digest_group", counting)
     return seen
 
@@ -179,3 +179,20 @@ def test_digest_of_a_missing_copy_raises(rs_pg_params):
     check = verifier.CopyVerifier(gone, {"walls": {"rows": 1, "digest": "0"}}, ["walls"], checks=lambda: [])
     with pytest.raises(DatabaseError):
         check.finish()
+
+
+def test_verifier_digests_each_table_in_the_form_its_manifest_records(rs_pg_params):
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
+    with open_engine(rs_pg_params) as eng:
+        binary = eng.table_digests()
+        # a manifest written before binary digests: text digests, no form recorded
+        old = {t: {"rows": v["rows"], "digest": v["digest"]}
+               for t, v in eng.table_digests(forms=dict.fromkeys(binary, "copy-text")).items()}
+    assert {v["digest_form"] for v in binary.values()} == {"copy-binary"}
+    for expected in (binary, old):
+        problems, tables = verifier.CopyVerifier(rs_pg_params, expected, sorted(expected), checks=lambda: []).finish()
+        assert problems == [] and all(t["matches"] for t in tables.values())
+    # a binary digest recorded without its form is read as text, and no longer matches
+    unmarked = {t: {"rows": v["rows"], "digest": v["digest"]} for t, v in binary.items()}
+    problems, _tables = verifier.CopyVerifier(rs_pg_params, unmarked, ["walls"], checks=lambda: []).finish()
+    assert problems == ["table walls: content digest differs from the manifest's"]
