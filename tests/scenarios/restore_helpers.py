@@ -92,7 +92,9 @@ def latest_manifest(fleet, name):
 
 
 def manifest_digests(manifest):
-    return {t: {"rows": v["rows"], "digest": v["digest"]} for t, v in manifest["tables"].items()}
+    """The manifest's digests as ``live_digests`` returns them (PostgreSQL's name their form)."""
+    fields = ("rows", "digest", "digest_form")
+    return {t: {k: v[k] for k in fields if k in v} for t, v in manifest["tables"].items()}
 
 
 def restore_points(fleet, name, state_dir):
