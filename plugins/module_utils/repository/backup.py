@@ -21,7 +21,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker, retention
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import copy_backups, parse_target
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
-    FORMAT_VERSION, HASH_NAME, Repository, RepositoryError, friendly_os_error, iso, new_backup_id, parse_time, syncfs, utcnow,
+    HASH_NAME, Repository, RepositoryError, friendly_os_error, iso, manifest_format_version, new_backup_id, parse_time, syncfs,
+    utcnow,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.writer import ChunkSession
 
@@ -290,7 +291,7 @@ def _run(params, repository, opts):
             parent_chunks = set(Repository.manifest_chunks(repo.load_manifest(parent)))
         changed_bytes = sum(length for c, length in names.items() if c not in parent_chunks)
         manifest = {
-            "format_version": FORMAT_VERSION,
+            "format_version": manifest_format_version(tables),
             "id": backup_id,
             "type": kind,
             "parent_id": parent,

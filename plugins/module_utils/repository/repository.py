@@ -39,8 +39,12 @@ except ImportError:  # pragma: no cover - not on POSIX
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import fsync_directory
 
 FORMAT_NAME = "bim-backup-repository"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # of the repository itself (config.json)
 KNOWN_FORMAT_VERSIONS = (1,)
+# Manifest version 2 adds a table entry's "digest_form", which a reader must honour to verify
+# the table (a reader that does not know it would take a binary digest for a text one and call a
+# good backup damaged). A manifest that records no form stays version 1, so older releases read it.
+KNOWN_MANIFEST_VERSIONS = (1, 2)
 HASH_NAME = "sha256"
 BACKUP_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 CHUNK_ID_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -105,6 +109,11 @@ def manifest_checksum(manifest):
     body = {k: v for k, v in manifest.items() if k != "checksum"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def manifest_format_version(tables):
+    """The version a manifest with these ``tables`` entries is written as (see KNOWN_MANIFEST_VERSIONS)."""
+    return 2 if any("digest_form" in (entry or {}) for entry in (tables or {}).values()) else 1
 
 
 def chunk_hash(data):
@@ -566,9 +575,9 @@ class Repository:
             raise RepositoryError("manifest of backup %s is not valid JSON: %s" % (backup_id, exc))
         if not isinstance(manifest, dict):
             raise RepositoryError("manifest of backup %s is not a JSON object" % backup_id)
-        if manifest.get("format_version") not in KNOWN_FORMAT_VERSIONS:
+        if manifest.get("format_version") not in KNOWN_MANIFEST_VERSIONS:
             raise RepositoryError("backup %s has manifest format version %r; this release reads %s"
-                                  % (backup_id, manifest.get("format_version"), list(KNOWN_FORMAT_VERSIONS)))
+                                  % (backup_id, manifest.get("format_version"), list(KNOWN_MANIFEST_VERSIONS)))
         if manifest.get("checksum") != manifest_checksum(manifest):
             raise RepositoryError("manifest of backup %s fails its checksum (damaged or edited)" % backup_id)
         if manifest.get("id") != backup_id:

@@ -17,16 +17,16 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup import run_backup
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
-    CorruptChunkError, LockedError, Repository, RepositoryError, check_backup_id, new_backup_id)
+    CorruptChunkError, LockedError, Repository, RepositoryError, check_backup_id, manifest_format_version, new_backup_id)
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.writer import ChunkSession
 
 
-def _store(repo, blobs, backup_type="full", verify_reused=False):
+def _store(repo, blobs, backup_type="full", verify_reused=False, format_version=1):
     """Write a manifest naming ``blobs`` (list of bytes) as the database stream."""
     session = ChunkSession(repo, verify_reused=verify_reused)
     chunks, size = session.store_stream(iter(blobs))
     backup_id = new_backup_id()
-    manifest = {"format_version": 1, "id": backup_id, "type": backup_type, "parent_id": None,
+    manifest = {"format_version": format_version, "id": backup_id, "type": backup_type, "parent_id": None,
                 "engine": "sqlite", "started": "2026-01-01T00:00:00+00:00",
                 "finished": "2026-01-01T00:00:%02d+00:00" % (len(repo.backup_ids()) % 60),
                 "source_bytes": size, "tables": {},
@@ -95,6 +95,23 @@ def test_manifest_checksum_detects_edit(repo_path):
     assert manifest["id"] in repo.damaged_manifests()
     with pytest.raises(RepositoryError, match="not pruning"):
         repo.prune()
+
+
+def test_manifest_versions_one_and_two_are_read_and_a_newer_one_refused(repo_path):
+    repo = Repository(repo_path, create=True)
+    for version in (1, 2):
+        manifest = _store(repo, [b"v%d" % version * 100], format_version=version)[0]
+        assert repo.load_manifest(manifest["id"])["format_version"] == version
+    newer = _store(repo, [b"v3" * 100], format_version=3)[0]
+    with pytest.raises(RepositoryError, match=r"manifest format version 3; this release reads \[1, 2\]"):
+        repo.load_manifest(newer["id"])
+
+
+def test_manifest_version_two_only_when_a_table_records_its_digest_form():
+    assert manifest_format_version({}) == 1
+    assert manifest_format_version({"walls": {"rows": 1, "digest": "ab"}}) == 1  # SQLite
+    assert manifest_format_version({"walls": {"rows": 1, "digest": "ab", "digest_form": "copy-binary"},
+                                    "logs": {"rows": 1, "digest": "cd"}}) == 2
 
 
 def test_open_stream_names_corrupt_chunk(repo_path):
