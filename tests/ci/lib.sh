@@ -54,6 +54,7 @@ find_python() {
 
 # ensure_apt pkg... -> installs the Debian packages that are missing; `apt-get update` at most once per run.
 __BIM_APT_UPDATED="${__BIM_APT_UPDATED:-0}"
+# DPkg::Lock::Timeout: several test runs on one machine may install at once; wait for the lock.
 ensure_apt() {
     local missing=() pkg
     for pkg in "$@"; do
@@ -69,7 +70,7 @@ ensure_apt() {
         log "apt-get update (missing: ${missing[*]})"
         local try
         for try in 1 2 3; do
-            $sudo apt-get update -qq >/dev/null && break
+            $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null && break
             [ "$try" = 3 ] && die "apt-get update failed 3 times"
             log "apt-get update failed; retrying in 10 s"
             sleep 10
@@ -89,7 +90,7 @@ ensure_apt() {
     fi
     local apt_log
     apt_log="$(mktemp /tmp/bim-apt.XXXXXX.log)"
-    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >"$apt_log" 2>&1 || rc=$?
+    $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" </dev/null >"$apt_log" 2>&1 || rc=$?
     if [ "$made_policy" = 1 ]; then $sudo rm -f "$policy"; fi
     if [ "$rc" -ne 0 ]; then
         tail -n 40 "$apt_log" >&2
