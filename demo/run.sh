@@ -8,7 +8,8 @@
 #      .cache/collections (ansible-galaxy collection install)
 #   3. creates a local SQLite BIM installation in ./bim-demo/ (data from tests/fleet/generate.py,
 #      the stand-in application tests/fleet/app_server.py on a free loopback port) and an
-#      inventory for it (ansible_connection: local)
+#      inventory for it (ansible_connection: local, no interpreter: the playbooks' prerequisites
+#      role gives the host its virtualenv, /opt/bim-wall-system/venv, as on any bare host)
 #   4. runs bim.wall_system.health_check and, when the installed collection has them, backup,
 #      verify_backups and recovery_drill; prints the fleet summary.
 # Environment: BIM_DEMO_DIR (default ./bim-demo), BIM_DEMO_WALLS (default 5000), BIM_DEMO_PYTHON (3.11).
@@ -77,7 +78,6 @@ all:
       hosts:
         demo-lite:
           ansible_connection: local
-          ansible_python_interpreter: "$PY"
           bim_db_engine: sqlite
           bim_sqlite_path: "$DB"
           bim_data_dir: "$DEMO_DIR/data"
@@ -128,5 +128,6 @@ if [ -f "$DEMO_DIR/bim-reports/fleet-report.html" ]; then
     echo "Fleet report (open it in a browser): $DEMO_DIR/bim-reports/fleet-report.html"
 fi
 echo "The stand-in application keeps running on $APP_URL; stop it with: $APP_STOP"
-echo "Run a playbook again:"
-echo "  cd $DEMO_DIR && ANSIBLE_COLLECTIONS_PATH=$COLLECTIONS_DIR $VENV/bin/ansible-playbook -i inventory.yml bim.wall_system.health_check"
+echo "The README's commands work in a shell that has run this line (ansible-playbook and the collection):"
+echo "  export PATH=\"$VENV/bin:\$PATH\" ANSIBLE_COLLECTIONS_PATH=\"$COLLECTIONS_DIR\""
+echo "then, e.g.: cd $DEMO_DIR && ansible-playbook -i inventory.yml bim.wall_system.health_check"

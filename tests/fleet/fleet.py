@@ -17,8 +17,9 @@ Hosts (every one its own sshd on ADDRESS:22, root with key auth):
     storage1 127.0.10.9   sshd only (group bim_storage), folder STATE/storage1/backups
 Every BIM host runs the application stand-in (app_server.py) on ADDRESS:8080.
 
-Run it with the Python that has psycopg (the dev venv): that interpreter also becomes the
-managed hosts' ansible_python_interpreter. Everything is local to 127.0.10.0/24 (--net or
+Run it with the Python that has psycopg (the dev venv). The managed hosts are bare: the inventory
+names no interpreter, Ansible finds the system Python, and the role prerequisites (which every
+shipped playbook runs first) builds each host's virtualenv under STATE/HOST/venv. Everything is local to 127.0.10.0/24 (--net or
 BIM_FLEET_NET picks another loopback /24, with its own --state-dir / BIM_FLEET_STATE_DIR, for a
 second fleet on the same machine).
 """
@@ -63,6 +64,10 @@ BASE_HOSTS = (
     ("storage1", 9, "storage"),
 )
 EXTRA_SQLITE_BASE = 20  # lite2 = 127.0.10.20, lite3 = 127.0.10.21, ...
+# The host that installs the collection's libraries from the controller's wheelhouse, with no
+# package index reachable (the others install from the machine's index).
+WHEELHOUSE_HOST = "pg2"
+UNREACHABLE_INDEX = "http://127.0.0.1:9/simple/"  # the discard port: every connection is refused
 
 
 class FleetError(Exception):
@@ -600,7 +605,9 @@ class Fleet:
             "ansible_ssh_private_key_file": self.client_key,
             "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
             "ansible_ssh_pipelining": True,
-            "ansible_python_interpreter": sys.executable,
+            # Discovery takes the first python3.X on PATH; on this machine the SSH sessions see pyenv's
+            # shims, whose python3.13 fails when run. The system Python is what a bare host has.
+            "ansible_interpreter_python_fallback": ["/usr/bin/python3"],
         }
         groups = {"bim_postgresql": {}, "bim_sqlite": {}, "bim_storage": {}}
         for name, info in hosts.items():
@@ -620,7 +627,10 @@ class Fleet:
             hv.update(bim_app_url=info["app_url"], bim_app_service="bim-wall-system",
                       bim_app_stop_command=self.app_command(name, "stop"),
                       bim_app_start_command=self.app_command(name, "start"),
-                      bim_backup_repository=info["backup_repository"], bim_data_dir=info["data_dir"])
+                      bim_backup_repository=info["backup_repository"], bim_data_dir=info["data_dir"],
+                      # the key of the SFTP copies to the storage hosts (a path on the BIM host)
+                      bim_backup_copy_key_file=self.client_key)
+            hv.update(self._prerequisites_vars(name))
             groups["bim_" + info["kind"]][name] = hv
         inventory = {"all": {
             "vars": common,
@@ -638,6 +648,42 @@ class Fleet:
         text += yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False)
         _write(self.inventory, text, 0o600)
 
+    # ------------------------------------------------------------------ host-side libraries
+    def venv(self, name):
+        """The virtualenv the role prerequisites builds on host NAME. The hosts share this
+        machine's file system, so each gets its own folder (as separate machines would), under
+        the fleet's state folder: a new fleet starts bare."""
+        return self.hdir(name, "venv")
+
+    @property
+    def wheelhouse(self):
+        """The controller's wheelhouse folder for the host that installs without an index."""
+        return os.path.join(self.state_dir, "wheelhouse")
+
+    def _prerequisites_vars(self, name):
+        """Inventory variables of the role prerequisites. Nothing names an interpreter: Ansible
+        discovers the system Python, which has none of the collection's libraries. WHEELHOUSE_HOST
+        installs from the controller's wheelhouse and its pip sees no configuration and an index
+        that refuses every connection, so it is an air-gapped host."""
+        hv = {"bim_prerequisites_venv": self.venv(name)}
+        if name == WHEELHOUSE_HOST:
+            hv.update(bim_prerequisites_wheelhouse=self.wheelhouse,
+                      bim_prerequisites_environment={"PIP_CONFIG_FILE": os.devnull,
+                                                     "PIP_INDEX_URL": UNREACHABLE_INDEX})
+        return hv
+
+    def make_bare(self, names=None):
+        """Remove the virtualenvs (and wheelhouse copies) the role prerequisites built on the
+        hosts NAMES (default: every BIM host): they are bare hosts again."""
+        for name, info in self.hosts.items():
+            if info["kind"] not in ("postgresql", "sqlite") or (names and name not in names):
+                continue
+            for path in (self.venv(name), self.venv(name) + ".wheelhouse"):
+                shutil.rmtree(path, ignore_errors=True)
+            for lock in (self.venv(name) + ".lock",):
+                if os.path.exists(lock):
+                    os.unlink(lock)
+
     def _write_ansible_cfg(self):
         text = "\n".join([
             "# generated by tests/fleet/fleet.py up",
@@ -647,6 +693,8 @@ class Fleet:
             "forks = 10",
             "timeout = 10",
             "retry_files_enabled = False",
+            "# the hosts are bare: Ansible finds their system Python (no warning about it)",
+            "interpreter_python = auto_silent",
             "",
             "[ssh_connection]",
             "pipelining = True",

@@ -14,6 +14,13 @@
                    playbook's bim-reports/ lands in result.cwd / "bim-reports").
     run_ansible    run_ansible(pattern, module, args=None, env=None) -> result of an ad-hoc run;
                    result.hosts maps each host to "ok", "changed", "failed" or "unreachable".
+                   A module of this collection runs with the host's virtualenv (built first by
+                   the role prerequisites if needed), as an operator's ad-hoc command would with
+                   -e ansible_python_interpreter=/opt/bim-wall-system/venv/bin/python.
+    PREREQUISITES  the play header that a test's own playbook starts with when it calls the
+                   collection's modules directly: the role prerequisites, as docs/health.md says.
+
+The hosts are bare (tests/fleet/fleet.py): the shipped playbooks bring their libraries.
 
 Environment: BIM_FLEET_STATE_DIR (default /var/tmp/bim-fleet), BIM_FLEET_WALLS (default 2000),
 ANSIBLE_COLLECTIONS_PATH (default /work/collections for development).
@@ -44,6 +51,16 @@ DEFAULT_COLLECTIONS_PATH = "/work/collections"
 for _path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", DEFAULT_COLLECTIONS_PATH).split(os.pathsep):
     if _path and os.path.isdir(os.path.join(_path, "ansible_collections")) and _path not in sys.path:
         sys.path.append(_path)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "first_contact: runs before every other scenario (it starts from bare hosts)")
+
+
+def pytest_collection_modifyitems(items):
+    """The scenarios marked first_contact run first: they prove what a bare host goes through,
+    and every later scenario then finds the hosts as those playbooks left them."""
+    items.sort(key=lambda item: item.get_closest_marker("first_contact") is None)
 
 
 def _tool(name):
@@ -110,10 +127,41 @@ def run_playbook(fleet, tmp_path):
     return run
 
 
+# A test's own play that calls the collection's modules directly starts with this role.
+PREREQUISITES = """  roles:
+    - role: bim.wall_system.prerequisites
+"""
+
+PREREQUISITES_PLAY = """
+- name: The collection's libraries on the BIM hosts
+  hosts: bim
+  gather_facts: false
+""" + PREREQUISITES
+
+
+# An ad-hoc run of one of the collection's modules names the host's virtualenv (-e of ansible).
+HOST_VENV_PYTHON = "ansible_python_interpreter={{ bim_prerequisites_venv }}/bin/python"
+
+
+@pytest.fixture(scope="session")
+def host_libraries(fleet, tmp_path_factory):
+    """The role prerequisites has run on every BIM host (a no-op when it has): for ad-hoc module
+    runs, which run no role."""
+    folder = tmp_path_factory.mktemp("prerequisites")
+    (folder / "prerequisites.yml").write_text(PREREQUISITES_PLAY)
+    proc = subprocess.run([_tool("ansible-playbook"), "-i", fleet.inventory, str(folder / "prerequisites.yml")],
+                          cwd=str(folder), env=ansible_env(fleet), text=True, stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
 @pytest.fixture
-def run_ansible(fleet, tmp_path):
+def run_ansible(fleet, tmp_path, request):
     def run(pattern, module, args=None, env=None, timeout=300):
         cmd = [_tool("ansible"), "-i", fleet.inventory, pattern, "-m", module]
+        if module.startswith("bim.wall_system."):
+            request.getfixturevalue("host_libraries")
+            cmd += ["-e", HOST_VENV_PYTHON]
         if args:
             cmd += ["-a", args if isinstance(args, str) else json.dumps(args)]
         proc = subprocess.run(cmd, cwd=str(tmp_path), env=ansible_env(fleet, env), text=True,

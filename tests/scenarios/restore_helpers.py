@@ -14,12 +14,13 @@ import subprocess
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
+from conftest import PREREQUISITES
 
 BACKUP_PLAYBOOK = """
 - name: Take a backup on the BIM hosts
   hosts: "{{ backup_hosts | default('bim') }}"
   gather_facts: false
-  tasks:
+""" + PREREQUISITES + """  tasks:
     - name: Backup
       bim.wall_system.backup:
         engine: "{{ bim_db_engine }}"

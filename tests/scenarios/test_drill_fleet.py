@@ -36,7 +36,8 @@ def test_drill_across_the_fleet_leaves_live_data_unchanged(fleet, run_playbook, 
         entry = report["hosts"][host]
         assert entry["status"] == "passed", entry
         assert float(entry["rto_s"]) > 0 and float(entry["rpo_s"]) >= 0
-        assert entry["verified"] in (True, "True") and entry["live_unchanged"] in (True, "True")
+        assert entry["verified"] is True and entry["live_unchanged"] is True
+        assert entry["max_rpo_s"] == 93600 and isinstance(entry["max_rpo_s"], int)  # the default, a number
     assert "bim_drill_summary" in result.stdout or result.rc == 0
     # No scratch copy is left behind.
     for host in HOSTS:
@@ -52,9 +53,11 @@ def test_drill_across_the_fleet_leaves_live_data_unchanged(fleet, run_playbook, 
 
 def test_drill_fails_hosts_whose_backup_is_too_old(fleet, run_playbook, tmp_path):
     rh.take_backups(run_playbook, tmp_path, hosts="lite1")
-    result = run_playbook(PLAYBOOK, extra_vars=drill_vars(fleet, bim_recovery_drill_max_rpo=0), limit="lite1")
+    # given as "-e bim_recovery_drill_max_rpo=0" gives it: a string
+    result = run_playbook(PLAYBOOK, extra_vars=drill_vars(fleet, bim_recovery_drill_max_rpo="0"), limit="lite1")
     assert result.rc != 0
     assert "exceeds max_rpo" in result.stdout, str(result)
     with open(os.path.join(result.cwd, "bim-reports", "drill-summary.json")) as handle:
         report = json.load(handle)
     assert report["hosts"]["lite1"]["status"] == "failed"
+    assert report["hosts"]["lite1"]["max_rpo_s"] == 0  # a number, as the default is

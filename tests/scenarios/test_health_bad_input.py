@@ -18,16 +18,25 @@ def summary_of(result):
         return json.load(handle)
 
 
-def test_unknown_engine_is_a_clear_failure(fleet, run_playbook, run_ansible):
+def test_misspelt_engine_fails_the_host_and_raises_an_alert_whatever_fail_on_says(fleet, run_playbook, run_ansible):
     adhoc = run_ansible("lite1", "bim.wall_system.health_check", "engine=oracle sqlite_path=/nonexistent")
     assert adhoc.hosts == {"lite1": "failed"}, str(adhoc)
     assert "value of engine must be one of: postgresql, sqlite, got: oracle" in adhoc.stdout
     assert "Traceback" not in adhoc.stdout + adhoc.stderr
-    # through the playbook the host is listed as failed with that reason; the fleet summary still exists
-    result = run_playbook(PLAYBOOK, limit="lite1", extra_vars={"bim_db_engine": "oracle"})
+    # Through the playbook, with the default bim_health_fail_on (never): the fleet summary and the
+    # report are written and the alert fires first, then the host fails with the reason.
+    result = run_playbook(PLAYBOOK, limit="lite1", extra_vars={"bim_db_engine": "sqllite", "bim_health_fail_on": "never"})
+    assert result.rc != 0, str(result)
+    assert "The health check could not run on lite1" in result.stdout
     entry = summary_of(result)["hosts"]["lite1"]
     assert entry["status"] == "failed", str(result)
-    assert "value of engine must be one of" in entry["reasons"][0]
+    assert "value of engine must be one of: postgresql, sqlite, got: sqllite" in entry["reasons"][0]
+    assert "1 rule(s) firing" in result.stdout and "(unreachable)" not in result.stdout, str(result)
+    with open(os.path.join(result.cwd, "bim-reports", "fleet-report.json"), encoding="utf-8") as handle:
+        report = json.load(handle)
+    assert report["hosts"][0]["overall_status"] == "failed"
+    with open(os.path.join(result.cwd, "bim-reports", "alert-state.json"), encoding="utf-8") as handle:
+        assert "Health Check Failed" in handle.read()
 
 
 def test_missing_sqlite_file_is_an_error_and_never_created(fleet, run_playbook):

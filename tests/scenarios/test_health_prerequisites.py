@@ -2,12 +2,20 @@
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Role prerequisites on the fleet: verify-only mode, a clear list of what is missing, and a
-virtualenv install that is a no-op the second time and becomes the interpreter of later tasks."""
+virtualenv install that is a no-op the second time, survives a kill, and installs once when two
+playbooks reach a host at the same moment. (The bare-host and air-gapped installs of the README
+quick start are in test_quick_start.py.)"""
 
 from __future__ import annotations
 
 import os
+import random
 import re
+import signal
+import subprocess
+import time
+
+from conftest import _tool, ansible_env
 
 PLAY = """
 - name: Prerequisites, then a module through the interpreter they leave behind
@@ -39,16 +47,30 @@ def write_play(tmp_path):
     return str(path)
 
 
-def test_current_interpreter_with_everything_is_a_no_op(fleet, run_playbook, tmp_path):
-    result = run_playbook(write_play(tmp_path), extra_vars={"bim_prerequisites_use_current_interpreter": True})
+def host_venv_python(fleet):
+    return os.path.join(fleet.venv("lite1"), "bin", "python")
+
+
+def small_venv(tmp_path):
+    return {"bim_prerequisites_venv": str(tmp_path / "venv"), "bim_prerequisites_packages": ["redis"],
+            "bim_prerequisites_imports": ["redis"]}
+
+
+def stamps(venv):
+    return [f for f in os.listdir(venv) if f.startswith(".bim-prerequisites-")] if os.path.isdir(venv) else []
+
+
+def test_current_interpreter_with_everything_is_a_no_op(fleet, run_playbook, tmp_path, host_libraries):
+    result = run_playbook(write_play(tmp_path), extra_vars={"bim_prerequisites_use_current_interpreter": True,
+                                                            "ansible_python_interpreter": host_venv_python(fleet)})
     assert result.rc == 0, str(result)
     assert recap(result, "lite1")["changed"] == 0
-    assert "interpreter=" in result.stdout and "/opt/bim-wall-system" not in result.stdout
+    assert "interpreter=%s" % host_venv_python(fleet) in result.stdout
 
 
-def test_current_interpreter_missing_library_fails_with_the_list(fleet, run_playbook, tmp_path):
+def test_current_interpreter_missing_library_fails_with_the_list(fleet, run_playbook, tmp_path, host_libraries):
     result = run_playbook(write_play(tmp_path), extra_vars={
-        "bim_prerequisites_use_current_interpreter": True,
+        "bim_prerequisites_use_current_interpreter": True, "ansible_python_interpreter": host_venv_python(fleet),
         "bim_prerequisites_imports": ["psycopg", "bim_no_such_library", "redis"]})
     assert result.rc != 0
     output = result.stdout + result.stderr
@@ -56,28 +78,98 @@ def test_current_interpreter_missing_library_fails_with_the_list(fleet, run_play
     assert "psycopg (" not in output and "redis (" not in output
 
 
-def test_virtualenv_install_then_no_op(fleet, run_playbook, tmp_path):
-    venv = str(tmp_path / "venv")
-    extra = {
-        "bim_prerequisites_venv": venv,
-        "bim_prerequisites_packages": ["redis"],
-        "bim_prerequisites_imports": ["redis"],
-        "bim_prerequisites_os_packages": [],
-        "bim_prerequisites_virtualenv_command": "%s -m venv" % fleet_python(fleet),
-    }
+def test_virtualenv_install_then_no_op_and_check_mode_installs_nothing(fleet, run_playbook, tmp_path):
+    extra = small_venv(tmp_path)
+    venv = extra["bim_prerequisites_venv"]
+    planned = run_playbook(write_play(tmp_path), extra_vars=extra, check=True)
+    assert planned.rc == 0, str(planned)
+    assert "would create %s" % venv in planned.stdout and not os.path.exists(venv)
     first = run_playbook(write_play(tmp_path), extra_vars=extra)
     assert first.rc == 0, str(first)
     assert recap(first, "lite1")["changed"] == 1
-    assert os.path.exists(os.path.join(venv, "bin", "python"))
     assert "interpreter=%s/bin/python" % venv in first.stdout
+    assert len(stamps(venv)) == 1
     second = run_playbook(write_play(tmp_path), extra_vars=extra)
     assert second.rc == 0, str(second)
     assert recap(second, "lite1")["changed"] == 0
     assert "interpreter=%s/bin/python" % venv in second.stdout
+    # A new list of libraries (a new release) is a new install.
+    newer = dict(extra, bim_prerequisites_packages=["redis", "six"], bim_prerequisites_imports=["redis", "six"])
+    third = run_playbook(write_play(tmp_path), extra_vars=newer)
+    assert third.rc == 0 and recap(third, "lite1")["changed"] == 1, str(third)
+    assert len(stamps(venv)) == 1
 
 
-def fleet_python(fleet):
-    """The interpreter the fleet inventory gives Ansible (it can build a venv)."""
-    with open(fleet.inventory, encoding="utf-8") as handle:
-        match = re.search(r"ansible_python_interpreter:\s*(\S+)", handle.read())
-    return match.group(1) if match else "python3"
+def _start(fleet, tmp_path, extra, name):
+    folder = tmp_path / name
+    folder.mkdir()
+    import json
+    return subprocess.Popen([_tool("ansible-playbook"), "-i", fleet.inventory, "-e", json.dumps(extra),
+                             write_play(tmp_path)], cwd=str(folder), env=ansible_env(fleet), text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_two_playbooks_at_once_install_once(fleet, tmp_path):
+    extra = small_venv(tmp_path)
+    runs = [_start(fleet, tmp_path, extra, "run%d" % i) for i in (1, 2)]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    installs = [re.search(r"Create the virtualenv.*?\n(ok|changed): \[lite1\]", out, re.S) for out in outputs]
+    assert sorted(m.group(1) for m in installs) == ["changed", "ok"], outputs
+    assert len(stamps(extra["bim_prerequisites_venv"])) == 1
+
+
+def _installer_pids(venv):
+    """The installer started for VENV (the test's own path) and its descendants."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"install_venv.py" in cmdline and venv.encode() in cmdline:
+            found.add(int(entry))
+    children = set()
+    for pid in found:
+        children |= _descendants(pid)
+    return found | children
+
+
+def _descendants(pid):
+    out = set()
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as handle:
+            kids = [int(k) for k in handle.read().split()]
+    except OSError:
+        return out
+    for kid in kids:
+        out.add(kid)
+        out |= _descendants(kid)
+    return out
+
+
+def test_install_killed_midway_is_redone_by_the_next_run(fleet, run_playbook, tmp_path):
+    extra = small_venv(tmp_path)
+    venv = extra["bim_prerequisites_venv"]
+    run = _start(fleet, tmp_path, extra, "killed")
+    deadline = time.time() + 300
+    pids = set()
+    while time.time() < deadline and not os.path.exists(os.path.join(venv, "pyvenv.cfg")):
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 0.5))  # somewhere in venv creation or pip install (seconds long)
+    pids = _installer_pids(venv)
+    assert pids, "the installer never started"
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    out = run.communicate(timeout=300)[0]
+    assert run.returncode != 0, out
+    assert stamps(venv) == []  # the stamp comes last: a killed install is not taken for done
+    again = run_playbook(write_play(tmp_path), extra_vars=extra)
+    assert again.rc == 0, str(again)
+    assert recap(again, "lite1")["changed"] == 1 and len(stamps(venv)) == 1

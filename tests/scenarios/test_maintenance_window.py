@@ -103,7 +103,7 @@ def test_daily_window_deletes_exactly_past_the_boundary_and_a_second_run_changes
         assert changed == [], (host, changed)
 
 
-def test_two_concurrent_runs_the_second_skips_cleanly(fleet, run_ansible, tmp_path):
+def test_two_concurrent_runs_the_second_skips_cleanly(fleet, run_ansible, tmp_path, host_libraries):
     old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=60)
     with pg(fleet, "pg2") as conn:
         conn.execute("INSERT INTO logs (created_at, level, category, message)"
@@ -112,9 +112,9 @@ def test_two_concurrent_runs_the_second_skips_cleanly(fleet, run_ansible, tmp_pa
             "db_user": "{{ bim_db_user }}", "db_password": "{{ bim_db_password }}", "db_name": "{{ bim_db_name }}",
             "operations": ["cleanup_logs"], "state_dir": str(tmp_path / "state")}
     slow = dict(args, batch_size=1, batch_pause_ms=100)
-    from conftest import ansible_env, _tool  # the fixture module's helpers, for a background run
+    from conftest import HOST_VENV_PYTHON, ansible_env, _tool  # the fixture module's helpers, for a background run
     first = subprocess.Popen([_tool("ansible"), "-i", fleet.inventory, "pg2", "-m", "bim.wall_system.db_maintenance",
-                              "-a", json.dumps(slow)], cwd=str(tmp_path), env=ansible_env(fleet),
+                              "-a", json.dumps(slow), "-e", HOST_VENV_PYTHON], cwd=str(tmp_path), env=ansible_env(fleet),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.time() + 60
@@ -145,52 +145,59 @@ def test_one_minute_left_skips_the_reindex_with_its_reason(fleet, run_playbook, 
     assert "left before the deadline" in reindex["details"]["reason"]
 
 
-def test_invalid_spatial_index_is_repaired_by_the_weekly_optimization(fleet, run_playbook, tmp_path):
-    with pg(fleet, "pg2") as conn:
+def test_weekly_tier_repairs_an_invalid_spatial_index_by_default(fleet, run_playbook, tmp_path):
+    """The invalid index makes the health check say unhealthy; the gate does not hold the host back
+    for it (it is what the tier repairs), the default reindex repairs it and the summary says so."""
+    with pg(fleet, "pg1") as conn:
         conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_walls_geometry'::regclass")
         conn.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_walls_geometry_ccnew ON walls USING gist (geom)")
         conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_walls_geometry_ccnew'::regclass")
     try:
-        extra = window_vars(tmp_path, bim_maintenance_tier="weekly", bim_maintenance_hosts="pg2",
-                            bim_maintenance_tasks=["database_optimization"], bim_maintenance_reindex_mode="repair",
-                            # the invalid index makes the health check say unhealthy: maintain it anyway
-                            bim_maintenance_unhealthy_policy="run")
+        extra = window_vars(tmp_path, bim_maintenance_tier="weekly", bim_maintenance_hosts="pg1",
+                            bim_maintenance_tasks=["database_optimization"])
         result = run_playbook(PLAYBOOK, extra_vars=extra)
         assert result.rc == 0, str(result)
-        assert pg_scalar(fleet, "pg2", "SELECT indisvalid FROM pg_index WHERE indexrelid = 'idx_walls_geometry'::regclass")
-        assert pg_scalar(fleet, "pg2", "SELECT count(*) FROM pg_class WHERE relname = 'idx_walls_geometry_ccnew'") == 0
+        assert pg_scalar(fleet, "pg1", "SELECT indisvalid FROM pg_index WHERE indexrelid = 'idx_walls_geometry'::regclass")
+        assert pg_scalar(fleet, "pg1", "SELECT count(*) FROM pg_class WHERE relname = 'idx_walls_geometry_ccnew'") == 0
+        host = summary_of(result)["hosts"]["pg1"]
+        assert host["status"] == "ok", host
+        assert any("idx_walls_geometry" in r and "invalid" in r for r in host["repairs"]), host["repairs"]
+        assert any("drop idx_walls_geometry_ccnew" in r for r in host["repairs"]), host["repairs"]
+        assert "idx_walls_geometry" in result.stdout  # the closing line names what was repaired
     finally:
-        with pg(fleet, "pg2") as conn:
+        with pg(fleet, "pg1") as conn:
             conn.execute("DROP INDEX IF EXISTS idx_walls_geometry_ccnew")
             conn.execute("REINDEX INDEX idx_walls_geometry")
 
 
 @pytest.mark.parametrize("policy", ["skip", "abort"])
-def test_unhealthy_host_is_skipped_or_aborts_the_window(fleet, run_playbook, tmp_path, policy):
+def test_unreachable_database_blocks_the_host_an_unhealthy_application_does_not(fleet, run_playbook, tmp_path, policy):
     old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=90)
     marker = "gate-%s" % uuid.uuid4().hex[:8]
     for name in ("pg1", "pg2"):
         with pg(fleet, name) as conn:
             conn.execute("INSERT INTO logs (created_at, level, category, message) VALUES (%s, 'info', 'api', %s)",
                          [old, marker])
-    fleet.set_app_health("pg2", False)
+    fleet.set_app_health("pg1", False)  # unhealthy, but nothing that makes maintenance unsafe
+    fleet.stop_db("pg2")
     try:
         extra = window_vars(tmp_path, bim_maintenance_tier="daily", bim_maintenance_hosts="pg1:pg2",
-                            bim_maintenance_tasks=["database_cleanup"], bim_maintenance_unhealthy_policy=policy)
+                            bim_maintenance_tasks=["database_cleanup"], bim_maintenance_blocked_policy=policy)
         result = run_playbook(PLAYBOOK, extra_vars=extra)
         assert result.rc != 0, str(result)
         summary = summary_of(result)
         pg2 = summary["hosts"]["pg2"]
-        assert pg2["status"] == ("aborted" if policy == "abort" else "skipped_unhealthy"), pg2
-        assert "unhealthy before the maintenance" in pg2["reasons"][0]
-        assert pg_scalar(fleet, "pg2", "SELECT count(*) FROM logs WHERE message = %s", [marker]) == 1
+        assert pg2["status"] == ("aborted" if policy == "abort" else "skipped_blocked"), pg2
+        assert "database unreachable" in pg2["reasons"][0], pg2
         pg1_left = pg_scalar(fleet, "pg1", "SELECT count(*) FROM logs WHERE message = %s", [marker])
         if policy == "skip":
-            assert summary["hosts"]["pg1"]["status"] == "ok" and pg1_left == 0
+            assert summary["hosts"]["pg1"]["status"] == "ok" and pg1_left == 0, summary["hosts"]["pg1"]
         else:
             assert summary["hosts"]["pg1"]["status"] != "ok" and pg1_left == 1
     finally:
+        fleet.reset("pg1")
         fleet.reset("pg2")
+    assert pg_scalar(fleet, "pg2", "SELECT count(*) FROM logs WHERE message = %s", [marker]) == 1
 
 
 def test_drain_stops_and_restarts_the_application(fleet, run_playbook, tmp_path):

@@ -7,6 +7,7 @@ naming the host, the backup and the chunk; the restore refuses before touching l
 from __future__ import annotations
 
 import restore_helpers as rh
+from conftest import PREREQUISITES
 
 PLAYBOOK = "bim.wall_system.verify_backups"
 
@@ -55,7 +56,7 @@ def _restore_playbook(tmp_path):
 - name: Restore one backup
   hosts: bim
   gather_facts: false
-  tasks:
+""" + PREREQUISITES + """  tasks:
     - name: Restore with swap
       bim.wall_system.restore:
         engine: "{{ bim_db_engine }}"

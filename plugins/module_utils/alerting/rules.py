@@ -217,6 +217,7 @@ def evaluate_rule(rule, results, evaluator=None):
             problems = ["%s: %s" % (c.get("name"), c.get("message") or c.get("status"))
                         for c in result.get("checks") or []
                         if isinstance(c, dict) and c.get("status") not in ("healthy", None)]
-            entry.update(value=None, message="; ".join(problems))
+            # a host whose health check did not run has no checks: its message is the failure's
+            entry.update(value=None, message="; ".join(problems) or str(result.get("msg") or ""))
         affected.append(entry)
     return affected, errors

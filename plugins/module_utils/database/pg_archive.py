@@ -9,6 +9,7 @@ import subprocess
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.common.process import failure_text
 
 
 class DumpProcess:
@@ -44,7 +45,7 @@ class DumpProcess:
         rc = self.proc.wait()
         self._thread.join(5)
         if rc != 0 or rest:
-            error = DatabaseError("pg_dump failed with exit code %s: %s" % (rc, "".join(self._stderr).strip()[-2000:]))
+            error = DatabaseError(failure_text("pg_dump", rc, "".join(self._stderr).strip()[-2000:]))
             error.rc = rc
             error.stderr = "".join(self._stderr)
             error.cmd = self.cmd

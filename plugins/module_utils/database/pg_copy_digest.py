@@ -19,6 +19,7 @@ import re
 import subprocess
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.common.process import failure_text
 
 READ_BLOCK = 1024 * 1024
 # The status line psql prints once the \copy has finished (command tag and row count).
@@ -57,7 +58,7 @@ def copy_digest(psql, env, snapshot, settings, copy_command):
         proc.stderr.close()
         status.close()
     if rc != 0:
-        raise DatabaseError("digest query failed (psql rc=%d): %s" % (rc, error.decode("utf-8", "replace").strip()[-1000:]))
+        raise DatabaseError(failure_text("digest query (psql)", rc, error.decode("utf-8", "replace").strip()[-1000:]))
     counts = _COPY_STATUS.findall(statuses)
     if not counts:
         raise DatabaseError("digest query: psql reported no COPY row count")

@@ -20,6 +20,7 @@ import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.common.process import failure_text
 
 try:
     import psycopg
@@ -304,8 +305,8 @@ class PostgresRestoreMixin:
         """``pg_restore -l`` of an archive file: the list of its TOC entries (lines)."""
         proc = subprocess.run([self.pg_tool("pg_restore"), "-l", archive_path], capture_output=True, check=False)
         if proc.returncode != 0:
-            raise DatabaseError("pg_restore -l failed (rc=%d): %s" % (
-                proc.returncode, proc.stderr.decode("utf-8", "replace").strip()[-2000:]))
+            raise DatabaseError(failure_text("pg_restore -l", proc.returncode,
+                                             proc.stderr.decode("utf-8", "replace").strip()[-2000:]))
         return proc.stdout.decode("utf-8", "replace").splitlines()
 
     def restore_archive(self, dbname, archive_path=None, stream=None, jobs=1, use_list=None, on_progress=None):
@@ -355,7 +356,7 @@ class PostgresRestoreMixin:
             reader.join()
         if rc != 0:
             text = _no_secret("\n".join(messages).strip(), self.params.db_password)
-            raise DatabaseError("pg_restore into database %s failed (rc=%d): %s" % (dbname, rc, text[-2000:]))
+            raise DatabaseError(failure_text("pg_restore into database %s" % dbname, rc, text[-2000:]))
         return " ".join(cmd)
 
     # ---- checks of a restored copy -----------------------------------------------------

@@ -132,9 +132,12 @@ def check_database(ctx):
                                       "creates a database")
         return result
     parts = []
+    # read by the maintenance gate (health/gates.py): no connection, nothing to maintain
+    result.metrics["reachable"] = False
     try:
         engine = open_engine(params, read_only=True)
         connect_s = engine.connect()
+        result.metrics["reachable"] = True
         try:
             connect_ms = round(connect_s * 1000.0, 3)
             result.metrics["connect_time_ms"] = connect_ms

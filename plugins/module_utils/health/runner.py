@@ -16,6 +16,7 @@ import threading
 
 from ansible_collections.bim.wall_system.plugins.module_utils.health.base import (
     ERROR, HEALTHY, OVERALL_DEGRADED, OVERALL_HEALTHY, OVERALL_UNHEALTHY, WARNING, CheckResult, HealthError, now)
+from ansible_collections.bim.wall_system.plugins.module_utils.health.gates import maintenance_blockers
 from ansible_collections.bim.wall_system.plugins.module_utils.health.registry import checks as registered_checks
 from ansible_collections.bim.wall_system.plugins.module_utils.health.thresholds import (
     default_thresholds, merge_thresholds)
@@ -123,6 +124,7 @@ def build_report(results):
     system = next((r.metrics for r in results if r.name == "system" and r.status != ERROR), {})
     problems = ["%s: %s: %s" % (r.name, r.status, r.message) for r in results if r.status != HEALTHY]
     return {
+        "maintenance_blockers": maintenance_blockers(results),
         "overall_status": overall_status(results),
         "checks": [r.as_dict() for r in results],
         "alerts": alerts,

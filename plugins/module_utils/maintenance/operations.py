@@ -345,7 +345,9 @@ class Runner:
             except DatabaseError as exc:
                 errors.append("%s %s: %s" % (action, name, exc))
                 self._drop_new_leftovers()
-        details.update(done=done, errors=errors)
+        # what was broken and is fixed now, for the maintenance summary ("the tier repaired ...")
+        repaired = ["%s %s (%s)" % (d["action"], d["index"], d["reason"]) for d in done if d["action"] != "reindex"]
+        details.update(done=done, errors=errors, repaired=repaired)
         after = self.engine.maint_index_state()
         details["valid_after"] = {e["index"]: e["present"] and e["valid"] and not e["leftovers"] for e in after}
         self.record(operation, started, work)

@@ -38,13 +38,13 @@ th { background: #eaeef2; font-weight: 600; }
 .s-healthy, .s-ok, .s-passed { background: var(--ok); }
 .s-degraded, .s-warning { background: var(--warn); }
 .s-unhealthy, .s-error, .s-critical, .s-failed { background: var(--bad); }
-.s-unreachable { background: var(--gone); }
+.s-unreachable, .s-failed { background: var(--gone); }
 .s-unknown { background: var(--unk); }
 tr.host-row td:first-child { border-left: 6px solid var(--unk); font-weight: 600; }
 tr.status-healthy td:first-child { border-left-color: var(--ok); }
 tr.status-degraded td:first-child { border-left-color: var(--warn); }
 tr.status-unhealthy td:first-child { border-left-color: var(--bad); }
-tr.status-unreachable td:first-child { border-left-color: var(--gone); }
+tr.status-unreachable td:first-child, tr.status-failed td:first-child { border-left-color: var(--gone); }
 section.host-detail { background: #fff; border: 1px solid var(--line); border-radius: 6px; margin: 22px 0; padding: 12px 16px; }
 section.host-detail h2 { font-size: 18px; margin: 4px 0 10px; }
 section.host-detail h3 { font-size: 15px; margin: 14px 0 6px; }

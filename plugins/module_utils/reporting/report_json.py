@@ -14,7 +14,9 @@ from __future__ import annotations
 import datetime
 
 REPORT_VERSION = 1
-STATUS_ORDER = ("healthy", "degraded", "unknown", "unhealthy", "unreachable")
+# "failed": the health check itself could not run (a configuration error, a module failure);
+# "unreachable": no result at all
+STATUS_ORDER = ("healthy", "degraded", "unknown", "unhealthy", "failed", "unreachable")
 
 _TIME_KEYS = ("finished_at", "completed_at", "end_time", "ended_at", "timestamp", "time", "created_at",
               "started_at", "last_backup_time", "last_backup_at", "date")
@@ -194,10 +196,13 @@ def build_report(results, backup_summary=None, drill_summary=None, maintenance_s
             }
         else:
             message = (result or {}).get("msg") if isinstance(result, dict) else None
-            row = {"host": host, "overall_status": "unreachable", "checks": [], "alerts": [],
-                   "recommendations": ["%s: no health result (host unreachable or the check failed%s)" % (
-                       host, ": " + message if message else "")],
-                   "system": {}, "checked_at": None}
+            # a failure tolerated by failed_when: false is registered with failed_when_result instead
+            failed = (isinstance(result, dict) and not result.get("unreachable")
+                      and (bool(result.get("failed")) or "failed_when_result" in result))
+            reason = ("%s: the health check could not run: %s" % (host, message) if failed
+                      else "%s: no health result (host unreachable%s)" % (host, ": " + message if message else ""))
+            row = {"host": host, "overall_status": "failed" if failed else "unreachable", "checks": [], "alerts": [],
+                   "recommendations": [reason], "system": {}, "checked_at": None}
         row["backup"] = backup_view(backups.get(host), now, summary_time(backup_summary))
         row["drill"] = drill_view(drills.get(host), summary_time(drill_summary))
         row["maintenance"] = maintenance_view(maint.get(host), summary_time(maintenance_summary))

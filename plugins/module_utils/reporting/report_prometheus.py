@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 
-HOST_STATUSES = ("healthy", "degraded", "unhealthy", "unreachable", "unknown")
+HOST_STATUSES = ("healthy", "degraded", "unhealthy", "failed", "unreachable", "unknown")
 CHECK_STATUSES = ("healthy", "warning", "error")
 _BAD = re.compile(r"[^a-zA-Z0-9_]")
 
