@@ -15,8 +15,9 @@ def online_copy(source_path, target_path, timeout=30):
     """Copy ``source_path`` to ``target_path`` with SQLite's online backup API in one step.
 
     One step (pages=-1) reads every page under one read transaction, so the copy is one
-    consistent state of the database; in WAL mode writers keep working meanwhile. Returns the
-    page size. The target is created 0600.
+    consistent state of the database; in WAL mode writers keep working meanwhile. Returns
+    ``(page_size, journal_mode)``, the journal mode being the source's (the copy is made a plain
+    file; a restore gives the restored file the source's mode back). The target is created 0600.
     """
     if not os.path.isfile(source_path):
         raise DatabaseError("SQLite database %s does not exist" % source_path)
@@ -25,6 +26,7 @@ def online_copy(source_path, target_path, timeout=30):
     try:
         src = sqlite3.connect(source_path, timeout=timeout)
         try:
+            journal_mode = src.execute("PRAGMA journal_mode").fetchone()[0]
             dst = sqlite3.connect(target_path)
             try:
                 src.backup(dst, pages=-1)
@@ -37,12 +39,13 @@ def online_copy(source_path, target_path, timeout=30):
             src.close()
     except sqlite3.Error as exc:
         raise DatabaseError("online backup of %s failed: %s" % (source_path, exc))
-    return page_size
+    return page_size, journal_mode
 
 
 class SqliteArchiveMixin:
     """Archive methods of the SQLite engine."""
 
     def online_copy(self, target_path, timeout=30):
-        """Consistent copy of this engine's database into ``target_path``; returns the page size."""
+        """Consistent copy of this engine's database into ``target_path``; returns
+        ``(page_size, source journal mode)``."""
         return online_copy(self.params.sqlite_path, target_path, timeout=timeout)

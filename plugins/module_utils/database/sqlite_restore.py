@@ -14,11 +14,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import sqlite3
+import urllib.parse
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import fsync_directory
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
+# What PRAGMA journal_mode accepts (and a manifest may record); nothing else is formatted into SQL.
+JOURNAL_MODES = ("delete", "truncate", "persist", "memory", "wal", "off")
 
 
 def side_files(path):
@@ -130,6 +133,34 @@ class SqliteRestoreMixin:
         if pages * page_size != size:
             return ["%s: %d pages of %d bytes do not make its %d bytes" % (path, pages, page_size, size)]
         return []
+
+    @staticmethod
+    def journal_mode(path):
+        """The journal mode recorded in the file ``path`` (``wal``, ``delete``, ...)."""
+        try:
+            conn = sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(path), uri=True, isolation_level=None)
+            try:
+                return conn.execute("PRAGMA journal_mode").fetchone()[0]
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise DatabaseError("cannot read the journal mode of %s: %s" % (path, exc)) from None
+
+    @staticmethod
+    def set_journal_mode(path, mode):
+        """Give file ``path`` (not yet live: no one else has it open) the journal ``mode``."""
+        if mode not in JOURNAL_MODES:
+            raise DatabaseError("unknown SQLite journal mode %r" % (mode,))
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+            try:
+                found = conn.execute("PRAGMA journal_mode=%s" % mode).fetchone()[0]
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise DatabaseError("cannot set the journal mode of %s to %s: %s" % (path, mode, exc)) from None
+        if found != mode:
+            raise DatabaseError("the journal mode of %s stayed %s instead of %s" % (path, found, mode))
 
     @staticmethod
     def make_self_contained(path):

@@ -194,7 +194,7 @@ def _store_sqlite(session, params, repo, backup_id, with_digests=True):
     try:
         begun = time.monotonic()
         try:
-            page_size = online_copy(params.sqlite_path, copy_path)
+            page_size, journal_mode = online_copy(params.sqlite_path, copy_path)
         except OSError as exc:
             raise friendly_os_error(exc, "copying the SQLite database into %s" % repo.tmp_dir)
         except DatabaseError as exc:
@@ -235,7 +235,9 @@ def _store_sqlite(session, params, repo, backup_id, with_digests=True):
                 os.unlink(copy_path + suffix)
             except FileNotFoundError:
                 pass
-    stream = {"kind": "sqlite_database", "size": size, "chunks": chunks, "chunker": fixed, "page_size": page_size}
+    # journal_mode: the source's (the stored image is a plain file); a restore puts it back
+    stream = {"kind": "sqlite_database", "size": size, "chunks": chunks, "chunker": fixed, "page_size": page_size,
+              "journal_mode": journal_mode}
     return stream, digests
 
 

@@ -300,7 +300,7 @@ def run_restore(params, repository, backup_id="latest", mode="swap", target_name
                 progress("swapping", scratch)
             t3 = time.monotonic()
             try:
-                result["restore_point"] = target.swap_in(scratch)
+                result["restore_point"] = target.swap_in(scratch, stream_info=manifest["streams"]["database"])
             except (DatabaseError, OSError) as exc:
                 raise RestoreError("the swap failed and was undone, live data untouched: %s" % exc, warnings=warnings)
             result["swap_s"] = round(time.monotonic() - t3, 3)

@@ -313,10 +313,11 @@ class PostgresTarget(Target):
         return self.engine.database_size(name)
 
     # -- swap ------------------------------------------------------------------------------
-    def swap_in(self, incoming, incoming_is_restore_point=False, session_timeout=30.0):
+    def swap_in(self, incoming, incoming_is_restore_point=False, session_timeout=30.0, stream_info=None):
         """Make ``incoming`` the live database; the old live one becomes a restore point.
 
-        Returns the restore point's name (None when there was no live database).
+        Returns the restore point's name (None when there was no live database). ``stream_info``
+        (the manifest's database stream) says nothing a PostgreSQL swap needs.
         """
         live = self.live
         live_existed = self.live_exists()
@@ -517,10 +518,19 @@ class SqliteTarget(Target):
         return os.path.getsize(path)
 
     # -- swap ------------------------------------------------------------------------------
-    def swap_in(self, incoming, incoming_is_restore_point=False, session_timeout=30.0):
+    def swap_in(self, incoming, incoming_is_restore_point=False, session_timeout=30.0, stream_info=None):
+        """Make file ``incoming`` the live database (see the module docstring); ``stream_info``:
+        the manifest's database stream, whose ``journal_mode`` (the backed-up file's; the stored
+        image is a plain file) the incoming file is given before the swap. A backup that records
+        none takes the live file's mode. Returns the restore point's path (None without one)."""
         live = self.live
         live_existed = self.live_exists()
         rp = self.new_restore_point_name() if live_existed else None
+        if not incoming_is_restore_point:
+            mode = (stream_info or {}).get("journal_mode") or (
+                self.engine.journal_mode(live) if live_existed else None)
+            if mode:
+                self.engine.set_journal_mode(incoming, mode)
         self.engine.make_self_contained(incoming)
         self.journal.begin(op="swap", engine="sqlite", live=live, incoming=incoming, restore_point=rp,
                            live_existed=live_existed, incoming_is_restore_point=incoming_is_restore_point)

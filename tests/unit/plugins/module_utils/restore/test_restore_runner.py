@@ -370,3 +370,43 @@ def test_rollback_puts_back_the_configuration_files_a_swap_replaced(rs_sqlite_pa
     assert not created.exists() and same.read_text() == "from the backup\n"
     assert digests(rs_sqlite_params) == live
     assert not os.path.exists(kept)
+
+
+def _journal_mode(path):
+    conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        return conn.execute("PRAGMA journal_mode").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_sqlite_restore_gives_the_file_its_journal_mode_back(rs_sqlite_params, rs_repo, rs_state, take_backup):
+    """The stored image is a plain file (journal_mode delete); the application's file was in WAL
+    mode and must come back in WAL mode, whether the live file is there or gone."""
+    live = rs_sqlite_params.sqlite_path
+    assert _journal_mode(live) == "wal"
+    backup = take_backup(rs_sqlite_params, rs_repo)
+    manifest = Repository(rs_repo).load_manifest(backup["backup_id"])
+    assert manifest["streams"]["database"]["journal_mode"] == "wal"
+
+    runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state)
+    assert _journal_mode(live) == "wal"
+    assert not os.path.exists(live + "-wal") or os.path.getsize(live + "-wal") == 0
+
+    os.unlink(live)  # the disaster: no live file to take the mode from, the manifest says it
+    runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state)
+    assert _journal_mode(live) == "wal"
+
+
+def test_sqlite_backup_recording_no_journal_mode_takes_the_live_files(rs_sqlite_params, rs_repo, rs_state, take_backup):
+    backup = take_backup(rs_sqlite_params, rs_repo)
+    repo = Repository(rs_repo)
+    manifest = repo.load_manifest(backup["backup_id"])
+    del manifest["streams"]["database"]["journal_mode"]  # as a release before this one wrote it
+    target = make_target(rs_sqlite_params, state_dir=rs_state)
+    scratch = target.scratch_name("restore")
+    with repo.open_stream(manifest, "database") as stream:
+        target.restore_into(scratch, stream)
+    assert _journal_mode(scratch) == "delete"
+    target.swap_in(scratch, stream_info=manifest["streams"]["database"])
+    assert _journal_mode(rs_sqlite_params.sqlite_path) == "wal"
