@@ -29,7 +29,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLEET = os.path.join(ROOT, "tests", "fleet", "fleet.py")
-BASE_BIM_HOSTS = 3  # pg1, pg2, lite1
+BASE_BIM_HOSTS = 4  # pg1, pg2, lite1, lite2
 
 
 def tool(name):

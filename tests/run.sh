@@ -34,7 +34,7 @@ export ROOT
 
 ALL_STAGES=(setup build sanity units lint changelog fleet molecule compat)
 TEST_PYTHON="${BIM_TEST_PYTHON:-3.11}"
-APT_PACKAGES=(postgresql-15-postgis-3 openssh-server sqlite3 zstd pgbackrest rsync git shellcheck chromium cron)
+APT_PACKAGES=(postgresql-15-postgis-3 openssh-server sqlite3 zstd pgbackrest rsync git shellcheck chromium cron prometheus prometheus-node-exporter prometheus-alertmanager)
 
 if [ "${1:-}" = "--list" ] || [ "${1:-}" = "-l" ]; then
     printf '%s\n' "${ALL_STAGES[@]:1}"
@@ -150,6 +150,8 @@ stage_setup() {
     ensure_venv "$VENV" "$TEST_PYTHON" "$ROOT/tests/requirements.txt"
     ensure_get_pip_standin "$VENV"
     ensure_services
+    # Grafana's dashboard schema (@grafana/schema) and tsc, for the dashboard test of the fleet stage
+    ensure_npm_packages "$ROOT/tests/grafana" "$CACHE_DIR/grafana-schema"
     make_build_copy
 }
 

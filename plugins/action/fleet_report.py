@@ -56,7 +56,9 @@ class ActionModule(ActionBase):
                 results, dest, name=args["name"], title=args["title"], hosts=[str(h) for h in hosts],
                 backup_summary=summaries["backup"], drill_summary=summaries["drill"],
                 maintenance_summary=summaries["maintenance"], prometheus=args["prometheus"],
-                prometheus_dir=args.get("prometheus_dir"), template=template, check_mode=bool(self._task.check_mode))
+                prometheus_dir=args.get("prometheus_dir"), template=template, check_mode=bool(self._task.check_mode),
+                prometheus_sections=args["prometheus_sections"], history=args["history"],
+                history_runs=args["history_runs"], history_days=args["history_days"])
         except (ReportError, OSError) as exc:
             raise AnsibleActionFail(str(exc))
 
@@ -66,6 +68,7 @@ class ActionModule(ActionBase):
             json_path=written["json_path"],
             html_path=written["html_path"],
             prometheus_files=written["prometheus_files"],
+            history_path=written["history_path"],
             fleet=report["fleet"],
             hosts={row["host"]: row["overall_status"] for row in report["hosts"]},
             summaries_used=sorted(k for k, v in summaries.items() if v is not None),

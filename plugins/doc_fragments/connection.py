@@ -56,6 +56,30 @@ options:
       - Seconds to wait for a database connection before failing.
     type: int
     default: 10
+  schema:
+    description:
+      - Names of the BIM schema that the catalog does not give, or that must be checked even when
+        absent. Usually set from the inventory variable C(bim_schema).
+      - Without it everything but the table names is discovered per connection. PostgreSQL reads
+        the GiST indexes of the BIM tables and their columns, the C(geometry)/C(geography)
+        columns and the primary keys. SQLite reads the R*Tree virtual tables, each mapped to the
+        BIM table that its name names (C(walls_rtree), C(rtree_walls), C(wall_rtree)), and their
+        id and min/max columns. Both read the time, level, category and message columns of
+        C(logs) and the time column of C(temp_geometry), trying common names
+        (C(created_at), C(timestamp), C(logged_at), ...; C(level), C(severity), ...).
+      - A mapping of BIM table (V(walls), V(intersections), V(quality_metrics), V(logs),
+        V(temp_geometry)) to settings. Every table takes C(geometry_column) (PostgreSQL),
+        C(spatial_index) (a PostgreSQL GiST index) and C(rtree) (a SQLite R*Tree table). C(logs)
+        also takes C(time_column), C(level_column), C(category_column) and C(message_column).
+        C(temp_geometry) also takes C(time_column). Each engine uses its own keys and ignores
+        the other's, so one map can serve a mixed fleet.
+      - A spatial index or R*Tree named here is expected. When it is missing or invalid, the
+        health check reports an error, and C(db_maintenance) creates the missing index on
+        PostgreSQL. A spatial table with no spatial index that is not named here is only
+        reported as information.
+      - An unknown table or setting, or a value that is not a name, fails the module with a
+        message that names the entry.
+    type: dict
 notes:
   - PostgreSQL access needs the C(psycopg) (version 3) Python library on the managed host;
     SQLite access uses the Python standard library.

@@ -46,6 +46,8 @@ options:
         variables are the fields of the host's health result (C(overall_status), C(checks), C(alerts), ...),
         C(host), C(check) (check name to check entry) and C(metrics) (check name to metrics dict). Example
         V(check.database.status == 'error').
+      - An optional C(promql) key is ignored here; role C(bim.wall_system.monitoring) uses it as the rule's
+        Prometheus expression where C(expression) cannot be translated.
     type: list
     elements: dict
     required: true

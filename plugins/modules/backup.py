@@ -43,8 +43,8 @@ options:
     description:
       - Folder of the backup repository on the managed host. Created (mode 0700) when missing.
       - Usually the inventory variable C(bim_backup_repository).
+      - Required with O(method=logical).
     type: path
-    required: true
   type:
     description:
       - V(full) stores the whole database and re-verifies every chunk it reuses.
@@ -126,6 +126,22 @@ options:
       - Seconds to wait for a lock held by another run before failing.
     type: int
     default: 0
+  method:
+    description:
+      - V(logical) backs up into O(repository) as described above.
+      - V(physical) (PostgreSQL) takes a pgBackRest backup of the whole cluster (V(full), V(differential) or
+        V(incremental); V(auto) as above) into the stanza that M(bim.wall_system.continuous_archiving) set up in
+        O(archive_dir). With the archived WAL it is the base of point-in-time restores
+        (M(bim.wall_system.restore) O(bim.wall_system.restore#module:target_time)). O(repository), O(retention)
+        and O(copy_to) do not apply (pgBackRest's own retention, from the archiving role, does).
+    type: str
+    choices: [logical, physical]
+    default: logical
+  archive_dir:
+    description:
+      - With O(method=physical), the folder of the archiving files (inventory C(bim_archiving_dir)).
+    type: path
+    default: /var/lib/bim-wall-system/archiving
 requirements:
   - zstandard
   - pyfastcdc
@@ -171,8 +187,18 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+method:
+  description: V(physical) for a pgBackRest backup (O(method=physical)).
+  returned: with O(method=physical)
+  type: str
+  sample: physical
+stanza:
+  description: pgBackRest stanza backed up.
+  returned: with O(method=physical)
+  type: str
+  sample: bim-pg1
 backup_id:
-  description: Id of the new backup (null in check mode).
+  description: Id of the new backup (null in check mode); with O(method=physical), pgBackRest's label.
   returned: always
   type: str
   sample: 20261127T124501Z-3fa9c2d1
@@ -287,6 +313,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import (
     ConnectionParams, database_argument_spec, database_required_if)
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SchemaOverrideError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import backup as backup_lib
@@ -299,7 +326,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.repository.reposit
 def argument_spec():
     spec = database_argument_spec()
     spec.update(
-        repository=dict(type="path", required=True),
+        repository=dict(type="path"),
         type=dict(type="str", default="auto", choices=["auto", "full", "differential", "incremental"]),
         full_every_days=dict(type="int", default=7),
         compression_level=dict(type="int", default=3),
@@ -310,18 +337,39 @@ def argument_spec():
         prune=dict(type="bool", default=True),
         copy_to=dict(type="list", elements="dict", default=[], options=location_options()),
         lock_timeout=dict(type="int", default=0),
+        method=dict(type="str", default="logical", choices=["logical", "physical"]),
+        archive_dir=dict(type="path", default="/var/lib/bim-wall-system/archiving"),
     )
     return spec
 
 
+def physical(module, params):
+    """method: physical: the pgBackRest backup of the archiving library."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import ArchiveError
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.physical import run_physical_backup
+    try:
+        result = run_physical_backup(params, module.params["archive_dir"], module.params["type"],
+                                     module.params["full_every_days"], check_mode=module.check_mode)
+    except (ArchiveError, DatabaseError) as exc:
+        extra = {k: v for k, v in getattr(exc, "details", {}).items() if k in ("rc", "stderr", "cmd")}
+        module.fail_json(msg="physical backup of %s failed: %s" % (params.describe(), exc), **extra)
+    module.exit_json(**result)
+
+
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), required_if=database_required_if(),
+    module = AnsibleModule(argument_spec=argument_spec(),
+                           required_if=database_required_if() + [("method", "logical", ("repository",))],
                            supports_check_mode=True)
+    if module.params["method"] == "physical":
+        physical(module, ConnectionParams.from_params(module.params))
     if not HAS_ZSTD:
         module.fail_json(msg=missing_required_lib("zstandard"), exception=str(ZSTD_IMPORT_ERROR))
     if not HAS_FASTCDC:
         module.fail_json(msg=missing_required_lib("pyfastcdc"), exception=str(FASTCDC_IMPORT_ERROR))
-    params = ConnectionParams.from_params(module.params)
+    try:
+        params = ConnectionParams.from_params(module.params)
+    except SchemaOverrideError as exc:
+        module.fail_json(msg=str(exc))
     options = {name: module.params[name] for name in (
         "type", "full_every_days", "compression_level", "include_paths", "retention", "prune",
         "copy_to", "lock_timeout")}

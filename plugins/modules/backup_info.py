@@ -15,6 +15,11 @@ description:
     times, sizes, verification state and age, plus the latest and the latest verified backup.
   - Only manifests that pass their checksum are listed; damaged ones are reported apart.
   - With O(max_age), flags the repository as stale when its newest backup is older (or it holds none).
+  - With O(engine) (and the connection options), where M(bim.wall_system.continuous_archiving) set archiving up
+    (its descriptor in O(archive_dir)), also the continuous archive - the physical backups (pgBackRest), the
+    recoverable window (RV(recoverable_window), the earliest and latest moment a point-in-time restore can
+    reach) and the archive's health (PostgreSQL - last archived WAL, its age, failures, how long WAL waits for
+    the archive; SQLite - Litestream's replica position and lag).
   - Only reads; takes no lock.
 author:
   - BIM Wall System operations team (@bim-ops)
@@ -26,11 +31,24 @@ attributes:
   diff_mode:
     description: Will return details on what has changed (or would change in check mode) in diff mode.
     support: none
+extends_documentation_fragment:
+  - bim.wall_system.connection
 options:
   repository:
-    description: Folder of the backup repository (usually C(bim_backup_repository)).
+    description:
+      - Folder of the backup repository (usually C(bim_backup_repository)).
+      - Required unless O(engine) is given (the continuous archive alone is then reported).
     type: path
-    required: true
+  engine:
+    description:
+      - Engine of the database, to report its continuous archive too. Without it only O(repository) is read.
+    type: str
+    choices: [postgresql, sqlite]
+    required: false
+  archive_dir:
+    description: Folder of the archiving files (inventory C(bim_archiving_dir)).
+    type: path
+    default: /var/lib/bim-wall-system/archiving
   max_age:
     description:
       - Newest backup age above which the repository is stale, as seconds (V(93600)) or with a
@@ -112,6 +130,36 @@ repository:
   returned: always
   type: str
   sample: /var/backups/bim
+recoverable_window:
+  description:
+    - Earliest and latest moment (ISO-8601 UTC) a point-in-time restore can reach, from the continuous archive.
+    - Both null where archiving is not set up (or holds no base yet).
+  returned: always
+  type: dict
+  sample: {earliest: "2026-12-05T09:00:12Z", latest: "2026-12-05T10:07:31Z"}
+physical_backups:
+  description: pgBackRest backups of the stanza, oldest first.
+  returned: with O(engine) where archiving is set up
+  type: list
+  elements: dict
+  sample:
+    - {label: 20261205-090012F, type: full, parent: null, started: "2026-12-05T09:00:05Z", finished: "2026-12-05T09:00:12Z",
+       database_bytes: 40724660, repository_bytes: 4780743, repository_delta_bytes: 4780743, error: false}
+archive_health:
+  description:
+    - The archive's health. PostgreSQL - C(last_archived_wal), C(last_archived_time), C(last_archived_age_s),
+      C(failed_count), C(last_failed_time), C(archive_failing), C(archive_delay_s), C(archive_delay_ratio),
+      C(ready_segments). SQLite - C(replica_txid), C(replica_time), C(local_txid), C(transactions_behind),
+      C(lag_s), C(daemon_pid).
+  returned: with O(engine) where archiving is set up
+  type: dict
+  sample: {tool: pgbackrest, last_archived_wal: 000000010000000000000010, last_archived_age_s: 12.1, failed_count: 0,
+           archive_failing: false, archive_delay_s: 0.0}
+archiving:
+  description: Whether continuous archiving is set up for the database (a descriptor in O(archive_dir)).
+  returned: always
+  type: bool
+  sample: true
 msg:
   description: Summary in words (says why the repository is stale).
   returned: always
@@ -122,6 +170,10 @@ msg:
 import re
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import (
+    ConnectionParams, database_argument_spec)
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import backup as backup_lib
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
@@ -140,28 +192,54 @@ def parse_age(text):
     return float(match.group(1)) * UNITS[match.group(2) or "s"]
 
 
+def archive_report(params, archive_dir):
+    """The continuous archive's part of the result (empty window where archiving is not set up)."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import archive_if_set_up
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import window
+    archive = archive_if_set_up(params, archive_dir) if params is not None else None
+    if archive is None:
+        return {"archiving": False, "recoverable_window": window(None, None)}
+    info = archive.info()
+    return {"archiving": True, "recoverable_window": info["recoverable_window"],
+            "physical_backups": info["physical_backups"], "archive_health": info["archive_health"]}
+
+
 def main():
-    module = AnsibleModule(argument_spec=dict(
-        repository=dict(type="path", required=True),
+    spec = database_argument_spec()
+    spec["engine"] = dict(type="str", choices=["postgresql", "sqlite"])
+    spec.update(
+        repository=dict(type="path"),
         max_age=dict(type="str"),
         fail_when_stale=dict(type="bool", default=False),
         backup_id=dict(type="str"),
-    ), supports_check_mode=True)
+        archive_dir=dict(type="path", default="/var/lib/bim-wall-system/archiving"),
+    )
+    module = AnsibleModule(argument_spec=spec, required_one_of=[("repository", "engine")],
+                           required_if=[("engine", "sqlite", ("sqlite_path",))], supports_check_mode=True)
     if not HAS_ZSTD:
         module.fail_json(msg=missing_required_lib("zstandard"), exception=str(ZSTD_IMPORT_ERROR))
     try:
         max_age = parse_age(module.params["max_age"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    try:
-        repo = Repository(module.params["repository"])
+    result = {"backups": [], "count": 0, "latest": None, "latest_verified": None, "damaged_manifests": {},
+              "stale": False, "repository": None, "msg": "no logical repository given"}
+    if module.params["repository"]:
+        try:
+            repo = Repository(module.params["repository"])
+            if module.params["backup_id"]:
+                repo.load_manifest(module.params["backup_id"])
+            result = backup_lib.backup_summary(repo, max_age_s=max_age)
+        except RepositoryError as exc:
+            module.fail_json(msg=str(exc), stale=max_age is not None)
         if module.params["backup_id"]:
-            repo.load_manifest(module.params["backup_id"])
-        result = backup_lib.backup_summary(repo, max_age_s=max_age)
-    except RepositoryError as exc:
-        module.fail_json(msg=str(exc), stale=max_age is not None)
-    if module.params["backup_id"]:
-        result["backups"] = [b for b in result["backups"] if b["id"] == module.params["backup_id"]]
+            result["backups"] = [b for b in result["backups"] if b["id"] == module.params["backup_id"]]
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import ArchiveError
+    params = ConnectionParams.from_params(module.params) if module.params["engine"] else None
+    try:
+        result.update(archive_report(params, module.params["archive_dir"]))
+    except (ArchiveError, DatabaseError, OSError) as exc:
+        module.fail_json(msg="cannot read the continuous archive in %s: %s" % (module.params["archive_dir"], exc))
     result["changed"] = False
     if result["stale"] and module.params["fail_when_stale"]:
         module.fail_json(**result)

@@ -159,6 +159,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import (
     ConnectionParams, database_argument_spec, database_required_if)
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SchemaOverrideError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
@@ -184,7 +185,10 @@ def main():
     p = module.params
     from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
     base = dict(changed=False, passed=False, level=p["level"], backups=[], problems=[], recorded=False, duration_s=0.0)
-    params = ConnectionParams.from_params(p)
+    try:
+        params = ConnectionParams.from_params(p)
+    except SchemaOverrideError as exc:
+        module.fail_json(msg=str(exc), **base)
     try:
         result = runner.verify_backups(
             p["repository"], p["backups"], level=p["level"], params=params, record=p["record"],

@@ -13,8 +13,8 @@ version_added: 0.1.0
 description:
   - Runs the maintenance operations named in O(operations), in that order, on one BIM database
     (PostgreSQL with PostGIS, or a SQLite file) and returns one result per operation.
-  - C(cleanup_logs) and C(cleanup_temp) delete rows of C(logs) / C(temp_geometry) strictly older
-    than the retention, in batches of O(batch_size) rows, each batch its own short transaction
+  - C(cleanup_logs) and C(cleanup_temp) delete rows of C(logs) / C(temp_geometry) whose time column
+    (discovered, or named in O(schema)) is strictly older than the retention, in batches of O(batch_size) rows, each batch its own short transaction
     (PostgreSQL C(lock_timeout) / SQLite C(busy_timeout) = O(lock_timeout_ms)), so the application
     keeps writing meanwhile. A cleanup stops cleanly before O(deadline) and reports what is left.
   - C(vacuum) and C(analyze) on both engines; C(vacuum_full) (PostgreSQL C(VACUUM FULL), which locks
@@ -22,7 +22,8 @@ description:
   - C(reindex) rebuilds the spatial indexes with C(REINDEX INDEX CONCURRENTLY) on PostgreSQL; invalid
     leftovers of an interrupted concurrent build (C(*_ccnew*), C(*_ccold*), invalid duplicates) are
     dropped with C(DROP INDEX CONCURRENTLY), an invalid spatial index is rebuilt and a missing one
-    created. On SQLite it checks the R*Trees (C(rtreecheck)) and reindexes the spatial tables.
+    created when O(schema) declares it. On SQLite it checks the R*Trees (C(rtreecheck)) and reindexes
+    the spatial tables. The spatial indexes are the ones the catalog holds plus those O(schema) names.
   - C(bloat_report) estimates wasted bytes per table and index, with warning and critical limits.
   - C(performance_report) reports table and index sizes and their growth since the last run, and on
     PostgreSQL the slowest statements from C(pg_stat_statements) when that extension is installed.
@@ -53,7 +54,7 @@ options:
     choices: [cleanup_logs, cleanup_temp, vacuum, vacuum_full, analyze, reindex, bloat_report,
               performance_report, integrity_check, quick_check, foreign_key_check, optimize]
   log_retention_days:
-    description: Rows of C(logs) whose C(created_at) is strictly older than now minus this many days are deleted.
+    description: Rows of C(logs) whose time column (e.g. C(created_at)) is strictly older than now minus this many days are deleted.
     type: int
     default: 30
   temp_retention_hours:
@@ -251,6 +252,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.connectio
     database_argument_spec,
     database_required_if,
 )
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SchemaOverrideError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import MissingLibraryError
 from ansible_collections.bim.wall_system.plugins.module_utils.maintenance.operations import (
     OPERATIONS,
@@ -288,12 +290,15 @@ def main():
     params = module.params
     options = {name: params[name] for name in OPTION_NAMES}
     try:
-        result = run_maintenance(ConnectionParams.from_params(params), params["operations"], options,
-                                 check_mode=module.check_mode)
+        conn = ConnectionParams.from_params(params)
+    except SchemaOverrideError as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        result = run_maintenance(conn, params["operations"], options, check_mode=module.check_mode)
     except MissingLibraryError as exc:
         module.fail_json(msg=missing_required_lib(exc.library), exception=exc.exception_text)
     except MaintenanceError as exc:
-        module.fail_json(msg="maintenance of %s not started: %s" % (ConnectionParams.from_params(params).describe(), exc))
+        module.fail_json(msg="maintenance of %s not started: %s" % (conn.describe(), exc))
     result.setdefault("lock", dict(acquired=False, holder=None))
     errors = []
     for r in result["results"]:

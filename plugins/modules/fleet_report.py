@@ -67,9 +67,36 @@ options:
   prometheus_dir:
     description: Folder of the Prometheus textfiles. Default C(<dest>/prometheus).
     type: path
+  prometheus_sections:
+    description:
+      - What the textfiles hold - V(health) (status, checks, metrics, alerts of the run) and V(recovery) (backup
+        age and size, recoverable window, last drill).
+      - Where role C(bim.wall_system.monitoring) runs, its service exports the live health of each host with the
+        same names; keep only V(recovery) here so Prometheus does not get the same series from two places.
+    type: list
+    elements: str
+    choices: [health, recovery]
+    default: [health, recovery]
   html_template:
-    description: A Jinja2 template file replacing the built-in page; it receives the report as C(report).
+    description:
+      - A Jinja2 template file replacing the built-in page; it receives the report as C(report) and the trend
+        charts as C(trends) (a list of C([id, title, svg markup])).
     type: path
+  history:
+    description:
+      - Keep the report's history in C(<dest>/<name>-history.json) (0600) and draw its trends on the page as inline
+        SVG - health status per host, backup age and stored size, drill RTO and RPO, maintenance duration
+        against its window.
+    type: bool
+    default: true
+  history_runs:
+    description: The history keeps at most this many runs (the newest).
+    type: int
+    default: 500
+  history_days:
+    description: The history keeps the runs of this many days.
+    type: int
+    default: 90
 attributes:
   check_mode:
     support: full
@@ -125,6 +152,11 @@ hosts:
   returned: always
   type: dict
   sample: {pg1: healthy, pg2: degraded, lite1: healthy}
+history_path:
+  description: Absolute path of the history file (null without O(history)).
+  returned: always
+  type: str
+  sample: /home/ops/bim-reports/fleet-report-history.json
 summaries_used:
   description: The summaries found and merged into the report.
   returned: always

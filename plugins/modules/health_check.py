@@ -22,6 +22,14 @@ description:
     C(application) also asks C(GET {app_url}/health).
   - C(logs) reads the application's C(logs) table (error rate per category in the last window,
     the most repeated errors, and an anomaly flag against the trailing baseline).
+  - C(archiving) runs where M(bim.wall_system.continuous_archiving) set archiving up (its descriptor is in
+    O(archive_dir)). PostgreSQL (pgBackRest) - V(error) when C(pg_stat_archiver) shows a failure newer than the
+    last archived segment (archive_command failing now) or archive_mode is not on; C(archive_delay_ratio), the
+    seconds WAL written after the last archived segment has waited divided by C(archive_timeout), against its
+    threshold (an idle server switches no segment, so an old last archive alone is no problem). SQLite
+    (Litestream) - V(error) when the daemon does not run; C(replica_lag_s) against its threshold. Its metrics
+    carry the recoverable window (C(recoverable_window) with C(earliest) / C(latest), ISO-8601 UTC) and the
+    physical backups.
   - C(system) reports CPU usage (sampled for 0.1 s), load average, cores, memory, uptime and platform.
   - A check that fails or does not finish within O(check_timeout) is reported as V(error);
     the other checks still run and are reported.
@@ -68,7 +76,7 @@ options:
       - Names of the checks to run, in any order.
       - Default is every check (the application checks only when O(app_url) is set).
       - Valid names are V(database), V(memory), V(application), V(cache), V(geometric_operations),
-        V(logs), V(system); an unknown name fails with the list.
+        V(logs), V(archiving), V(system); an unknown name fails with the list.
     type: list
     elements: str
   thresholds:
@@ -79,7 +87,8 @@ options:
         C(connection_usage) 0.80/0.95, C(disk_usage) 0.85/0.95, C(memory_usage) 0.80/0.95,
         C(cache_hit_rate) 0.70/0.50 (lower is worse), C(operation_failure_rate) 0.05/0.10,
         C(average_offset_time_ms) 1000/none, C(cache_memory_usage) 0.85/0.95 (Redis, with O(cache_url)),
-        C(error_rate) 0.05/0.10 (C(logs) check).
+        C(error_rate) 0.05/0.10 (C(logs) check), C(archive_delay_ratio) 2/10 and C(replica_lag_s) 5/60
+        (C(archiving) check).
       - A warning turns the check into V(warning), a critical level into V(error).
       - An unknown name fails with the list of valid ones.
     type: dict
@@ -91,6 +100,12 @@ options:
         C(logs_top_messages) (5). Keys a check does not know are ignored.
     type: dict
     default: {}
+  archive_dir:
+    description:
+      - Folder of the archiving files (inventory C(bim_archiving_dir)). When it holds the descriptor of
+        M(bim.wall_system.continuous_archiving), the C(archiving) check runs by default.
+    type: path
+    default: /var/lib/bim-wall-system/archiving
   check_timeout:
     description:
       - Seconds each check may run; one still running then is reported as V(error) and abandoned.
@@ -113,6 +128,13 @@ options:
         user, read it; the file holds no secret.
     type: raw
     default: '0644'
+  prometheus_host:
+    description:
+      - Value of the C(host) label of every series in O(prometheus_textfile); the fleet report and the
+        C(bim.wall_system.monitoring) service label the same host the same way.
+      - Default is the host's name (C(socket.gethostname())); role C(bim.wall_system.health_check)
+        passes C(inventory_hostname).
+    type: str
 notes:
   - The CPU figure is sampled for 0.1 s; the checks run concurrently, so this adds 0.1 s at most.
 seealso:
@@ -236,6 +258,7 @@ prometheus_textfile:
 '''
 
 import os
+import socket
 import urllib.parse
 
 from ansible.module_utils.basic import AnsibleModule
@@ -243,10 +266,12 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import (
     ConnectionParams, database_argument_spec, database_required_if)
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SchemaOverrideError
 from ansible_collections.bim.wall_system.plugins.module_utils.health.base import CheckContext, HealthError
-from ansible_collections.bim.wall_system.plugins.module_utils.health.prometheus import render
+from ansible_collections.bim.wall_system.plugins.module_utils.health.options import health_options_spec
 from ansible_collections.bim.wall_system.plugins.module_utils.health.runner import (
     run_checks, build_report, select_checks, thresholds_for)
+from ansible_collections.bim.wall_system.plugins.module_utils.reporting.prometheus import render_host
 
 FAIL_LEVELS = {"never": (), "degraded": ("degraded", "unhealthy"), "unhealthy": ("unhealthy",)}
 
@@ -289,17 +314,14 @@ def write_textfile(module, path, content, mode):
 
 def main():
     argument_spec = database_argument_spec()
+    argument_spec.update(health_options_spec())
     argument_spec.update(
-        app_url=dict(type="str"),
-        cache_url=dict(type="str", no_log=True),
-        data_dir=dict(type="path"),
-        checks=dict(type="list", elements="str"),
-        thresholds=dict(type="dict", default={}),
-        check_options=dict(type="dict", default={}),
         check_timeout=dict(type="float", default=15.0),
         fail_on=dict(type="str", default="never", choices=list(FAIL_LEVELS)),
         prometheus_textfile=dict(type="path"),
         prometheus_textfile_mode=dict(type="raw", default="0644"),
+        prometheus_host=dict(type="str"),
+        archive_dir=dict(type="path", default="/var/lib/bim-wall-system/archiving"),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_if=database_required_if(),
                            supports_check_mode=True)
@@ -308,14 +330,19 @@ def main():
         module.fail_json(msg="check_timeout must be a positive number of seconds")
     mode = file_mode(module, params["prometheus_textfile_mode"])
 
+    archive_dir = params["archive_dir"] if os.path.isfile(os.path.join(params["archive_dir"], "archiving.json")) else None
     try:
         thresholds = thresholds_for(params["thresholds"])
-        names = select_checks(params["checks"], params["app_url"])
+        names = select_checks(params["checks"], params["app_url"], archive_dir=archive_dir)
     except HealthError as exc:
         module.fail_json(msg=str(exc))
 
+    try:
+        conn = ConnectionParams.from_params(params)
+    except SchemaOverrideError as exc:
+        module.fail_json(msg=str(exc))
     ctx = CheckContext(
-        conn=ConnectionParams.from_params(params),
+        conn=conn,
         app_url=params["app_url"],
         cache_url=params["cache_url"],
         data_dir=params["data_dir"],
@@ -323,13 +350,16 @@ def main():
         timeout=params["check_timeout"],
         secrets=[params["db_password"], params["cache_url"], url_password(params["cache_url"])],
         options=params["check_options"],
+        archive_dir=archive_dir or params["archive_dir"],
     )
     report = build_report(run_checks(ctx, names))
     report["thresholds"] = thresholds
 
     changed = False
     if params["prometheus_textfile"]:
-        changed = write_textfile(module, params["prometheus_textfile"], render(report), mode)
+        host = params["prometheus_host"] or socket.gethostname()
+        content = render_host(dict(report, host=host), sections=("health",))
+        changed = write_textfile(module, params["prometheus_textfile"], content, mode)
         report["prometheus_textfile"] = params["prometheus_textfile"]
 
     if report["overall_status"] in FAIL_LEVELS[params["fail_on"]]:

@@ -28,6 +28,19 @@ description:
   - Restores a host whose database is gone (missing SQLite file, dropped PostgreSQL database).
   - When O(repository) is missing or unreadable and O(secondary_repository) is set, the backup is
     fetched from the secondary (local path or SFTP) into O(secondary_staging) and restored from there.
+  - "With O(target_time) the restore is to a moment (point-in-time recovery) from the continuous archive that
+    M(bim.wall_system.continuous_archiving) set up in O(archive_dir), not from the logical repository.
+    PostgreSQL: pgBackRest restores the whole cluster into a new data directory beside the live one, which
+    starts on its own Unix socket (port + 1, no TCP, archiving off), recovers to the moment and promotes;
+    SQLite: Litestream restores a new file beside the live one. The copy is verified (every BIM table
+    readable, spatial indexes valid; PostgreSQL amcheck and no invalid index; SQLite integrity_check,
+    foreign_key_check, rtreecheck; no marker row newer than the moment), then swapped in with a restore
+    point (PostgreSQL: the old data directory C(<data_dir>.rp-<time>), the cluster stopped and started with
+    the commands the archiving role recorded, else pg_ctl; SQLite: as above, Litestream stopped around the
+    swap). O(mode=new) leaves the copy beside live (PostgreSQL: running on its socket) for inspection."
+  - "RV(rpo_s) of a point-in-time restore is measured from the collection's marker rows
+    (C(bim_recovery_markers)): the newest marker of the live database (or of the marker writer's journal
+    when the database is gone) minus the newest marker of the restored copy."
 author:
   - BIM Wall System operations team (@bim-wall-system)
 extends_documentation_fragment:
@@ -84,6 +97,8 @@ options:
   rollback_to:
     description:
       - Name (or path) of a restore point to swap back in, or V(latest). Excludes a restore.
+      - A PostgreSQL restore point of a point-in-time swap is a data directory (an absolute path,
+        C(<data_dir>.rp-<time>)); the whole cluster is swapped back.
     type: str
   keep_restore_points:
     description:
@@ -170,6 +185,26 @@ options:
     description: Seconds to wait when another restore on the same database is running.
     type: int
     default: 60
+  target_time:
+    description:
+      - Restore to this moment (ISO 8601, e.g. C(2026-12-05T10:05:40Z); no offset = UTC) or to V(latest), the
+        newest moment the continuous archive holds, instead of restoring a logical backup.
+      - It must lie in the recoverable window (M(bim.wall_system.backup_info) RV(bim.wall_system.backup_info#module:recoverable_window)).
+      - "Grain: PostgreSQL stops at the last transaction committed at or before the moment. Litestream restores
+        what it had shipped by the moment (it ships every O(bim.wall_system.continuous_archiving#module:sync_interval)),
+        at the grain of its per-sync files while they are kept, coarser later."
+      - Excludes O(backup_id) other than V(latest), O(tables), O(secondary_repository).
+    type: str
+  archive_dir:
+    description:
+      - Folder of the archiving files (inventory C(bim_archiving_dir)), for O(target_time) and for rolling back
+        a point-in-time swap.
+    type: path
+    default: /var/lib/bim-wall-system/archiving
+  marker_run:
+    description:
+      - Only count the marker rows of this run label when measuring RV(rpo_s) (drills write their own run).
+    type: str
 notes:
   - Stop the application before a SQLite swap; a process that keeps the old file open keeps writing
     to the restore point (the module warns with the process ids it finds).
@@ -202,6 +237,19 @@ EXAMPLES = r'''
     mode: new
     target: /var/lib/bim/walls-recovered.db
     tables: [walls]
+
+- name: Bring the database back to how it was at 10:05:40 UTC (point-in-time recovery), keeping a restore point
+  bim.wall_system.restore:
+    engine: postgresql
+    db_socket_dir: /var/run/postgresql
+    target_time: "2026-12-05T10:05:40Z"
+
+- name: Restore everything the archive holds into a copy beside live, for inspection
+  bim.wall_system.restore:
+    engine: sqlite
+    sqlite_path: /var/lib/bim/walls.db
+    target_time: latest
+    mode: new
 
 - name: Roll back to the restore point the last swap kept
   bim.wall_system.restore:
@@ -352,6 +400,31 @@ repository_used:
   returned: when a backup was chosen
   type: str
   sample: /var/backups/bim
+target_time:
+  description: The moment restored to (ISO 8601 UTC), or V(latest).
+  returned: with O(target_time)
+  type: str
+  sample: "2026-12-05T10:05:40Z"
+recoverable_window:
+  description: Earliest and latest moment the archive could restore to, when the restore began.
+  returned: with O(target_time)
+  type: dict
+  sample: {earliest: "2026-12-05T09:00:12Z", latest: "2026-12-05T10:07:31Z"}
+newest_marker_live:
+  description: Newest marker row of the live database (or the marker writer's journal) before the restore.
+  returned: with O(target_time)
+  type: str
+  sample: "2026-12-05T10:07:40.120331Z"
+newest_marker_restored:
+  description: Newest marker row in the restored copy.
+  returned: with O(target_time)
+  type: str
+  sample: "2026-12-05T10:07:31.002144Z"
+copy:
+  description: Where the copy of O(mode=new) is, PostgreSQL with the socket folder and port it runs on.
+  returned: with O(target_time) and O(mode=new)
+  type: dict
+  sample: {data_dir: /var/lib/postgresql/15/main.copy-20261205101500, socket_dir: /var/lib/bim-wall-system/archiving/copy-socket, port: 5433}
 secondary:
   description:
     - What was fetched from the secondary repository.
@@ -364,12 +437,14 @@ secondary:
            fetched_bytes: 61234567, reused_chunks: 0}
 '''
 
+import contextlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import (
     ConnectionParams, database_argument_spec, database_required_if)
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SchemaOverrideError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import location_options
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
@@ -388,6 +463,50 @@ def _finish(module, base, failed_msg=None):
     if failed_msg is not None:
         module.fail_json(msg=failed_msg, **base)
     module.exit_json(**base)
+
+
+def _cluster_restore_point(p):
+    """A PostgreSQL restore point of a point-in-time swap is a data directory (an absolute path)."""
+    return bool(p["rollback_to"]) and p["engine"] == "postgresql" and os.path.isabs(p["rollback_to"])
+
+
+def paused_archiver(p, params):
+    """A swap or rollback of a live database whose archiver holds it open (Litestream) pauses it."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import archive_if_set_up
+    archive = None
+    if not p["fetch_only"] and (p["rollback_to"] or p["mode"] == "swap"):
+        archive = archive_if_set_up(params, p["archive_dir"], p["state_dir"])
+    return archive.paused() if archive else contextlib.nullcontext()
+
+
+def point_in_time(module, params, base):
+    """target_time (and the rollback of a cluster swap): the continuous archive's restore."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import ArchiveError
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving import pitr
+    p = module.params
+    if p["backup_id"] not in (None, "latest"):
+        _finish(module, base, "backup_id names a logical backup; it does not go with target_time")
+    try:
+        if p["rollback_to"]:
+            result = pitr.run_pitr_rollback(params, p["archive_dir"], p["rollback_to"], p["keep_restore_points"],
+                                            check_mode=module.check_mode, state_dir=p["state_dir"],
+                                            lock_wait=p["lock_timeout"])
+        else:
+            result = pitr.run_pitr_restore(params, p["archive_dir"], p["target_time"], mode=p["mode"],
+                                           keep_target=p["keep_target"], keep_restore_points=p["keep_restore_points"],
+                                           check_mode=module.check_mode, state_dir=p["state_dir"],
+                                           lock_wait=p["lock_timeout"], marker_run=p["marker_run"])
+    except MissingLibraryError as exc:
+        module.fail_json(msg=missing_required_lib(exc.library), exception=exc.exception_text)
+    except ArchiveError as exc:
+        details = dict(exc.details)
+        base.update(details.pop("result", None) or {})
+        base.update({k: v for k, v in details.items() if k in ("problems", "rc", "stderr", "cmd")})
+        _finish(module, base, "point-in-time restore of %s: %s" % (params.describe(), exc))
+    except (DatabaseError, RestoreError, OSError) as exc:
+        _finish(module, base, "point-in-time restore of %s: %s" % (params.describe(), exc))
+    base.update(result)
+    _finish(module, base)
 
 
 def main():
@@ -413,24 +532,35 @@ def main():
         data_dir=dict(type="path"),
         staging_dir=dict(type="path"),
         lock_timeout=dict(type="int", default=60),
+        target_time=dict(type="str"),
+        archive_dir=dict(type="path", default="/var/lib/bim-wall-system/archiving"),
+        marker_run=dict(type="str"),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
         required_if=database_required_if(),
-        mutually_exclusive=[("rollback_to", "tables"), ("rollback_to", "target"), ("rollback_to", "fetch_only")],
+        mutually_exclusive=[("rollback_to", "tables"), ("rollback_to", "target"), ("rollback_to", "fetch_only"),
+                            ("target_time", "tables"), ("target_time", "rollback_to"), ("target_time", "fetch_only"),
+                            ("target_time", "secondary_repository"), ("target_time", "target")],
         supports_check_mode=True,
     )
     p = module.params
     from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
-    params = ConnectionParams.from_params(p)
     base = dict(changed=False, backup_id=None, mode=p["mode"], restore_point=None, tables={}, verified=False,
                 warnings=[], duration_s=0.0)
+    try:
+        params = ConnectionParams.from_params(p)
+    except SchemaOverrideError as exc:
+        module.fail_json(msg=str(exc), **base)
+    if p["target_time"] or _cluster_restore_point(p):
+        point_in_time(module, params, base)
     failed = None
     try:
         if p["rollback_to"]:
-            result = runner.run_rollback(params, p["rollback_to"], keep_restore_points=p["keep_restore_points"],
-                                         check_mode=module.check_mode, state_dir=p["state_dir"],
-                                         data_dir=p["data_dir"], lock_wait=p["lock_timeout"])
+            with contextlib.nullcontext() if module.check_mode else paused_archiver(p, params):
+                result = runner.run_rollback(params, p["rollback_to"], keep_restore_points=p["keep_restore_points"],
+                                             check_mode=module.check_mode, state_dir=p["state_dir"],
+                                             data_dir=p["data_dir"], lock_wait=p["lock_timeout"])
             base.update(result)
             _finish(module, base)
         repository = p["repository"]
@@ -458,13 +588,14 @@ def main():
             p["backup_id"] = secondary["backup_id"]
         elif p["fetch_only"]:
             _finish(module, base, "fetch_only needs secondary_repository")
-        result = runner.run_restore(
-            params, repository, p["backup_id"], mode=p["mode"], target_name=p["target"], tables=p["tables"],
-            jobs=p["jobs"], keep_restore_points=p["keep_restore_points"], keep_target=p["keep_target"],
-            check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
-            restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
-            data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"],
-            verification=p["verification"])
+        with contextlib.nullcontext() if module.check_mode else paused_archiver(p, params):
+            result = runner.run_restore(
+                params, repository, p["backup_id"], mode=p["mode"], target_name=p["target"], tables=p["tables"],
+                jobs=p["jobs"], keep_restore_points=p["keep_restore_points"], keep_target=p["keep_target"],
+                check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
+                restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
+                data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"],
+                verification=p["verification"])
         base.update(result)
         base["repository_used"] = repository
         if secondary:

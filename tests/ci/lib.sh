@@ -171,6 +171,21 @@ ensure_get_pip_standin() {
     done
 }
 
+# ensure_npm_packages SRC_DIR DEST_DIR -> `npm ci` of SRC_DIR's package.json + package-lock.json into
+# DEST_DIR (outside the build copy); skipped when DEST_DIR holds the same lock file. Uses the
+# machine's Node.js and npm (Debian's nodejs and npm when there are none).
+ensure_npm_packages() {
+    local src="$1" dest="$2"
+    if [ -f "$dest/package-lock.json" ] && [ -d "$dest/node_modules" ] && cmp -s "$src/package-lock.json" "$dest/package-lock.json"; then
+        return 0
+    fi
+    command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm
+    mkdir -p "$dest"
+    cp "$src/package.json" "$src/package-lock.json" "$dest/"
+    log "npm ci in $dest"
+    (cd "$dest" && npm ci --no-audit --no-fund --loglevel=error >&2)
+}
+
 # make_build_copy -> build/ansible_collections/bim/wall_system, a copy of the tree without
 # .git/.venv/build/.cache (ansible-test needs the ansible_collections/NS/NAME layout).
 make_build_copy() {

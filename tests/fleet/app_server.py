@@ -7,8 +7,10 @@
     GET /metrics  -> JSON metrics; /metrics?format=prometheus -> the same as Prometheus gauges
 
 The state file (JSON) is read on every request, so a test changes the application by rewriting
-it. Keys: ``healthy`` (bool), ``delay_ms`` (answer this much later: a slow application), and the
-metric values; any other numeric key is published as an extra metric.
+it. Keys: ``healthy`` (bool), ``delay_ms`` (answer this much later: a slow application), ``hang``
+(bool: accept the connection and answer nothing until the state says otherwise, at most 10
+minutes: a hung application), and the metric values; any other numeric key is published as an
+extra metric.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ DEFAULT_METRICS = {
     "heap_used_percent": 0.45,
     "throughput_ops": 850,
 }
-CONTROL_KEYS = ("healthy", "delay_ms")
+CONTROL_KEYS = ("healthy", "delay_ms", "hang")
+HANG_LIMIT_S = 600.0
 
 HELP = {
     "cache_hit_rate": "Share of geometry cache lookups served from the cache (0..1).",
@@ -85,6 +88,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 - http.server API
         state = read_state(self.state_file)
+        hung_since = time.monotonic()
+        while state.get("hang") and time.monotonic() - hung_since < HANG_LIMIT_S:
+            time.sleep(0.1)  # re-read: a test that lifts the hang ends it for waiting requests too
+            state = read_state(self.state_file)
         delay = state.get("delay_ms") or 0
         if isinstance(delay, (int, float)) and delay > 0:
             time.sleep(delay / 1000.0)

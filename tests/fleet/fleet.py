@@ -8,12 +8,14 @@
     fleet.py status [--state-dir DIR]           exit 0 when every part is up, 1 otherwise
     fleet.py stop-db|start-db|stop-sshd|start-sshd|stop-app|start-app|reset HOST
     fleet.py set-app HOST '{"cache_hit_rate": 0.6}'
+    fleet.py unit-start|unit-stop|unit-status HOST UNIT_FILE   a systemd unit's ExecStart, fleet-run
 
-Hosts (every one its own sshd on ADDRESS:22, root with key auth):
-    pg1      127.0.10.1   PostgreSQL 15 + PostGIS cluster on 127.0.10.1:5432, db bim_walls
-    pg2      127.0.10.2   same
-    lite1    127.0.10.3   SQLite file STATE/lite1/data/bim-walls.db
-    lite2..  127.0.10.20+ extra SQLite hosts (--sqlite-hosts K), for benchmarks
+Hosts (every one its own sshd on ADDRESS:22, root with key auth; schema variant of generate.py):
+    pg1      127.0.10.1   PostgreSQL 15 + PostGIS cluster on 127.0.10.1:5432, db bim_walls   seed
+    pg2      127.0.10.2   same                                                          site
+    lite1    127.0.10.3   SQLite file STATE/lite1/data/bim-walls.db                     seed
+    lite2    127.0.10.4   SQLite file STATE/lite2/data/bim-walls.db                     site
+    lite3..  127.0.10.20+ extra SQLite hosts (--sqlite-hosts K), for benchmarks         seed
     storage1 127.0.10.9   sshd only (group bim_storage), folder STATE/storage1/backups
 Every BIM host runs the application stand-in (app_server.py) on ADDRESS:8080.
 
@@ -57,13 +59,17 @@ APP_PORT = 8080
 DB_NAME = "bim_walls"
 DB_USER = "postgres"
 DEFAULT_NET = "127.0.10"
+# (name, last address byte, kind, schema variant of generate.py): each engine runs the guide's
+# names (seed) on one host and an operator's own names (site) on another.
 BASE_HOSTS = (
-    ("pg1", 1, "postgresql"),
-    ("pg2", 2, "postgresql"),
-    ("lite1", 3, "sqlite"),
-    ("storage1", 9, "storage"),
+    ("pg1", 1, "postgresql", "seed"),
+    ("pg2", 2, "postgresql", "site"),
+    ("lite1", 3, "sqlite", "seed"),
+    ("lite2", 4, "sqlite", "site"),
+    ("storage1", 9, "storage", None),
 )
-EXTRA_SQLITE_BASE = 20  # lite2 = 127.0.10.20, lite3 = 127.0.10.21, ...
+EXTRA_SQLITE_BASE = 20  # lite3 = 127.0.10.20, lite4 = 127.0.10.21, ...
+EXTRA_SQLITE_FIRST = 3
 # The host that installs the collection's libraries from the controller's wheelhouse, with no
 # package index reachable (the others install from the machine's index).
 WHEELHOUSE_HOST = "pg2"
@@ -75,14 +81,14 @@ class FleetError(Exception):
 
 
 def host_plan(sqlite_hosts=0, net=DEFAULT_NET):
-    """[(name, address, kind)] of the fleet with K extra SQLite hosts, on the /24 NET."""
+    """[(name, address, kind, variant)] of the fleet with K extra SQLite hosts, on the /24 NET."""
     if not 0 <= sqlite_hosts <= 200:
         raise FleetError("--sqlite-hosts must be between 0 and 200")
     if not re.match(r"^127\.\d{1,3}\.\d{1,3}$", net):
         raise FleetError("the fleet network must be a loopback /24 such as 127.0.10 (got %r)" % net)
-    plan = [(name, "%s.%d" % (net, last), kind) for name, last, kind in BASE_HOSTS]
+    plan = [(name, "%s.%d" % (net, last), kind, variant) for name, last, kind, variant in BASE_HOSTS]
     for i in range(sqlite_hosts):
-        plan.append(("lite%d" % (i + 2), "%s.%d" % (net, EXTRA_SQLITE_BASE + i), "sqlite"))
+        plan.append(("lite%d" % (i + EXTRA_SQLITE_FIRST), "%s.%d" % (net, EXTRA_SQLITE_BASE + i), "sqlite", "seed"))
     return plan
 
 
@@ -226,9 +232,11 @@ class Fleet:
         self._client_key()
         if not os.path.exists(self.password_file):
             _write(self.password_file, secrets.token_urlsafe(18) + "\n", 0o600)
-        wanted = {entry[0] for entry in plan}
+        wanted = {entry[0]: entry[1] for entry in plan}
         for name in self._host_dirs():
-            if name not in wanted:  # a host of an earlier, larger fleet
+            # a host of an earlier, larger fleet, or one whose name moved to another address
+            # (lite2 was the first extra SQLite host before it joined the base fleet)
+            if wanted.get(name) != self._listen_address(name):
                 self._stop_host(name)
                 shutil.rmtree(self.hdir(name), ignore_errors=True)
 
@@ -236,8 +244,8 @@ class Fleet:
         errors = []
         workers = min(8, len(plan))
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(self._build_host, name, addr, kind, walls, seed): name
-                       for name, addr, kind in plan}
+            futures = {pool.submit(self._build_host, name, addr, kind, variant, walls, seed): name
+                       for name, addr, kind, variant in plan}
             for future in concurrent.futures.as_completed(futures):
                 name = futures[future]
                 try:
@@ -271,19 +279,19 @@ class Fleet:
         with open(self.client_key + ".pub", encoding="utf-8") as handle:
             _write(os.path.join(self.state_dir, "authorized_keys"), handle.read(), 0o644)
 
-    def _build_host(self, name, addr, kind, walls, seed):
+    def _build_host(self, name, addr, kind, variant, walls, seed):
         os.makedirs(self.hdir(name), exist_ok=True)
         os.chmod(self.hdir(name), 0o755)
-        info = {"name": name, "address": addr, "kind": kind,
+        info = {"name": name, "address": addr, "kind": kind, "variant": variant,
                 "engine": kind if kind in ("postgresql", "sqlite") else None}
         self._sshd(name, addr)
         if kind == "postgresql":
-            self._postgresql(name, addr, walls, seed)
+            self._postgresql(name, addr, walls, seed, variant)
             info.update(db_host=addr, db_port=PG_PORT, db_name=DB_NAME, db_user=DB_USER,
                         db_socket_dir=self.hdir(name, "run"), data_dir=self.hdir(name, "data"),
                         sqlite_path=None)
         elif kind == "sqlite":
-            path = self._sqlite(name, walls, seed)
+            path = self._sqlite(name, walls, seed, variant)
             info.update(sqlite_path=path, data_dir=self.hdir(name, "data"))
         else:
             backups = self.hdir(name, "backups")
@@ -386,7 +394,7 @@ class Fleet:
     def _pg_data(self, name):
         return self.hdir(name, "data")
 
-    def _postgresql(self, name, addr, walls, seed):
+    def _postgresql(self, name, addr, walls, seed, variant):
         data = self._pg_data(name)
         run = self.hdir(name, "run")
         if not os.path.exists(os.path.join(data, "PG_VERSION")):
@@ -438,17 +446,17 @@ class Fleet:
             _write(os.path.join(data, "pg_hba.conf"), hba, 0o600)
             _chown_postgres(os.path.join(data, "pg_hba.conf"))
         self.start_db(name, addr)
-        self._pg_populate(name, walls, seed)
+        self._pg_populate(name, walls, seed, variant)
 
     def _pg_conninfo(self, name, dbname=DB_NAME):
         return "host=%s port=%d user=%s dbname=%s password=%s connect_timeout=5" % (
             self.hdir(name, "run"), PG_PORT, DB_USER, dbname, self.password)
 
-    def _pg_populate(self, name, walls, seed):
+    def _pg_populate(self, name, walls, seed, variant):
         import psycopg
 
         marker = self.hdir(name, "populated.json")
-        want = {"walls": walls, "seed": seed}
+        want = {"walls": walls, "seed": seed, "variant": variant}
         try:
             with open(marker, encoding="utf-8") as handle:
                 if json.load(handle) == want and self._pg_has_walls(name):
@@ -458,7 +466,7 @@ class Fleet:
         with psycopg.connect(self._pg_conninfo(name, "postgres"), autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS bim_walls WITH (FORCE)")
             conn.execute("CREATE DATABASE bim_walls")
-        generate.populate_postgresql(self._pg_conninfo(name), walls, seed=seed)
+        generate.populate_postgresql(self._pg_conninfo(name), walls, seed=seed, variant=variant)
         with psycopg.connect(self._pg_conninfo(name), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
         _write(marker, json.dumps(want) + "\n")
@@ -526,12 +534,12 @@ class Fleet:
             raise FleetError("%s has no database" % name)
 
     # ------------------------------------------------------------------ SQLite
-    def _sqlite(self, name, walls, seed):
+    def _sqlite(self, name, walls, seed, variant):
         data = self.hdir(name, "data")
         os.makedirs(data, mode=0o755, exist_ok=True)
         path = os.path.join(data, "bim-walls.db")
         marker = self.hdir(name, "populated.json")
-        want = {"walls": walls, "seed": seed}
+        want = {"walls": walls, "seed": seed, "variant": variant}
         try:
             with open(marker, encoding="utf-8") as handle:
                 if json.load(handle) == want and os.path.exists(path):
@@ -546,7 +554,7 @@ class Fleet:
                 os.unlink(path + suffix)
             except OSError:
                 pass
-        generate.populate_sqlite(path, walls, seed=seed)
+        generate.populate_sqlite(path, walls, seed=seed, variant=variant)
         _write(marker, json.dumps(want) + "\n")
         return path
 
@@ -595,6 +603,68 @@ class Fleet:
             self.start_db(name)
             appctl.write_state(self._app_cfg(name), {})
             self.start_app(name)
+
+    # ------------------------------------------------------------------ services (systemd units' commands)
+    # A role that ships a systemd unit (e.g. Litestream of continuous_archiving) runs the unit's
+    # ExecStart here under the fleet's own process control (no systemd on the test machine):
+    # `fleet.py unit-start HOST UNIT_FILE` / unit-stop / unit-status. One pid file per unit.
+    def _unit_paths(self, name, unit_file):
+        unit = os.path.basename(unit_file)
+        folder = self.hdir(name, "services")
+        return folder, os.path.join(folder, unit + ".pid"), os.path.join(folder, unit + ".log")
+
+    @staticmethod
+    def unit_command(unit_file):
+        """argv of the unit's ExecStart= (the command a systemd host would run)."""
+        import shlex
+
+        with open(unit_file, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip().startswith("ExecStart="):
+                    return shlex.split(line.strip()[len("ExecStart="):].lstrip("-@+!"))
+        raise FleetError("%s has no ExecStart= line" % unit_file)
+
+    def unit_pid(self, name, unit_file):
+        _folder, pid_file, _log = self._unit_paths(name, unit_file)
+        pid = _read_pid(pid_file)
+        return pid if pid and _alive(pid) else None
+
+    def unit_start(self, name, unit_file):
+        if self.unit_pid(name, unit_file):
+            return
+        folder, pid_file, log = self._unit_paths(name, unit_file)
+        os.makedirs(folder, mode=0o755, exist_ok=True)
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(self.unit_command(unit_file), stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True, cwd="/")
+        _write(pid_file, "%d\n" % proc.pid)
+        time.sleep(0.3)
+        if proc.poll() is not None:
+            raise FleetError("%s of %s exited at once (rc=%s), see %s" % (unit_file, name, proc.returncode, log))
+
+    def unit_stop(self, name, unit_file):
+        _folder, pid_file, _log = self._unit_paths(name, unit_file)
+        self._stop_pid_file(pid_file)
+
+    def _stop_pid_file(self, pid_file):
+        pid = _read_pid(pid_file)
+        if pid and _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            try:
+                _wait(lambda: not _alive(pid), 30, "pid %d to stop" % pid)
+            except FleetError:
+                os.kill(pid, signal.SIGKILL)
+        try:
+            os.unlink(pid_file)
+        except OSError:
+            pass
+
+    def _stop_units(self, name):
+        folder = self.hdir(name, "services")
+        if os.path.isdir(folder):
+            for entry in sorted(os.listdir(folder)):
+                if entry.endswith(".pid"):
+                    self._stop_pid_file(os.path.join(folder, entry))
 
     # ------------------------------------------------------------------ inventory
     def _write_inventory(self, hosts):
@@ -723,19 +793,23 @@ class Fleet:
             ok = ok and all(row.values())
         return {"up": ok, "hosts": report, "walls": meta.get("walls"), "inventory": self.inventory}
 
+    def _listen_address(self, name):
+        """The address the host's sshd_config listens on, or None."""
+        try:
+            with open(self.hdir(name, "ssh", "sshd_config"), encoding="utf-8") as handle:
+                return re.search(r"^ListenAddress (\S+):22$", handle.read(), re.M).group(1)
+        except (OSError, AttributeError):
+            return None
+
     def _stop_host(self, name):
+        self._stop_units(name)
         app_cfg = self.hdir(name, "app", "config.json")
         if os.path.exists(app_cfg):
             appctl.stop(appctl.load_config(self.hdir(name, "app")))
         if os.path.exists(os.path.join(self._pg_data(name), "PG_VERSION")):
             self._pg_stop(name)
         pid = self._sshd_pid(name)
-        addr = None
-        try:
-            with open(self.hdir(name, "ssh", "sshd_config"), encoding="utf-8") as handle:
-                addr = re.search(r"^ListenAddress (\S+):22$", handle.read(), re.M).group(1)
-        except (OSError, AttributeError):
-            pass
+        addr = self._listen_address(name)
         if pid:
             os.kill(pid, signal.SIGTERM)
         if addr:
@@ -785,7 +859,7 @@ def main(argv=None):
     up = sub.add_parser("up", help="build the fleet (idempotent)")
     up.add_argument("--walls", type=int, default=2000)
     up.add_argument("--seed", type=int, default=1)
-    up.add_argument("--sqlite-hosts", type=int, default=0, help="extra SQLite hosts (127.0.10.20+)")
+    up.add_argument("--sqlite-hosts", type=int, default=0, help="extra SQLite hosts lite3... (127.0.10.20+)")
     up.add_argument("--net", default=None,
                     help="loopback /24 of the fleet (default $BIM_FLEET_NET or 127.0.10); a second "
                          "fleet on one machine needs its own --net and --state-dir")
@@ -794,6 +868,10 @@ def main(argv=None):
     sub.add_parser("status", help="JSON status; exit 0 when every part is up")
     for command in ("stop-db", "start-db", "stop-sshd", "start-sshd", "stop-app", "start-app", "reset"):
         sub.add_parser(command).add_argument("host")
+    for command in ("unit-start", "unit-stop", "unit-status"):
+        unit = sub.add_parser(command, help="run / stop / ask for a systemd unit's ExecStart under the fleet's control")
+        unit.add_argument("host")
+        unit.add_argument("unit_file")
     set_app = sub.add_parser("set-app", help="merge JSON into the host's application state")
     set_app.add_argument("host")
     set_app.add_argument("values", help='JSON object, e.g. \'{"cache_hit_rate": 0.6}\'')
@@ -812,6 +890,12 @@ def main(argv=None):
             report = fleet.status()
             print(json.dumps(report, indent=2))
             return 0 if report["up"] else 1
+        elif args.command in ("unit-start", "unit-stop"):
+            getattr(fleet, args.command.replace("-", "_"))(args.host, args.unit_file)
+        elif args.command == "unit-status":
+            pid = fleet.unit_pid(args.host, args.unit_file)
+            print(json.dumps({"running": bool(pid), "pid": pid}))
+            return 0 if pid else 3
         elif args.command == "set-app":
             values = json.loads(args.values)
             if not isinstance(values, dict):

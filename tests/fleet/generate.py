@@ -14,10 +14,20 @@ intersections (the corner points), N quality_metrics rows, max(300, N/2) log row
 categories geometry/database/api/cache) and max(40, N/20) temp_geometry rows, half older and
 half newer than 24 h.
 
+Schema variants (``variant``), the same rows in each:
+
+- ``seed``: schema_postgresql.sql / schema_sqlite.sql, the names of the guide (walls.geom with GiST
+  idx_walls_geometry, intersections.point with idx_intersections_point; R*Trees walls_rtree and
+  intersections_rtree (id, min_x, max_x, min_y, max_y); logs(created_at, level, ...)).
+- ``site``: schema_postgresql_site.sql / schema_sqlite_site.sql, an operator's own names:
+  walls.outline with GiST walls_outline_gist, intersections.location with idx_intersections_point;
+  the R*Tree rtree_walls (wall_id, x_lo, x_hi, y_lo, y_hi) and none on intersections;
+  logs(logged_at, severity, ...); and a table outside the BIM schema, projects.
+
 CLI::
 
-    python tests/fleet/generate.py postgresql --dsn "host=... dbname=bim_walls" --walls 2000
-    python tests/fleet/generate.py sqlite --path /tmp/bim-walls.db --walls 2000
+    python tests/fleet/generate.py postgresql --dsn "host=... dbname=bim_walls" --walls 2000 [--variant site]
+    python tests/fleet/generate.py sqlite --path /tmp/bim-walls.db --walls 2000 [--variant site]
 """
 
 from __future__ import annotations
@@ -35,6 +45,27 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA_POSTGRESQL = os.path.join(HERE, "schema_postgresql.sql")
 SCHEMA_SQLITE = os.path.join(HERE, "schema_sqlite.sql")
+
+# The names that differ between schema variants (see the module docstring).
+VARIANTS = {
+    "seed": {
+        "postgresql": SCHEMA_POSTGRESQL, "sqlite": SCHEMA_SQLITE,
+        "walls_geometry": "geom", "intersections_geometry": "point",
+        "log_time": "created_at", "log_level": "level",
+        "walls_rtree": ("walls_rtree", "id", "min_x", "max_x", "min_y", "max_y"),
+        "intersections_rtree": ("intersections_rtree", "id", "min_x", "max_x", "min_y", "max_y"),
+        "projects": False,
+    },
+    "site": {
+        "postgresql": os.path.join(HERE, "schema_postgresql_site.sql"),
+        "sqlite": os.path.join(HERE, "schema_sqlite_site.sql"),
+        "walls_geometry": "outline", "intersections_geometry": "location",
+        "log_time": "logged_at", "log_level": "severity",
+        "walls_rtree": ("rtree_walls", "wall_id", "x_lo", "x_hi", "y_lo", "y_hi"),
+        "intersections_rtree": None,
+        "projects": True,
+    },
+}
 
 WALLS_PER_PROJECT = 500
 BATCH = 20000
@@ -82,6 +113,13 @@ MESSAGES = {
         "cache unreachable for {ms} ms",
     ),
 }
+
+
+def variant_names(variant):
+    """The names of schema variant ``variant`` (``seed`` or ``site``)."""
+    if variant not in VARIANTS:
+        raise ValueError("unknown schema variant %r (known: %s)" % (variant, ", ".join(VARIANTS)))
+    return VARIANTS[variant]
 
 
 def _split_sql(path):
@@ -226,6 +264,11 @@ class _Data:
             y = round(6000000.0 + rng.uniform(0, 25000), 3)
             yield (i + 1, self.ts(age), (x, y, round(rng.uniform(0.5, 20), 3)))
 
+    def projects(self):
+        """(id, name, created_at) of every project the walls belong to (site variant only)."""
+        for project in range(1, 2 + (self.walls - 1) // WALLS_PER_PROJECT):
+            yield (project, "Project %03d" % project, self.ts(900 * 86400 + project * 3600))
+
 
 def _line_wkt(c):
     return "LINESTRING(%.3f %.3f,%.3f %.3f)" % c
@@ -245,12 +288,14 @@ def _fmt(v):
 # PostgreSQL
 
 
-def populate_postgresql(conninfo, walls, seed=1, now=None):
-    """Create the BIM schema in an EXISTING EMPTY database and fill it. Returns a stats dict."""
+def populate_postgresql(conninfo, walls, seed=1, now=None, variant="seed"):
+    """Create the BIM schema (of ``variant``) in an EXISTING EMPTY database and fill it. Returns a
+    stats dict."""
     import psycopg
 
+    names = variant_names(variant)
     data = _Data(walls, seed, now)
-    tables, indexes = _split_sql(SCHEMA_POSTGRESQL)
+    tables, indexes = _split_sql(names["postgresql"])
     started = time.monotonic()
     counts = {}
     with psycopg.connect(conninfo) as conn:
@@ -293,15 +338,17 @@ def populate_postgresql(conninfo, walls, seed=1, now=None):
                         row[0], row[1], row[2], row[3], row[4], row[5], _line_wkt(row[6]),
                         row[7], row[8])
 
-            copy("walls", "id, project_id, name, material, height_mm, thickness_mm, geom, "
-                 "created_at, updated_at", wall_lines())
-            copy("intersections", "id, wall_a, wall_b, kind, point, created_at",
+            if names["projects"]:
+                copy("projects", "id, name, created_at", ("%d\t%s\t%s+00\n" % r for r in data.projects()))
+            copy("walls", "id, project_id, name, material, height_mm, thickness_mm, %s, "
+                 "created_at, updated_at" % names["walls_geometry"], wall_lines())
+            copy("intersections", "id, wall_a, wall_b, kind, %s, created_at" % names["intersections_geometry"],
                  ("%d\t%d\t%d\t%s\tSRID=3857;POINT(%.3f %.3f)\t%s+00\n"
                   % (r[0], r[1], r[2], r[3], r[4][0], r[4][1], r[5]) for r in inters))
             del inters[:]
             copy("quality_metrics", "id, wall_id, metric, value, measured_at",
                  ("%d\t%d\t%s\t%r\t%s+00\n" % r for r in data.quality_metrics()))
-            copy("logs", "id, created_at, level, category, message",
+            copy("logs", "id, %s, %s, category, message" % (names["log_time"], names["log_level"]),
                  ("%d\t%s+00\t%s\t%s\t%s\n" % r for r in data.logs()))
             copy("temp_geometry", "id, created_at, geom",
                  ("%d\t%s+00\tSRID=3857;%s\n" % (r[0], r[1], _polygon_wkt(r[2]))
@@ -331,12 +378,14 @@ def populate_postgresql(conninfo, walls, seed=1, now=None):
 # SQLite
 
 
-def populate_sqlite(path, walls, seed=1, now=None):
-    """Create a NEW SQLite file with the BIM schema and fill it. Refuses an existing path."""
+def populate_sqlite(path, walls, seed=1, now=None, variant="seed"):
+    """Create a NEW SQLite file with the BIM schema (of ``variant``) and fill it. Refuses an
+    existing path."""
     if os.path.lexists(path):
         raise FileExistsError("refusing to overwrite existing file %s" % path)
+    names = variant_names(variant)
     data = _Data(walls, seed, now)
-    tables, indexes = _split_sql(SCHEMA_SQLITE)
+    tables, indexes = _split_sql(names["sqlite"])
     started = time.monotonic()
     counts = {}
     conn = sqlite3.connect(path, isolation_level=None)
@@ -379,19 +428,22 @@ def populate_sqlite(path, walls, seed=1, now=None):
 
         many("INSERT INTO walls (id, project_id, name, material, height_mm, thickness_mm, geom_wkt,"
              " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", wall_rows(), "walls")
-        many("INSERT INTO walls_rtree (id, min_x, max_x, min_y, max_y) VALUES (?, ?, ?, ?, ?)",
-             wall_rtree, "walls_rtree")
+        many("INSERT INTO %s (%s, %s, %s, %s, %s) VALUES (?, ?, ?, ?, ?)" % names["walls_rtree"],
+             wall_rtree, names["walls_rtree"][0])
         del wall_rtree[:]
         many("INSERT INTO intersections (id, wall_a, wall_b, kind, x, y, created_at)"
              " VALUES (?, ?, ?, ?, ?, ?, ?)",
              ((r[0], r[1], r[2], r[3], r[4][0], r[4][1], r[5]) for r in inters), "intersections")
-        many("INSERT INTO intersections_rtree (id, min_x, max_x, min_y, max_y) VALUES (?, ?, ?, ?, ?)",
-             ((r[0], r[4][0], r[4][0], r[4][1], r[4][1]) for r in inters), "intersections_rtree")
+        if names["intersections_rtree"]:
+            many("INSERT INTO %s (%s, %s, %s, %s, %s) VALUES (?, ?, ?, ?, ?)" % names["intersections_rtree"],
+                 ((r[0], r[4][0], r[4][0], r[4][1], r[4][1]) for r in inters), names["intersections_rtree"][0])
         del inters[:]
+        if names["projects"]:
+            many("INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)", data.projects(), "projects")
         many("INSERT INTO quality_metrics (id, wall_id, metric, value, measured_at)"
              " VALUES (?, ?, ?, ?, ?)", data.quality_metrics(), "quality_metrics")
-        many("INSERT INTO logs (id, created_at, level, category, message) VALUES (?, ?, ?, ?, ?)",
-             data.logs(), "logs")
+        many("INSERT INTO logs (id, %s, %s, category, message) VALUES (?, ?, ?, ?, ?)"
+             % (names["log_time"], names["log_level"]), data.logs(), "logs")
         many("INSERT INTO temp_geometry (id, created_at, geom_wkt) VALUES (?, ?, ?)",
              ((r[0], r[1], _polygon_wkt(r[2])) for r in data.temp_geometry()), "temp_geometry")
         loaded = time.monotonic()
@@ -424,15 +476,16 @@ def main(argv=None):
     lite = sub.add_parser("sqlite", help="create a new SQLite file")
     lite.add_argument("--path", required=True)
     for p in (pg, lite):
+        p.add_argument("--variant", choices=sorted(VARIANTS), default="seed", help="schema variant (default seed)")
         p.add_argument("--walls", type=int, default=2000)
         p.add_argument("--seed", type=int, default=1)
         p.add_argument("--now", help="ISO timestamp all times are relative to (default: now)")
     args = parser.parse_args(argv)
     try:
         if args.engine == "postgresql":
-            stats = populate_postgresql(args.dsn, args.walls, args.seed, args.now)
+            stats = populate_postgresql(args.dsn, args.walls, args.seed, args.now, args.variant)
         else:
-            stats = populate_sqlite(args.path, args.walls, args.seed, args.now)
+            stats = populate_sqlite(args.path, args.walls, args.seed, args.now, args.variant)
     except (RuntimeError, FileExistsError, ValueError) as exc:
         print("generate.py: %s" % exc, file=sys.stderr)
         return 1

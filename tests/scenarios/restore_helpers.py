@@ -31,6 +31,7 @@ BACKUP_PLAYBOOK = """
         db_password: "{{ bim_db_password | default(omit) }}"
         db_socket_dir: "{{ bim_db_socket_dir | default(omit) }}"
         sqlite_path: "{{ bim_sqlite_path | default(omit) }}"
+        schema: "{{ bim_schema | default(omit) }}"
         repository: "{{ bim_backup_repository }}"
         type: full
         include_paths: "{{ backup_include_paths | default([]) }}"

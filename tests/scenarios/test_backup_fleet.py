@@ -2,7 +2,7 @@
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The operator's story for `ansible-playbook bim.wall_system.backup` on the loopback fleet:
-back up pg1 and lite1, copy to storage1, read the summary; a host whose database is down fails
+back up every BIM host (both schema variants), copy to storage1, read the summary; a host whose database is down fails
 the play; a storage host that is cut off fails the copy but not the backup, and the next run
 completes the copy."""
 
@@ -13,6 +13,7 @@ import os
 
 
 HOSTS = "pg1,lite1"
+EVERY_BIM_HOST = ("pg1", "pg2", "lite1", "lite2")  # pg2, lite2: the "site" schema variant
 
 
 def _vars(fleet, **extra):
@@ -36,16 +37,16 @@ def _storage_folder(fleet, host):
 
 
 def test_backup_playbook_backs_up_and_copies(fleet, run_playbook):
-    before = {h: _manifests(fleet.hosts[h]["backup_repository"]) for h in ("pg1", "lite1")}
-    planned = run_playbook("bim.wall_system.backup", extra_vars=_vars(fleet), limit=HOSTS, check=True)
+    before = {h: _manifests(fleet.hosts[h]["backup_repository"]) for h in EVERY_BIM_HOST}
+    planned = run_playbook("bim.wall_system.backup", extra_vars=_vars(fleet), limit=list(EVERY_BIM_HOST), check=True)
     assert planned.rc == 0, planned
-    assert {h: _manifests(fleet.hosts[h]["backup_repository"]) for h in ("pg1", "lite1")} == before
+    assert {h: _manifests(fleet.hosts[h]["backup_repository"]) for h in EVERY_BIM_HOST} == before
 
-    result = run_playbook("bim.wall_system.backup", extra_vars=_vars(fleet), limit=HOSTS)
+    result = run_playbook("bim.wall_system.backup", extra_vars=_vars(fleet), limit=list(EVERY_BIM_HOST))
     assert result.rc == 0, result
     summary = _summary(result)
-    assert summary["kind"] == "backup" and summary["counts"] == {"ok": 2}
-    for host in ("pg1", "lite1"):
+    assert summary["kind"] == "backup" and summary["counts"] == {"ok": 4}
+    for host in EVERY_BIM_HOST:
         entry = summary["hosts"][host]
         assert entry["type"] in ("full", "incremental")
         assert entry["backup_id"] + ".json" in _manifests(fleet.hosts[host]["backup_repository"])

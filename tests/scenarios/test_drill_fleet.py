@@ -12,7 +12,7 @@ import os
 import restore_helpers as rh
 
 PLAYBOOK = "bim.wall_system.recovery_drill"
-HOSTS = ["pg1", "pg2", "lite1"]
+HOSTS = ["pg1", "pg2", "lite1", "lite2"]  # both schema variants: pg2 and lite2 run the "site" one
 
 
 def drill_vars(fleet, **extra):

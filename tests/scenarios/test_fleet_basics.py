@@ -61,7 +61,10 @@ def test_inventory_sets_every_bim_variable(fleet):
     hosts = {}
     for group in bim.values():
         hosts.update(group["hosts"])
-    assert {"pg1", "pg2", "lite1"} <= set(hosts)
+    assert {"pg1", "pg2", "lite1", "lite2"} <= set(hosts)
+    # the schema variant of each base host is recorded in fleet.json
+    assert {n: fleet.hosts[n]["variant"] for n in ("pg1", "pg2", "lite1", "lite2", "storage1")} == {
+        "pg1": "seed", "pg2": "site", "lite1": "seed", "lite2": "site", "storage1": None}
     names = ("bim_db_engine", "bim_db_host", "bim_db_port", "bim_db_name", "bim_db_user",
              "bim_db_password", "bim_db_socket_dir", "bim_sqlite_path", "bim_app_url",
              "bim_app_service", "bim_app_stop_command", "bim_app_start_command",
@@ -72,20 +75,24 @@ def test_inventory_sets_every_bim_variable(fleet):
     assert "storage1" in inventory["all"]["children"]["bim_storage"]["hosts"]
 
 
-@pytest.mark.parametrize("name", ["pg1", "pg2"])
-def test_postgresql_hosts_have_postgis_and_valid_gist_indexes(fleet, name):
+@pytest.mark.parametrize("name, gist, geometry", [
+    ("pg1", [("idx_intersections_point", "point"), ("idx_walls_geometry", "geom")], "geom"),
+    ("pg2", [("idx_intersections_point", "location"), ("walls_outline_gist", "outline")], "outline"),
+])
+def test_postgresql_hosts_have_postgis_and_valid_gist_indexes(fleet, name, gist, geometry):
     with pg_connect(fleet, name) as conn:
         extensions = {row[0] for row in conn.execute("SELECT extname FROM pg_extension")}
         assert {"postgis", "amcheck"} <= extensions
         rows = conn.execute(
-            "SELECT c.relname, am.amname, i.indisvalid FROM pg_index i "
+            "SELECT c.relname, a.attname, i.indisvalid FROM pg_index i "
             "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
-            "WHERE c.relname IN ('idx_walls_geometry', 'idx_intersections_point')").fetchall()
-        assert sorted(rows) == [("idx_intersections_point", "gist", True),
-                                ("idx_walls_geometry", "gist", True)]
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+            "WHERE am.amname = 'gist' ORDER BY 1").fetchall()
+        assert rows == [(index, column, True) for index, column in gist]
         walls = conn.execute("SELECT count(*) FROM walls").fetchone()[0]
         assert walls == fleet.load_meta()["walls"]
-        srid, kind = conn.execute("SELECT ST_SRID(geom), GeometryType(geom) FROM walls LIMIT 1").fetchone()
+        srid, kind = conn.execute("SELECT ST_SRID(%s), GeometryType(%s) FROM walls LIMIT 1"
+                                  % (geometry, geometry)).fetchone()
         assert (srid, kind) == (3857, "LINESTRING")
 
 
@@ -95,16 +102,18 @@ def test_postgresql_rejects_a_wrong_password(fleet):
     assert "password authentication failed" in str(caught.value)
 
 
-def test_sqlite_host_has_its_rtree_tables(fleet):
-    info = fleet.hosts["lite1"]
+@pytest.mark.parametrize("name, rtrees, walls_rtree", [("lite1", {"walls_rtree", "intersections_rtree"}, "walls_rtree"),
+                                                       ("lite2", {"rtree_walls"}, "rtree_walls")])
+def test_sqlite_host_has_its_rtree_tables(fleet, name, rtrees, walls_rtree):
+    info = fleet.hosts[name]
     conn = sqlite3.connect("file:%s?mode=ro" % info["sqlite_path"], uri=True)
     try:
-        rtrees = {row[0] for row in conn.execute(
+        found = {row[0] for row in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%rtree%'")}
-        assert rtrees == {"walls_rtree", "intersections_rtree"}
+        assert found == rtrees
         walls = conn.execute("SELECT count(*) FROM walls").fetchone()[0]
         assert walls == fleet.load_meta()["walls"]
-        assert conn.execute("SELECT count(*) FROM walls_rtree").fetchone()[0] == walls
+        assert conn.execute("SELECT count(*) FROM %s" % walls_rtree).fetchone()[0] == walls
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         conn.close()
@@ -171,14 +180,14 @@ def pg_digests(conn):
     ).fetchone() for table in BIM_TABLES}
 
 
-def sqlite_digests(path):
+def sqlite_digests(path, rtrees=("walls_rtree", "intersections_rtree")):
     conn = sqlite3.connect(path)
     try:
         digests = {}
-        for table in BIM_TABLES + ("walls_rtree", "intersections_rtree"):
+        for table in BIM_TABLES + tuple(rtrees):
             digest = hashlib.md5()
             count = 0
-            for row in conn.execute("SELECT * FROM %s ORDER BY id" % table):
+            for row in conn.execute("SELECT * FROM %s ORDER BY rowid" % table):
                 digest.update(repr(row).encode("utf-8"))
                 count += 1
             digests[table] = (count, digest.hexdigest())
@@ -198,6 +207,23 @@ def test_generator_is_deterministic_on_sqlite(tmp_path):
     assert first["walls"] != other["walls"]
     with pytest.raises(FileExistsError):
         generate.populate_sqlite(paths[0], 10, seed=7, now=NOW)
+
+
+def test_site_variant_holds_the_same_rows_under_its_own_names(tmp_path):
+    """Same seed and now: every BIM table holds the same values in both variants (only names
+    differ), so figures of the two variants compare."""
+    seed, site = str(tmp_path / "seed.db"), str(tmp_path / "site.db")
+    generate.populate_sqlite(seed, 600, seed=3, now=NOW)
+    generate.populate_sqlite(site, 600, seed=3, now=NOW, variant="site")
+    first, second = sqlite_digests(seed), sqlite_digests(site, rtrees=("rtree_walls",))
+    assert {t: first[t] for t in BIM_TABLES} == {t: second[t] for t in BIM_TABLES}
+    assert first["walls_rtree"] == second["rtree_walls"]
+    with sqlite3.connect(site) as conn:
+        assert [r[1] for r in conn.execute("PRAGMA table_info(logs)")] == [
+            "id", "logged_at", "severity", "category", "message"]
+        assert conn.execute("SELECT count(*) FROM projects").fetchone()[0] == 2
+    with pytest.raises(ValueError, match="unknown schema variant"):
+        generate.populate_sqlite(str(tmp_path / "x.db"), 10, variant="other")
 
 
 def test_generator_is_deterministic_on_postgresql(fleet):

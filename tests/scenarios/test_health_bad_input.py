@@ -82,3 +82,18 @@ def test_unknown_threshold_name_lists_valid_names(fleet, run_playbook):
     assert entry["status"] == "failed"
     assert "unknown threshold name(s) cache_hit_ratio" in entry["reasons"][0]
     assert "cache_hit_rate" in entry["reasons"][0] and "database_response_time_ms" in entry["reasons"][0]
+
+
+def test_bad_bim_schema_names_the_entry(fleet, run_playbook):
+    """A typo in the inventory's bim_schema fails the host with the entry named, no traceback."""
+    result = run_playbook(PLAYBOOK, limit="lite2", extra_vars={"bim_schema": {"walls": {"r_tree": "rtree_walls"}}})
+    entry = summary_of(result)["hosts"]["lite2"]
+    assert entry["status"] == "failed", str(result)
+    assert "schema (bim_schema).walls: unknown setting 'r_tree'" in entry["reasons"][0], entry
+    assert "Traceback" not in result.stdout + result.stderr
+    # the right key declares the R*Tree the site schema lacks: an expected index, so an error
+    result = run_playbook(PLAYBOOK, limit="lite2",
+                          extra_vars={"bim_schema": {"intersections": {"rtree": "intersections_rtree"}}})
+    entry = summary_of(result)["hosts"]["lite2"]
+    assert entry["status"] == "unhealthy", str(result)
+    assert any(r.startswith("database: error") and "intersections_rtree missing" in r for r in entry["reasons"]), entry

@@ -17,7 +17,8 @@ import psycopg
 import pytest
 
 PLAYBOOK = "bim.wall_system.health_check"
-BASE = ["pg1", "pg2", "lite1"]  # extra benchmark hosts, if any, are left out
+BASE = ["pg1", "pg2", "lite1", "lite2"]  # extra benchmark hosts, if any, are left out
+# pg2 and lite2 run the "site" schema variant (tests/fleet/generate.py): names the code discovers
 
 
 def summary_of(result):
@@ -43,11 +44,15 @@ def test_healthy_fleet_is_all_healthy(fleet, run_playbook):
     assert result.rc == 0, str(result)
     summary = summary_of(result)
     assert statuses(summary) == {h: "healthy" for h in BASE}, summary["problems"]
-    assert summary["counts"] == {"healthy": 3} and summary["problems"] == []
-    assert summary["kind"] == "health" and summary["total"] == 3
+    assert summary["counts"] == {"healthy": 4} and summary["problems"] == []
+    assert summary["kind"] == "health" and summary["total"] == 4
+    # lite2 has no R*Tree on intersections and nobody declared one: information, not a fault
+    assert any("intersections has no spatial index" in r for r in summary["hosts"]["lite2"]["recommendations"])
+    assert not any("has no spatial index" in r for h in ("pg1", "pg2", "lite1")
+                   for r in summary["hosts"][h]["recommendations"])
     # the timestamped copy is written too, and the summary is printed
     assert len([f for f in os.listdir(os.path.join(result.cwd, "bim-reports")) if f.startswith("health-summary-")]) == 1
-    assert "Show the fleet summary" in result.stdout and '"healthy": 3' in result.stdout
+    assert "Show the fleet summary" in result.stdout and '"healthy": 4' in result.stdout
 
 
 @pytest.mark.parametrize("host", ["lite1", "pg2"])
@@ -77,7 +82,7 @@ def test_stopped_database_makes_host_unhealthy_and_rest_are_checked(fleet, run_p
         fleet.start_db("pg2")
     assert result.rc == 0, str(result)
     summary = summary_of(result)
-    assert statuses(summary) == {"pg1": "healthy", "pg2": "unhealthy", "lite1": "healthy"}
+    assert statuses(summary) == {"pg1": "healthy", "pg2": "unhealthy", "lite1": "healthy", "lite2": "healthy"}
     reasons = summary["hosts"]["pg2"]["reasons"]
     assert any(r.startswith("database: error") and "cannot connect" in r for r in reasons), reasons
     # only the database check failed: the application checks of pg2 still ran
@@ -91,27 +96,32 @@ def test_unreachable_host_is_listed_and_rest_complete(fleet, run_playbook):
     finally:
         fleet.start_sshd("pg1")
     summary = summary_of(result)
-    assert statuses(summary) == {"pg1": "unreachable", "pg2": "healthy", "lite1": "healthy"}, str(result)
-    assert summary["counts"] == {"unreachable": 1, "healthy": 2}
+    assert statuses(summary) == {"pg1": "unreachable", "pg2": "healthy", "lite1": "healthy", "lite2": "healthy"}, \
+        str(result)
+    assert summary["counts"] == {"unreachable": 1, "healthy": 3}
     assert summary["problems"][0]["host"] == "pg1" and summary["problems"][0]["reasons"]
     assert result.rc == 0, str(result)  # no fleet threshold set: the play reports, it does not fail
 
 
-def test_invalid_spatial_index_is_reported_with_reindex(fleet, run_playbook):
+@pytest.mark.parametrize("host, index", [("pg1", "idx_walls_geometry"), ("pg2", "walls_outline_gist")])
+def test_invalid_spatial_index_is_reported_with_reindex(fleet, run_playbook, host, index):
+    """On the guide's schema (pg1) and on the site schema, whose walls GiST index is on outline."""
     # what an interrupted CREATE INDEX CONCURRENTLY leaves: the catalog marks the index invalid
-    with pg_superuser(fleet, "pg1") as conn:
-        conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_walls_geometry'::regclass")
+    with pg_superuser(fleet, host) as conn:
+        conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [index])
     try:
         result = run_playbook(PLAYBOOK, limit=BASE)
     finally:
-        with pg_superuser(fleet, "pg1") as conn:
-            conn.execute("UPDATE pg_index SET indisvalid = true WHERE indexrelid = 'idx_walls_geometry'::regclass")
+        with pg_superuser(fleet, host) as conn:
+            conn.execute("UPDATE pg_index SET indisvalid = true WHERE indexrelid = %s::regclass", [index])
     assert result.rc == 0, str(result)
     summary = summary_of(result)
-    assert statuses(summary) == {"pg1": "unhealthy", "pg2": "healthy", "lite1": "healthy"}
-    entry = summary["hosts"]["pg1"]
-    assert any("database: error" in r and "idx_walls_geometry" in r for r in entry["reasons"]), entry
-    assert any("REINDEX INDEX CONCURRENTLY idx_walls_geometry" in r for r in entry["recommendations"]), entry
+    expected = {h: "healthy" for h in BASE}
+    expected[host] = "unhealthy"
+    assert statuses(summary) == expected
+    entry = summary["hosts"][host]
+    assert any("database: error" in r and index in r for r in entry["reasons"]), entry
+    assert any("REINDEX INDEX CONCURRENTLY %s" % index in r for r in entry["recommendations"]), entry
 
 
 def test_fleet_threshold_exceeded_fails_the_play(fleet, run_playbook):
@@ -124,7 +134,7 @@ def test_fleet_threshold_exceeded_fails_the_play(fleet, run_playbook):
     assert failing.rc != 0, str(failing)
     output = failing.stdout + failing.stderr
     assert "fleet health threshold exceeded" in output
-    assert "1 of 3 hosts (33.3%) are unhealthy, more than the allowed 20%: pg2" in output
+    assert "1 of 4 hosts (25.0%) are unhealthy, more than the allowed 20%: pg2" in output
     # the summary is written and handed over even when the play fails
     assert statuses(summary_of(failing))["pg2"] == "unhealthy"
     assert passing.rc == 0, str(passing)
@@ -146,4 +156,4 @@ def test_check_mode_reports_without_writing(fleet, run_playbook):
     result = run_playbook(PLAYBOOK, limit=BASE, check=True)
     assert result.rc == 0, str(result)
     assert not os.path.exists(os.path.join(result.cwd, "bim-reports"))
-    assert '"healthy": 3' in result.stdout
+    assert '"healthy": 4' in result.stdout

@@ -37,12 +37,13 @@ def test_textfile_written_atomically_and_not_in_check_mode(fleet, run_playbook, 
         fleet.reset("lite1")
     assert result.rc == 0, str(result)
     values = samples(path)
-    assert values[("bim_health_overall_status", ())] == 1  # degraded
-    assert values[("bim_health_check_status", (("check", "cache"),))] == 1
-    assert values[("bim_health_check_status", (("check", "database"),))] == 0
-    assert values[("bim_cache_hit_rate", (("check", "cache"),))] == 0.6
-    assert values[("bim_health_alerts", ())] == 1
-    assert ("bim_system_cpu_cores", (("check", "system"),)) in values
+    # the same names and labels as the fleet report's textfiles: host label = inventory name
+    assert values[("bim_health_status", (("host", "lite1"), ("status", "degraded")))] == 1
+    assert values[("bim_health_check_status", (("check", "cache"), ("host", "lite1"), ("status", "warning")))] == 1
+    assert values[("bim_health_check_status", (("check", "database"), ("host", "lite1"), ("status", "healthy")))] == 1
+    assert values[("bim_cache_hit_rate", (("check", "cache"), ("host", "lite1")))] == 0.6
+    assert values[("bim_health_alerts", (("host", "lite1"), ("severity", "warning")))] == 1
+    assert ("bim_system_cpu_cores", (("check", "system"), ("host", "lite1"))) in values
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
     assert [f for f in os.listdir(tmp_path) if f.startswith(".bim_health.prom")] == []  # no temp file left
     # the textfile, the fleet summary and the fleet report (the alert state changes only when a rule fires)

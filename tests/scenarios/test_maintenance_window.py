@@ -57,23 +57,42 @@ def window_vars(tmp_path, **extra):
     return base
 
 
-def add_edge_logs(fleet, name, cutoff_guess, marker):
+# (time column, level column) of the logs table per schema variant of the host (fleet.json)
+LOG_COLUMNS = {"seed": ("created_at", "level"), "site": ("logged_at", "severity")}
+
+
+def add_logs(fleet, name, moments, marker):
+    """Insert one 'info' entry per moment (aware datetimes) into the host's logs table."""
+    time_column, level_column = LOG_COLUMNS[fleet.hosts[name]["variant"]]
+    insert = "INSERT INTO logs (%s, %s, category, message) VALUES ({p}, 'info', 'api', {p})" % (time_column, level_column)
+    if fleet.hosts[name]["engine"] == "sqlite":
+        with sqlite3.connect(fleet.hosts[name]["sqlite_path"]) as conn:
+            conn.executemany(insert.format(p="?"), [(m.strftime("%Y-%m-%d %H:%M:%S"), marker) for m in moments])
+        return
     with pg(fleet, name) as conn:
-        for delta in (-3600, -5, 120, 3600):
-            conn.execute("INSERT INTO logs (created_at, level, category, message) VALUES (%s, 'info', 'api', %s)",
-                         [cutoff_guess + datetime.timedelta(seconds=delta), marker])
+        for moment in moments:
+            conn.execute(insert.format(p="%s"), [moment, marker])
+
+
+def count_logs(fleet, name, marker=None, before=None):
+    time_column = LOG_COLUMNS[fleet.hosts[name]["variant"]][0]
+    if fleet.hosts[name]["engine"] == "sqlite":
+        query = "SELECT count(*) FROM logs WHERE " + ("message = ?" if marker else "%s < ?" % time_column)
+        with sqlite3.connect(fleet.hosts[name]["sqlite_path"]) as conn:
+            return conn.execute(query, (marker or before.strftime("%Y-%m-%d %H:%M:%S"),)).fetchone()[0]
+    query = "SELECT count(*) FROM logs WHERE " + ("message = %s" if marker else "%s < %%s" % time_column)
+    return pg_scalar(fleet, name, query, [marker or before])
+
+
+BIM_HOSTS = ("pg1", "pg2", "lite1", "lite2")  # pg2 and lite2: the "site" schema (logs.logged_at, severity)
 
 
 def test_daily_window_deletes_exactly_past_the_boundary_and_a_second_run_changes_nothing(fleet, run_playbook, tmp_path):
     marker = "edge-%s" % uuid.uuid4().hex[:8]
     guess = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=30)
-    add_edge_logs(fleet, "pg1", guess, marker)
-    lite = fleet.hosts["lite1"]["sqlite_path"]
-    with sqlite3.connect(lite) as conn:
-        conn.executemany("INSERT INTO logs (created_at, level, category, message) VALUES (?, 'info', 'api', ?)",
-                         [((guess + datetime.timedelta(seconds=d)).strftime("%Y-%m-%d %H:%M:%S"), marker)
-                          for d in (-3600, -5, 120, 3600)])
-    extra = window_vars(tmp_path, bim_maintenance_tier="daily", bim_maintenance_hosts="pg1:lite1",
+    for host in BIM_HOSTS:
+        add_logs(fleet, host, [guess + datetime.timedelta(seconds=d) for d in (-3600, -5, 120, 3600)], marker)
+    extra = window_vars(tmp_path, bim_maintenance_tier="daily", bim_maintenance_hosts=":".join(BIM_HOSTS),
                         bim_maintenance_window_end=1800)
     before_check = pg_scalar(fleet, "pg1", "SELECT count(*) FROM logs")
     checked = run_playbook(PLAYBOOK, extra_vars=extra, check=True)
@@ -84,30 +103,28 @@ def test_daily_window_deletes_exactly_past_the_boundary_and_a_second_run_changes
     first = run_playbook(PLAYBOOK, extra_vars=extra)
     assert first.rc == 0, str(first)
     summary = summary_of(first)
-    assert summary["counts"] == {"ok": 2}, summary["problems"]
-    cleanup = ops_of(task_of(summary, "pg1", "database_cleanup"))["cleanup_logs"]
-    cutoff = datetime.datetime.fromisoformat(cleanup["details"]["cutoff"])
-    assert cleanup["changed"] and cleanup["details"]["deleted"] >= 2
-    assert pg_scalar(fleet, "pg1", "SELECT count(*) FROM logs WHERE created_at < %s", [cutoff]) == 0
-    assert pg_scalar(fleet, "pg1", "SELECT count(*) FROM logs WHERE message = %s", [marker]) == 2
-    with sqlite3.connect(lite) as conn:
-        assert conn.execute("SELECT count(*) FROM logs WHERE message = ?", (marker,)).fetchone()[0] == 2
+    assert summary["counts"] == {"ok": 4}, summary["problems"]
+    for host in BIM_HOSTS:
+        cleanup = ops_of(task_of(summary, host, "database_cleanup"))["cleanup_logs"]
+        cutoff = datetime.datetime.fromisoformat(cleanup["details"]["cutoff"])
+        assert cleanup["changed"] and cleanup["details"]["deleted"] >= 2, (host, cleanup)
+        assert cleanup["details"]["time_column"] == LOG_COLUMNS[fleet.hosts[host]["variant"]][0]
+        assert count_logs(fleet, host, before=cutoff) == 0, host
+        assert count_logs(fleet, host, marker=marker) == 2, host
     for task in summary["hosts"]["pg1"]["tasks"]:
         assert set(task) >= {"task", "success", "started", "finished", "results", "errors"}
 
     second = run_playbook(PLAYBOOK, extra_vars=extra)
     assert second.rc == 0, str(second)
     again = summary_of(second)
-    for host in ("pg1", "lite1"):
+    for host in BIM_HOSTS:
         changed = [r["operation"] for r in task_of(again, host, "database_cleanup")["results"] if r["changed"]]
         assert changed == [], (host, changed)
 
 
 def test_two_concurrent_runs_the_second_skips_cleanly(fleet, run_ansible, tmp_path, host_libraries):
     old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=60)
-    with pg(fleet, "pg2") as conn:
-        conn.execute("INSERT INTO logs (created_at, level, category, message)"
-                     " SELECT %s, 'info', 'api', 'old' FROM generate_series(1, 200)", [old])
+    add_logs(fleet, "pg2", [old] * 200, "old")
     args = {"engine": "{{ bim_db_engine }}", "db_host": "{{ bim_db_host }}", "db_port": "{{ bim_db_port }}",
             "db_user": "{{ bim_db_user }}", "db_password": "{{ bim_db_password }}", "db_name": "{{ bim_db_name }}",
             "operations": ["cleanup_logs"], "state_dir": str(tmp_path / "state")}
@@ -145,29 +162,50 @@ def test_one_minute_left_skips_the_reindex_with_its_reason(fleet, run_playbook, 
     assert "left before the deadline" in reindex["details"]["reason"]
 
 
-def test_weekly_tier_repairs_an_invalid_spatial_index_by_default(fleet, run_playbook, tmp_path):
+@pytest.mark.parametrize("host, index, column", [("pg1", "idx_walls_geometry", "geom"),
+                                                ("pg2", "walls_outline_gist", "outline")])  # pg2: the site schema
+def test_weekly_tier_repairs_an_invalid_spatial_index_by_default(fleet, run_playbook, tmp_path, host, index, column):
     """The invalid index makes the health check say unhealthy; the gate does not hold the host back
-    for it (it is what the tier repairs), the default reindex repairs it and the summary says so."""
-    with pg(fleet, "pg1") as conn:
-        conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_walls_geometry'::regclass")
-        conn.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_walls_geometry_ccnew ON walls USING gist (geom)")
-        conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_walls_geometry_ccnew'::regclass")
+    for it (it is what the tier repairs), the default reindex repairs it and the summary says so.
+    On pg2 the index and its column have the site's names: found by discovery."""
+    with pg(fleet, host) as conn:
+        conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [index])
+        conn.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s_ccnew ON walls USING gist (%s)" % (index, column))
+        conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [index + "_ccnew"])
     try:
-        extra = window_vars(tmp_path, bim_maintenance_tier="weekly", bim_maintenance_hosts="pg1",
+        extra = window_vars(tmp_path, bim_maintenance_tier="weekly", bim_maintenance_hosts=host,
                             bim_maintenance_tasks=["database_optimization"])
         result = run_playbook(PLAYBOOK, extra_vars=extra)
         assert result.rc == 0, str(result)
-        assert pg_scalar(fleet, "pg1", "SELECT indisvalid FROM pg_index WHERE indexrelid = 'idx_walls_geometry'::regclass")
-        assert pg_scalar(fleet, "pg1", "SELECT count(*) FROM pg_class WHERE relname = 'idx_walls_geometry_ccnew'") == 0
-        host = summary_of(result)["hosts"]["pg1"]
-        assert host["status"] == "ok", host
-        assert any("idx_walls_geometry" in r and "invalid" in r for r in host["repairs"]), host["repairs"]
-        assert any("drop idx_walls_geometry_ccnew" in r for r in host["repairs"]), host["repairs"]
-        assert "idx_walls_geometry" in result.stdout  # the closing line names what was repaired
+        assert pg_scalar(fleet, host, "SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass", [index])
+        assert pg_scalar(fleet, host, "SELECT count(*) FROM pg_class WHERE relname = %s", [index + "_ccnew"]) == 0
+        entry = summary_of(result)["hosts"][host]
+        assert entry["status"] == "ok", entry
+        assert any(index in r and "invalid" in r for r in entry["repairs"]), entry["repairs"]
+        assert any("drop %s_ccnew" % index in r for r in entry["repairs"]), entry["repairs"]
+        assert index in result.stdout  # the closing line names what was repaired
     finally:
-        with pg(fleet, "pg1") as conn:
-            conn.execute("DROP INDEX IF EXISTS idx_walls_geometry_ccnew")
-            conn.execute("REINDEX INDEX idx_walls_geometry")
+        with pg(fleet, host) as conn:
+            conn.execute("DROP INDEX IF EXISTS %s_ccnew" % index)
+            conn.execute("REINDEX INDEX %s" % index)
+
+
+def test_weekly_optimization_on_both_schema_variants(fleet, run_playbook, tmp_path):
+    """Every spatial index the catalog holds is rebuilt (reindex_mode always), on the guide's names
+    and on the site's; lite2's intersections have no R*Tree, which is not a problem."""
+    extra = window_vars(tmp_path, bim_maintenance_tier="weekly", bim_maintenance_hosts=":".join(BIM_HOSTS),
+                        bim_maintenance_tasks=["database_optimization"])
+    result = run_playbook(PLAYBOOK, extra_vars=extra)
+    assert result.rc == 0, str(result)
+    summary = summary_of(result)
+    assert summary["counts"] == {"ok": 4}, summary["problems"]
+    rebuilt = {host: sorted(d["index"] for d in ops_of(task_of(summary, host, "database_optimization"))["reindex"]
+                            ["details"].get("done", [])) for host in ("pg1", "pg2")}
+    assert rebuilt == {"pg1": ["idx_intersections_point", "idx_walls_geometry"],
+                       "pg2": ["idx_intersections_point", "walls_outline_gist"]}
+    rtrees = {host: ops_of(task_of(summary, host, "database_optimization"))["reindex"]["details"]["rtree"]
+              for host in ("lite1", "lite2")}
+    assert rtrees == {"lite1": {"walls_rtree": None, "intersections_rtree": None}, "lite2": {"rtree_walls": None}}
 
 
 @pytest.mark.parametrize("policy", ["skip", "abort"])
@@ -175,9 +213,7 @@ def test_unreachable_database_blocks_the_host_an_unhealthy_application_does_not(
     old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=90)
     marker = "gate-%s" % uuid.uuid4().hex[:8]
     for name in ("pg1", "pg2"):
-        with pg(fleet, name) as conn:
-            conn.execute("INSERT INTO logs (created_at, level, category, message) VALUES (%s, 'info', 'api', %s)",
-                         [old, marker])
+        add_logs(fleet, name, [old], marker)
     fleet.set_app_health("pg1", False)  # unhealthy, but nothing that makes maintenance unsafe
     fleet.stop_db("pg2")
     try:
@@ -189,7 +225,7 @@ def test_unreachable_database_blocks_the_host_an_unhealthy_application_does_not(
         pg2 = summary["hosts"]["pg2"]
         assert pg2["status"] == ("aborted" if policy == "abort" else "skipped_blocked"), pg2
         assert "database unreachable" in pg2["reasons"][0], pg2
-        pg1_left = pg_scalar(fleet, "pg1", "SELECT count(*) FROM logs WHERE message = %s", [marker])
+        pg1_left = count_logs(fleet, "pg1", marker=marker)
         if policy == "skip":
             assert summary["hosts"]["pg1"]["status"] == "ok" and pg1_left == 0, summary["hosts"]["pg1"]
         else:

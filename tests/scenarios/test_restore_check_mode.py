@@ -11,7 +11,7 @@ import os
 
 import restore_helpers as rh
 
-HOSTS = ["pg1", "pg2", "lite1"]
+HOSTS = ["pg1", "pg2", "lite1", "lite2"]
 
 
 def repo_fingerprint(path):

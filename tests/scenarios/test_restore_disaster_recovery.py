@@ -60,8 +60,9 @@ def clean_host(fleet):
             pass
 
 
-def test_missing_sqlite_file_and_config_are_brought_back(fleet, run_playbook, tmp_path, clean_host):
-    host = clean_host("lite1")
+@pytest.mark.parametrize("name", ["lite1", "lite2"])  # lite2: the "site" schema (rtree_walls, no intersections R*Tree)
+def test_missing_sqlite_file_and_config_are_brought_back(fleet, run_playbook, tmp_path, clean_host, name):
+    host = clean_host(name)
     conf_dir = fleet.hdir(host, "conf")
     os.makedirs(conf_dir, exist_ok=True)
     conf = os.path.join(conf_dir, "bim-app.conf")
@@ -90,7 +91,7 @@ def test_missing_sqlite_file_and_config_are_brought_back(fleet, run_playbook, tm
 
 
 def test_dropped_postgresql_database_is_recreated(fleet, run_playbook, tmp_path, clean_host):
-    host = clean_host("pg2")
+    host = clean_host("pg2")  # the "site" schema: walls.outline with walls_outline_gist, logs.logged_at
     backup = rh.take_backup(fleet, run_playbook, tmp_path, host)
     rh.drop_pg_database(fleet, host)
     assert rh.live_digests(fleet, host) is None

@@ -6,6 +6,9 @@ naming the host, the backup and the chunk; the restore refuses before touching l
 
 from __future__ import annotations
 
+import json
+import os
+
 import restore_helpers as rh
 from conftest import PREREQUISITES
 
@@ -16,6 +19,20 @@ def verify_vars(fleet, **extra):
     values = {"bim_verify_state_dir": fleet.state_dir + "/{{ inventory_hostname }}/restore-state"}
     values.update(extra)
     return values
+
+
+def test_verify_backups_passes_on_both_schema_variants(fleet, run_playbook, tmp_path):
+    """Restore-level verification of every BIM host: the copies' spatial indexes are the ones each
+    schema has (walls_outline_gist on pg2, rtree_walls and no intersections R*Tree on lite2)."""
+    hosts = ["pg1", "pg2", "lite1", "lite2"]
+    rh.take_backups(run_playbook, tmp_path, hosts=":".join(hosts))
+    result = run_playbook(PLAYBOOK, extra_vars=verify_vars(fleet), limit=hosts)
+    assert result.rc == 0, str(result)
+    with open(os.path.join(result.cwd, "bim-reports", "verify-summary.json"), encoding="utf-8") as handle:
+        summary = json.load(handle)
+    for host in hosts:
+        entry = summary["hosts"][host]
+        assert entry["status"] == "passed" and len(entry["restored"]) == 1, (host, entry)
 
 
 def test_verify_backups_passes_then_names_the_flipped_chunk(fleet, run_playbook, tmp_path):
@@ -42,7 +59,8 @@ def test_verify_backups_passes_then_names_the_flipped_chunk(fleet, run_playbook,
         assert host in result.stdout and backup["id"] in result.stdout and chunk_id in result.stdout, str(result)
 
         # The restore module refuses this backup and leaves the live database alone.
-        restore = run_playbook(str(_restore_playbook(tmp_path)), extra_vars={"backup_id": backup["id"]}, limit=host)
+        restore = run_playbook(str(_restore_playbook(tmp_path)), limit=host,
+                               extra_vars={"backup_id": backup["id"], "state_root": fleet.state_dir})
         assert restore.rc != 0 and chunk_id in restore.stdout, str(restore)
         assert rh.live_digests(fleet, host) == before
     finally:
@@ -61,10 +79,11 @@ def _restore_playbook(tmp_path):
       bim.wall_system.restore:
         engine: "{{ bim_db_engine }}"
         sqlite_path: "{{ bim_sqlite_path | default(omit) }}"
+        schema: "{{ bim_schema | default(omit) }}"
         db_socket_dir: "{{ bim_db_socket_dir | default(omit) }}"
         db_password: "{{ bim_db_password | default(omit) }}"
         repository: "{{ bim_backup_repository }}"
         backup_id: "{{ backup_id }}"
-        state_dir: "/var/tmp/bim-fleet/{{ inventory_hostname }}/restore-state"
+        state_dir: "{{ state_root }}/{{ inventory_hostname }}/restore-state"
 """)
     return path

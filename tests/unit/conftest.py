@@ -6,7 +6,9 @@
 ``pg_conn_params``: a fresh database ``bimtest_<random>`` on 127.0.0.1:5432 (user postgres),
 with PostGIS, the BIM schema and ``UNIT_WALLS`` walls from tests/fleet/generate.py; dropped
 afterwards. ``sqlite_conn_params``: the same data in a SQLite file under ``tmp_path``.
-Both yield ``ConnectionParams``. The generator is imported by file path, because tests/fleet is
+``pg_site_params`` / ``sqlite_site_params``: the same rows in the generator's "site" schema
+variant (other geometry, R*Tree and log column names, no intersections R*Tree).
+All yield ``ConnectionParams``. The generator is imported by file path, because tests/fleet is
 not a package and ansible-test's collection loader does not import it as one.
 """
 
@@ -87,15 +89,14 @@ def pg_admin():
         conn.close()
 
 
-@pytest.fixture
-def pg_conn_params():
-    """ConnectionParams of a fresh, populated PostGIS database; dropped after the test."""
+def _pg_database(variant):
+    """Yield ConnectionParams of a fresh, populated PostGIS database of schema ``variant``; drop it after."""
     name = "bimtest_%s" % uuid.uuid4().hex[:12]
     with _admin_connect() as admin:
         admin.execute('CREATE DATABASE "%s"' % name)
     try:
         conninfo = "host=%s port=%d user=%s dbname=%s" % (PG_HOST, PG_PORT, PG_USER, name)
-        load_generator().populate_postgresql(conninfo, UNIT_WALLS, seed=1)
+        load_generator().populate_postgresql(conninfo, UNIT_WALLS, seed=1, variant=variant)
         yield ConnectionParams(engine="postgresql", db_host=PG_HOST, db_port=PG_PORT, db_user=PG_USER,
                                db_name=name, connect_timeout=5)
     finally:
@@ -103,12 +104,36 @@ def pg_conn_params():
             admin.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
 
 
+def _sqlite_file(tmp_path, variant):
+    path = str(tmp_path / ("bim_walls.db" if variant == "seed" else "bim_walls_%s.db" % variant))
+    load_generator().populate_sqlite(path, UNIT_WALLS, seed=1, variant=variant)
+    return ConnectionParams(engine="sqlite", sqlite_path=path, connect_timeout=5)
+
+
+@pytest.fixture
+def pg_conn_params():
+    """ConnectionParams of a fresh, populated PostGIS database; dropped after the test."""
+    yield from _pg_database("seed")
+
+
+@pytest.fixture
+def pg_site_params():
+    """As ``pg_conn_params``, in the "site" schema variant (walls.outline, walls_outline_gist,
+    intersections.location, logs.logged_at / severity, an extra table projects)."""
+    yield from _pg_database("site")
+
+
 @pytest.fixture
 def sqlite_conn_params(tmp_path):
     """ConnectionParams of a populated SQLite file in ``tmp_path``."""
-    path = str(tmp_path / "bim_walls.db")
-    load_generator().populate_sqlite(path, UNIT_WALLS, seed=1)
-    return ConnectionParams(engine="sqlite", sqlite_path=path, connect_timeout=5)
+    return _sqlite_file(tmp_path, "seed")
+
+
+@pytest.fixture
+def sqlite_site_params(tmp_path):
+    """As ``sqlite_conn_params``, in the "site" schema variant (R*Tree rtree_walls (wall_id, x_lo,
+    x_hi, y_lo, y_hi), no intersections R*Tree, logs.logged_at / severity, a table projects)."""
+    return _sqlite_file(tmp_path, "site")
 
 
 def _free_port():

@@ -19,17 +19,19 @@ LIST = os.path.join(ROOT, "meta", "ee-requirements.txt")
 DOCS = ("README.md", "docs/health.md", "docs/awx.md")
 
 
-def listed():
-    """{import name: requirement} of the list's lines ("requirement  # import: NAME")."""
+def listed(kind="import"):
+    """{name: requirement} of the list's lines of ``kind`` ("requirement  # import: NAME" or
+    "requirement  # bin: NAME")."""
     entries = {}
     with open(LIST, encoding="utf-8") as handle:
         for line in handle:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            match = re.match(r"^(\S+)\s+#\s*import:\s*(\S+)\s*$", line)
-            assert match, "line without '# import: NAME' in %s: %r" % (LIST, line)
-            entries[match.group(2)] = match.group(1)
+            match = re.match(r"^(\S+)\s+#\s*(import|bin):\s*(\S+)\s*$", line)
+            assert match, "line without '# import: NAME' or '# bin: NAME' in %s: %r" % (LIST, line)
+            if match.group(2) == kind:
+                entries[match.group(3)] = match.group(1)
     return entries
 
 
@@ -59,9 +61,11 @@ def test_the_role_reads_the_list_and_keeps_no_copy_of_it():
     variables = yaml.safe_load(read("roles/prerequisites/vars/main.yml"))
     assert defaults["bim_prerequisites_packages"] == "{{ __bim_prerequisites_listed_packages }}"
     assert defaults["bim_prerequisites_imports"] == "{{ __bim_prerequisites_listed_imports }}"
+    assert defaults["bim_prerequisites_programs"] == "{{ __bim_prerequisites_listed_programs }}"
+    assert "litestream" in listed("bin")  # the continuous archiving of SQLite runs it
     assert "meta/ee-requirements.txt" in variables["__bim_prerequisites_list"]
     for text in (read("roles/prerequisites/defaults/main.yml"), read("roles/prerequisites/vars/main.yml")):
-        for requirement in listed().values():
+        for requirement in list(listed().values()) + list(listed("bin").values()):
             assert requirement not in text
 
 

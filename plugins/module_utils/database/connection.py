@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import validate_override
+
 ENGINES = ("postgresql", "sqlite")
 
 
@@ -27,6 +29,7 @@ def database_argument_spec():
         db_name=dict(type="str", default="bim_walls"),
         sqlite_path=dict(type="path"),
         connect_timeout=dict(type="int", default=10),
+        schema=dict(type="dict"),
     )
 
 
@@ -48,10 +51,19 @@ class ConnectionParams:
     db_name: str = "bim_walls"
     sqlite_path: str | None = None
     connect_timeout: int = 10
+    # The operator's schema override (inventory bim_schema), validated: {table: {setting: name}}.
+    # Left out of the hash (a dict has none); equality still compares it.
+    schema: dict | None = dataclasses.field(default=None, hash=False)
+
+    def __post_init__(self):
+        # raises schema.SchemaOverrideError (a ValueError) with a message naming the bad entry
+        object.__setattr__(self, "schema", validate_override(self.schema))
 
     @classmethod
     def from_params(cls, params):
-        """Pick the connection fields out of a module's (or a role's) parameter dict."""
+        """Pick the connection fields out of a module's (or a role's) parameter dict.
+
+        Raises ``SchemaOverrideError`` when ``schema`` is malformed (modules turn it into ``msg``)."""
         names = [f.name for f in dataclasses.fields(cls)]
         return cls(**{name: params[name] for name in names if params.get(name) is not None})
 

@@ -21,6 +21,8 @@ class DatabaseEngine(abc.ABC):
     name = ""
     # The driver connection (psycopg or sqlite3), set by connect(); both drivers close the same way.
     conn = None
+    # The discovered schema of the open connection (schema()); forgotten on close.
+    _schema = None
 
     def __init__(self, params, read_only=False):
         self.params = params
@@ -40,11 +42,24 @@ class DatabaseEngine(abc.ABC):
 
     def close(self):
         """Close the connection; safe to call twice."""
+        self._schema = None
         if self.conn is not None:
             try:
                 self.conn.close()
             finally:
                 self.conn = None
+
+    def schema(self, refresh=False):
+        """The BIM schema of this database as its catalog and ``params.schema`` describe it
+        (``discovered.DiscoveredSchema``): read once per connection, again with ``refresh``
+        (after maintenance changed indexes)."""
+        if self._schema is None or refresh:
+            self._schema = self._discover_schema()
+        return self._schema
+
+    @abc.abstractmethod
+    def _discover_schema(self):
+        """Read the catalog into a ``DiscoveredSchema`` (pg_schema.py / sqlite_schema.py)."""
 
     @abc.abstractmethod
     def existing_tables(self):
@@ -68,9 +83,12 @@ class DatabaseEngine(abc.ABC):
 
     @abc.abstractmethod
     def spatial_indexes(self):
-        """One dict per expected spatial index: ``{name, table, column, expected, present, valid, problem}``.
+        """One dict per expected spatial index (declared in ``bim_schema`` or found in the
+        catalog): ``{name, table, column, expected, declared, present, valid, problem}``.
 
-        Extra entries (``expected: False``) report other invalid or leftover spatial-table indexes.
+        Extra entries (``expected: False``) report leftovers, invalid duplicates and other
+        invalid indexes of the spatial tables. Spatial tables without any spatial index are
+        not errors and not listed here: ``schema().unindexed``.
         """
 
     @abc.abstractmethod

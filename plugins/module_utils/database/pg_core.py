@@ -31,10 +31,11 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
     DatabaseError,
     MissingLibraryError,
 )
+from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_schema
+from ansible_collections.bim.wall_system.plugins.module_utils.database.discovered import INVALID_INDEX_PROBLEM
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import (
     BIM_TABLES,
     DIGEST_TABLES,
-    SPATIAL_INDEXES,
 )
 
 APPLICATION_NAME = "bim.wall_system"
@@ -43,7 +44,6 @@ PROBE_TIMEOUT_MS = 5000
 # Half-size (in map units, metres for EPSG:3857) added around a wall's box for the window probe.
 WINDOW_MARGIN = 250.0
 WINDOW_LIMIT = 100
-INVALID_INDEX_PROBLEM = "invalid (interrupted concurrent build?)"
 # psql processes reading tables for digests at once (each keeps one server backend busy).
 DIGEST_PROCESSES = 2
 # Session settings that change how values print; digests fix them so any session agrees.
@@ -178,45 +178,75 @@ class PostgresCoreMixin(DatabaseEngine):
         found = {r[0] for r in rows}
         return [t for t in BIM_TABLES if t in found]
 
+    def _discover_schema(self):
+        return pg_schema.discover(self._fetchall, self.params.schema)
+
     def query_latency(self):
         """Key lookup by primary key plus a GiST window query, each bounded by an index.
 
-        The key is the walls id halfway between min(id) and max(id) (both read from the primary
-        key index); the window is the box of that wall plus ``WINDOW_MARGIN``, so no probe ever
-        scans the table, whatever its size. ``statement_timeout`` bounds each query.
+        The key is the walls key halfway between its min and max (both read from the primary
+        key index; a key that is not a number: the first one); the window is the box of that
+        wall plus ``WINDOW_MARGIN``, so no probe ever scans the table, whatever its size.
+        ``statement_timeout`` bounds each query. Columns and index come from ``schema()``:
+        without a valid spatial index on walls' geometry column the window probe is skipped
+        (``spatial_window_skipped`` says why) rather than scanning.
         """
-        if "walls" not in self.existing_tables():
+        schema = self.schema()
+        if "walls" not in schema.tables:
             raise DatabaseError("table walls is missing in %s" % self._where())
-        geom = sql.Identifier(SPATIAL_INDEXES["walls"][0])
+        key = schema.key_column("walls")
+        if key is None:
+            raise DatabaseError("table walls has no single-column primary key in %s" % self._where())
+        geom = schema.geometry_column("walls")
+        index = schema.probe_index("walls")
+        k = sql.Identifier(key)
+        box_sql = sql.SQL(", NULL, NULL, NULL, NULL, NULL")
+        if geom:
+            box_sql = sql.SQL(", ST_XMin({g}), ST_YMin({g}), ST_XMax({g}), ST_YMax({g}), ST_SRID({g})").format(
+                g=sql.Identifier(geom))
+        result = {}
         try:
             with self.conn.transaction():
                 self._execute("SELECT set_config('statement_timeout', %s, true)", [str(PROBE_TIMEOUT_MS)])
-                low, high = self._fetchone("SELECT min(id), max(id) FROM walls")
-                key = 0 if low is None else low + (high - low) // 2
+                start = self._probe_start(schema, key)
                 started = time.perf_counter()
-                row = self._fetchone(sql.SQL(
-                    "SELECT id, ST_XMin({g}), ST_YMin({g}), ST_XMax({g}), ST_YMax({g}), ST_SRID({g})"
-                    " FROM walls WHERE id >= %s ORDER BY id LIMIT 1").format(g=geom), [key])
-                key_ms = (time.perf_counter() - started) * 1000.0
+                where = sql.SQL(" WHERE {k} >= %s").format(k=k) if start is not None else sql.SQL("")
+                row = self._fetchone(sql.SQL("SELECT {k}{box} FROM walls{where} ORDER BY {k} LIMIT 1").format(
+                    k=k, box=box_sql, where=where), [start] if start is not None else None)
+                result["key_lookup_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
+                if index is None:
+                    result["spatial_window_skipped"] = (
+                        "walls has no valid spatial index%s" % (" on %s" % geom if geom else " (no geometry column)"))
+                    return result
                 if row is None or None in row[1:5]:  # no walls, or an empty geometry
-                    box, srid = (0.0, 0.0, 1.0, 1.0), self._walls_srid()
+                    box, srid = (0.0, 0.0, 1.0, 1.0), self._walls_srid(geom)
                 else:
                     box, srid = row[1:5], row[5]
                 started = time.perf_counter()
                 hits = self._fetchall(sql.SQL(
-                    "SELECT id FROM walls WHERE {g} && ST_MakeEnvelope(%s, %s, %s, %s, %s) LIMIT %s").format(g=geom),
+                    "SELECT {k} FROM walls WHERE {g} && ST_MakeEnvelope(%s, %s, %s, %s, %s) LIMIT %s").format(
+                        k=k, g=sql.Identifier(geom)),
                     [box[0] - WINDOW_MARGIN, box[1] - WINDOW_MARGIN, box[2] + WINDOW_MARGIN,
                      box[3] + WINDOW_MARGIN, srid, WINDOW_LIMIT])
-                window_ms = (time.perf_counter() - started) * 1000.0
+                result["spatial_window_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
+                result["spatial_window_rows"] = len(hits)
         except psycopg.Error as exc:
             raise DatabaseError("latency probe on %s failed: %s" % (self._where(), str(exc).strip())) from None
-        return {"key_lookup_ms": round(key_ms, 3), "spatial_window_ms": round(window_ms, 3),
-                "spatial_window_rows": len(hits)}
+        return result
 
-    def _walls_srid(self):
+    def _probe_start(self, schema, key):
+        """An integer key: the one halfway between walls' smallest and largest (read from the
+        primary key index); any other key type: None (the probe reads the smallest key)."""
+        types = dict(schema.columns.get("walls", []))
+        if types.get(key) not in ("bigint", "integer", "smallint"):
+            return None
+        low, high = self._fetchone(sql.SQL("SELECT min({k}), max({k}) FROM walls").format(k=sql.Identifier(key)))
+        return None if low is None else low + (high - low) // 2
+
+    def _walls_srid(self, geom):
         row = self._fetchone(
             "SELECT srid FROM geometry_columns WHERE f_table_schema = current_schema()"
-            " AND f_table_name = 'walls' AND f_geometry_column = %s", [SPATIAL_INDEXES["walls"][0]])
+            " AND f_table_name = 'walls' AND f_geometry_column = %s", [geom])
         return row[0] if row else 0
 
     def connection_usage(self):
@@ -238,44 +268,17 @@ class PostgresCoreMixin(DatabaseEngine):
         return row[0] if row else None
 
     def spatial_indexes(self):
-        """One entry per expected GiST index, plus one per other invalid or leftover index.
+        """One entry per expected GiST index (``schema()``), plus one per leftover, invalid
+        duplicate or other invalid index of a spatial table.
 
         An index a failed ``CREATE INDEX CONCURRENTLY`` left behind has ``indisvalid`` false;
         ``REINDEX CONCURRENTLY`` interrupted leaves ``<name>_ccnew*`` (and ``_ccold*``) indexes.
         """
-        rows = self._fetchall(
-            "SELECT t.relname, c.relname, i.indisvalid, i.indisready, am.amname"
-            " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace"
-            " JOIN pg_am am ON am.oid = c.relam"
-            " WHERE n.nspname = current_schema() AND t.relname = ANY(%s) ORDER BY c.relname",
-            [list(SPATIAL_INDEXES)])
-        by_name = {r[1]: r for r in rows}
-        result = []
-        for table, (column, index, _rtree) in SPATIAL_INDEXES.items():
-            entry = {"name": index, "table": table, "column": column, "expected": True,
-                     "present": index in by_name, "valid": False, "problem": None}
-            if index not in by_name:
-                entry["problem"] = "missing"
-            else:
-                _t, _n, valid, ready, method = by_name[index]
-                entry["valid"] = bool(valid and ready and method == "gist")
-                if not valid:
-                    entry["problem"] = INVALID_INDEX_PROBLEM
-                elif not ready:
-                    entry["problem"] = "not ready (build in progress or interrupted)"
-                elif method != "gist":
-                    entry["problem"] = "not a GiST index (%s)" % method
-            result.append(entry)
-        expected = {v[1] for v in SPATIAL_INDEXES.values()}
-        for table, name, valid, ready, _method in rows:
-            leftover = re.search(r"_cc(new|old)\d*$", name) is not None
-            if name in expected or (valid and ready and not leftover):
-                continue
-            problem = ("leftover of an interrupted REINDEX CONCURRENTLY (drop it)" if leftover
-                       else INVALID_INDEX_PROBLEM)
-            result.append({"name": name, "table": table, "column": None, "expected": False,
-                           "present": True, "valid": False, "problem": problem})
+        schema = self.schema()
+        result = [i.as_dict() for i in schema.spatial_indexes]
+        result += [left.as_dict() for left in schema.leftovers]
+        result += [dict(other, expected=False, declared=False, present=True, valid=False,
+                        problem=INVALID_INDEX_PROBLEM) for other in schema.other_invalid]
         return result
 
     # ---- counts and digests ----------------------------------------------------------------

@@ -5,7 +5,8 @@
 
 Every method runs on the engine's autocommit connection (``pg_core``), so each statement is
 its own transaction: a cleanup batch commits on its own and VACUUM may run at all. Identifiers
-are composed with ``psycopg.sql.Identifier``; table names come from ``schema.py`` only.
+are composed with ``psycopg.sql.Identifier``; table names come from ``schema.py``, every other
+name (time and key columns, spatial indexes) from the discovered schema (``engine.schema()``).
 """
 
 from __future__ import annotations
@@ -22,13 +23,10 @@ except ImportError:  # pragma: no cover - pg_core reports the missing library
     sql = None
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SPATIAL_INDEXES
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import CLEANUP_TABLES
 
 # pg_try_advisory_lock(int4, int4) key pair: "BIM" and "MNT" as integers, stable across releases.
 MAINTENANCE_LOCK_KEY = (0x42494D, 0x4D4E54)
-CLEANUP_TABLES = ("logs", "temp_geometry")
-MIN_ID = -(2 ** 63)
-LEFTOVER_PATTERN = re.compile(r"_cc(new|old)\d*$")
 # VACUUM VERBOSE reports "tuples: 12 removed, 3400 remain, ..." (PostgreSQL 14+) and
 # VACUUM FULL "found 12 removable, 3400 nonremovable row versions".
 _REMOVED = re.compile(r"tuples: (\d+) removed")
@@ -63,16 +61,20 @@ class PostgresMaintenanceMixin:
         return "postgresql-%s-%s" % (sysid, self.params.db_name)
 
     # ---- cleanup --------------------------------------------------------------------------
-    @staticmethod
-    def _cleanup_table(table):
+    def _cleanup_columns(self, table):
+        """(table, time column, key column) identifiers of a cleanup table (``schema()``)."""
         if table not in CLEANUP_TABLES:
             raise DatabaseError("cleanup is only allowed on %s, not %r" % (", ".join(CLEANUP_TABLES), table))
-        return sql.Identifier(table)
+        columns = self.schema().time_columns.get(table)
+        problem = columns.cleanup_problem() if columns else "table %s does not exist" % table
+        if problem:
+            raise DatabaseError(problem)
+        return sql.Identifier(table), sql.Identifier(columns.time), sql.Identifier(columns.key)
 
     def maint_count_older(self, table, cutoff):
-        """Rows of ``table`` whose created_at is strictly older than ``cutoff`` (aware datetime)."""
-        ident = self._cleanup_table(table)
-        return self._fetchone(sql.SQL("SELECT count(*) FROM {} WHERE created_at < %s").format(ident), [cutoff])[0]
+        """Rows of ``table`` whose time column is strictly older than ``cutoff`` (aware datetime)."""
+        ident, ts, _key = self._cleanup_columns(table)
+        return self._fetchone(sql.SQL("SELECT count(*) FROM {} WHERE {} < %s").format(ident, ts), [cutoff])[0]
 
     def maint_set_lock_timeout(self, lock_timeout_ms):
         self._execute("SELECT set_config('lock_timeout', %s, false)", ["%dms" % int(lock_timeout_ms)])
@@ -81,17 +83,19 @@ class PostgresMaintenanceMixin:
         """Delete up to ``batch_size`` rows older than ``cutoff`` in one short transaction.
 
         Rows go in primary-key order after ``after_id`` (keyset: later batches never rescan the
-        dead index entries of earlier ones). Returns ``(deleted, last_id)``. A lock wait longer
-        than ``lock_timeout`` raises ``LockTimeout``.
+        dead index entries of earlier ones; None: from the start). Returns ``(deleted, last_id)``.
+        A lock wait longer than ``lock_timeout`` raises ``LockTimeout``.
         """
-        ident = self._cleanup_table(table)
-        # The batch is the id range (after_id, n-th eligible id]: one range scan of the primary key,
-        # where "id IN (subquery)" would be planned as a hash semi join over the whole table.
+        ident, ts, key = self._cleanup_columns(table)
+        after = sql.SQL(" AND {k} > %(after)s").format(k=key) if after_id is not None else sql.SQL("")
+        # The batch is the key range (after_id, n-th eligible key]: one range scan of the primary
+        # key, where "key IN (subquery)" would be planned as a hash semi join over the whole table.
         query = sql.SQL(
-            "WITH d AS (DELETE FROM {t} WHERE id > %(after)s AND created_at < %(cutoff)s AND id <= ("
-            "SELECT max(id) FROM (SELECT id FROM {t} WHERE created_at < %(cutoff)s AND id > %(after)s"
-            " ORDER BY id LIMIT %(n)s) AS b) RETURNING id) SELECT count(*), max(id) FROM d").format(t=ident)
-        params = dict(after=MIN_ID if after_id is None else after_id, cutoff=cutoff, n=batch_size)
+            "WITH d AS (DELETE FROM {t} WHERE {ts} < %(cutoff)s{after} AND {k} <= ("
+            "SELECT max(b.k) FROM (SELECT {k} AS k FROM {t} WHERE {ts} < %(cutoff)s{after}"
+            " ORDER BY {k} LIMIT %(n)s) AS b) RETURNING {k}) SELECT count(*), max({k}) FROM d").format(
+                t=ident, ts=ts, k=key, after=after)
+        params = dict(after=after_id, cutoff=cutoff, n=batch_size)
         try:
             with self.conn.cursor() as cur:
                 cur.execute(query, params)
@@ -173,32 +177,26 @@ class PostgresMaintenanceMixin:
 
     # ---- spatial indexes ------------------------------------------------------------------
     def maint_index_state(self):
-        """Per spatial table: the expected GiST index and every invalid/leftover sibling.
+        """The spatial indexes as the catalog has them now (the schema is read again).
 
-        ``[{table, column, index, present, valid, bytes, leftovers: [{name, valid, reason}]}]``;
-        a leftover is an index named ``*_ccnew*``/``*_ccold*`` (interrupted REINDEX CONCURRENTLY)
-        or any other invalid index on the geometry column (interrupted CREATE INDEX CONCURRENTLY).
+        ``{"indexes": [{table, column, index, declared, present, valid, bytes}],
+        "leftovers": [{name, table, valid, reason}]}``: every expected GiST index (declared in
+        bim_schema or found), and every index maintenance drops: ``*_ccnew*``/``*_ccold*``
+        (interrupted REINDEX CONCURRENTLY) and invalid duplicates beside the index of the same
+        column (interrupted CREATE INDEX CONCURRENTLY). See pg_schema.py for the rules.
         """
-        out = []
-        for table, (column, index, _rtree) in SPATIAL_INDEXES.items():
-            rows = self._fetchall(
-                "SELECT c.relname, i.indisvalid AND i.indisready, pg_relation_size(c.oid),"
-                " pg_get_indexdef(c.oid)"
-                " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-                " JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace"
-                " WHERE n.nspname = current_schema() AND t.relname = %s ORDER BY c.relname", [table])
-            entry = dict(table=table, column=column, index=index, present=False, valid=False, bytes=0, leftovers=[])
-            for name, valid, size, definition in rows:
-                if name == index:
-                    entry.update(present=True, valid=bool(valid), bytes=size)
-                elif LEFTOVER_PATTERN.search(name):
-                    entry["leftovers"].append(dict(name=name, valid=bool(valid),
-                                                   reason="leftover of an interrupted REINDEX CONCURRENTLY"))
-                elif not valid and ("(%s)" % column) in definition:
-                    entry["leftovers"].append(dict(name=name, valid=False,
-                                                   reason="invalid duplicate from an interrupted CREATE INDEX CONCURRENTLY"))
-            out.append(entry)
-        return out
+        schema = self.schema(refresh=True)
+        present = [i.name for i in schema.spatial_indexes if i.present]
+        # exact sizes for the deadline estimate (this session has maintenance's lock_timeout)
+        sizes = dict(self._fetchall(
+            "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND c.relkind = 'i' AND c.relname = ANY(%s)", [present])) if present else {}
+        return {
+            "indexes": [dict(table=i.table, column=i.column, index=i.name, declared=i.declared, present=i.present,
+                             valid=i.valid, bytes=sizes.get(i.name, i.bytes)) for i in schema.spatial_indexes],
+            "leftovers": [dict(name=left.name, table=left.table, valid=left.valid, reason=left.reason)
+                          for left in schema.leftovers],
+        }
 
     def maint_drop_index_concurrently(self, name):
         self._execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))

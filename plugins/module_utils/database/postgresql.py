@@ -8,6 +8,7 @@
   pg_archive.py: dump stream for backups
   pg_restore.py: restore, swap and rollback
   pg_logs.py: analysis of the application's logs table
+  pg_archiving.py: continuous-archiving settings, pg_stat_archiver, recovery markers
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_mainte
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import PostgresArchiveMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_restore import PostgresRestoreMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_logs import PostgresLogsMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archiving import PostgresArchivingMixin
 
 
-class PostgresEngine(PostgresLogsMixin, PostgresRestoreMixin, PostgresArchiveMixin, PostgresMaintenanceMixin, PostgresCoreMixin):
+class PostgresEngine(PostgresArchivingMixin, PostgresLogsMixin, PostgresRestoreMixin, PostgresArchiveMixin, PostgresMaintenanceMixin, PostgresCoreMixin):
     """PostgreSQL implementation of ``engine.DatabaseEngine``."""
 
     name = "postgresql"

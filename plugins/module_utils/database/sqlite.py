@@ -8,6 +8,7 @@
   sqlite_archive.py: dump stream for backups
   sqlite_restore.py: restore, swap and rollback
   sqlite_logs.py: analysis of the application's logs table
+  sqlite_archiving.py: journal mode for Litestream, recovery markers
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_ma
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archive import SqliteArchiveMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_restore import SqliteRestoreMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_logs import SqliteLogsMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archiving import SqliteArchivingMixin
 
 
-class SqliteEngine(SqliteLogsMixin, SqliteRestoreMixin, SqliteArchiveMixin, SqliteMaintenanceMixin, SqliteCoreMixin):
+class SqliteEngine(SqliteArchivingMixin, SqliteLogsMixin, SqliteRestoreMixin, SqliteArchiveMixin, SqliteMaintenanceMixin, SqliteCoreMixin):
     """SQLite implementation of ``engine.DatabaseEngine``."""
 
     name = "sqlite"

@@ -18,10 +18,10 @@ import urllib.parse
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import DatabaseEngine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database import sqlite_schema
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import (
     BIM_TABLES,
     DIGEST_TABLES,
-    SPATIAL_INDEXES,
 )
 
 # Upper bound of every probe; a probe that needs longer is interrupted and reported as an error.
@@ -30,6 +30,11 @@ WINDOW_MARGIN = 250.0
 WINDOW_LIMIT = 100
 # Rows per digest batch: one query formats and joins them in SQLite, Python hashes the text.
 DIGEST_BATCH_ROWS = 20000
+
+
+def quote(name):
+    """``name`` as a double-quoted SQLite identifier (for names read from the catalog)."""
+    return '"%s"' % name.replace('"', '""')
 
 
 def _row_json(column):
@@ -113,43 +118,68 @@ class SqliteCoreMixin(DatabaseEngine):
         deadline = time.monotonic() + timeout_ms / 1000.0
         return lambda: 1 if time.monotonic() > deadline else 0
 
+    def _discover_schema(self):
+        # maintenance works on its own connection (sqlite_maintenance.maint_begin)
+        conn = self.conn if self.conn is not None else getattr(self, "_mdb", None)
+        if conn is None:
+            raise DatabaseError("not connected to sqlite %s" % self._path())
+
+        def fetchall(query, params):
+            try:
+                return conn.execute(query, params).fetchall()
+            except sqlite3.Error as exc:
+                raise DatabaseError("reading the schema of sqlite %s failed: %s" % (self._path(), exc)) from None
+
+        return sqlite_schema.discover(fetchall, self.params.schema)
+
     def query_latency(self):
         """Key lookup by rowid plus an R*Tree window query joined to walls, both index-bound.
 
-        The key is halfway between min(id) and max(id) (each read from the rowid b-tree); the
-        window is that wall's R*Tree box plus ``WINDOW_MARGIN``. A progress handler interrupts
-        any probe running past ``PROBE_TIMEOUT_MS``.
+        The key is halfway between the smallest and largest rowid (each read from the rowid
+        b-tree); the window is that wall's R*Tree box plus ``WINDOW_MARGIN``. The R*Tree and
+        its columns come from ``schema()``; without one on walls the window probe is skipped
+        (``spatial_window_skipped`` says why). A progress handler interrupts any probe running
+        past ``PROBE_TIMEOUT_MS``.
         """
-        tables = set(self._all_tables())
-        rtree = SPATIAL_INDEXES["walls"][2]
-        if "walls" not in tables:
+        schema = self.schema()
+        if "walls" not in schema.tables:
             raise DatabaseError("table walls is missing in sqlite %s" % self._path())
+        key = schema.row_keys.get("walls")
+        if key is None:
+            raise DatabaseError("table walls has no rowid or single-column key in sqlite %s" % self._path())
+        k = quote(key)
+        index = schema.probe_index("walls")
+        result = {}
         self.conn.set_progress_handler(self._deadline_handler(PROBE_TIMEOUT_MS), 1000)
         try:
-            low, high = self._fetchone("SELECT min(id), max(id) FROM walls")
-            key = 0 if low is None else low + (high - low) // 2
+            low, high = self._fetchone("SELECT min(%s), max(%s) FROM walls" % (k, k))
+            start = low + (high - low) // 2 if isinstance(low, int) and isinstance(high, int) else low
             started = time.perf_counter()
-            row = self._fetchone("SELECT * FROM walls WHERE id >= ? ORDER BY id LIMIT 1", [key])
-            key_ms = (time.perf_counter() - started) * 1000.0
-            if rtree not in tables:
-                raise DatabaseError("spatial index %s is missing in sqlite %s" % (rtree, self._path()))
+            row = self._fetchone("SELECT %s, * FROM walls WHERE %s >= ? ORDER BY %s LIMIT 1" % (k, k, k), [start])
+            result["key_lookup_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
+            if index is None:
+                result["spatial_window_skipped"] = "walls has no valid R*Tree"
+                return result
+            rtree = quote(index.name)
+            r_id = quote(index.id_column)
+            min_x, max_x, min_y, max_y = (quote(c) for c in index.box)
             box = None
             if row is not None:
-                box = self._fetchone("SELECT min_x, max_x, min_y, max_y FROM %s WHERE id = ?"
-                                     % self._quote_identifier(rtree), [row[0]])
+                box = self._fetchone("SELECT %s, %s, %s, %s FROM %s WHERE %s = ?"
+                                     % (min_x, max_x, min_y, max_y, rtree, r_id), [row[0]])
             box = box or (0.0, 1.0, 0.0, 1.0)
             started = time.perf_counter()
             hits = self._fetchall(
-                "SELECT w.id FROM %s AS r JOIN walls AS w ON w.id = r.id"
-                " WHERE r.min_x <= ? AND r.max_x >= ? AND r.min_y <= ? AND r.max_y >= ? LIMIT ?"
-                % self._quote_identifier(rtree),
+                "SELECT w.%s FROM %s AS r JOIN walls AS w ON w.%s = r.%s"
+                " WHERE r.%s <= ? AND r.%s >= ? AND r.%s <= ? AND r.%s >= ? LIMIT ?"
+                % (k, rtree, k, r_id, min_x, max_x, min_y, max_y),
                 [box[1] + WINDOW_MARGIN, box[0] - WINDOW_MARGIN, box[3] + WINDOW_MARGIN,
                  box[2] - WINDOW_MARGIN, WINDOW_LIMIT])
-            window_ms = (time.perf_counter() - started) * 1000.0
+            result["spatial_window_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
+            result["spatial_window_rows"] = len(hits)
         finally:
             self.conn.set_progress_handler(None, 1000)
-        return {"key_lookup_ms": round(key_ms, 3), "spatial_window_ms": round(window_ms, 3),
-                "spatial_window_rows": len(hits)}
+        return result
 
     def connection_usage(self):
         """SQLite is embedded: the only connection is this one and there is no server limit."""
@@ -159,27 +189,24 @@ class SqliteCoreMixin(DatabaseEngine):
         return os.path.dirname(self._path())
 
     def spatial_indexes(self):
-        """Per expected R*Tree: present, ``rtreecheck()`` says ok, and as many rows as its table."""
-        tables = set(self._all_tables())
+        """Per expected R*Tree (``schema()``): present, ``rtreecheck()`` says ok, and as many
+        rows as its table."""
         result = []
-        for table, (_column, _gist, rtree) in SPATIAL_INDEXES.items():
-            entry = {"name": rtree, "table": table, "column": None, "expected": True,
-                     "present": rtree in tables, "valid": False, "problem": None}
+        for index in self.schema().spatial_indexes:
+            entry = index.as_dict()
             result.append(entry)
-            if rtree not in tables:
-                entry["problem"] = "missing"
+            if not index.present or index.problem:
+                entry["valid"] = False
                 continue
-            if table not in tables:
-                entry["problem"] = "indexed table %s is missing" % table
-                continue
-            check = self._fetchone("SELECT rtreecheck(?)", [rtree])[0]
+            entry["valid"] = False
+            check = self._fetchone("SELECT rtreecheck(?)", [index.name])[0]
             if check != "ok":
                 entry["problem"] = "rtreecheck failed: %s" % check.splitlines()[0]
                 continue
-            indexed = self._fetchone("SELECT count(*) FROM %s" % self._quote_identifier(rtree))[0]
-            rows = self._fetchone("SELECT count(*) FROM %s" % self._quote_identifier(table))[0]
+            indexed = self._fetchone("SELECT count(*) FROM %s" % quote(index.name))[0]
+            rows = self._fetchone("SELECT count(*) FROM %s" % quote(index.table))[0]
             if indexed != rows:
-                entry["problem"] = "R*Tree holds %d rows but %s has %d" % (indexed, table, rows)
+                entry["problem"] = "R*Tree holds %d rows but %s has %d" % (indexed, index.table, rows)
                 continue
             entry["valid"] = True
         return result

@@ -18,16 +18,11 @@ import sqlite3
 import tempfile
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SPATIAL_INDEXES
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import CLEANUP_TABLES
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import quote as _quote
 
-CLEANUP_TABLES = ("logs", "temp_geometry")
 LOCK_SUFFIX = "-maintenance.lock"
 PROBLEM_LIMIT = 50
-MIN_ID = -(2 ** 63)
-
-
-def _quote(name):
-    return '"%s"' % name.replace('"', '""')
 
 
 class SqliteMaintenanceMixin:
@@ -49,6 +44,7 @@ class SqliteMaintenanceMixin:
             raise DatabaseError("cannot open SQLite database %s: %s" % (path, exc)) from None
 
     def maint_end(self):
+        self._schema = None
         if self._mdb is not None:
             self._mdb.close()
             self._mdb = None
@@ -94,11 +90,15 @@ class SqliteMaintenanceMixin:
         return "sqlite-%s-%s" % (os.path.basename(real), hashlib.sha256(real.encode("utf-8")).hexdigest()[:16])
 
     # ---- cleanup ------------------------------------------------------------------------------
-    @staticmethod
-    def _cleanup_table(table):
+    def _cleanup_columns(self, table):
+        """(table, time column, key column), quoted, of a cleanup table (``schema()``)."""
         if table not in CLEANUP_TABLES:
             raise DatabaseError("cleanup is only allowed on %s, not %r" % (", ".join(CLEANUP_TABLES), table))
-        return _quote(table)
+        columns = self.schema().time_columns.get(table)
+        problem = columns.cleanup_problem() if columns else "table %s does not exist" % table
+        if problem:
+            raise DatabaseError(problem)
+        return _quote(table), _quote(columns.time), _quote(columns.key)
 
     @staticmethod
     def _text_time(cutoff):
@@ -106,30 +106,31 @@ class SqliteMaintenanceMixin:
         return cutoff.strftime("%Y-%m-%d %H:%M:%S")
 
     def maint_count_older(self, table, cutoff):
-        ident = self._cleanup_table(table)
-        return self._q("SELECT count(*) FROM %s WHERE created_at < ?" % ident, (self._text_time(cutoff),))[0][0]
+        ident, ts, _key = self._cleanup_columns(table)
+        return self._q("SELECT count(*) FROM %s WHERE %s < ?" % (ident, ts), (self._text_time(cutoff),))[0][0]
 
     def maint_delete_batch(self, table, cutoff, batch_size, after_id=None):
         """Delete up to ``batch_size`` rows older than ``cutoff``; return ``(deleted, last_id)``.
 
-        The batch's id range is found first, outside the write lock (a WAL read); then only the
-        range delete runs inside ``BEGIN IMMEDIATE ... COMMIT``. ``+created_at`` keeps SQLite on
-        the rowid order: through the created_at index it would sort every eligible row per batch.
+        The batch's key range is found first, outside the write lock (a WAL read); then only the
+        range delete runs inside ``BEGIN IMMEDIATE ... COMMIT``. ``+<time>`` keeps SQLite on the
+        key order: through the time column's index it would sort every eligible row per batch.
         """
-        ident = self._cleanup_table(table)
-        after = MIN_ID if after_id is None else int(after_id)
+        ident, ts, key = self._cleanup_columns(table)
         when = self._text_time(cutoff)
+        after = "" if after_id is None else " AND %s > ?" % key
+        args = () if after_id is None else (after_id,)
         try:
             row = self._mdb.execute(
-                "SELECT max(id) FROM (SELECT id FROM %s WHERE +created_at < ? AND id > ? ORDER BY id LIMIT ?)" % ident,
-                (when, after, int(batch_size))).fetchone()
+                "SELECT max(k) FROM (SELECT %s AS k FROM %s WHERE +%s < ?%s ORDER BY %s LIMIT ?)" % (key, ident, ts, after, key),
+                (when,) + args + (int(batch_size),)).fetchone()
             bound = row[0] if row else None
             if bound is None:
                 return 0, after_id
             self._mdb.execute("BEGIN IMMEDIATE")
             try:
                 deleted = self._mdb.execute(
-                    "DELETE FROM %s WHERE id > ? AND id <= ? AND created_at < ?" % ident, (after, bound, when)).rowcount
+                    "DELETE FROM %s WHERE %s <= ? AND %s < ?%s" % (ident, key, ts, after), (bound, when) + args).rowcount
                 self._mdb.execute("COMMIT")
             except BaseException:
                 self._mdb.execute("ROLLBACK")
@@ -225,18 +226,17 @@ class SqliteMaintenanceMixin:
         return problems[:PROBLEM_LIMIT]
 
     def maint_rtree_check(self):
-        """``rtreecheck()`` of each spatial R*Tree; ``{rtree: problem text or None}``."""
+        """``rtreecheck()`` of each expected R*Tree (``schema()``); ``{rtree: problem text or None}``."""
         out = {}
-        present = {r[0] for r in self._q("SELECT name FROM sqlite_master")}
-        for _table, (_col, _idx, rtree) in SPATIAL_INDEXES.items():
-            if rtree not in present:
-                out[rtree] = "missing"
+        for index in self.schema(refresh=True).spatial_indexes:
+            if not index.present or index.problem:
+                out[index.name] = index.problem or "missing"
                 continue
             try:
-                res = self._mdb.execute("SELECT rtreecheck(?)", (rtree,)).fetchone()[0]
+                res = self._mdb.execute("SELECT rtreecheck(?)", (index.name,)).fetchone()[0]
             except sqlite3.Error as exc:
                 res = "rtreecheck failed: %s" % exc
-            out[rtree] = None if res == "ok" else res
+            out[index.name] = None if res == "ok" else res
         return out
 
     def maint_reindex(self, table):

@@ -18,6 +18,8 @@ import urllib.parse
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import fsync_directory
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import quote
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_schema import rtree_arguments
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 # What PRAGMA journal_mode accepts (and a manifest may record); nothing else is formatted into SQL.
@@ -76,8 +78,9 @@ class SqliteRestoreMixin:
         return written
 
     @staticmethod
-    def check_database_file(path, rtree_tables=()):
-        """``PRAGMA integrity_check``, ``foreign_key_check`` and ``rtreecheck`` of a file.
+    def check_database_file(path):
+        """``PRAGMA integrity_check``, ``foreign_key_check`` and ``rtreecheck`` of every R*Tree
+        of a file (whatever table it indexes: a copy is sound only if all of them are).
 
         Returns a list of problems (strings); empty when the file is sound.
         """
@@ -95,10 +98,9 @@ class SqliteRestoreMixin:
             problems.extend("integrity_check: %s" % line for line in bad[:20])
             for table, rowid, parent, _fkid in conn.execute("PRAGMA foreign_key_check").fetchall()[:20]:
                 problems.append("foreign_key_check: %s row %s refers to a missing %s row" % (table, rowid, parent))
-            present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            for table in rtree_tables:
-                if table not in present:
-                    continue
+            rtrees = [name for name, create in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+                      if rtree_arguments(create) is not None]
+            for table in sorted(rtrees):
                 try:
                     result = conn.execute("SELECT rtreecheck(?)", (table,)).fetchone()[0]
                 except sqlite3.Error as exc:
@@ -193,22 +195,24 @@ class SqliteRestoreMixin:
             raise DatabaseError("%s-wal is still present after a checkpoint: another process is using it" % path)
         return mode
 
-    @staticmethod
-    def delete_rows_except(path, keep_tables, tables):
-        """Empty every table of ``tables`` not in ``keep_tables`` (subset restores)."""
+    def delete_rows_except(self, path, keep_tables, tables):
+        """Empty every table of ``tables`` not in ``keep_tables``, and its R*Trees (as the
+        schema of the file at ``path`` and ``params.schema`` map them), for subset restores."""
+        with self.engine_for_path(path) as copy:
+            rtrees = {}
+            for index in copy.schema().spatial_indexes:
+                if index.present and not index.problem:
+                    rtrees.setdefault(index.table, []).append(index.name)
+            present = set(copy.schema().tables)
         conn = sqlite3.connect(path, isolation_level=None)
         try:
             conn.execute("PRAGMA foreign_keys = OFF")
             conn.execute("BEGIN")
-            present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             for table in tables:
                 if table in keep_tables or table not in present:
                     continue
-                quoted = '"%s"' % table.replace('"', '""')
-                conn.execute("DELETE FROM %s" % quoted)
-                rtree = "%s_rtree" % table
-                if rtree in present:
-                    conn.execute('DELETE FROM "%s"' % rtree.replace('"', '""'))
+                for name in [table] + rtrees.get(table, []):
+                    conn.execute("DELETE FROM %s" % quote(name))
             conn.execute("COMMIT")
         finally:
             conn.close()

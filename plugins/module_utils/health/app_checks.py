@@ -128,8 +128,10 @@ def _redis_part(ctx, result, parts, have_app_rate):
     "cache", needs=("app_url", "cache_url"),
     thresholds={
         "cache_hit_rate": ThresholdSpec(0.70, 0.50, lower_is_worse=True,
-                                        description="fraction of cache lookups that hit"),
-        "cache_memory_usage": ThresholdSpec(0.85, 0.95, description="Redis used_memory / maxmemory"),
+                                        description="fraction of cache lookups that hit",
+                                        fallback_metrics=("redis_hit_rate",)),
+        "cache_memory_usage": ThresholdSpec(0.85, 0.95, description="Redis used_memory / maxmemory",
+                                            metrics=("redis_memory_usage",)),
     },
     description="Cache hit rate reported by the application; Redis statistics when cache_url is set.")
 def check_cache(ctx):

@@ -78,12 +78,19 @@ class CheckResult:
 
 @dataclasses.dataclass(frozen=True)
 class ThresholdSpec:
-    """Default warning/critical levels of one threshold name. ``critical`` may be None."""
+    """Default warning/critical levels of one threshold name. ``critical`` may be None.
+
+    ``metrics``: the metrics of the owning check the threshold is evaluated on (default: the
+    threshold's own name); ``fallback_metrics``: metrics it is evaluated on only when none of
+    ``metrics`` is reported. The Prometheus rules are generated from these declarations.
+    """
 
     warning: float
     critical: float | None = None
     lower_is_worse: bool = False
     description: str = ""
+    metrics: tuple = ()
+    fallback_metrics: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,14 +130,16 @@ class AppMetricsError(Exception):
 class CheckContext:
     """Everything a check may read. Shared by the checks running concurrently.
 
-    ``conn``: ``ConnectionParams`` (or None), ``app_url``, ``cache_url``, ``data_dir``,
+    ``conn``: ``ConnectionParams`` (or None), ``app_url``, ``cache_url``, ``data_dir``, ``archive_dir``,
     ``thresholds`` (merged), ``timeout`` (seconds per check), ``secrets`` (strings to mask in
     messages). ``app_metrics()`` fetches ``GET {app_url}/metrics`` once for all checks.
     """
 
     def __init__(self, conn=None, app_url=None, cache_url=None, data_dir=None, thresholds=None,
-                 timeout=15.0, secrets=(), options=None):
+                 timeout=15.0, secrets=(), options=None, archive_dir=None):
         self.conn = conn
+        # Folder of the continuous archive's descriptor when archiving is set up on the host, else None.
+        self.archive_dir = archive_dir
         self.app_url = app_url.rstrip("/") if app_url else app_url
         self.cache_url = cache_url
         self.data_dir = data_dir

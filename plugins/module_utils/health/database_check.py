@@ -44,9 +44,12 @@ def index_recommendation(engine_name, index):
     name, table, column = index.get("name"), index.get("table"), index.get("column")
     problem = index.get("problem") or ""
     if engine_name == "postgresql":
+        if not index.get("present") and not column:
+            return ("database: spatial index %s (declared in bim_schema) is missing and the geometry column of %s "
+                    "is unknown; set bim_schema.%s.geometry_column" % (name, table, table))
         if not index.get("present"):
             return ("database: spatial index %s is missing; recreate it: CREATE INDEX CONCURRENTLY %s ON %s "
-                    "USING gist (%s)" % (name, name, table, column))
+                    "USING gist (%s) (db_maintenance reindex does)" % (name, name, table, column))
         if "leftover" in problem:
             return "database: index %s is %s; run DROP INDEX CONCURRENTLY %s" % (name, problem, name)
         return "database: index %s on %s is %s; run REINDEX INDEX CONCURRENTLY %s" % (name, table, problem, name)
@@ -94,18 +97,51 @@ def _check_connections(result, ctx, engine, parts):
 
 
 def _check_indexes(result, ctx, engine, parts):
+    """Expected spatial indexes (declared in bim_schema, or found) must be present and valid;
+    a spatial table with none is information; a bim_schema entry the database contradicts is
+    an error."""
     indexes = engine.spatial_indexes()
+    schema = engine.schema()
     bad = [i for i in indexes if not (i.get("present") and i.get("valid"))]
     result.metrics["spatial_index_count"] = sum(1 for i in indexes if i.get("present") and i.get("valid"))
     result.metrics["spatial_indexes_invalid"] = [i.get("name") for i in bad]
+    result.metrics["spatial_indexes"] = [i.get("name") for i in indexes if i.get("expected")]
+    result.metrics["tables_without_spatial_index"] = list(schema.unindexed)
+    if schema.unmapped:
+        result.metrics["rtrees_of_no_table"] = list(schema.unmapped)
     for index in bad:
         result.worsen(ERROR)
         result.recommendations.append(index_recommendation(engine.name, index))
+    for problem in schema.problems:
+        result.worsen(ERROR)
+        result.recommendations.append("database: %s; correct bim_schema or the database" % problem)
+    if schema.problems:
+        parts.insert(0, "schema: " + "; ".join(schema.problems))
     if bad:
         parts.insert(0, "spatial index problem: " + ", ".join(
             "%s %s" % (i.get("name"), i.get("problem") or "not valid") for i in bad))
     else:
         parts.append("%d spatial indexes valid" % len(indexes))
+    for table in schema.unindexed:
+        # information, not a fault: the operator did not declare one (bim_schema) and there is none
+        parts.append("%s has no spatial index (information)" % table)
+        result.recommendations.append(
+            "database: %s has no spatial index, so spatial queries on it scan the table; create one%s, or "
+            "declare it in bim_schema.%s so that its absence is an error"
+            % (table, _create_hint(engine.name, schema, table), table))
+
+
+def _create_hint(engine_name, schema, table):
+    if engine_name != "postgresql" and schema.unmapped:
+        # an R*Tree is there but its name names no table: likely this table's
+        return " (an R*Tree of its bounding boxes; R*Tree(s) %s belong to no BIM table by name)" % (
+            ", ".join(schema.unmapped))
+    if engine_name != "postgresql":
+        return " (an R*Tree of its bounding boxes)"
+    column = schema.geometry_column(table)
+    if not column:
+        return ""
+    return " (CREATE INDEX CONCURRENTLY ON %s USING gist (%s))" % (table, column)
 
 
 @register_check(
@@ -159,6 +195,8 @@ def check_database(ctx):
             parts.append("connected in %.0f ms, probes %s" % (
                 connect_ms, ", ".join("%s %.1f ms" % (k[:-3], v) for k, v in latency.items() if k.endswith("_ms"))
                 or "skipped"))
+            if latency.get("spatial_window_skipped"):
+                parts.append("spatial window probe skipped: %s" % latency["spatial_window_skipped"])
             _check_connections(result, ctx, engine, parts)
             _check_disk(result, ctx, engine, parts)
             _check_indexes(result, ctx, engine, parts)

@@ -98,6 +98,16 @@ def check_logs(ctx):
                 result.status = WARNING
                 result.message = "the database has no logs table"
                 return result
+            columns = engine.schema().time_columns["logs"]
+            if columns.analysis_problem():
+                # the table is there but this collection cannot tell when or how bad an entry is
+                result.status = WARNING
+                result.message = "cannot analyse the logs table: %s" % columns.analysis_problem()
+                result.recommendations.append("logs: name the columns of the logs table in the inventory "
+                                              "variable bim_schema (%s)" % columns.analysis_problem())
+                return result
+            result.metrics["columns"] = {"time": columns.time, "level": columns.level,
+                                         "category": columns.category, "message": columns.message}
             metrics = analyse(engine, now, float(opts["logs_window_minutes"]), float(opts["logs_baseline_hours"]),
                               float(opts["logs_anomaly_factor"]), int(opts["logs_min_errors"]),
                               int(opts["logs_top_messages"]))

@@ -15,9 +15,10 @@ from ansible_collections.bim.wall_system.plugins.module_utils.health import data
 from ansible_collections.bim.wall_system.plugins.module_utils.health import system_checks  # noqa: F401  memory, system
 from ansible_collections.bim.wall_system.plugins.module_utils.health import app_checks  # noqa: F401  application, cache, geometric_operations
 from ansible_collections.bim.wall_system.plugins.module_utils.health import logs_check  # noqa: F401  logs
+from ansible_collections.bim.wall_system.plugins.module_utils.health import archiving_check  # noqa: F401  archiving
 from ansible_collections.bim.wall_system.plugins.module_utils.health.base import REGISTRY
 
-CHECK_ORDER = ("database", "memory", "application", "cache", "geometric_operations", "logs", "system")
+CHECK_ORDER = ("database", "memory", "application", "cache", "geometric_operations", "logs", "archiving", "system")
 
 
 def checks():

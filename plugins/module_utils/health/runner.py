@@ -26,11 +26,12 @@ def valid_check_names():
     return list(registered_checks())
 
 
-def select_checks(names=None, app_url=None, cache_url=None):
-    """The checks to run. Default: all, less those whose inputs (``app_url``...) are not set."""
+def select_checks(names=None, app_url=None, cache_url=None, archive_dir=None):
+    """The checks to run. Default: all, less those whose inputs (``app_url``, ``archive_dir`` of a
+    host where archiving is set up...) are not set."""
     available = registered_checks()
     if not names:
-        given = {"app_url": app_url, "cache_url": cache_url}
+        given = {"app_url": app_url, "cache_url": cache_url, "archive_dir": archive_dir}
         return [n for n, spec in available.items() if not spec.needs or any(given.get(k) for k in spec.needs)]
     unknown = sorted(set(names) - set(available))
     if unknown:
@@ -63,23 +64,42 @@ class _CheckThread(threading.Thread):
         self.finished = now()
 
 
-def run_checks(ctx, names, timeout=None):
+def run_checks(ctx, names, timeout=None, abandoned=None):
     """Run ``names`` concurrently; return their ``CheckResult`` in order.
 
     A check that raises, returns something else than a ``CheckResult``, or is still running
     ``timeout`` seconds after it started is reported as ``error``; the others are unaffected.
+
+    ``abandoned`` (a dict the caller keeps between runs, check name -> thread) is for a process
+    that runs the checks again and again (the monitoring service): a check whose abandoned thread
+    of an earlier run is still stuck is reported as ``error`` without starting another thread, so a
+    database that never answers costs one thread, not one more every cycle.
     """
     timeout = ctx.timeout if timeout is None else timeout
     available = registered_checks()
     threads = []
+    stuck = {}
     for name in names:
+        previous = abandoned.get(name) if abandoned is not None else None
+        if previous is not None and previous.is_alive():
+            stuck[name] = previous
+            continue
         thread = _CheckThread(name, available[name].func, ctx)
         thread.start()
         threads.append(thread)
     results = []
-    for thread in threads:
+    for name in names:
+        if name in stuck:
+            result = CheckResult(name, status=ERROR, message="check did not finish within %s s: its run from %.0f s "
+                                 "ago is still stuck (not started again)" % (timeout, now() - stuck[name].started))
+            result.duration_ms = 0.0
+            results.append(result)
+            continue
+        thread = threads.pop(0)
         thread.join(max(0.0, thread.started + timeout - now()))
         if thread.is_alive():
+            if abandoned is not None:
+                abandoned[thread.check_name] = thread
             result = CheckResult(thread.check_name, status=ERROR,
                                  message="check did not finish within %s s (timed out; abandoned)" % timeout)
             result.duration_ms = timeout * 1000.0
@@ -136,5 +156,5 @@ def build_report(results):
 
 def run_health(ctx, names=None):
     """Select, run and roll up: the whole health check for one host."""
-    selected = select_checks(names, ctx.app_url, ctx.cache_url)
+    selected = select_checks(names, ctx.app_url, ctx.cache_url, ctx.archive_dir)
     return build_report(run_checks(ctx, selected))

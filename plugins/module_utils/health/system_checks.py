@@ -86,7 +86,8 @@ def system_statistics():
 
 @register_check(
     "memory",
-    thresholds={"memory_usage": ThresholdSpec(0.80, 0.95, description="fraction of memory in use "
+    thresholds={"memory_usage": ThresholdSpec(0.80, 0.95, metrics=("host_memory_usage", "heap_used_percent"),
+                                              description="fraction of memory in use "
                                               "(host memory and the application heap)")},
     description="Host memory in use and the application's heap usage (when app_url is set).")
 def check_memory(ctx):

@@ -29,7 +29,7 @@ import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES, SPATIAL_INDEXES
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES, SPATIAL_TABLES
 from ansible_collections.bim.wall_system.plugins.module_utils.maintenance import deadline as dl
 from ansible_collections.bim.wall_system.plugins.module_utils.maintenance.batching import delete_in_batches
 from ansible_collections.bim.wall_system.plugins.module_utils.maintenance.history import History
@@ -164,8 +164,11 @@ class Runner:
             age = datetime.timedelta(hours=self.opts["temp_retention_hours"])
         if table not in self.present_tables():
             return _result(operation, started, skipped=True, table=table, reason="table %s does not exist" % table)
+        columns = self.engine.schema().time_columns[table]
+        if columns.cleanup_problem():
+            return _result(operation, started, skipped=True, table=table, reason=columns.cleanup_problem())
         cutoff = datetime.datetime.now(datetime.timezone.utc) - age
-        details = dict(table=table, cutoff=cutoff.isoformat(), retention=str(age))
+        details = dict(table=table, time_column=columns.time, cutoff=cutoff.isoformat(), retention=str(age))
         eligible = self.engine.maint_count_older(table, cutoff)
         details["eligible_rows"] = eligible
         if self.check:
@@ -304,21 +307,16 @@ class Runner:
         if not self.is_pg:
             return self.sqlite_reindex(operation, started)
         state = self.engine.maint_index_state()
-        plan = []
-        for entry in state:
-            for left in entry["leftovers"]:
-                plan.append(("drop", left["name"], entry, left["reason"]))
-            if not entry["present"]:
-                plan.append(("create", entry["index"], entry, "missing"))
-            elif not entry["valid"]:
-                plan.append(("rebuild", entry["index"], entry, "invalid"))
-            elif self.opts["reindex_mode"] == "always":
-                plan.append(("reindex", entry["index"], entry, "scheduled rebuild"))
-        details = dict(indexes=[dict(name=e["index"], table=e["table"], present=e["present"], valid=e["valid"],
-                                     bytes=e["bytes"], leftovers=[x["name"] for x in e["leftovers"]]) for e in state],
+        plan, problems = _reindex_plan(state, self.opts["reindex_mode"])
+        details = dict(indexes=[dict(name=e["index"], table=e["table"], column=e["column"], declared=e["declared"],
+                                     present=e["present"], valid=e["valid"], bytes=e["bytes"],
+                                     leftovers=[x["name"] for x in state["leftovers"] if x["table"] == e["table"]])
+                                for e in state["indexes"]],
                        plan=[dict(action=a, index=n, reason=r) for a, n, _e, r in plan])
+        if problems:
+            details["problems"] = problems
         if self.check or not plan:
-            return _result(operation, started, changed=bool(plan), **details)
+            return _result(operation, started, success=not problems, changed=bool(plan), **details)
         builds = [p for p in plan if p[0] != "drop"]
         work = sum(p[2]["bytes"] for p in builds)
         reason = self.guard(operation, work, max(1, len(builds)))
@@ -332,7 +330,7 @@ class Runner:
                 details["note"] = "scheduled rebuilds skipped for the deadline; repairs done"
         if reason:
             return _result(operation, started, skipped=True, reason=reason, **details)
-        done, errors = [], []
+        done, errors = [], list(problems)
         for action, name, entry, why in plan:
             try:
                 if action == "drop":
@@ -349,22 +347,24 @@ class Runner:
         repaired = ["%s %s (%s)" % (d["action"], d["index"], d["reason"]) for d in done if d["action"] != "reindex"]
         details.update(done=done, errors=errors, repaired=repaired)
         after = self.engine.maint_index_state()
-        details["valid_after"] = {e["index"]: e["present"] and e["valid"] and not e["leftovers"] for e in after}
+        details["valid_after"] = {e["index"]: e["present"] and e["valid"] for e in after["indexes"]}
+        if after["leftovers"]:
+            details["leftovers_after"] = [x["name"] for x in after["leftovers"]]
         self.record(operation, started, work)
-        return _result(operation, started, success=not errors and all(details["valid_after"].values()),
-                       changed=bool(done), **details)
+        return _result(operation, started, success=not errors and all(details["valid_after"].values())
+                       and not after["leftovers"], changed=bool(done), **details)
 
     def _drop_new_leftovers(self):
         try:
-            for entry in self.engine.maint_index_state():
-                for left in entry["leftovers"]:
-                    self.engine.maint_drop_index_concurrently(left["name"])
+            for left in self.engine.maint_index_state()["leftovers"]:
+                self.engine.maint_drop_index_concurrently(left["name"])
         except DatabaseError:
             pass
 
     def sqlite_reindex(self, operation, started):
-        tables = [t for t in SPATIAL_INDEXES if t in self.present_tables()]
         rtree = self.engine.maint_rtree_check()
+        indexed = {i.table for i in self.engine.schema().spatial_indexes}
+        tables = [t for t in self.present_tables() if t in SPATIAL_TABLES or t in indexed]
         details = dict(tables=tables, rtree=rtree)
         if self.opts["reindex_mode"] == "repair" and not any(rtree.values()):
             return _result(operation, started, reason="reindex_mode=repair and every R*Tree checks ok", **details)
@@ -444,6 +444,28 @@ class Runner:
             return handler(operation)
         except DatabaseError as exc:
             return _result(operation, started, success=False, error=str(exc))
+
+
+def _reindex_plan(state, mode):
+    """([(action, index name, entry, reason)], problems) for ``maint_index_state()``'s state:
+    drop every leftover, create a missing (declared) index, rebuild an invalid one, and with
+    ``mode`` always rebuild the valid ones too. A missing index whose geometry column is unknown
+    cannot be created: a problem that names the bim_schema key to set."""
+    plan, problems = [], []
+    for left in state["leftovers"]:
+        plan.append(("drop", left["name"], dict(left, bytes=0), left["reason"]))
+    for entry in state["indexes"]:
+        if not entry["present"]:
+            if entry["column"]:
+                plan.append(("create", entry["index"], entry, "missing"))
+            else:
+                problems.append("create %s: the geometry column of %s is unknown; set bim_schema.%s.geometry_column"
+                                % (entry["index"], entry["table"], entry["table"]))
+        elif not entry["valid"]:
+            plan.append(("rebuild", entry["index"], entry, "invalid"))
+        elif mode == "always":
+            plan.append(("reindex", entry["index"], entry, "scheduled rebuild"))
+    return plan, problems
 
 
 def _wait_for_lock(engine, wait_s, deadline, poll_s=1.0):

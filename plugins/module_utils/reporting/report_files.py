@@ -15,9 +15,11 @@ import os
 
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.scrub import scrub
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
+from ansible_collections.bim.wall_system.plugins.module_utils.reporting import history as history_lib
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.report_html import render_html
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.report_json import build_report, parse_time
-from ansible_collections.bim.wall_system.plugins.module_utils.reporting.report_prometheus import host_file_name, render_host
+from ansible_collections.bim.wall_system.plugins.module_utils.reporting.report_svg import trend_charts
+from ansible_collections.bim.wall_system.plugins.module_utils.reporting.prometheus import host_file_name, render_host
 
 DEFAULT_DEST = "bim-reports"
 
@@ -39,7 +41,12 @@ def fleet_report_argument_spec():
         maintenance_summary=dict(type="path"),
         prometheus=dict(type="bool", default=True),
         prometheus_dir=dict(type="path"),
+        prometheus_sections=dict(type="list", elements="str", default=["health", "recovery"],
+                                 choices=["health", "recovery"]),
         html_template=dict(type="path"),
+        history=dict(type="bool", default=True),
+        history_runs=dict(type="int", default=history_lib.DEFAULT_RUNS),
+        history_days=dict(type="int", default=history_lib.DEFAULT_DAYS),
     )
 
 
@@ -56,21 +63,42 @@ def read_summary(path):
 
 def write_report(results, dest, name="fleet-report", title="BIM Wall System fleet report", hosts=None,
                  backup_summary=None, drill_summary=None, maintenance_summary=None, prometheus=True,
-                 prometheus_dir=None, template=None, generated_at=None, check_mode=False, secrets=()):
-    """Build and write the report; return ``{report, json_path, html_path, prometheus_files}``."""
+                 prometheus_dir=None, template=None, generated_at=None, check_mode=False, secrets=(),
+                 prometheus_sections=("health", "recovery"), history=True, history_runs=history_lib.DEFAULT_RUNS,
+                 history_days=history_lib.DEFAULT_DAYS):
+    """Build and write the report; return ``{report, json_path, html_path, prometheus_files, history_path}``.
+
+    With ``history``, the run is added to ``<dest>/<name>-history.json`` (the last ``history_runs``
+    runs of the last ``history_days`` days) and the page draws the trends from it.
+    """
     report = build_report(results, backup_summary=backup_summary, drill_summary=drill_summary,
                           maintenance_summary=maintenance_summary, hosts=hosts, generated_at=generated_at, title=title)
     report = scrub(report, secrets)
-    html = render_html(report, template)
-    json_text = json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
     json_path = os.path.join(dest, "%s.json" % name)
     html_path = os.path.join(dest, "%s.html" % name)
+    history_path = os.path.join(dest, "%s-history.json" % name)
+    entries = []
+    if history:
+        if not check_mode:
+            try:
+                os.makedirs(dest, mode=0o700, exist_ok=True)
+            except OSError as exc:
+                raise ReportError("cannot write the fleet report into %s: %s" % (dest, exc.strerror or exc))
+        try:
+            entries = history_lib.record(history_path, report, runs=history_runs, days=history_days,
+                                         check_mode=check_mode)
+        except OSError as exc:
+            raise ReportError("cannot update the report history %s: %s" % (history_path, exc.strerror or exc))
+    report["history"] = {"runs": len(entries), "since": entries[0]["at"] if entries else None}
+    html = render_html(report, template, trends=trend_charts(entries))
+    json_text = json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
     prom_dir = prometheus_dir or os.path.join(dest, "prometheus")
     epoch = parse_time(report["generated_at"]).timestamp()
     prom_files = {}
     if prometheus:
         for row in report["hosts"]:
-            prom_files[row["host"]] = (os.path.join(prom_dir, host_file_name(row["host"])), render_host(row, epoch))
+            prom_files[row["host"]] = (os.path.join(prom_dir, host_file_name(row["host"])),
+                                       render_host(row, epoch, sections=prometheus_sections))
     if not check_mode:
         try:
             os.makedirs(dest, mode=0o700, exist_ok=True)
@@ -88,6 +116,7 @@ def write_report(results, dest, name="fleet-report", title="BIM Wall System flee
         "json_path": os.path.abspath(json_path),
         "html_path": os.path.abspath(html_path),
         "prometheus_files": {h: os.path.abspath(pair[0]) for h, pair in prom_files.items()},
+        "history_path": os.path.abspath(history_path) if history else None,
     }
 
 

@@ -53,6 +53,11 @@ section.host-detail h3 { font-size: 15px; margin: 14px 0 6px; }
 ul { margin: 4px 0; padding-left: 20px; }
 a { color: #0969da; }
 footer { color: #57606a; font-size: 12px; padding: 0 24px 24px; }
+#trends { background: #fff; border: 1px solid var(--line); border-radius: 6px; margin: 22px 0; padding: 12px 16px; }
+#trends h2 { font-size: 18px; margin: 4px 0 10px; }
+figure.trend { margin: 10px 0 18px; }
+figure.trend figcaption { font-weight: 600; font-size: 14px; margin-bottom: 4px; }
+svg.trend { max-width: 100%; height: auto; }
 </style>
 </head>
 <body>
@@ -97,6 +102,15 @@ footer { color: #57606a; font-size: 12px; padding: 0 24px 24px; }
   {% endfor %}
   </tbody>
 </table>
+
+{% if trends %}
+<section id="trends">
+  <h2>Trends <span class="muted" style="font-size:12px">{{ report.history.runs }} run(s) since {{ report.history.since }}</span></h2>
+  {% for id, title, svg in trends %}
+  <figure class="trend" data-chart="{{ id }}"><figcaption>{{ title }}</figcaption>{{ svg | safe }}</figure>
+  {% endfor %}
+</section>
+{% endif %}
 
 {% for h in report.hosts %}
 <section class="host-detail" id="host-{{ h.host }}" data-host="{{ h.host }}">
@@ -184,8 +198,11 @@ def _seconds(value):
     return "%.1f min" % (value / 60.0)
 
 
-def render_html(report, template=None):
-    """The page for ``report`` (``report_json.build_report`` output). ``template`` overrides the built-in one."""
+def render_html(report, template=None, trends=()):
+    """The page for ``report`` (``report_json.build_report`` output). ``template`` overrides the built-in one.
+
+    ``trends``: ``[(id, title, svg markup)]`` from ``report_svg.trend_charts`` (the markup is escaped there).
+    """
     from jinja2 import ChainableUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
@@ -194,4 +211,4 @@ def render_html(report, template=None):
     env.filters["age"] = _age
     env.filters["seconds"] = _seconds
     env.filters["outcome"] = _outcome
-    return env.from_string(template or TEMPLATE).render(report=report)
+    return env.from_string(template or TEMPLATE).render(report=report, trends=trends)

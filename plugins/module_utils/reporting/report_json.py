@@ -113,9 +113,12 @@ def _message(entry):
 
 
 def backup_view(entry, now, fallback_time=None):
-    """``{last_backup_at, age_hours, backup_id, type, ok}`` of one host's backup summary.
+    """``{last_backup_at, age_hours, backup_id, type, ok, message, stored_bytes, recoverable_window}``
+    of one host's backup summary.
 
     Without a time in the entry, a successful entry dates from the summary's ``generated_at``.
+    ``stored_bytes`` is the compressed size of the backup in the repository (``referenced_bytes``);
+    ``recoverable_window`` (``{earliest, latest}``, ISO-8601 UTC) is passed on when the entry has it.
     """
     if not entry:
         return None
@@ -130,33 +133,73 @@ def backup_view(entry, now, fallback_time=None):
         "type": _first(inner, ("type", "backup_type", "kind_of_backup", "level")),
         "ok": _ok(entry),
         "message": _message(entry),
+        "stored_bytes": _number(_first(inner, ("referenced_bytes", "stored_bytes"))),
+        "recoverable_window": _window(entry.get("recoverable_window")),
     }
     return view
+
+
+def _number(value):
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _window(value):
+    """``{earliest, latest}`` as ISO-8601 UTC strings, or None when either edge cannot be read."""
+    if not isinstance(value, dict):
+        return None
+    earliest, latest = parse_time(value.get("earliest")), parse_time(value.get("latest"))
+    if earliest is None or latest is None:
+        return None
+    return {"earliest": iso(earliest), "latest": iso(latest)}
 
 
 def drill_view(entry, fallback_time=None):
     if not entry:
         return None
     at = _entry_time(entry) or fallback_time
-    rto = _first(entry, ("rto_seconds", "rto_s", "rto"))
-    rpo = _first(entry, ("rpo_seconds", "rpo_s", "rpo"))
     return {
         "at": iso(at) if at else None,
         "ok": _ok(entry),
         "result": _first(entry, ("status", "result", "outcome")),
-        "rto_seconds": rto if isinstance(rto, (int, float)) and not isinstance(rto, bool) else None,
-        "rpo_seconds": rpo if isinstance(rpo, (int, float)) and not isinstance(rpo, bool) else None,
+        "rto_seconds": _number(_first(entry, ("rto_seconds", "rto_s", "rto"))),
+        "rpo_seconds": _number(_first(entry, ("rpo_seconds", "rpo_s", "rpo"))),
         "message": _message(entry),
     }
 
 
 def maintenance_view(entry, fallback_time=None):
+    """``{at, ok, tier, message, duration_seconds, window_seconds}`` of one host's maintenance.
+
+    The duration runs from the first task's start to the last task's end (role ``maintenance``
+    records both); the window from that start to the run's ``deadline`` (the window end the
+    ``db_maintenance`` module resolved), when there was one.
+    """
     if not entry:
         return None
-    at = _entry_time(entry) or fallback_time
+    tasks = [t for t in entry.get("tasks") or [] if isinstance(t, dict)]
+    starts = [parse_time(t.get("started")) for t in tasks]
+    ends = [parse_time(t.get("finished")) for t in tasks]
+    starts, ends = [t for t in starts if t], [t for t in ends if t]
+    duration = _first(entry, ("duration_seconds", "duration_s"))
+    if duration is None and starts and ends:
+        duration = round((max(ends) - min(starts)).total_seconds(), 3)
+    deadline = parse_time(entry.get("deadline"))
+    window = round((deadline - min(starts)).total_seconds(), 3) if deadline and starts else None
+    at = (max(ends) if ends else None) or _entry_time(entry) or fallback_time
     return {"at": iso(at) if at else None, "ok": _ok(entry),
             "tier": _first(entry, ("tier", "schedule")), "message": _message(entry),
-            "duration_seconds": _first(entry, ("duration_seconds", "duration_s"))}
+            "duration_seconds": _number(duration), "window_seconds": window}
+
+
+def recoverable_window(row):
+    """``{"earliest", "latest"}`` (ISO-8601 UTC) of the host's continuous archive, from its
+    ``archiving`` check, or None where archiving is not set up."""
+    for check in row.get("checks") or []:
+        if check.get("name") == "archiving":
+            window = (check.get("metrics") or {}).get("recoverable_window")
+            if isinstance(window, dict):
+                return {"earliest": window.get("earliest"), "latest": window.get("latest")}
+    return None
 
 
 def summary_time(summary):
@@ -203,6 +246,7 @@ def build_report(results, backup_summary=None, drill_summary=None, maintenance_s
                       else "%s: no health result (host unreachable%s)" % (host, ": " + message if message else ""))
             row = {"host": host, "overall_status": "failed" if failed else "unreachable", "checks": [], "alerts": [],
                    "recommendations": [reason], "system": {}, "checked_at": None}
+        row["recoverable_window"] = recoverable_window(row)
         row["backup"] = backup_view(backups.get(host), now, summary_time(backup_summary))
         row["drill"] = drill_view(drills.get(host), summary_time(drill_summary))
         row["maintenance"] = maintenance_view(maint.get(host), summary_time(maintenance_summary))

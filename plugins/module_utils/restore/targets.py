@@ -43,7 +43,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic impo
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_custom_archive import DataOffsetFinder
-from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES, SPATIAL_INDEXES
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import (
     DEFAULT_STATE_DIR, Journal, TargetLock, safe_key)
@@ -485,10 +485,9 @@ class SqliteTarget(Target):
         """A ``CopyVerifier`` of file ``path``: rows and digests against the manifest,
         integrity_check, foreign_key_check, rtreecheck and the spatial index probes."""
         names = list(tables) if tables else sorted(expected)
-        rtrees = [SPATIAL_INDEXES[t][2] for t in SPATIAL_INDEXES if t in names]
 
         def checks():
-            found = self.engine.check_database_file(path, rtree_tables=rtrees)
+            found = self.engine.check_database_file(path)
             if not any(p.startswith("cannot open") for p in found):
                 with self.engine.engine_for_path(path) as eng:
                     found += _spatial_problems(eng, names)

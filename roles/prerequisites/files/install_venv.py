@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Create the virtualenv of bim.wall_system's host-side libraries (run by the role prerequisites).
 
-    install_venv.py --venv DIR --stamp NAME [--wheelhouse DIR] --imports NAME... --packages REQ...
+    install_venv.py --venv DIR --stamp NAME [--wheelhouse DIR] --imports NAME... [--programs NAME...]
+                    --packages REQ...
 
 Runs with the host's own Python and its standard library only (the libraries are what it
 installs). Under an exclusive lock on DIR.lock, so two playbooks that reach a bare host at the
@@ -33,6 +34,7 @@ def parse_args(argv):
     parser.add_argument("--stamp", required=True)
     parser.add_argument("--wheelhouse")
     parser.add_argument("--imports", nargs="+", required=True)
+    parser.add_argument("--programs", nargs="+", default=[])
     parser.add_argument("--packages", nargs="+", required=True)
     return parser.parse_args(argv)
 
@@ -110,6 +112,12 @@ def check_imports(venv, imports):
                            % (venv, proc.stdout.decode("utf-8", "replace").strip()))
 
 
+def check_programs(venv, programs):
+    missing = [name for name in programs if not os.access(os.path.join(venv, "bin", name), os.X_OK)]
+    if missing:
+        raise InstallError("after the install %s/bin still lacks: %s" % (venv, ", ".join(missing)))
+
+
 def write_stamp(venv, stamp, packages):
     for old in glob.glob(os.path.join(venv, STAMP_PREFIX + "*")):
         os.unlink(old)
@@ -141,6 +149,7 @@ def ensure(args):
             create_venv(venv, args.wheelhouse)
         install(venv, args.packages, args.wheelhouse)
         check_imports(venv, args.imports)
+        check_programs(venv, args.programs)
         write_stamp(venv, args.stamp, args.packages)
         return {"changed": True, "venv": venv, "source": "wheelhouse" if args.wheelhouse else "index",
                 "msg": "installed %s" % ", ".join(args.packages)}

@@ -152,15 +152,24 @@ def test_failed_concurrent_build_leaves_an_invalid_index_that_is_reported(pg_con
 
 
 def test_reindex_leftover_and_missing_index(pg_conn_params):
+    """A dropped index nobody declared is information (walls is unindexed); declared in
+    bim_schema it is an expected index that is missing."""
     _sql(pg_conn_params, "CREATE INDEX idx_intersections_point_ccnew ON intersections USING gist (point)")
     _sql(pg_conn_params, "UPDATE pg_index SET indisvalid = false"
                          " WHERE indexrelid = 'idx_intersections_point_ccnew'::regclass")
     _sql(pg_conn_params, "DROP INDEX idx_walls_geometry")
     with open_engine(pg_conn_params) as eng:
         found = {i["name"]: i for i in eng.spatial_indexes()}
-    assert not found["idx_walls_geometry"]["present"] and found["idx_walls_geometry"]["problem"] == "missing"
+        assert eng.schema().unindexed == ["walls"]
+    assert "idx_walls_geometry" not in found
     assert found["idx_intersections_point"]["valid"]
     assert "REINDEX CONCURRENTLY" in found["idx_intersections_point_ccnew"]["problem"]
+    declared = dataclasses.replace(pg_conn_params, schema={"walls": {"spatial_index": "idx_walls_geometry"}})
+    with open_engine(declared) as eng:
+        walls = {i["name"]: i for i in eng.spatial_indexes()}["idx_walls_geometry"]
+        assert eng.schema().unindexed == []
+    assert walls["declared"] and not walls["present"] and walls["problem"] == "missing"
+    assert walls["column"] == "geom"  # the table's geometry column: where maintenance creates it
 
 
 def test_row_counts_match_the_generator(engine):

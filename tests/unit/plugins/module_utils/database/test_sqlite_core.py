@@ -109,13 +109,17 @@ def test_query_latency_on_empty_walls(sqlite_conn_params):
         assert eng.query_latency()["spatial_window_rows"] == 0
 
 
-def test_dropped_rtree_is_reported_missing(sqlite_conn_params):
+def test_dropped_rtree_is_reported_missing_when_declared(sqlite_conn_params):
     _sql(sqlite_conn_params, "DROP TABLE walls_rtree")
     with open_engine(sqlite_conn_params) as eng:
+        assert [i["name"] for i in eng.spatial_indexes()] == ["intersections_rtree"]
+        assert eng.schema().unindexed == ["walls"]
+        latency = eng.query_latency()
+    assert latency["spatial_window_skipped"] == "walls has no valid R*Tree" and "spatial_window_ms" not in latency
+    declared = dataclasses.replace(sqlite_conn_params, schema={"walls": {"rtree": "walls_rtree"}})
+    with open_engine(declared) as eng:
         walls = eng.spatial_indexes()[0]
-        with pytest.raises(DatabaseError, match="walls_rtree is missing"):
-            eng.query_latency()
-    assert walls["name"] == "walls_rtree" and not walls["present"] and not walls["valid"]
+    assert walls["name"] == "walls_rtree" and walls["declared"] and not walls["present"] and not walls["valid"]
     assert walls["problem"] == "missing"
 
 

@@ -56,10 +56,18 @@ def test_postgresql_invalid_index_is_error_with_reindex(pg_conn_params):
     assert report["overall_status"] == "unhealthy"
 
 
-def test_postgresql_missing_index_recommends_create(pg_conn_params):
+def test_postgresql_missing_index_is_information_unless_declared(pg_conn_params):
     _pg(pg_conn_params, "DROP INDEX idx_intersections_point")
     report, result = check(pg_conn_params)
+    assert result["status"] == "healthy", result["message"]
+    assert result["metrics"]["tables_without_spatial_index"] == ["intersections"]
+    assert "intersections has no spatial index (information)" in result["message"]
+    assert any("CREATE INDEX CONCURRENTLY ON intersections USING gist (point)" in r and "bim_schema.intersections" in r
+               for r in report["recommendations"])
+    declared = dataclasses.replace(pg_conn_params, schema={"intersections": {"spatial_index": "idx_intersections_point"}})
+    report, result = check(declared)
     assert result["status"] == "error"
+    assert result["metrics"]["spatial_indexes_invalid"] == ["idx_intersections_point"]
     assert any("CREATE INDEX CONCURRENTLY idx_intersections_point ON intersections USING gist (point)" in r
                for r in report["recommendations"])
 
@@ -120,12 +128,16 @@ def test_sqlite_missing_tables_is_error(tmp_path):
     assert "missing BIM tables" in result["message"]
 
 
-def test_sqlite_broken_rtree_is_error(sqlite_conn_params):
+def test_sqlite_dropped_rtree_is_error_only_when_declared(sqlite_conn_params):
     with sqlite3.connect(sqlite_conn_params.sqlite_path) as conn:
         conn.execute("DROP TABLE intersections_rtree")
     report, result = check(sqlite_conn_params)
+    assert result["status"] == "healthy", result["message"]
+    assert "intersections has no spatial index (information)" in result["message"]
+    declared = dataclasses.replace(sqlite_conn_params, schema={"intersections": {"rtree": "intersections_rtree"}})
+    report, result = check(declared)
     assert result["status"] == "error"
-    assert "intersections_rtree" in result["message"]
+    assert "intersections_rtree missing" in result["message"]
     assert any("intersections_rtree" in r for r in report["recommendations"])
 
 

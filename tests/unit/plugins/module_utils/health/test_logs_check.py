@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import sqlite3
 
@@ -40,20 +41,21 @@ def rows(window_errors, window_total=100, baseline_errors=10, baseline_total=100
     return out
 
 
-def fill_pg(params, data):
+def fill_pg(params, data, time="created_at", level="level"):
     psycopg = pytest.importorskip("psycopg")
     with psycopg.connect(host=params.db_host, port=params.db_port, user=params.db_user, dbname=params.db_name,
                          autocommit=True) as conn:
         conn.execute("DELETE FROM logs")
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO logs (created_at, level, category, message) VALUES (%s, %s, %s, %s)", data)
+            cur.executemany("INSERT INTO logs (%s, %s, category, message) VALUES (%%s, %%s, %%s, %%s)" % (time, level),
+                            data)
 
 
-def fill_sqlite(params, data):
+def fill_sqlite(params, data, time="created_at", level="level"):
     conn = sqlite3.connect(params.sqlite_path)
     with conn:
         conn.execute("DELETE FROM logs")
-        conn.executemany("INSERT INTO logs (created_at, level, category, message) VALUES (?, ?, ?, ?)",
+        conn.executemany("INSERT INTO logs (%s, %s, category, message) VALUES (?, ?, ?, ?)" % (time, level),
                          [(d[0].strftime("%Y-%m-%d %H:%M:%S"),) + d[1:] for d in data])
     conn.close()
 
@@ -111,6 +113,38 @@ def test_empty_window(db):
     fill(params, [])
     result = run(params)
     assert result.status == "healthy" and result.metrics["error_rate"] == 0.0 and result.metrics["top_errors"] == []
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "sqlite"])
+def test_renamed_log_columns_are_discovered(engine, request):
+    """The "site" schema keeps its entries in logs(logged_at, severity, ...): same figures."""
+    params = request.getfixturevalue("pg_site_params" if engine == "postgresql" else "sqlite_site_params")
+    (fill_pg if engine == "postgresql" else fill_sqlite)(params, rows(window_errors=20), "logged_at", "severity")
+    result = run(params)
+    m = result.metrics
+    assert m["columns"] == {"time": "logged_at", "level": "severity", "category": "category", "message": "message"}
+    assert (m["window_entries"], m["window_errors"], m["baseline_errors"]) == (100, 20, 10)
+    assert m["errors_by_category"] == {"api": 0, "database": 4, "geometry": 16}
+    assert m["top_errors"][0]["message"] == "wall N offset failed after N ms"
+
+
+def test_unknown_log_columns_warn_until_bim_schema_names_them(sqlite_site_params):
+    fill_sqlite(sqlite_site_params, rows(window_errors=20), "logged_at", "severity")
+    with sqlite3.connect(sqlite_site_params.sqlite_path) as conn:
+        conn.execute("ALTER TABLE logs RENAME COLUMN logged_at TO happened")  # TEXT: no name or type to go by
+        conn.execute("ALTER TABLE logs DROP COLUMN category")
+    result = run(sqlite_site_params)
+    assert result.status == "warning"
+    assert "logs has no usable time column" in result.message and "set bim_schema.logs.time_column" in result.message
+    named = dataclasses.replace(sqlite_site_params, schema={"logs": {"time_column": "happened"}})
+    result = run(named)
+    assert result.metrics["columns"]["time"] == "happened" and result.metrics["columns"]["category"] is None
+    # without a category column every entry is in one category
+    assert result.metrics["errors_by_category"] == {"all": 20} and result.metrics["window_entries"] == 100
+    wrong = dataclasses.replace(sqlite_site_params, schema={"logs": {"time_column": "created_at"}})
+    result = run(wrong)
+    assert result.status == "warning"
+    assert "bim_schema.logs.time_column names column created_at, which logs does not have" in result.message
 
 
 def test_missing_database_is_an_error_result(tmp_path):

@@ -44,7 +44,9 @@ def test_default_checks_and_selection():
         assert name in names
     without_app = select_checks(None, None)
     assert "database" in without_app and "system" in without_app and "application" not in without_app
-    assert select_checks(None, "http://127.0.0.1:1") == names
+    # archiving runs by default only where continuous archiving is set up (its folder is known)
+    assert select_checks(None, "http://127.0.0.1:1") == [n for n in names if n != "archiving"]
+    assert select_checks(None, "http://127.0.0.1:1", archive_dir="/var/lib/bim-wall-system/archiving") == names
     assert select_checks(["system", "database"], None) == ["database", "system"]
 
 
@@ -159,3 +161,30 @@ def test_report_collects_alerts_recommendations_and_system(temp_checks):
     check = report["checks"][0]
     assert set(check) == {"name", "status", "message", "metrics", "duration_ms"}
     assert check["duration_ms"] >= 0
+
+
+def test_a_stuck_check_is_not_started_again_while_its_thread_hangs(temp_checks):
+    """The monitoring service's case: run after run, a hung check costs one thread, not one per run."""
+    release = threading.Event()
+    started = []
+
+    def hangs(ctx):
+        started.append(1)
+        release.wait(60)
+        return CheckResult("t_stuck")
+
+    temp_checks("t_stuck", hangs)
+    ctx = CheckContext(timeout=0.2)
+    abandoned = {}
+    try:
+        first = run_checks(ctx, ["t_stuck"], abandoned=abandoned)[0]
+        second = run_checks(ctx, ["t_stuck"], abandoned=abandoned)[0]
+        third = run_checks(ctx, ["t_stuck"], abandoned=abandoned)[0]
+    finally:
+        release.set()
+    assert first.status == "error" and "abandoned" in first.message
+    assert second.status == third.status == "error" and "still stuck (not started again)" in second.message
+    assert len(started) == 1
+    abandoned["t_stuck"].join(5)
+    fourth = run_checks(ctx, ["t_stuck"], abandoned=abandoned)[0]  # the thread ended: the check runs again
+    assert fourth.status == "healthy" and len(started) == 2

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import stat
 import os
@@ -105,11 +106,17 @@ def test_invalid_spatial_index_and_leftover_are_repaired(mt_pg, mt_sql, state_di
     assert again["success"] and not again["changed"]
 
 
-def test_missing_spatial_index_is_created(mt_pg, mt_sql, state_dir):
+def test_missing_spatial_index_is_created_when_declared(mt_pg, mt_sql, state_dir):
     mt_sql.execute("DROP INDEX idx_intersections_point")
+    # nobody declared it: nothing to repair (the health check reports the table as information)
     res = by_op(run_maintenance(mt_pg, ["reindex"], dict(state_dir=state_dir, reindex_mode="repair")))["reindex"]
-    assert res["changed"] and res["success"]
-    assert mt_sql.scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_intersections_point'") == 1
+    assert res["success"] and not res["changed"] and res["details"]["plan"] == []
+    declared = dataclasses.replace(mt_pg, schema={"intersections": {"spatial_index": "idx_intersections_point"}})
+    res = by_op(run_maintenance(declared, ["reindex"], dict(state_dir=state_dir, reindex_mode="repair")))["reindex"]
+    assert res["changed"] and res["success"], res
+    assert res["details"]["done"] == [{"action": "create", "index": "idx_intersections_point", "reason": "missing"}]
+    assert mt_sql.scalar("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_intersections_point'").endswith(
+        "USING gist (point)")
 
 
 def test_one_minute_left_skips_reindex_with_reason(mt_pg, mt_sql, state_dir):

@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.report_files import write_report
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.report_json import build_report
-from ansible_collections.bim.wall_system.plugins.module_utils.reporting.report_prometheus import render_host
+from ansible_collections.bim.wall_system.plugins.module_utils.reporting.prometheus import render_host
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
 

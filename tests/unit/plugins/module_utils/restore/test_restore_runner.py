@@ -410,3 +410,31 @@ def test_sqlite_backup_recording_no_journal_mode_takes_the_live_files(rs_sqlite_
     assert _journal_mode(scratch) == "delete"
     target.swap_in(scratch, stream_info=manifest["streams"]["database"])
     assert _journal_mode(rs_sqlite_params.sqlite_path) == "wal"
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "sqlite"])
+def test_site_schema_verifies_and_subset_restores_empty_the_discovered_rtree(
+        engine, request, rs_repo, rs_state, tmp_path, take_backup):
+    """The "site" schema (walls_outline_gist, rtree_walls, no intersections R*Tree): a restore-level
+    verification checks the copy's discovered spatial indexes, a subset restore empties the R*Tree
+    of each table it leaves out, and a declared R*Tree the copy lacks fails the verification."""
+    params = request.getfixturevalue("pg_site_params" if engine == "postgresql" else "sqlite_site_params")
+    take_backup(params, rs_repo)
+    result = runner.verify_backups(rs_repo, ["latest"], level="restore", params=params, state_dir=rs_state)
+    assert result["passed"], result
+    if engine == "sqlite":
+        name = str(tmp_path / "logs_only.db")
+        runner.run_restore(params, rs_repo, "latest", mode="new", target_name=name, tables=["logs"],
+                           state_dir=rs_state)
+        with sqlite3.connect(name) as conn:
+            assert conn.execute("SELECT count(*) FROM logs").fetchone()[0] > 0
+            assert conn.execute("SELECT count(*) FROM walls").fetchone()[0] == 0
+            assert conn.execute("SELECT count(*) FROM rtree_walls").fetchone()[0] == 0
+            assert conn.execute("SELECT count(*) FROM projects").fetchone()[0] > 0  # not a BIM table: kept
+        declared = dataclasses.replace(params, schema={"intersections": {"rtree": "intersections_rtree"}})
+        missing = "spatial index intersections_rtree on intersections: missing"
+    else:
+        declared = dataclasses.replace(params, schema={"intersections": {"spatial_index": "intersections_gist"}})
+        missing = "spatial index intersections_gist on intersections: missing"
+    result = runner.verify_backups(rs_repo, ["latest"], level="restore", params=declared, state_dir=rs_state)
+    assert not result["passed"] and missing in result["backups"][0]["problems"], result

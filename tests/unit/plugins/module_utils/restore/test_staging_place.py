@@ -24,7 +24,8 @@ def test_memory_is_used_only_for_what_fits_comfortably(tmp_path):
     available = read_meminfo()["available"]
     assert available > 0
     assert space.memory_staging_dir(1024 * 1024) == space.MEMORY_STAGING_DIR
-    assert space.memory_staging_dir(int(available * space.MEMORY_STAGING_SHARE) + 1) is None
+    # Well above the share: other processes free memory between the two reads on a shared machine.
+    assert space.memory_staging_dir(int(available * space.MEMORY_STAGING_SHARE * 2) + 1) is None
     assert space.memory_staging_dir(1024, folder=str(tmp_path)) is None  # not a tmpfs
     assert space.memory_staging_dir(1024, folder=str(tmp_path / "missing")) is None
 

@@ -1,0 +1,572 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The continuous archive of one BIM database, behind one small interface per engine.
+
+``open_archive(params, archive_dir)`` reads the descriptor the ``continuous_archiving`` module
+wrote and returns ``PostgresArchive`` (pgBackRest, whole-cluster restores) or ``SqliteArchive``
+(Litestream, file restores). Callers (the point-in-time restore, backup, backup_info, the health
+check) only use the interface:
+
+    info()                      physical backups, recoverable window, archive health
+    physical_backup(kind)       PostgreSQL only (pgBackRest full / diff / incr)
+    restore_copy(target, kind)  a restored copy beside live, recovered to the target (None = latest)
+    copy_engine(copy)           an engine (not connected) of the copy, for checks and markers
+    verify_copy(copy)           integrity problems of the copy ([] when sound)
+    swap_in(copy)               the copy becomes live; returns the restore point (or None)
+    drop_copy(copy) / keep_copy(copy)
+    recover()                   finish or undo a swap a killed run left, remove its scratch copies
+    restore_points() / rollback(point)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import glob
+import os
+import re
+import shutil
+
+from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import (
+    ArchiveError, Service, load_descriptor, utc_now)
+from ansible_collections.bim.wall_system.plugins.module_utils.archiving.litestream import Litestream, replica_url
+from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pg_cluster import Cluster
+from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pgbackrest import PgBackRest
+from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES, SPATIAL_INDEXES
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import (
+    DEFAULT_STATE_DIR, Journal, TargetLock, safe_key)
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import (
+    STAMP_RE, SqliteTarget, _spatial_problems, utc_stamp)
+
+# WAL written after the last archived segment that is still "nothing": the server's own bookkeeping.
+UNARCHIVED_SLACK_BYTES = 4096
+# Copies a run removes when a killed run left them; "copy" (mode new) is kept for the operator.
+SCRATCH_KINDS = ("restore", "drill")
+
+
+@dataclasses.dataclass
+class Copy:
+    """A restored copy: where it is and how to reach it."""
+
+    location: str          # data directory (PostgreSQL) or file (SQLite)
+    params: object         # ConnectionParams of the copy
+    kind: str              # restore | drill | copy
+    summary: dict = dataclasses.field(default_factory=dict)
+
+
+def _newest(times):
+    return max(times) if times else None
+
+
+class Archive:
+    """What both engines' archives share."""
+
+    engine_name = ""
+
+    def __init__(self, params, descriptor, archive_dir, state_dir=None):
+        self.params = params
+        self.descriptor = descriptor
+        self.archive_dir = archive_dir
+        self.state_dir = state_dir or DEFAULT_STATE_DIR
+        self.key = safe_key("pitr-%s" % self.live_location())
+        self.journal = Journal(os.path.join(self.state_dir, "%s.swap.json" % self.key))
+
+    def live_location(self):
+        raise NotImplementedError
+
+    def lock(self, wait=60.0):
+        return TargetLock(os.path.join(self.state_dir, "%s.lock" % self.key), wait=wait)
+
+    def marker_times(self, params, run=None):
+        """Marker times of the database ``params`` names (None when it cannot be read)."""
+        try:
+            with open_engine(params) as eng:
+                return eng.marker_times(run)
+        except DatabaseError:
+            return None
+
+    def grain_s(self):
+        """Seconds before a moment whose transactions a restore to it may lack (0: exact)."""
+        return 0.0
+
+    def copy_engine(self, copy):
+        return open_engine(copy.params)
+
+    def _table_checks(self, eng):
+        """Problems common to both engines: every BIM table readable, spatial indexes valid."""
+        problems = []
+        present = set(eng.existing_tables())
+        missing = [t for t in BIM_TABLES if t not in present]
+        if missing:
+            problems.append("tables missing in the restored copy: %s" % ", ".join(missing))
+        counts = eng.row_counts([t for t in BIM_TABLES if t in present])
+        problems += _spatial_problems(eng, [t for t in SPATIAL_INDEXES if t in present])
+        return problems, counts
+
+    def physical_backup(self, kind):
+        raise ArchiveError("physical backups are taken of PostgreSQL only (SQLite's replica is continuous)")
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Around a swap of the live database by any restore: the archiver's daemon stopped when it
+        holds the live file open (Litestream), started again afterwards."""
+        yield
+
+
+# --------------------------------------------------------------------------------------------
+class PostgresArchive(Archive):
+    engine_name = "postgresql"
+
+    def __init__(self, params, descriptor, archive_dir, state_dir=None):
+        self.data_dir = descriptor["data_dir"]
+        super().__init__(params, descriptor, archive_dir, state_dir)
+        self.os_user = descriptor.get("os_user") or "postgres"
+        self.tool = PgBackRest(descriptor["config"], descriptor["stanza"], os_user=self.os_user,
+                               password=params.db_password, binary=descriptor.get("binary") or "pgbackrest")
+        cluster = descriptor.get("cluster") or {}
+        self.live = Cluster(self.data_dir, self.os_user, start_command=cluster.get("start_command"),
+                            stop_command=cluster.get("stop_command"), log_file=cluster.get("log_file"),
+                            pg_ctl=cluster.get("pg_ctl"))
+
+    def live_location(self):
+        return self.data_dir
+
+    def start_live(self):
+        """Start the live cluster and wake its checkpointer, so archive_timeout holds at once (see
+        ``wake_checkpointer``)."""
+        self.live.start()
+        try:
+            with open_engine(self.params) as eng:
+                eng.wake_checkpointer()
+        except DatabaseError:
+            pass  # a server started by the inventory's command may take longer to accept connections
+
+    # -- what the archive holds -----------------------------------------------------------------
+    def archiver_stats(self):
+        """``pg_stat_archiver`` of the live server, or None when it does not answer."""
+        try:
+            with open_engine(self.params) as eng:
+                return eng.archiver_stats()
+        except DatabaseError:
+            return None
+
+    def timeline(self):
+        """The timeline to recover along: the live cluster's when it answers, else the one whose
+        archived WAL reaches furthest."""
+        try:
+            with open_engine(self.params) as eng:
+                return eng.current_timeline()
+        except DatabaseError:
+            return self.tool.newest_timeline()
+
+    def info(self):
+        info = self.tool.info()
+        stats = self.archiver_stats()
+        last_time = stats.get("last_archived_time") if stats else None
+        segment, arrived = self.tool.newest_archived(info)
+        return {
+            "tool": "pgbackrest",
+            "stanza": self.tool.stanza,
+            "physical_backups": self.tool.backups(info),
+            "recoverable_window": self.tool.recoverable_window(info, last_archived_time=last_time),
+            "archive_health": dict(self._health(stats, segment, arrived), tool="pgbackrest", stanza=self.tool.stanza,
+                                   status=((info or {}).get("status") or {}).get("message") or "missing stanza"),
+        }
+
+    def _health(self, stats, segment, arrived):
+        """Last archived WAL and its age, failures, and how long WAL has waited for the archive:
+        ``archive_delay_s`` is the age of the last archive while WAL written after it waits
+        (unarchived bytes or ``.ready`` segments), 0 when nothing waits (an idle server switches no
+        segment, so an old last archive alone is no problem)."""
+        now = utc_now()
+        last = (stats or {}).get("last_archived_time") or arrived
+        health = {
+            "last_archived_wal": (stats or {}).get("last_archived_wal") or segment,
+            "last_archived_time": last.isoformat() if last else None,
+            "last_archived_age_s": round((now - last).total_seconds(), 1) if last else None,
+            "server_answered": stats is not None,
+        }
+        if stats is None:
+            return health
+        timeout = _seconds(stats.get("archive_timeout")) or 0
+        failed_at = stats.get("last_failed_time")
+        ready_ages = self._ready_segment_ages(now)
+        unarchived = 0
+        if stats.get("last_archived_wal") and len(stats["last_archived_wal"]) == 24 and stats.get("wal_segment_size"):
+            size = int(stats["wal_segment_size"])
+            name = stats["last_archived_wal"]
+            position = (int(name[8:16], 16) * (0x100000000 // size) + int(name[16:24], 16) + 1) * size
+            unarchived = max(0, int(stats["current_lsn_bytes"]) - position)
+        waiting = unarchived > UNARCHIVED_SLACK_BYTES or bool(ready_ages)
+        delay = max([health["last_archived_age_s"] or 0.0] + ready_ages) if waiting else 0.0
+        health.update(
+            failed_count=stats.get("failed_count"),
+            last_failed_wal=stats.get("last_failed_wal"),
+            last_failed_time=failed_at.isoformat() if failed_at else None,
+            archive_failing=bool(failed_at and (last is None or failed_at > last)),
+            archive_mode=stats.get("archive_mode"),
+            archive_timeout_s=timeout,
+            ready_segments=len(ready_ages),
+            unarchived_bytes=unarchived,
+            archive_delay_s=round(delay, 1),
+            archive_delay_ratio=round(delay / timeout, 2) if timeout else None,
+        )
+        return health
+
+    def _ready_segment_ages(self, now):
+        """Ages (s) of the segments PostgreSQL has handed to archive_command and not yet seen archived."""
+        folder = os.path.join(self.data_dir, "pg_wal", "archive_status")
+        ages = []
+        try:
+            for name in os.listdir(folder):
+                if name.endswith(".ready"):
+                    ages.append(round(now.timestamp() - os.stat(os.path.join(folder, name)).st_mtime, 1))
+        except OSError:
+            pass
+        return ages
+
+    def physical_backup(self, kind):
+        return self.tool.backup(kind)
+
+    # -- copies ----------------------------------------------------------------------------------
+    def _copy_dir(self, kind):
+        base = "%s.%s-%s" % (self.data_dir.rstrip("/"), kind, utc_stamp())
+        path, n = base, 1
+        while os.path.exists(path):
+            n += 1
+            path = "%s_%d" % (base, n)
+        return path
+
+    def copy_socket_dir(self):
+        return os.path.join(self.archive_dir, "copy-socket")
+
+    def copy_port(self):
+        return int(self.params.db_port) + 1
+
+    def _copy_params(self, location):
+        return dataclasses.replace(self.params, db_socket_dir=self.copy_socket_dir(), db_port=self.copy_port())
+
+    def restore_copy(self, target_time=None, kind="restore", info=None):
+        """``info``: the archive read meanwhile (``pitr._Background``); its listing is what the archive
+        held when the restore began."""
+        location = self._copy_dir(kind)
+        os.makedirs(location, mode=0o700)
+        parent_owner = self.os_user
+        shutil.chown(location, parent_owner, None)
+        socket_dir = self.copy_socket_dir()
+        os.makedirs(socket_dir, mode=0o700, exist_ok=True)
+        shutil.chown(socket_dir, parent_owner, None)
+        copy = Copy(location, self._copy_params(location), kind,
+                    {"target": "latest" if target_time is None else "time", "archive_read": info})
+        cluster = Cluster(location, self.os_user, log_file=os.path.join(self.archive_dir, "log", "restored-copy.log"))
+        if os.path.exists(cluster.log_file):
+            os.unlink(cluster.log_file)  # this copy's log only: its errors name what stopped it
+        self._clear_archive_get_queue()
+        try:
+            self.tool.restore(location, target_time, timeline=self.timeline())
+            cluster.configure_copy(self.copy_port(), socket_dir)
+            cluster.start(use_commands=False)
+            cluster.wait_promoted(lambda: open_engine(copy.params))
+        except BaseException:
+            self.drop_copy(copy)
+            raise
+        return copy
+
+    def recovery_end_problems(self, copy):
+        """A restore to the latest moment must replay the archive to its end. PostgreSQL ends recovery
+        quietly at the first WAL segment it cannot fetch or read (a damaged or missing segment looks
+        like the end of the archive), so where it ended is compared with what the archive holds: a
+        whole segment of the same timeline beyond that point, archived when the restore began, means the
+        restore stopped short (segments archived while it ran are no shortfall)."""
+        histories = sorted(n for n in os.listdir(os.path.join(copy.location, "pg_wal")) if n.endswith(".history"))
+        if not histories:
+            return []
+        with open(os.path.join(copy.location, "pg_wal", histories[-1]), encoding="ascii") as handle:
+            rows = [line.split() for line in handle if line.strip() and not line.startswith("#")]
+        parent, switchpoint = int(rows[-1][0]), rows[-1][1]
+        high, low = switchpoint.split("/")
+        lsn = (int(high, 16) << 32) + int(low, 16)
+        size = 16 * 1024 * 1024
+        stopped = "%08X%08X%08X" % (parent, lsn // size // 0x100, (lsn // size) % 0x100)
+        # What the archive held when the restore began (listed by the info() read meanwhile).
+        reader = copy.summary.get("archive_read")
+        if reader is not None:
+            reader.result()
+        held = self.tool.archived_segments(listing=self.tool.last_listing)
+        later = [s for s in held if s[:8] == stopped[:8] and s > stopped]
+        if not later:
+            return []
+        tool_error = _tool_errors(os.path.join(self.archive_dir, "log", "restored-copy.log"))
+        return ["recovery stopped at %s in WAL segment %s, but the archive holds segments of that timeline up to %s: "
+                "segment %s or one after it is damaged or missing; the restored copy is incomplete%s" % (
+                    switchpoint, stopped, later[-1], later[0], tool_error)]
+
+    def _clear_archive_get_queue(self):
+        """pgBackRest's asynchronous archive-get keeps the segments it fetched ahead, and the errors it
+        met, in the spool's ``in`` queue; an error stays there after the repository was repaired and
+        would stop this restore at the same segment. The queue is only a cache: it starts empty."""
+        queue = os.path.join(self.archive_dir, "spool", "archive", self.tool.stanza, "in")
+        if os.path.isdir(queue):
+            for name in os.listdir(queue):
+                path = os.path.join(queue, name)
+                if os.path.isfile(path):
+                    os.unlink(path)
+
+    def verify_copy(self, copy):
+        problems = []
+        if copy.summary.get("target") == "latest":
+            problems += self.recovery_end_problems(copy)
+        with open_engine(copy.params) as eng:
+            found, counts = self._table_checks(eng)
+            problems += found
+        eng = open_engine(copy.params)
+        problems += eng.check_btree_indexes(copy.params.db_name)
+        problems += ["index %s is invalid" % i for i in eng.invalid_indexes(copy.params.db_name)]
+        return problems, counts
+
+    def drop_copy(self, copy):
+        cluster = Cluster(copy.location, self.os_user)
+        try:
+            cluster.stop(use_commands=False)
+        except ArchiveError:
+            pass
+        shutil.rmtree(copy.location, ignore_errors=True)
+
+    def keep_copy(self, copy):
+        """Mode new: the copy stays up on its own socket for inspection."""
+        return {"data_dir": copy.location, "socket_dir": self.copy_socket_dir(), "port": self.copy_port()}
+
+    # -- swap ------------------------------------------------------------------------------------
+    def restore_points(self):
+        pattern = re.compile(re.escape(os.path.basename(self.data_dir.rstrip("/"))) + r"\.rp-" + STAMP_RE + "$")
+        return sorted(p for p in glob.glob(glob.escape(self.data_dir.rstrip("/")) + ".rp-*")
+                      if pattern.match(os.path.basename(p)))
+
+    def swap_in(self, copy, incoming_is_restore_point=False):
+        """Stop the copy and the live cluster, move live aside as a restore point, move the copy
+        into place, start it. Every step is journaled first; a killed run is completed or undone."""
+        live = self.data_dir.rstrip("/")
+        live_existed = os.path.exists(live)
+        rp = "%s.rp-%s" % (live, utc_stamp()) if live_existed else None
+        while rp and os.path.exists(rp):
+            rp += "_1"
+        self.journal.begin(op="cluster-swap", live=live, incoming=copy.location, restore_point=rp,
+                           live_existed=live_existed, incoming_is_restore_point=incoming_is_restore_point)
+        try:
+            self.journal.step("stop_incoming")
+            Cluster(copy.location, self.os_user).stop(use_commands=False)
+            if not incoming_is_restore_point:
+                Cluster(copy.location, self.os_user).make_live_ready()
+            if live_existed:
+                self.journal.step("stop_live")
+                self.live.stop()
+                self.journal.step("rename_live")
+                os.rename(live, rp)
+            self.journal.step("rename_incoming")
+            os.rename(copy.location, live)
+            self.journal.step("start_live")
+            self.start_live()
+            self.journal.step("done")
+        except BaseException:
+            self.recover()
+            raise
+        self.journal.clear()
+        return rp
+
+    def recover(self):
+        actions = []
+        j = self.journal.read()
+        if j:
+            live, incoming, rp = j["live"], j["incoming"], j.get("restore_point")
+            if os.path.exists(incoming) and os.path.exists(live):
+                if not j.get("incoming_is_restore_point"):
+                    self.drop_copy(Copy(incoming, None, "restore"))
+                self.start_live()
+                actions.append("an interrupted cluster swap (step %s) was undone: %s was never replaced"
+                               % (j.get("step"), live))
+            elif os.path.exists(incoming):
+                if not j.get("incoming_is_restore_point"):
+                    Cluster(incoming, self.os_user).make_live_ready()
+                os.rename(incoming, live)
+                self.start_live()
+                actions.append("an interrupted cluster swap (step %s) was completed: the verified copy is now %s"
+                               % (j.get("step"), live))
+            elif os.path.exists(live):
+                self.start_live()
+                actions.append("an interrupted cluster swap (step %s) had completed; %s started" % (j.get("step"), live))
+            elif rp and os.path.exists(rp):
+                os.rename(rp, live)
+                self.start_live()
+                actions.append("neither %s nor the copy existed: restore point %s put back" % (live, rp))
+            else:
+                raise ArchiveError("the swap journal %s names %s and %s and neither exists; inspect the host by hand"
+                                   % (self.journal.path, live, incoming))
+            self.journal.clear()
+        base = self.data_dir.rstrip("/")
+        for kind in SCRATCH_KINDS:
+            pattern = re.compile(re.escape(os.path.basename(base)) + r"\." + kind + "-" + STAMP_RE + "$")
+            for path in glob.glob(glob.escape(base) + ".%s-*" % kind):
+                if pattern.match(os.path.basename(path)):
+                    self.drop_copy(Copy(path, None, kind))
+                    actions.append("left-over restored copy %s removed" % path)
+        return actions
+
+    def rollback(self, point):
+        """Swap restore point ``point`` (a data directory) back in; the replaced cluster becomes a
+        restore point itself."""
+        if point not in self.restore_points():
+            raise ArchiveError("restore point %s not found; restore points: %s" % (
+                point, ", ".join(self.restore_points()) or "none"))
+        return self.swap_in(Copy(point, None, "rollback"), incoming_is_restore_point=True)
+
+    def prune(self, keep):
+        points = self.restore_points()
+        drop = points[:-keep] if keep > 0 else points
+        for path in drop:
+            shutil.rmtree(path, ignore_errors=True)
+        return drop
+
+
+def _tool_errors(log_file):
+    """pgBackRest's ERROR lines (archive-get of a damaged segment) in a restored copy's log, for the message."""
+    try:
+        with open(log_file, encoding="utf-8", errors="replace") as handle:
+            errors = [line.strip() for line in handle if "ERROR: [" in line]
+    except OSError:
+        return ""
+    return " (pgBackRest: %s)" % errors[-1][-400:] if errors else ""
+
+
+def _seconds(value):
+    """A duration as PostgreSQL ('1min', '60s', '60') or Litestream ('1s', '500ms', '1m') write it, in seconds."""
+    if value is None:
+        return None
+    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$", str(value))
+    if not match:
+        return None
+    factor = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return float(match.group(1)) * factor
+
+
+# --------------------------------------------------------------------------------------------
+class SqliteArchive(Archive):
+    engine_name = "sqlite"
+
+    def __init__(self, params, descriptor, archive_dir, state_dir=None):
+        super().__init__(params, descriptor, archive_dir, state_dir)
+        self.tool = Litestream(descriptor["config"], descriptor["db_path"], binary=descriptor.get("binary") or "litestream",
+                               socket_path=descriptor.get("socket"))
+        self.service = Service.from_descriptor(descriptor)
+        self.target = SqliteTarget(params, state_dir=self.state_dir)
+
+    def live_location(self):
+        return os.path.abspath(self.params.sqlite_path)
+
+    def grain_s(self):
+        """Litestream ships what was committed by each sync: a restore to T holds what the sync at or
+        before T shipped, so up to one sync interval (plus the second its timestamps are cut to) may
+        be missing."""
+        return (_seconds(self.descriptor.get("sync_interval")) or 1.0) + 1.0
+
+    def info(self):
+        """The replica is read over its transport (SFTP): when that fails the replica is reported
+        unreachable, not the check broken (the database itself keeps going)."""
+        try:
+            files, error = self.tool.ltx_files(), None
+        except ArchiveError as exc:
+            files, error = None, str(exc)
+        health = dict(self.tool.health(files or []), tool="litestream", replica_reachable=error is None,
+                      replica=replica_url(self.descriptor.get("replica") or {}))
+        if error:
+            health.update(replica_error=error[-500:], replica_txid=None, replica_time=None, lag_s=None)
+        return {
+            "tool": "litestream",
+            "replica": health["replica"],
+            "physical_backups": [],
+            "recoverable_window": self.tool.recoverable_window(files or []),
+            "archive_health": health,
+        }
+
+    def restore_copy(self, target_time=None, kind="restore", info=None):
+        location = self.target.scratch_name(kind)
+        copy = Copy(location, dataclasses.replace(self.params, sqlite_path=location), kind)
+        try:
+            copy.summary = self.tool.restore(location, target_time)
+            self.target.engine.make_self_contained(location)
+            like = self.live_location() if os.path.exists(self.live_location()) else None
+            if like:
+                stat = os.stat(like)
+                os.chown(location, stat.st_uid, stat.st_gid)
+                os.chmod(location, stat.st_mode & 0o7777)
+        except BaseException:
+            self.drop_copy(copy)
+            raise
+        return copy
+
+    def verify_copy(self, copy):
+        rtrees = [SPATIAL_INDEXES[t][2] for t in SPATIAL_INDEXES]
+        problems = list(self.target.engine.check_database_file(copy.location, rtree_tables=rtrees))
+        counts = {}
+        if not any(p.startswith("cannot open") for p in problems):
+            with open_engine(copy.params) as eng:
+                found, counts = self._table_checks(eng)
+                problems += found
+        return problems, counts
+
+    def drop_copy(self, copy):
+        self.target.drop(copy.location)
+
+    def keep_copy(self, copy):
+        return {"path": copy.location}
+
+    def restore_points(self):
+        return self.target.restore_points()
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Litestream holds the live file open: it is stopped for a swap and started again on the new
+        file, where it finds the database behind its replica and takes a new snapshot."""
+        stopped = self.service.stop() if self.service.configured else False
+        try:
+            yield
+        finally:
+            if stopped:
+                self.service.start()
+
+    def swap_in(self, copy, incoming_is_restore_point=False):
+        with self.paused():
+            return self.target.swap_in(copy.location, incoming_is_restore_point=incoming_is_restore_point)
+
+    def recover(self):
+        return self.target.recover()
+
+    def rollback(self, point):
+        if point not in self.restore_points():
+            raise ArchiveError("restore point %s not found; restore points: %s" % (
+                point, ", ".join(self.restore_points()) or "none"))
+        return self.swap_in(Copy(point, None, "rollback"), incoming_is_restore_point=True)
+
+    def prune(self, keep):
+        return self.target.prune(keep)
+
+
+def archive_if_set_up(params, archive_dir, state_dir=None):
+    """The archive when ``archive_dir`` holds a descriptor for this engine, else None."""
+    descriptor = load_descriptor(archive_dir, required=False)
+    if descriptor is None or descriptor.get("engine") != params.engine:
+        return None
+    return open_archive(params, archive_dir, state_dir)
+
+
+def open_archive(params, archive_dir, state_dir=None):
+    """The archive of the database ``params`` names, as ``archive_dir``'s descriptor sets it up."""
+    descriptor = load_descriptor(archive_dir)
+    kinds = {"pgbackrest": ("postgresql", PostgresArchive), "litestream": ("sqlite", SqliteArchive)}
+    engine, cls = kinds[descriptor["tool"]]
+    if params.engine != engine:
+        raise ArchiveError("the archive in %s is kept by %s for %s, not for a %s database" % (
+            archive_dir, descriptor["tool"], engine, params.engine))
+    return cls(params, descriptor, archive_dir, state_dir)
