@@ -162,8 +162,9 @@ def test_one_minute_left_skips_the_reindex_with_its_reason(fleet, run_playbook, 
     assert "left before the deadline" in reindex["details"]["reason"]
 
 
+# pg2 has the site schema: its index and column are found by discovery
 @pytest.mark.parametrize("host, index, column", [("pg1", "idx_walls_geometry", "geom"),
-                                                ("pg2", "walls_outline_gist", "outline")])  # pg2: the site schema
+                                                 ("pg2", "walls_outline_gist", "outline")])
 def test_weekly_tier_repairs_an_invalid_spatial_index_by_default(fleet, run_playbook, tmp_path, host, index, column):
     """The invalid index makes the health check say unhealthy; the gate does not hold the host back
     for it (it is what the tier repairs), the default reindex repairs it and the summary says so.

@@ -35,7 +35,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pg_clust
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pgbackrest import PgBackRest
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES, SPATIAL_INDEXES
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES, SPATIAL_TABLES
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import (
     DEFAULT_STATE_DIR, Journal, TargetLock, safe_key)
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import (
@@ -103,7 +103,7 @@ class Archive:
         if missing:
             problems.append("tables missing in the restored copy: %s" % ", ".join(missing))
         counts = eng.row_counts([t for t in BIM_TABLES if t in present])
-        problems += _spatial_problems(eng, [t for t in SPATIAL_INDEXES if t in present])
+        problems += _spatial_problems(eng, [t for t in SPATIAL_TABLES if t in present])
         return problems, counts
 
     def physical_backup(self, kind):
@@ -507,8 +507,7 @@ class SqliteArchive(Archive):
         return copy
 
     def verify_copy(self, copy):
-        rtrees = [SPATIAL_INDEXES[t][2] for t in SPATIAL_INDEXES]
-        problems = list(self.target.engine.check_database_file(copy.location, rtree_tables=rtrees))
+        problems = list(self.target.engine.check_database_file(copy.location))
         counts = {}
         if not any(p.startswith("cannot open") for p in problems):
             with open_engine(copy.params) as eng:

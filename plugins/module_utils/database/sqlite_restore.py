@@ -137,7 +137,7 @@ class SqliteRestoreMixin:
         return []
 
     @staticmethod
-    def journal_mode(path):
+    def file_journal_mode(path):
         """The journal mode recorded in the file ``path`` (``wal``, ``delete``, ...)."""
         try:
             conn = sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(path), uri=True, isolation_level=None)
@@ -149,7 +149,7 @@ class SqliteRestoreMixin:
             raise DatabaseError("cannot read the journal mode of %s: %s" % (path, exc)) from None
 
     @staticmethod
-    def set_journal_mode(path, mode):
+    def set_file_journal_mode(path, mode):
         """Give file ``path`` (not yet live: no one else has it open) the journal ``mode``."""
         if mode not in JOURNAL_MODES:
             raise DatabaseError("unknown SQLite journal mode %r" % (mode,))

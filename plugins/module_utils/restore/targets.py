@@ -527,9 +527,9 @@ class SqliteTarget(Target):
         rp = self.new_restore_point_name() if live_existed else None
         if not incoming_is_restore_point:
             mode = (stream_info or {}).get("journal_mode") or (
-                self.engine.journal_mode(live) if live_existed else None)
+                self.engine.file_journal_mode(live) if live_existed else None)
             if mode:
-                self.engine.set_journal_mode(incoming, mode)
+                self.engine.set_file_journal_mode(incoming, mode)
         self.engine.make_self_contained(incoming)
         self.journal.begin(op="swap", engine="sqlite", live=live, incoming=incoming, restore_point=rp,
                            live_existed=live_existed, incoming_is_restore_point=incoming_is_restore_point)

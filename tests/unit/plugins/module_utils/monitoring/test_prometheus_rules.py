@@ -163,6 +163,32 @@ def connection_failure_cases(groups):
              "alert_rule_test": [{"alertname": rule["alert"], "eval_time": EVAL, "exp_alerts": expected}]}]
 
 
+def archiving_cases(groups):
+    """The promql rules of the archiving check: a failing archive_command (PostgreSQL), a lagging,
+    stopped or unreadable Litestream replica (SQLite)."""
+    rules = {r["alert"]: r for r in groups[rules_lib.GROUP_GUIDE]}
+    status = 'bim_health_check_status{check="archiving",host="%s",status="error"}'
+    series = [
+        {"series": 'bim_archiving_replica_lag_s{check="archiving",host="lagging"}', "values": "6x10"},
+        {"series": 'bim_archiving_replica_lag_s{check="archiving",host="fresh"}', "values": "4x10"},
+        {"series": status % "stopped", "values": "1x10"},  # Litestream down: no figures, an error
+        {"series": status % "failing", "values": "1x10"},  # PostgreSQL: its own rule, not the replica's
+        {"series": 'bim_archiving_archive_failing{check="archiving",host="failing"}', "values": "1x10"},
+        {"series": 'bim_archiving_archive_failing{check="archiving",host="sound"}', "values": "0x10"},
+    ]
+    lagging, failing = rules["BimSQLiteReplicaLagging"], rules["BimWALArchivingFailing"]
+    replica_alerts = [
+        {"exp_labels": dict({"host": "lagging", "check": "archiving"}, **lagging["labels"]),
+         "exp_annotations": annotations(lagging, "lagging")},
+        {"exp_labels": dict({"host": "stopped", "check": "archiving", "status": "error"}, **lagging["labels"]),
+         "exp_annotations": annotations(lagging, "stopped")}]
+    archive_alerts = [{"exp_labels": dict({"host": "failing", "check": "archiving"}, **failing["labels"]),
+                       "exp_annotations": annotations(failing, "failing")}]
+    return [{"name": "archiving rules", "interval": "1m", "input_series": series,
+             "alert_rule_test": [{"alertname": lagging["alert"], "eval_time": EVAL, "exp_alerts": replica_alerts},
+                                 {"alertname": failing["alert"], "eval_time": EVAL, "exp_alerts": archive_alerts}]}]
+
+
 def by_group(doc):
     return {g["name"]: g["rules"] for g in doc["groups"]}
 
@@ -183,7 +209,8 @@ def test_threshold_and_guide_rules_at_below_and_above_every_level(tmp_path):
     doc, skipped = rules_lib.rule_groups(host_thresholds, guide_alert_rules(), alert_for=FOR)
     assert skipped == {}  # the expression rule carries promql
     groups = by_group(doc)
-    tests = threshold_cases(host_thresholds, groups) + guide_cases(groups) + connection_failure_cases(groups)
+    tests = (threshold_cases(host_thresholds, groups) + guide_cases(groups) + connection_failure_cases(groups)
+             + archiving_cases(groups))
     assert len(tests) >= 60
     write_and_test(tmp_path, doc, tests)
 
@@ -287,7 +314,8 @@ def test_alertmanager_fragment_turns_cooldowns_into_repeat_intervals(tmp_path):
     routes = {r["matchers"][0]: r["repeat_interval"] for r in fragment["route"]["routes"]}
     assert routes == {'alertname="BimHighMemoryUsage"': "300s", 'alertname="BimDatabaseConnectionFailure"': "60s",
                       'alertname="BimHighErrorRate"': "600s", 'alertname="BimSlowPerformance"': "900s",
-                      'alertname="BimHealthCheckFailed"': "300s"}
+                      'alertname="BimHealthCheckFailed"': "300s", 'alertname="BimWALArchivingFailing"': "900s",
+                      'alertname="BimWALArchiveLagging"': "900s", 'alertname="BimSQLiteReplicaLagging"': "600s"}
     assert fragment["inhibit_rules"][0]["equal"] == ["alertname", "host"]
     # merged into an alertmanager.yml as the docs say, Alertmanager's own checker accepts it
     amtool = shutil.which("amtool")
