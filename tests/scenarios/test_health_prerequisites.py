@@ -53,7 +53,7 @@ def host_venv_python(fleet):
 
 def small_venv(tmp_path):
     return {"bim_prerequisites_venv": str(tmp_path / "venv"), "bim_prerequisites_packages": ["redis"],
-            "bim_prerequisites_imports": ["redis"]}
+            "bim_prerequisites_imports": ["redis"], "bim_prerequisites_programs": []}
 
 
 def stamps(venv):
