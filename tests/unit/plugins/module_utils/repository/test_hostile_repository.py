@@ -271,3 +271,14 @@ def test_a_lock_that_is_a_folder_is_a_clear_error(sqlite_conn_params, repo_path)
     os.mkdir(os.path.join(repo_path, "lock"))
     with pytest.raises(RepositoryError, match="cannot read the lock file"):
         run_backup(sqlite_conn_params, repo_path, {"lock_timeout": 0})
+
+
+def test_a_check_mode_plan_of_a_secondary_refuses_a_malformed_chunk_id(sqlite_conn_params, repo_path, tmp_path):
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore.stage import RestoreError, plan_pull
+    backup_id = run_backup(sqlite_conn_params, repo_path, {"type": "full"})["backup_id"]
+    _rewrite_manifest(Repository(repo_path), backup_id,
+                      lambda m: m["streams"]["database"]["chunks"].insert(0, ["../../../../etc/passwd", 1]))
+    staging = str(tmp_path / "staging")
+    with pytest.raises(RestoreError, match="chunk entry 0 is malformed"):
+        plan_pull({"url": repo_path}, backup_id, staging)
+    assert not os.path.exists(staging)
