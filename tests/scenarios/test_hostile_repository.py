@@ -19,28 +19,12 @@ import sqlite3
 import time
 
 import pytest
+from snapshot import tree
 
 HOST = "lite1"
 OTHER = "lite2"
 # backup_verify names the host's database (level checksum reads only the repository)
 VERIFY = {"engine": "sqlite", "sqlite_path": "{{ bim_sqlite_path }}", "level": "checksum"}
-
-
-def tree(path):
-    """{relative path: bytes, 'dir' or ('link', target)} of everything below ``path``."""
-    out = {}
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            full = os.path.join(root, name)
-            rel = os.path.relpath(full, path)
-            if os.path.islink(full):
-                out[rel] = ("link", os.readlink(full))
-            elif os.path.isdir(full):
-                out[rel] = "dir"
-            else:
-                with open(full, "rb") as handle:
-                    out[rel] = handle.read()
-    return out
 
 
 def manifests(repo):
@@ -126,7 +110,7 @@ def test_a_chunk_folder_linked_into_another_repository_loses_nothing_there(area,
 
 def test_an_empty_database_with_keep_last_one_loses_no_good_backup(area, backup, run_ansible):
     repo = os.path.join(area, "repo")
-    good = [_ok(backup(repo))["backup_id"] for _ in range(2)]
+    good = [_ok(backup(repo))["backup_id"] for _run in range(2)]
     empty = os.path.join(area, "empty.db")
     open(empty, "wb").close()
     before = tree(os.path.join(area, "outside"))

@@ -825,7 +825,7 @@ class Repository:
             newest = backups[-1]["id"] if backups else ""
             # Ids begin with their start time (to the second): a damaged manifest started no earlier
             # may be the newest backup, and "latest" must not quietly mean an older one.
-            newer = sorted(b for b in self.damaged_manifests() if b.split("-")[0] >= newest.split("-")[0])
+            newer = sorted(b for b in self.damaged_manifests() if b[:16] >= newest[:16])  # YYYYMMDDTHHMMSSZ
             if newer:
                 raise RepositoryError("the newest backup %s cannot be used: its manifest is damaged; 'latest' does not "
                                       "fall back to an older backup: name the backup id to use (the newest readable "

@@ -22,23 +22,6 @@ from ansible_collections.bim.wall_system.plugins.module_utils.repository.reposit
     ContainmentError, LockedError, Repository, RepositoryError, manifest_checksum)
 
 
-def tree(path):
-    """{relative path: content, or ('link', target) or 'dir'} of everything below ``path``."""
-    out = {}
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            full = os.path.join(root, name)
-            rel = os.path.relpath(full, path)
-            if os.path.islink(full):
-                out[rel] = ("link", os.readlink(full))
-            elif os.path.isdir(full):
-                out[rel] = "dir"
-            else:
-                with open(full, "rb") as handle:
-                    out[rel] = handle.read()
-    return out
-
-
 @pytest.fixture
 def outside(tmp_path):
     """A folder of someone else's files, with a subfolder, that must survive every test."""
@@ -67,25 +50,25 @@ def _rewrite_manifest(repo, backup_id, edit):
 
 
 # ------------------------------------------------------------------ containment
-def test_tmp_symlink_to_an_outside_folder_is_replaced_not_emptied(sqlite_conn_params, repo_path, outside,
-                                                                 repository_sound):
+def test_tmp_symlink_to_an_outside_folder_is_replaced_not_emptied(folder_tree, sqlite_conn_params, repo_path,
+                                                                  outside, repository_sound):
     first = run_backup(sqlite_conn_params, repo_path, {"type": "full"})
-    before = tree(outside)
+    before = folder_tree(outside)
     shutil.rmtree(os.path.join(repo_path, "tmp"))
     os.symlink(outside, os.path.join(repo_path, "tmp"))
 
     result = run_backup(sqlite_conn_params, repo_path, {"retention": {"keep_last": 5}})
 
-    assert tree(outside) == before
+    assert folder_tree(outside) == before
     assert os.path.isdir(os.path.join(repo_path, "tmp")) and not os.path.islink(os.path.join(repo_path, "tmp"))
     assert any("tmp was a symbolic link" in w and outside in w for w in result["warnings"]), result["warnings"]
     assert _ids(repo_path) == [first["backup_id"], result["backup_id"]]
     repository_sound(repo_path)
 
 
-def test_a_link_inside_tmp_is_removed_itself_never_its_target(sqlite_conn_params, repo_path, outside):
+def test_a_link_inside_tmp_is_removed_itself_never_its_target(folder_tree, sqlite_conn_params, repo_path, outside):
     run_backup(sqlite_conn_params, repo_path, {"type": "full"})
-    before = tree(outside)
+    before = folder_tree(outside)
     leftover = os.path.join(repo_path, "tmp", "crashed-run")
     os.mkdir(leftover)
     os.symlink(outside, os.path.join(leftover, "link-to-dir"))
@@ -94,7 +77,7 @@ def test_a_link_inside_tmp_is_removed_itself_never_its_target(sqlite_conn_params
     assert Repository(repo_path).clean_tmp() >= 2
 
     assert os.listdir(os.path.join(repo_path, "tmp")) == []
-    assert tree(outside) == before
+    assert folder_tree(outside) == before
 
 
 def _other_repository(tmp_path, sqlite_conn_params):
@@ -108,8 +91,8 @@ def _other_repository(tmp_path, sqlite_conn_params):
     return other
 
 
-def test_chunk_folder_linked_into_another_repository_loses_nothing_there(sqlite_conn_params, repo_path, tmp_path,
-                                                                         repository_sound):
+def test_chunk_folder_linked_into_another_repository_loses_nothing_there(folder_tree, sqlite_conn_params, repo_path,
+                                                                         tmp_path, repository_sound):
     run_backup(sqlite_conn_params, repo_path, {"type": "full"})
     other = _other_repository(tmp_path, sqlite_conn_params)
     mine = Repository(repo_path).list_chunks()
@@ -120,36 +103,36 @@ def test_chunk_folder_linked_into_another_repository_loses_nothing_there(sqlite_
     if os.path.isdir(link):  # the attack replaces the folder
         shutil.move(link, str(tmp_path / "moved-aside"))
     os.symlink(os.path.join(other, "chunks", prefix), link)
-    before = tree(other)
+    before = folder_tree(other)
 
     repo = Repository(repo_path)
     assert not any(c.startswith(prefix) for c in repo.list_chunks())
     assert any("symbolic link" in w for w in repo.warnings)
     repo.prune()
-    assert tree(other) == before
+    assert folder_tree(other) == before
     with pytest.raises(ContainmentError, match="symbolic link"):
         repo.remove_chunk(foreign[0])
-    assert tree(other) == before
+    assert folder_tree(other) == before
 
     result = run_backup(sqlite_conn_params, repo_path, {"retention": {"keep_last": 1}})
-    assert tree(other) == before
+    assert folder_tree(other) == before
     assert not os.path.islink(link)
     assert any("chunks/%s was a symbolic link" % prefix in w for w in result["warnings"]), result["warnings"]
     repository_sound(other)
 
 
-def test_a_top_level_folder_that_is_a_link_is_refused(sqlite_conn_params, repo_path, outside):
+def test_a_top_level_folder_that_is_a_link_is_refused(folder_tree, sqlite_conn_params, repo_path, outside):
     run_backup(sqlite_conn_params, repo_path, {"type": "full"})
     manifests = os.path.join(repo_path, "manifests")
     shutil.copytree(manifests, outside, dirs_exist_ok=True)
     shutil.rmtree(manifests)
     os.symlink(outside, manifests)
-    before = tree(outside)
+    before = folder_tree(outside)
 
     with pytest.raises(ContainmentError, match="manifests is a symbolic link"):
         run_backup(sqlite_conn_params, repo_path, {"retention": {"keep_last": 1}})
 
-    assert tree(outside) == before
+    assert folder_tree(outside) == before
 
 
 # ------------------------------------------------------------------ suspicious backups
@@ -160,7 +143,7 @@ def _empty_database(tmp_path):
 
 
 def test_an_empty_database_never_replaces_good_backups(sqlite_conn_params, repo_path, tmp_path, repository_sound):
-    good = [run_backup(sqlite_conn_params, repo_path, {"type": "full"})["backup_id"] for _ in range(2)]
+    good = [run_backup(sqlite_conn_params, repo_path, {"type": "full"})["backup_id"] for _run in range(2)]
 
     empty = run_backup(_empty_database(tmp_path), repo_path, {"type": "full", "retention": {"keep_last": 1}})
 
@@ -209,7 +192,7 @@ def test_the_newest_restore_verified_backup_is_never_expired(sqlite_conn_params,
     repo.record_verification(verified, "restore", True, details={"manifest_checksum": manifest["checksum"]})
 
     later = [run_backup(sqlite_conn_params, repo_path, {"retention": {"keep_last": 1}})["backup_id"]
-             for _ in range(2)]
+             for _run in range(2)]
 
     assert _ids(repo_path) == [verified, later[1]]
     plan = plan_backup(sqlite_conn_params, repo_path, {"retention": {"keep_last": 1}})
