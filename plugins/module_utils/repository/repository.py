@@ -637,8 +637,6 @@ class Repository:
             removed += self._contain_chunk_folders()
         except FileNotFoundError as exc:
             raise RepositoryError("repository %s is incomplete: %s is missing" % (self.path, exc.filename or exc))
-        except ContainmentError:
-            raise
         except OSError as exc:
             raise friendly_os_error(exc, "cleaning up repository %s" % self.path)
         return removed
