@@ -78,6 +78,10 @@ options:
     description:
       - Which backups to keep after this one, with restic's semantics. Unset rules keep nothing by
         themselves; with no rule at all every backup is kept.
+      - Retention never trades good backups for a suspicious one (see O(suspicious_drop)) - a
+        suspicious backup is kept, counts for no C(keep_*) rule, and a run whose own backup is
+        suspicious expires nothing. The newest backup whose last restore-level verification
+        (M(bim.wall_system.backup_verify) with C(level=restore)) passed is never expired.
     type: dict
     default: {}
     suboptions:
@@ -98,6 +102,14 @@ options:
       - After retention, remove the chunks that no remaining backup references (under the lock).
     type: bool
     default: true
+  suspicious_drop:
+    description:
+      - A backup is flagged C(suspicious) (in its manifest and in RV(suspicious)) when its database has none of
+        the BIM tables (for example a zero-byte SQLite file) or when its C(walls) row count dropped by more
+        than this share (above 0, at most 1) since the previous backup.
+      - A suspicious backup is kept and never traded for good ones by O(retention).
+    type: float
+    default: 0.5
   copy_to:
     description:
       - Secondary repositories. Each entry has a C(url), either an absolute local path or
@@ -250,6 +262,17 @@ tables:
   returned: success
   type: dict
   sample: {walls: {rows: 1000, digest: 3b4c..., digest_form: copy-binary}}
+suspicious:
+  description: True when the backup was flagged suspicious (see O(suspicious_drop)); retention then expired nothing.
+  returned: success
+  type: bool
+  sample: false
+suspicious_reasons:
+  description: Why the backup was flagged suspicious (empty when it was not).
+  returned: success
+  type: list
+  elements: str
+  sample: ["walls rows dropped from 1000 to 10 since backup 20261126T020000Z-0a1b2c3d (99%, more than suspicious_drop 50%)"]
 storage_locations:
   description: The primary repository and each copy target with its status (V(ok), V(failed), V(planned)) and error.
   returned: always
@@ -337,6 +360,7 @@ def argument_spec():
         prune=dict(type="bool", default=True),
         copy_to=dict(type="list", elements="dict", default=[], options=location_options()),
         lock_timeout=dict(type="int", default=0),
+        suspicious_drop=dict(type="float", default=0.5),
         method=dict(type="str", default="logical", choices=["logical", "physical"]),
         archive_dir=dict(type="path", default="/var/lib/bim-wall-system/archiving"),
     )
@@ -372,7 +396,7 @@ def main():
         module.fail_json(msg=str(exc))
     options = {name: module.params[name] for name in (
         "type", "full_every_days", "compression_level", "include_paths", "retention", "prune",
-        "copy_to", "lock_timeout")}
+        "copy_to", "lock_timeout", "suspicious_drop")}
     try:
         if module.check_mode:
             result = backup_lib.plan_backup(params, module.params["repository"], options)

@@ -98,6 +98,7 @@ backups:
       referenced_bytes: 58000000
       tables: {walls: 1000}
       include_paths: []
+      suspicious: []
       verified: true
       verification: {level: restore, passed: true, problems: [], time: "2026-11-27T13:00:00+00:00", details: {}}
 count:
@@ -120,6 +121,14 @@ stale:
   returned: always
   type: bool
   sample: false
+suspicious:
+  description:
+    - Ids of the backups flagged suspicious (none of the BIM tables, or a drop of the C(walls) rows beyond the
+      backup's C(suspicious_drop)); each backup's C(suspicious) lists the reasons. Retention keeps them.
+  returned: always
+  type: list
+  elements: str
+  sample: [20261127T124501Z-3fa9c2d1]
 damaged_manifests:
   description: Manifests that fail their checksum or cannot be read, with the reason.
   returned: always
@@ -222,7 +231,7 @@ def main():
         max_age = parse_age(module.params["max_age"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    result = {"backups": [], "count": 0, "latest": None, "latest_verified": None, "damaged_manifests": {},
+    result = {"backups": [], "count": 0, "latest": None, "latest_verified": None, "damaged_manifests": {}, "suspicious": [],
               "stale": False, "repository": None, "msg": "no logical repository given"}
     if module.params["repository"]:
         try:

@@ -32,7 +32,8 @@ PG_HOST = os.environ.get("BIM_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BIM_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("BIM_TEST_PG_USER", "postgres")
 PG_BIN = os.environ.get("BIM_TEST_PG_BIN", "/usr/lib/postgresql/15/bin")
-GENERATOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fleet", "generate.py")
+FLEET_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fleet")
+GENERATOR = os.path.join(FLEET_DIR, "generate.py")
 
 
 # The folder holding ansible_collections/, wherever the tree was imported from (a symlink under
@@ -53,12 +54,23 @@ def collection_env():
     return dict(os.environ, PYTHONPATH=COLLECTIONS_ROOT + (os.pathsep + path if path else ""))
 
 
-def load_generator():
-    """tests/fleet/generate.py as a module (``populate_postgresql``, ``populate_sqlite``)."""
-    spec = importlib.util.spec_from_file_location("bim_fleet_generate", GENERATOR)
+def load_fleet_module(name):
+    """tests/fleet/<name>.py as a module (the unit tests do not have tests/fleet on their path)."""
+    spec = importlib.util.spec_from_file_location("bim_fleet_" + name, os.path.join(FLEET_DIR, name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def folder_tree():
+    """tests/fleet/snapshot.py's ``tree(path)``: a folder as data, to prove nothing in it changed."""
+    return load_fleet_module("snapshot").tree
+
+
+def load_generator():
+    """tests/fleet/generate.py as a module (``populate_postgresql``, ``populate_sqlite``)."""
+    return load_fleet_module("generate")
 
 
 def _admin_connect():

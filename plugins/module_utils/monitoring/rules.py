@@ -206,6 +206,14 @@ def service_rules(stale_after="2m", alert_for="1m"):
          "labels": {"severity": "warning"},
          "annotations": {"summary": "{{ $labels.host }}: the monitoring textfile could not be written",
                          "description": "The service failed to replace its textfile (the service log says why)."}},
+        {"alert": "BimBackupSuspicious",
+         "expr": "bim_backup_suspicious == 1",
+         "labels": {"severity": "critical"},
+         "annotations": {"summary": "{{ $labels.host }}: the last backup looks wrong and was kept aside",
+                         "description": "The backup's database has none of the BIM tables, or its walls rows dropped "
+                                        "more than bim_backup_suspicious_drop since the previous backup. It was kept "
+                                        "and retention expired nothing; look at the live database before the good "
+                                        "backups age out."}},
         {"alert": "BimHostUnhealthy",
          "expr": 'bim_health_status{status="unhealthy"} == 1',
          "for": alert_for,

@@ -200,6 +200,9 @@ def add_recovery(fam, row, base):
                 _epoch(backup["last_backup_at"]))
     if backup.get("ok") is not None:
         fam.add("bim_backup_last_ok", "1 when the last backup run succeeded.", base, backup["ok"])
+    if backup.get("suspicious") is not None:
+        fam.add("bim_backup_suspicious", "1 when the host's last backup was flagged suspicious (kept; retention "
+                "expired nothing).", base, backup["suspicious"])
     if backup.get("stored_bytes") is not None:
         fam.add("bim_backup_stored_bytes", "Bytes the repository holds for the host's backups.", base,
                 backup["stored_bytes"])

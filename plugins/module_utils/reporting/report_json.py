@@ -113,8 +113,8 @@ def _message(entry):
 
 
 def backup_view(entry, now, fallback_time=None):
-    """``{last_backup_at, age_hours, backup_id, type, ok, message, stored_bytes, recoverable_window}``
-    of one host's backup summary.
+    """``{last_backup_at, age_hours, backup_id, type, ok, message, stored_bytes, recoverable_window,
+    suspicious}`` of one host's backup summary.
 
     Without a time in the entry, a successful entry dates from the summary's ``generated_at``.
     ``stored_bytes`` is the compressed size of the backup in the repository (``referenced_bytes``);
@@ -135,6 +135,8 @@ def backup_view(entry, now, fallback_time=None):
         "message": _message(entry),
         "stored_bytes": _number(_first(inner, ("referenced_bytes", "stored_bytes"))),
         "recoverable_window": _window(entry.get("recoverable_window")),
+        # the backup module flagged the run's backup (none of the BIM tables, or walls rows dropped)
+        "suspicious": bool(entry.get("suspicious")) or entry.get("status") == "suspicious",
     }
     return view
 

@@ -18,7 +18,7 @@ import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker, retention
+from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker, guard, retention
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import copy_backups, parse_target
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
     HASH_NAME, Repository, RepositoryError, friendly_os_error, iso, manifest_format_version, new_backup_id, parse_time, syncfs,
@@ -37,6 +37,7 @@ DEFAULTS = {
     "prune": True,
     "copy_to": [],
     "lock_timeout": 0,
+    "suspicious_drop": guard.DEFAULT_SUSPICIOUS_DROP,
     "workers": 2,
     # Library-only switch for benchmarks: skip the table digests (the manifest then has no tables).
     "table_digests": True,
@@ -56,7 +57,8 @@ def _options(options):
         raise RepositoryError("full_every_days must be >= 0")
     try:
         opts["retention"] = retention.normalize(opts["retention"])
-    except retention.RetentionError as exc:
+        opts["suspicious_drop"] = guard.check_drop(opts["suspicious_drop"])
+    except (retention.RetentionError, guard.GuardError) as exc:
         raise RepositoryError(str(exc))
     for path in opts["include_paths"] or []:
         if not os.path.isabs(path):
@@ -90,26 +92,26 @@ def plan_type(backups, requested, full_every_days, now=None):
     return "incremental", backups[-1]["id"]
 
 
-def _expiry(backups, new_id, now, rules):
-    listing = [{"id": m["id"], "finished": m["finished"]} for m in backups]
-    if new_id:
-        listing.append({"id": new_id, "finished": iso(now)})
-    forget = set(retention.plan(listing, rules)[1])
-    return [b["id"] for b in listing if b["id"] in forget and b["id"] != new_id]  # oldest first
+def _expiry(repo, backups, rules, new_id=None, now=None):
+    """Ids retention expires (oldest first): never a suspicious backup nor the newest one that passed
+    a restore-level verification (see guard)."""
+    protected = [guard.newest_restore_verified(repo, backups)] if repo is not None else []
+    return guard.expiry(backups, rules, protected, new_id, iso(now) if now else None)
 
 
 def plan_backup(params, repository, options=None, now=None):
     """Check mode: what a run would do, writing nothing."""
     opts = _options(options)
     now = now or utcnow()
-    backups = Repository(repository).list_backups() if Repository.exists(repository) else []
+    repo = Repository(repository) if Repository.exists(repository) else None
+    backups = repo.list_backups() if repo else []
     kind, parent = plan_type(backups, opts["type"], int(opts["full_every_days"]), now)
     return {
         "changed": True,
         "type": kind,
         "parent_id": parent,
         "backup_id": None,
-        "expired": _expiry(backups, "planned", now, opts["retention"]) if opts["retention"] else [],
+        "expired": _expiry(repo, backups, opts["retention"], "planned", now) if opts["retention"] else [],
         "repository": os.path.abspath(repository),
         "repository_exists": Repository.exists(repository),
         "storage_locations": [{"url": t.url, "status": "planned"} for t in opts["targets"]],
@@ -274,6 +276,9 @@ def _run(params, repository, opts):
             with open_engine(params) as engine:
                 streams["database"], tables = _store_postgresql(session, params, engine, opts["table_digests"])
         session.timings["database_s"] = round(time.monotonic() - mark, 3)
+        # Without digests (a benchmark switch) there is nothing to judge the backup by.
+        suspicious = guard.suspicion(tables, backups[-1] if backups else None,
+                                     opts["suspicious_drop"]) if opts["table_digests"] else []
         if opts["include_paths"]:
             mark = time.monotonic()
             streams["files"] = _store_files(session, list(opts["include_paths"]))
@@ -317,11 +322,19 @@ def _run(params, repository, opts):
             "hash": HASH_NAME,
             "include_paths": list(opts["include_paths"] or []),
         }
+        if suspicious:
+            manifest["suspicious"] = suspicious
         manifest = repo.write_manifest(manifest)
         expired = []
         pruned = {"removed_chunks": 0, "removed_bytes": 0}
-        if opts["retention"]:
-            expired = _expiry(repo.list_backups(), None, finished, opts["retention"])
+        rules = opts["retention"]
+        if rules and suspicious:
+            # Never trade good backups for one that looks wrong: this run expires nothing.
+            repo.warnings.append("backup %s is suspicious (%s); kept, and retention expired nothing"
+                                 % (backup_id, "; ".join(suspicious)))
+            rules = {}
+        if rules:
+            expired = _expiry(repo, repo.list_backups(), rules)
             for old_id in expired:
                 repo.remove_backup(old_id)
         if opts["prune"] and expired:
@@ -333,7 +346,7 @@ def _run(params, repository, opts):
             # Copy every backup the target lacks: a copy interrupted last time completes now.
             remaining = repo.list_backups()
             for target in opts["targets"]:
-                status = copy_backups(repo, target, remaining, opts["retention"], opts["prune"])
+                status = copy_backups(repo, target, remaining, rules, opts["prune"])
                 status["primary"] = False
                 locations.append(status)
             session.timings["copies_s"] = round(time.monotonic() - mark, 3)
@@ -354,6 +367,9 @@ def _run(params, repository, opts):
         "reused_chunks": manifest["reused_chunks"],
         "repaired_chunks": manifest["repaired_chunks"],
         "tables": tables,
+        "suspicious": bool(suspicious),
+        "suspicious_reasons": suspicious,
+        "warnings": list(repo.warnings),
         "streams": {name: {"kind": s["kind"], "size": s["size"], "chunks": len(s["chunks"])} for name, s in streams.items()},
         "storage_locations": locations,
         "copy_failed": any(loc["status"] != "ok" for loc in locations),
@@ -383,6 +399,7 @@ def backup_summary(repo, now=None, max_age_s=None):
             "referenced_bytes": manifest.get("referenced_bytes"),
             "tables": {t: v.get("rows") for t, v in (manifest.get("tables") or {}).items()},
             "include_paths": manifest.get("include_paths") or [],
+            "suspicious": list(manifest.get("suspicious") or []),
             "verification": state,
             "verified": bool(state and state.get("passed")),
         })
@@ -394,6 +411,7 @@ def backup_summary(repo, now=None, max_age_s=None):
         "count": len(items),
         "latest": latest,
         "latest_verified": verified[-1] if verified else None,
+        "suspicious": [i["id"] for i in items if i["suspicious"]],
         "damaged_manifests": repo.damaged_manifests(),
         "stale": False,
         "msg": "%d backup(s) in %s" % (len(items), repo.path),

@@ -29,7 +29,7 @@ except ImportError as exc:  # pragma: no cover - checked by the modules
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
     CHUNK_ID_RE, BACKUP_ID_RE, CorruptChunkError, Repository, RepositoryError, manifest_checksum, write_file_durable,
 )
-from ansible_collections.bim.wall_system.plugins.module_utils.repository import retention as retention_rules
+from ansible_collections.bim.wall_system.plugins.module_utils.repository import guard
 
 
 def describe_url(url):
@@ -115,8 +115,8 @@ class LocalTarget:
         write_file_durable(self.repo.manifest_path(backup_id), raw, self.repo.tmp_dir, fsync=True)
 
     def manifests(self):
-        return [{"id": m["id"], "finished": m["finished"], "chunks": set(Repository.manifest_chunks(m))}
-                for m in self.repo.list_backups()]
+        return [{"id": m["id"], "finished": m["finished"], "chunks": set(Repository.manifest_chunks(m)),
+                 "suspicious": m.get("suspicious")} for m in self.repo.list_backups()]
 
     def forget(self, backup_id):
         self.repo.remove_backup(backup_id)
@@ -235,7 +235,7 @@ class SftpTarget:
             if manifest.get("checksum") != manifest_checksum(manifest):
                 raise RepositoryError("manifest %s on %s fails its checksum; not pruning there" % (backup_id, self.url))
             out.append({"id": backup_id, "finished": manifest["finished"],
-                        "chunks": set(Repository.manifest_chunks(manifest))})
+                        "chunks": set(Repository.manifest_chunks(manifest)), "suspicious": manifest.get("suspicious")})
         return out
 
     def forget(self, backup_id):
@@ -247,8 +247,8 @@ class SftpTarget:
 
 def _apply_retention(target, rules, prune, result):
     """Same retention rules on the target, then remove the target's chunks no manifest there names."""
-    manifests = target.manifests()
-    forget = set(retention_rules.plan([{"id": m["id"], "finished": m["finished"]} for m in manifests], rules)[1])
+    manifests = sorted(target.manifests(), key=lambda m: (m["finished"], m["id"]))
+    forget = set(guard.expiry(manifests, rules))  # suspicious backups are kept there too
     for manifest in manifests:
         if manifest["id"] in forget:
             target.forget(manifest["id"])

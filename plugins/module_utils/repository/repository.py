@@ -105,6 +105,42 @@ def check_backup_id(backup_id):
     return backup_id
 
 
+def stream_chunks(manifest, name, stream):
+    """The ``(chunk_id, length)`` entries of ``stream``, each checked before anything uses it: a
+    malformed entry is a RepositoryError naming the backup and the entry (never a Python error),
+    and no path is ever built from an id that is not 64 hex digits."""
+    chunks = stream.get("chunks") if isinstance(stream, dict) else None
+    if not isinstance(chunks, list):
+        raise RepositoryError("backup %s: stream %s has no list of chunks" % (manifest.get("id"), name))
+    out = []
+    for index, entry in enumerate(chunks):
+        if not (isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], str)
+                and CHUNK_ID_RE.match(entry[0]) and isinstance(entry[1], int) and not isinstance(entry[1], bool)
+                and entry[1] >= 0):
+            raise RepositoryError("backup %s: stream %s: chunk entry %d is malformed (%.80r); an entry is "
+                                  "[64 hex digits, length]" % (manifest.get("id"), name, index, entry))
+        out.append((entry[0], entry[1]))
+    return out
+
+
+def manifest_problem(manifest):
+    """What makes a checksum-sound manifest unusable for listing, retention and prune, or None."""
+    finished = manifest.get("finished")
+    if not isinstance(finished, str):
+        return "finished is not a time"
+    try:
+        parse_time(finished)
+    except (ValueError, TypeError) as exc:
+        return "finished %.40r is not a time (%s)" % (finished, exc)
+    if manifest.get("type") not in BACKUP_TYPES:
+        return "type %.40r is not one of %s" % (manifest.get("type"), ", ".join(BACKUP_TYPES))
+    try:
+        Repository.manifest_chunks(manifest)
+    except RepositoryError as exc:
+        return str(exc)
+    return None
+
+
 def manifest_checksum(manifest):
     body = {k: v for k, v in manifest.items() if k != "checksum"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -185,6 +221,38 @@ def friendly_os_error(exc, action):
     if exc.errno == errno.EDQUOT:
         return RepositoryError("%s failed: disk quota exceeded" % action)
     return RepositoryError("%s failed: %s" % (action, exc))
+
+
+# Opening a folder inside the repository: never through a symbolic link (ELOOP), always a folder.
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+class ContainmentError(RepositoryError):
+    """A path inside the repository is a symbolic link or not what the format says it is."""
+
+
+def _entry_names(dir_fd):
+    with os.scandir(dir_fd) as entries:
+        return [entry.name for entry in entries]
+
+
+def _remove_tree_at(dir_fd, name):
+    """``rm -r`` of ``name`` in the folder ``dir_fd``, never following a symbolic link: a link is
+    removed itself, a folder is emptied through descriptors opened with O_NOFOLLOW, so a link
+    swapped in meanwhile cannot lead the removal outside."""
+    try:
+        fd = os.open(name, _FOLDER_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        os.unlink(name, dir_fd=dir_fd)
+        return
+    try:
+        for child in _entry_names(fd):
+            _remove_tree_at(fd, child)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dir_fd)
 
 
 class ChunkReader:
@@ -347,15 +415,20 @@ class Repository:
 
     # ----------------------------------------------------------------- locking
     def _read_lock(self):
+        """(raw, info): (None, None) when unlocked; info is {} when the content is not a lock record."""
         try:
             with open(self.lock_path, "rb") as handle:
-                raw = handle.read()
+                raw = handle.read(64 * 1024)
         except FileNotFoundError:
             return None, None
+        except OSError as exc:
+            raise RepositoryError("cannot read the lock file %s: %s; if no backup, restore or verification of this "
+                                  "repository is running, remove it" % (self.lock_path, exc))
         try:
-            return raw, json.loads(raw.decode("utf-8"))
+            info = json.loads(raw.decode("utf-8"))
         except ValueError:
             return raw, {}
+        return raw, (info if isinstance(info, dict) else {})
 
     def _lock_is_stale(self, info, raw):
         if info is None:
@@ -372,7 +445,7 @@ class Repository:
     def _clear_stale_lock(self):
         """Remove the lock if it is stale; True if it removed one. Safe against racing clearers."""
         guard = os.path.join(self.path, "lock.guard")
-        fd = os.open(guard, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        fd = os.open(guard, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
@@ -390,7 +463,11 @@ class Repository:
     def lock_holder(self):
         return self._read_lock()[1]
 
-    def _lock_message(self, info):
+    def _lock_message(self, info, raw=None):
+        if not info and raw:
+            return ("repository %s is locked by a lock file that is not a lock record (%d bytes, not a JSON object "
+                    "naming pid, host, time and purpose); if no backup, restore or verification of this repository is "
+                    "running, remove %s" % (self.path, len(raw), self.lock_path))
         if not info:
             return "repository %s is locked (lock file being written)" % self.path
         return ("repository %s is locked by pid %s on host %s since %s (%s); wait for it to finish"
@@ -430,7 +507,7 @@ class Repository:
                 if raw is not None and self._lock_is_stale(info, raw) and self._clear_stale_lock():
                     continue
                 if time.monotonic() >= deadline:
-                    raise LockedError(self._lock_message(info), info)
+                    raise LockedError(self._lock_message(info, raw), info)
                 time.sleep(0.2)
                 continue
             except OSError as exc:
@@ -444,38 +521,124 @@ class Repository:
                 with contextlib.suppress(OSError):
                     os.unlink(self.lock_path)
 
-    def clean_tmp(self):
-        """Remove leftovers of crashed runs (call while holding the lock). Returns the count."""
-        removed = 0
-        for folder in (self.tmp_dir,):
+    # ----------------------------------------------------------------- containment
+    @property
+    def warnings(self):
+        """What housekeeping found and set right (symbolic links inside the repository), for the result."""
+        return self.__dict__.setdefault("_warnings", [])
+
+    def _warn(self, text):
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def _open_folder(self, *parts):
+        """A descriptor of the folder ``parts`` below the repository, opened one level at a time with
+        O_NOFOLLOW: a symbolic link at any level below the root is a ContainmentError, so whatever
+        is done through the descriptor stays inside the repository's real path. (The root itself
+        may be a link: that is where the operator put the repository.)"""
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+        where = self.path
+        for part in parts:
+            where = os.path.join(where, part)
             try:
-                names = os.listdir(folder)
-            except FileNotFoundError:
-                os.makedirs(folder, mode=DIR_MODE, exist_ok=True)
-                continue
-            for name in names:
-                full = os.path.join(folder, name)
-                with contextlib.suppress(OSError):
-                    if os.path.isdir(full) and not os.path.islink(full):
-                        import shutil
-                        shutil.rmtree(full)
-                    else:
-                        os.unlink(full)
-                    removed += 1
-        for name in os.listdir(self.path):
-            # .lock.<pid>.<random>.tmp of a process killed while taking the lock (never a live one's)
-            parts = name.split(".")
-            if (len(parts) == 5 and parts[1] == "lock" and parts[4] == "tmp" and parts[2].isdigit()
-                    and not _pid_alive(int(parts[2]))):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(self.path, name))
-                    removed += 1
-        for folder in (self.manifests_dir, self.verifications_dir):
-            for name in os.listdir(folder):
-                if name.endswith(".tmp") or name.startswith("."):
+                child = os.open(part, _FOLDER_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise ContainmentError(self._not_a_folder(where))
+                raise
+            finally:
+                os.close(fd)
+            fd = child
+        return fd
+
+    @staticmethod
+    def _not_a_folder(where):
+        if os.path.islink(where):
+            return ("%s is a symbolic link (to %s); the repository's folders must be real folders inside it, "
+                    "so nothing is read, written or removed through it" % (where, os.readlink(where)))
+        return "%s is not a folder" % where
+
+    def _unlink_inside(self, parts, name):
+        """Remove the file ``name`` of the folder ``parts`` (never through a link); False if absent."""
+        fd = self._open_folder(*parts)
+        try:
+            os.unlink(name, dir_fd=fd)
+            return True
+        except FileNotFoundError:
+            return False
+        finally:
+            os.close(fd)
+
+    def _own_tmp(self):
+        """A descriptor of tmp/, which only ever holds scratch files: a symbolic link there (which
+        an earlier release would have emptied the target of) is removed, not followed, and a real
+        folder made in its place."""
+        if os.path.islink(self.tmp_dir):
+            self._warn("%s was a symbolic link (to %s); removed the link (its target was not touched) and made a "
+                       "real folder" % (self.tmp_dir, os.readlink(self.tmp_dir)))
+            os.unlink(self.tmp_dir)
+        if not os.path.lexists(self.tmp_dir):
+            os.mkdir(self.tmp_dir, DIR_MODE)
+        return self._open_folder("tmp")
+
+    def _contain_chunk_folders(self):
+        """Remove symbolic links among chunks/<xx> (the links only): chunks are written, listed and
+        pruned through these folders, and a link would take them into another folder or repository."""
+        try:
+            fd = self._open_folder("chunks")
+        except FileNotFoundError:
+            return 0
+        removed = 0
+        try:
+            with os.scandir(fd) as entries:
+                links = [entry.name for entry in entries if entry.is_symlink()]
+            for name in links:
+                where = os.path.join(self.chunks_dir, name)
+                target = os.readlink(name, dir_fd=fd)
+                os.unlink(name, dir_fd=fd)
+                removed += 1
+                self._warn("%s was a symbolic link (to %s); removed the link (its target was not touched): chunks "
+                           "are only ever kept inside the repository" % (where, target))
+        finally:
+            os.close(fd)
+        return removed
+
+    def clean_tmp(self):
+        """Remove leftovers of crashed runs and symbolic links that would lead housekeeping outside
+        the repository (call while holding the lock). Returns the count. Every removal goes through
+        descriptors opened without following links (see ``_open_folder``)."""
+        removed = 0
+        try:
+            fd = self._own_tmp()
+            try:
+                for name in _entry_names(fd):
                     with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(folder, name))
+                        _remove_tree_at(fd, name)
                         removed += 1
+            finally:
+                os.close(fd)
+            for name in os.listdir(self.path):
+                # .lock.<pid>.<random>.tmp of a process killed while taking the lock (never a live one's)
+                parts = name.split(".")
+                if (len(parts) == 5 and parts[1] == "lock" and parts[4] == "tmp" and parts[2].isdigit()
+                        and not _pid_alive(int(parts[2]))):
+                    if self._unlink_inside((), name):
+                        removed += 1
+            for folder in ("manifests", "verifications"):
+                fd = self._open_folder(folder)
+                try:
+                    for name in _entry_names(fd):
+                        if name.endswith(".tmp") or name.startswith("."):
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(name, dir_fd=fd)
+                                removed += 1
+                finally:
+                    os.close(fd)
+            removed += self._contain_chunk_folders()
+        except FileNotFoundError as exc:
+            raise RepositoryError("repository %s is incomplete: %s is missing" % (self.path, exc.filename or exc))
+        except OSError as exc:
+            raise friendly_os_error(exc, "cleaning up repository %s" % self.path)
         return removed
 
     # ----------------------------------------------------------------- chunks
@@ -488,19 +651,38 @@ class Repository:
         return os.path.exists(self.chunk_path(chunk_id))
 
     def list_chunks(self):
-        """Set of chunk ids present on disk."""
+        """Set of chunk ids present on disk: regular files in real chunks/<xx> folders. A symbolic
+        link (a folder or a chunk) is never followed, only reported in ``warnings``: prune removes
+        what this lists, and must never remove another folder's files."""
         found = set()
         try:
-            prefixes = os.listdir(self.chunks_dir)
+            fd = self._open_folder("chunks")
         except FileNotFoundError:
             return found
-        for prefix in prefixes:
-            folder = os.path.join(self.chunks_dir, prefix)
-            if len(prefix) != 2 or not os.path.isdir(folder):
-                continue
-            for name in os.listdir(folder):
-                if CHUNK_ID_RE.match(name) and name.startswith(prefix):
-                    found.add(name)
+        try:
+            with os.scandir(fd) as prefixes:
+                folders = []
+                for entry in prefixes:
+                    if entry.is_symlink():
+                        self._warn("%s is a symbolic link; not followed (a repository keeps its chunks inside it)"
+                                   % os.path.join(self.chunks_dir, entry.name))
+                    elif len(entry.name) == 2 and entry.is_dir(follow_symlinks=False):
+                        folders.append(entry.name)
+            for prefix in folders:
+                sub = os.open(prefix, _FOLDER_FLAGS, dir_fd=fd)
+                try:
+                    with os.scandir(sub) as entries:
+                        for entry in entries:
+                            if not (CHUNK_ID_RE.match(entry.name) and entry.name.startswith(prefix)):
+                                continue
+                            if entry.is_file(follow_symlinks=False):
+                                found.add(entry.name)
+                            elif entry.is_symlink():
+                                self._warn("chunk %s is a symbolic link; not followed" % entry.name)
+                finally:
+                    os.close(sub)
+        finally:
+            os.close(fd)
         return found
 
     def chunk_stored_size(self, chunk_id):
@@ -546,8 +728,10 @@ class Repository:
         return len(compressed)
 
     def remove_chunk(self, chunk_id):
+        """Remove a chunk file; never through a symbolic link (ContainmentError)."""
+        self.chunk_path(chunk_id)  # checks the id before it names anything on disk
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.chunk_path(chunk_id))
+            self._unlink_inside(("chunks", chunk_id[:2]), chunk_id)
 
     # ----------------------------------------------------------------- manifests
     def manifest_path(self, backup_id):
@@ -584,23 +768,32 @@ class Repository:
             raise RepositoryError("manifest file %s names backup %r" % (backup_id, manifest.get("id")))
         return manifest
 
+    def load_listed(self, backup_id):
+        """``load_manifest`` plus the shape listing, retention and prune rely on (``manifest_problem``)."""
+        manifest = self.load_manifest(backup_id)
+        problem = manifest_problem(manifest)
+        if problem:
+            raise RepositoryError("manifest of backup %s is malformed: %s" % (backup_id, problem))
+        return manifest
+
     def list_backups(self, skip_damaged=True):
-        """Manifests sorted by finish time (oldest first). Damaged manifests are skipped."""
+        """Manifests sorted by finish time (oldest first). Damaged manifests are skipped (see
+        ``damaged_manifests``): one unreadable manifest never stops the others being used."""
         out = []
         for backup_id in self.backup_ids():
             try:
-                out.append(self.load_manifest(backup_id))
+                out.append(self.load_listed(backup_id))
             except RepositoryError:
                 if not skip_damaged:
                     raise
-        out.sort(key=lambda m: (m.get("finished") or "", m["id"]))
+        out.sort(key=lambda m: (m["finished"], m["id"]))
         return out
 
     def damaged_manifests(self):
         bad = {}
         for backup_id in self.backup_ids():
             try:
-                self.load_manifest(backup_id)
+                self.load_listed(backup_id)
             except RepositoryError as exc:
                 bad[backup_id] = str(exc)
         return bad
@@ -617,16 +810,24 @@ class Repository:
         return manifest
 
     def remove_backup(self, backup_id):
+        check_backup_id(backup_id)
+        self._unlink_inside(("manifests",), backup_id + ".json")
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.manifest_path(backup_id))
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(self.verifications_dir, backup_id + ".json"))
+            self._unlink_inside(("verifications",), backup_id + ".json")
         fsync_directory(self.manifests_dir)
 
     def resolve(self, selector):
         """'latest' | 'latest_verified' | a backup id -> manifest."""
         if selector in (None, "", "latest"):
             backups = self.list_backups()
+            newest = backups[-1]["id"] if backups else ""
+            # Ids begin with their start time (to the second): a damaged manifest started no earlier
+            # may be the newest backup, and "latest" must not quietly mean an older one.
+            newer = sorted(b for b in self.damaged_manifests() if b[:16] >= newest[:16])  # YYYYMMDDTHHMMSSZ
+            if newer:
+                raise RepositoryError("the newest backup %s cannot be used: its manifest is damaged; 'latest' does not "
+                                      "fall back to an older backup: name the backup id to use (the newest readable "
+                                      "one is %s)" % (newer[-1], newest or "none"))
             if not backups:
                 raise RepositoryError("repository %s holds no backup" % self.path)
             return backups[-1]
@@ -636,7 +837,7 @@ class Repository:
                 if state and state.get("passed"):
                     return manifest
             raise RepositoryError("repository %s holds no verified backup" % self.path)
-        return self.load_manifest(selector)
+        return self.load_listed(selector)
 
     # ----------------------------------------------------------------- streams
     @staticmethod
@@ -648,7 +849,7 @@ class Repository:
 
     def open_stream(self, manifest, name="database", workers=0):
         """A ``ChunkReader`` of stream ``name``; ``workers`` threads decode the chunks ahead."""
-        return ChunkReader(self, self._stream(manifest, name)["chunks"], workers=workers)
+        return ChunkReader(self, stream_chunks(manifest, name, self._stream(manifest, name)), workers=workers)
 
     @staticmethod
     def stream_size(manifest, name="database"):
@@ -658,8 +859,11 @@ class Repository:
     def manifest_chunks(manifest):
         """{chunk_id: length} of every chunk a manifest names."""
         out = {}
-        for stream in (manifest.get("streams") or {}).values():
-            for chunk_id, length in stream.get("chunks", []):
+        streams = manifest.get("streams") or {}
+        if not isinstance(streams, dict):
+            raise RepositoryError("backup %s: streams is not an object" % manifest.get("id"))
+        for name, stream in sorted(streams.items()):
+            for chunk_id, length in stream_chunks(manifest, name, stream):
                 out[chunk_id] = length
         return out
 
@@ -688,7 +892,7 @@ class Repository:
                     problems[backup_id].append(str(exc))
         for manifest in manifests:
             for name, stream in (manifest.get("streams") or {}).items():
-                total = sum(entry[1] for entry in stream.get("chunks", []))
+                total = sum(length for _chunk_id, length in stream_chunks(manifest, name, stream))
                 if total != stream.get("size"):
                     problems[manifest["id"]].append("stream %s: chunks add up to %d bytes, manifest says %s"
                                                     % (name, total, stream.get("size")))
@@ -745,15 +949,20 @@ class Repository:
     def prune(self):
         """Remove chunks no manifest on disk names. Call while holding the lock.
 
-        Returns ``{"removed_chunks": n, "removed_bytes": n}``.
+        Returns ``{"removed_chunks": n, "removed_bytes": n}``, with ``skipped`` (the reason, also in
+        ``warnings``) when a damaged manifest makes it remove nothing.
         """
         manifests = self.list_backups()
         damaged = self.damaged_manifests()
-        if damaged:
-            raise RepositoryError("not pruning: manifests that cannot be read would lose their chunks: %s"
-                                  % ", ".join(sorted(damaged)))
-        referenced = self.referenced_chunks(manifests)
         removed = removed_bytes = 0
+        if damaged:
+            # Their chunks cannot be told apart from orphans: remove none, and say so (the backup
+            # itself goes on; see docs/repository-format.md).
+            reason = ("not pruning: manifests that cannot be read would lose their chunks: %s"
+                      % ", ".join(sorted(damaged)))
+            self._warn(reason)
+            return {"removed_chunks": 0, "removed_bytes": 0, "skipped": reason}
+        referenced = self.referenced_chunks(manifests)
         for chunk_id in self.list_chunks() - referenced:
             removed_bytes += self.chunk_stored_size(chunk_id)
             self.remove_chunk(chunk_id)

@@ -282,9 +282,14 @@ def test_service_rules_and_recording_rules(tmp_path):
         {"series": 'bim_health_status{host="c",status="unhealthy"}', "values": "1x10"},
         {"series": 'bim_cache_hit_rate{host="a",check="cache"}', "values": "0.9x10"},
         {"series": 'bim_backup_last_timestamp_seconds{host="a"}', "values": "0x10"},
+        {"series": 'bim_backup_suspicious{host="a"}', "values": "0x10"},
+        {"series": 'bim_backup_suspicious{host="b"}', "values": "1x10"},
         {"series": 'bim_recoverable_window_earliest_timestamp_seconds{host="a"}', "values": "100x10"},
         {"series": 'bim_recoverable_window_latest_timestamp_seconds{host="a"}', "values": "160x10"}],
         "alert_rule_test": [
+            {"alertname": "BimBackupSuspicious", "eval_time": EVAL, "exp_alerts": [
+                {"exp_labels": {"host": "b", "severity": "critical"},
+                 "exp_annotations": annotations(service["BimBackupSuspicious"], "b")}]},
             {"alertname": "BimHostDegraded", "eval_time": EVAL, "exp_alerts": [
                 {"exp_labels": {"host": "b", "status": "degraded", "severity": "warning"},
                  "exp_annotations": annotations(service["BimHostDegraded"], "b")}]},

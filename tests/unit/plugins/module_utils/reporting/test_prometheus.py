@@ -94,7 +94,7 @@ def test_real_report_with_system_stats_parses():
 
 def test_recovery_section_exports_backup_drill_and_recoverable_window():
     row = {"host": "pg1", "backup": {"age_hours": 2.0, "last_backup_at": "2026-03-01T10:00:00Z", "ok": True,
-                                     "stored_bytes": 1234,
+                                     "stored_bytes": 1234, "suspicious": True,
                                      "recoverable_window": {"earliest": "2026-02-01T00:00:00Z",
                                                             "latest": "2026-03-01T11:59:00Z"}},
            "drill": {"ok": False, "rto_seconds": 42.5, "rpo_seconds": 60}}
@@ -103,6 +103,7 @@ def test_recovery_section_exports_backup_drill_and_recoverable_window():
     assert samples[("bim_backup_age_seconds", host)] == 7200.0
     assert samples[("bim_backup_last_timestamp_seconds", host)] == 1772359200.0
     assert samples[("bim_backup_stored_bytes", host)] == 1234
+    assert samples[("bim_backup_suspicious", host)] == 1
     assert samples[("bim_recoverable_window_earliest_timestamp_seconds", host)] == 1769904000.0
     assert samples[("bim_recoverable_window_latest_timestamp_seconds", host)] == 1772366340.0
     assert samples[("bim_drill_last_ok", host)] == 0
