@@ -22,7 +22,8 @@
 # The fleet is always torn down at exit (fleet.py down), whatever happened; BIM_KEEP_FLEET=1 keeps it
 # (for developers sharing one machine). BIM_KEEP_GOING=1 runs the later stages after a failure (the
 # exit status is still non-zero). BIM_FLEET_NET=127.0.50 BIM_FLEET_STATE_DIR=/var/tmp/bim-fleet-2
-# run a second fleet beside someone else's. BIM_PYTEST_ARGS adds pytest options to the fleet stage.
+# run a second fleet beside someone else's. BIM_PYTEST_ARGS adds pytest options to the fleet stage
+# (scenario files named there, tests/scenarios/..., are run instead of the whole folder).
 # The last line printed is "stages: N passed, N failed, N skipped".
 
 set -euo pipefail
@@ -233,9 +234,13 @@ stage_fleet() {
         log "no scenario tests under tests/scenarios yet"
         return 77
     fi
-    local extra=()
+    local extra=() arg targets=(tests/scenarios)
     read -r -a extra <<<"${BIM_PYTEST_ARGS:-}"
-    "$VENV/bin/python" -m pytest tests/scenarios -p no:cacheprovider -ra "${extra[@]}"
+    # scenario files or node ids named in BIM_PYTEST_ARGS replace the whole folder
+    for arg in "${extra[@]}"; do
+        case "$arg" in tests/scenarios/*) targets=() ;; esac
+    done
+    "$VENV/bin/python" -m pytest "${targets[@]}" -p no:cacheprovider -ra "${extra[@]}"
 }
 
 stage_molecule() {
