@@ -699,7 +699,11 @@ class Fleet:
                       bim_app_start_command=self.app_command(name, "start"),
                       bim_backup_repository=info["backup_repository"], bim_data_dir=info["data_dir"],
                       # the key of the SFTP copies to the storage hosts (a path on the BIM host)
-                      bim_backup_copy_key_file=self.client_key)
+                      bim_backup_copy_key_file=self.client_key,
+                      # the storage hosts' keys this BIM host trusts: per host and per fleet, as on separate
+                      # machines (a fleet built anew has new host keys; the machine-wide default would refuse them)
+                      bim_backup_known_hosts_file=self.hdir(name, "known_hosts"),
+                      bim_restore_known_hosts_file=self.hdir(name, "known_hosts"))
             hv.update(self._prerequisites_vars(name))
             groups["bim_" + info["kind"]][name] = hv
         inventory = {"all": {
