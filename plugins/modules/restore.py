@@ -445,7 +445,7 @@ secondary:
       read from the secondary without writing anything; RV(plan) then plans the restore of that backup, the
       free space the fetch needs included.
     - C(host_key) of an SFTP secondary is its C(fingerprint) (SHA256) and C(trust) (V(known), V(recorded) when
-      this run trusted it on first use, or V(new (check mode: not recorded))); null for a local secondary.
+      this run trusted it on first use, or V(new) in check mode, which records nothing); null for a local secondary.
   returned: when the secondary repository was used
   type: dict
   sample: {source: sftp://root@storage1:22/srv/bim/pg1, backup_id: 20261127T124501Z-3fa9c2d1, fetched_chunks: 412,

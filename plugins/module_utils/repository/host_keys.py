@@ -69,7 +69,7 @@ class HostTrust:
         self.path = known_hosts_file or DEFAULT_KNOWN_HOSTS
         self.strict = strict
         self.record = record
-        self.status = None  # known | recorded | new (check mode: not recorded)
+        self.status = None  # known | recorded | new (check mode: seen first, not recorded)
         self.fingerprint = None
 
     def sources(self):
@@ -121,7 +121,7 @@ class HostTrust:
                    " -p " + name.rsplit(":", 1)[1] if name.startswith("[") else "",
                    name.strip("[").split("]")[0], self.path))
         if not self.record:
-            self.status = "new (check mode: not recorded)"
+            self.status = "new"
             return
         folder = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(folder, mode=0o700, exist_ok=True)

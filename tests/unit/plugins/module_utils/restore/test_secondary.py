@@ -93,7 +93,7 @@ def test_sftp_secondary_is_trusted_on_first_use_and_refused_when_its_key_changes
     fingerprint = sshd.host_key_fingerprint()
 
     _manifest, planned = plan_pull(entry, "latest", staging)
-    assert planned["host_key"] == {"fingerprint": fingerprint, "trust": "new (check mode: not recorded)"}
+    assert planned["host_key"] == {"fingerprint": fingerprint, "trust": "new"}
     assert not os.path.exists(known_hosts) and not os.path.exists(staging)
 
     pulled = pull_backup(entry, "latest", staging)
