@@ -26,8 +26,9 @@ except ImportError as exc:  # pragma: no cover - checked by the modules
     HAS_PARAMIKO = False
     PARAMIKO_IMPORT_ERROR = exc
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
-    CHUNK_ID_RE, BACKUP_ID_RE, CorruptChunkError, Repository, RepositoryError, manifest_checksum, write_file_durable,
+    CHUNK_ID_RE, BACKUP_ID_RE, CorruptChunkError, Repository, RepositoryError, manifest_checksum,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import retention as retention_rules
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.host_keys import DEFAULT_KNOWN_HOSTS, HostTrust, entry_name, translate
@@ -118,7 +119,7 @@ class LocalTarget:
             Repository.decode_chunk(chunk_id, handle.read(), length)
 
     def put_manifest(self, backup_id, raw):
-        write_file_durable(self.repo.manifest_path(backup_id), raw, self.repo.tmp_dir, fsync=True)
+        atomic_write(self.repo.manifest_path(backup_id), raw, tmp_dir=self.repo.tmp_dir)
 
     def manifests(self):
         return [{"id": m["id"], "finished": m["finished"], "chunks": set(Repository.manifest_chunks(m))}

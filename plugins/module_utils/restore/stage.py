@@ -18,6 +18,7 @@ import json
 import os
 import posixpath
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 
 
@@ -223,10 +224,10 @@ def pull_backup(secondary, selector, staging_path):
                 local.write_chunk(chunk_id, data, fsync=True)
                 result["fetched_chunks"] += 1
                 result["fetched_bytes"] += len(data)
-            repository.write_file_durable(local.manifest_path(manifest["id"]), raw, local.tmp_dir, fsync=True)
+            atomic_write(local.manifest_path(manifest["id"]), raw, tmp_dir=local.tmp_dir)
             vraw = remote.verification_raw(manifest["id"])
             if vraw:
-                repository.write_file_durable(local.verification_path(manifest["id"]), vraw, local.tmp_dir, fsync=True)
+                atomic_write(local.verification_path(manifest["id"]), vraw, tmp_dir=local.tmp_dir)
             result["backup_id"] = manifest["id"]
 
     _remote_errors(pull, "pulling from")
