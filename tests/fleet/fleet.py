@@ -51,7 +51,8 @@ sys.path.insert(0, HERE)
 import appctl  # noqa: E402
 import generate  # noqa: E402
 
-DEFAULT_STATE_DIR = "/var/tmp/bim-fleet"
+# the fleet of this machine; BIM_FLEET_STATE_DIR names another (one per engineer sharing the machine)
+DEFAULT_STATE_DIR = os.environ.get("BIM_FLEET_STATE_DIR") or "/var/tmp/bim-fleet"
 PG_BIN = "/usr/lib/postgresql/15/bin"
 SSHD = "/usr/sbin/sshd"
 PG_PORT = 5432
