@@ -6,9 +6,9 @@ every figure printed as a ratio measured in the same run on the same data.
 
 Run by hand (not by the test command), as root, from the collection root (python bench/backup.py)::
 
-    PYTHONPATH=/work/collections python bench/backup.py --setup --walls 1000000   # builds the data once
-    PYTHONPATH=/work/collections python bench/backup.py                           # measures
-    PYTHONPATH=/work/collections python bench/backup.py --teardown                # removes it all
+    PYTHONPATH=.cache/collections python bench/backup.py --setup --walls 1000000   # builds the data once
+    PYTHONPATH=.cache/collections python bench/backup.py                           # measures
+    PYTHONPATH=.cache/collections python bench/backup.py --teardown                # removes it all
 
 --setup makes a dedicated PostgreSQL 15 cluster under /var/tmp/bimbench (port 5499, WAL archived
 by pgBackRest stanza ``bench``), database ``bimbench`` and a SQLite file with the same walls,
@@ -34,6 +34,8 @@ SQLITE = os.path.join(BASE, "walls.db")
 PGBR_CONF = os.path.join(BASE, "pgbackrest.conf")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from collections_root import collections_root  # noqa: E402 (tests/collections_root.py)
 GENERATE = os.path.join(ROOT, "tests", "fleet", "generate.py")
 
 # One backup as its own process, so its peak memory is its own (ru_maxrss of RUSAGE_SELF).
@@ -135,7 +137,7 @@ def teardown():
 
 def our_backup(params, repo, options):
     env = dict(os.environ)
-    env["PYTHONPATH"] = env.get("PYTHONPATH") or "/work/collections"
+    env["PYTHONPATH"] = env.get("PYTHONPATH") or collections_root()
     out = run([sys.executable, "-c", ENTRY, json.dumps(params), repo, json.dumps(options)], env=env,
               stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])

@@ -12,7 +12,7 @@ is repeated, interleaved, and the medians are compared. Then the playbook's wall
 
 Uses its own fleet (own loopback /24 and state folder) so it never disturbs a test fleet, and
 removes it at the end unless --keep. Run it with the dev venv's Python (it has psycopg and
-Ansible); bench/fleet_health picks .venv/bin/python, then /work/venv/bin/python, then python3.
+Ansible); bench/fleet_health picks $BIM_PYTHON, .venv/bin/python, then $BIM_VENV/bin/python, then python3.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from collections_root import collections_path  # noqa: E402 (tests/collections_root.py)
 FLEET = os.path.join(ROOT, "tests", "fleet", "fleet.py")
 BASE_BIM_HOSTS = 4  # pg1, pg2, lite1, lite2
 
@@ -57,8 +59,7 @@ def commands(args):
     ping = [tool("ansible"), "-i", inventory, "bim", "-f", str(args.forks), "-m", "ansible.builtin.ping"]
     play = [tool("ansible-playbook"), "-i", inventory, "-f", str(args.forks), "bim.wall_system.health_check"]
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(args.state_dir, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.dirname(os.path.dirname(os.path.dirname(ROOT)))
-                   if ROOT.endswith(os.path.join("ansible_collections", "bim", "wall_system")) else "/work/collections")
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", collections_path())
     return ping, play, env
 
 
@@ -79,7 +80,8 @@ def main():
     parser.add_argument("--sizes", default="3,10,30")
     parser.add_argument("--forks", type=int, default=10)
     parser.add_argument("--net", default="127.0.14")
-    parser.add_argument("--state-dir", default="/var/tmp/bim-fleet-bench")
+    # its own fleet (removed at the end): never the developer's BIM_FLEET_STATE_DIR
+    parser.add_argument("--state-dir", default=os.environ.get("BIM_BENCH_STATE_DIR") or "/var/tmp/bim-fleet-bench")
     parser.add_argument("--keep", action="store_true", help="leave the benchmark fleet up")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]

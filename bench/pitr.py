@@ -1,8 +1,8 @@
 """Point-in-time recovery benchmark: the collection's pgBackRest driving against pgBackRest run by hand,
 ratios measured in the same run on the same 1M-wall cluster, contenders alternated, medians compared.
 
-    PYTHONPATH=/work/collections python bench/pitr.py --setup --walls 1000000   # once: cluster + data
-    PYTHONPATH=/work/collections python bench/pitr.py [--reps 2] [--load-minutes 4]
+    PYTHONPATH=.cache/collections python bench/pitr.py --setup --walls 1000000   # once: cluster + data
+    PYTHONPATH=.cache/collections python bench/pitr.py [--reps 2] [--load-minutes 4]
 
 A cluster of its own (socket only, in /var/tmp/bim-bench-pitr) holds the BIM data; the
 ``continuous_archiving`` library sets up pgBackRest (stanza, asynchronous archive-push, archive_timeout 60 s).

@@ -4,8 +4,8 @@ the same run on the same data, contenders alternated, medians compared.
 Needs the 1M-wall data of the backup benchmark (PostgreSQL cluster on port 5499, database
 ``bimbench``, SQLite file /var/tmp/bimbench/walls.db)::
 
-    PYTHONPATH=/work/collections python bench/backup.py --setup --walls 1000000   # once
-    PYTHONPATH=/work/collections python bench/restore.py [--reps 3] [--fleet-inventory INV]
+    PYTHONPATH=.cache/collections python bench/backup.py --setup --walls 1000000   # once
+    PYTHONPATH=.cache/collections python bench/restore.py [--reps 3] [--fleet-inventory INV]
 
 PostgreSQL: ``pg_dump -Fc`` of bimbench, then ``createdb`` + ``pg_restore -j2`` into a new database
 (the baseline) against ``restore`` in swap mode with jobs=2 from a repository holding a backup of

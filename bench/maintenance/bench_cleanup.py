@@ -11,7 +11,7 @@ a writer thread inserts one log row every --interval-ms through its own connecti
 the latency of every insert made while the cleanup runs. Prints the writer's worst and p99 insert
 latency and the cleanup's rows/s, and the ratio batched/plain of rows/s.
 
-    PYTHONPATH=/work/collections python bench/maintenance/bench_cleanup.py --rows 1000000
+    PYTHONPATH=.cache/collections python bench/maintenance/bench_cleanup.py --rows 1000000
 """
 
 from __future__ import annotations

@@ -44,7 +44,6 @@ options:
 """
 
 import datetime
-import fcntl
 import json
 import os
 import uuid
@@ -52,6 +51,7 @@ import uuid
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.scrub import scrub
+from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import file_lock
 
 CENSORED = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
 
@@ -102,12 +102,10 @@ class CallbackModule(CallbackBase):
         try:
             os.makedirs(self.folder, mode=0o700, exist_ok=True)
             path = os.path.join(self.folder, "bim-ansible-%s.jsonl" % now.strftime("%Y-%m-%d"))
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+            # the log file is its own lock: concurrent runs append whole lines
+            with file_lock(path) as fd:
+                os.lseek(fd, 0, os.SEEK_END)
                 os.write(fd, line.encode("utf-8"))
-            finally:
-                os.close(fd)
         except OSError as exc:
             self._display.warning("bim.wall_system.jsonl_log: cannot write to %s: %s" % (self.folder, exc))
 

@@ -130,9 +130,22 @@ options:
         description: Private key file for SFTP.
         type: path
       strict_host_key_checking:
-        description: Refuse SFTP hosts whose key is not in the known_hosts files.
+        description:
+          - V(false) (default) trusts an SFTP host on first use, as C(StrictHostKeyChecking=accept-new)
+            does; its key is recorded in O(copy_to[].known_hosts_file) and every later
+            connection must offer the same key. In check mode a first-seen key is not recorded.
+          - V(true) refuses a host whose key is not already in O(copy_to[].known_hosts_file),
+            C(/etc/ssh/ssh_known_hosts) or C(~/.ssh/known_hosts).
+          - Either way a host whose key changed is refused, the message naming both SHA256
+            fingerprints; nothing is copied to it.
         type: bool
         default: false
+      known_hosts_file:
+        description:
+          - The known_hosts file (OpenSSH format) the collection keeps on the managed host, where
+            first-use keys are recorded. The system's known_hosts files are consulted too (read only).
+        type: path
+        default: /var/lib/bim-wall-system/known_hosts
   lock_timeout:
     description:
       - Seconds to wait for a lock held by another run before failing.
@@ -274,14 +287,18 @@ suspicious_reasons:
   elements: str
   sample: ["walls rows dropped from 1000 to 10 since backup 20261126T020000Z-0a1b2c3d (99%, more than suspicious_drop 50%)"]
 storage_locations:
-  description: The primary repository and each copy target with its status (V(ok), V(failed), V(planned)) and error.
+  description:
+    - The primary repository and each copy target with its status (V(ok), V(failed), V(planned)) and error.
+    - An SFTP target also has C(host_key), its C(fingerprint) (SHA256) and C(trust) (V(known), or V(recorded)
+      when this run trusted it on first use). A refused host key fails the copy with both fingerprints in C(error).
   returned: always
   type: list
   elements: dict
   sample:
     - {url: /var/backups/bim, status: ok, primary: true, error: null}
     - {url: "sftp://root@127.0.10.9:22/srv/bim/pg1", status: failed, primary: false,
-       error: "copy to sftp://root@127.0.10.9:22/srv/bim/pg1 failed: Socket is closed", copied_chunks: 12}
+       error: "copy to sftp://root@127.0.10.9:22/srv/bim/pg1 failed: Socket is closed", copied_chunks: 12,
+       host_key: {fingerprint: "SHA256:qk0x3Nq6Bx2gQ7mJ9d3sS5b8rPp8nEw6bq0T1cY2uVw", trust: known}}
 copy_failed:
   description: True when any copy target failed (the backup itself succeeded).
   returned: success

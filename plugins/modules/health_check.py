@@ -52,6 +52,8 @@ options:
     description:
       - Base URL of the BIM application, for example C(http://127.0.0.1:8080).
       - Usually the inventory variable C(bim_app_url).
+      - Credentials in it (C(http://user:password@host:8080)) are sent as HTTP basic authentication and
+        never shown; results and messages name the URL as C(http://********@host:8080).
       - When it is not set, the checks that read the application are left out unless named in O(checks).
     type: str
   cache_url:
@@ -272,6 +274,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.health.options imp
 from ansible_collections.bim.wall_system.plugins.module_utils.health.runner import (
     run_checks, build_report, select_checks, thresholds_for)
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.prometheus import render_host
+from ansible_collections.bim.wall_system.plugins.module_utils.common.urls import url_secrets
 
 FAIL_LEVELS = {"never": (), "degraded": ("degraded", "unhealthy"), "unhealthy": ("unhealthy",)}
 
@@ -326,6 +329,8 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, required_if=database_required_if(),
                            supports_check_mode=True)
     params = module.params
+    # credentials inside app_url (http://user:password@host) are masked in every output of the module
+    module.no_log_values.update(url_secrets(params["app_url"]))
     if params["check_timeout"] <= 0:
         module.fail_json(msg="check_timeout must be a positive number of seconds")
     mode = file_mode(module, params["prometheus_textfile_mode"])

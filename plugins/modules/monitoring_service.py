@@ -180,6 +180,7 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.urls import url_secrets
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import (
     database_argument_spec, database_required_if)
 from ansible_collections.bim.wall_system.plugins.module_utils.health.base import HealthError
@@ -246,6 +247,8 @@ def main():
                            required_if=database_required_if() + [("state", "present", ("host", "textfile"))],
                            supports_check_mode=True)
     params = module.params
+    # credentials inside app_url (http://user:password@host) are masked in every output of the module
+    module.no_log_values.update(url_secrets(params["app_url"]))
     dest, config_path = params["dest"], params["config_path"]
 
     if params["state"] == "absent":

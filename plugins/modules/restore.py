@@ -153,9 +153,22 @@ options:
         description: Private key file for SFTP.
         type: path
       strict_host_key_checking:
-        description: Refuse SFTP hosts whose key is not in the known_hosts files.
+        description:
+          - V(false) (default) trusts an SFTP host on first use, as C(StrictHostKeyChecking=accept-new)
+            does; its key is recorded in O(secondary_repository.known_hosts_file) and every later
+            connection must offer the same key. In check mode a first-seen key is not recorded.
+          - V(true) refuses a host whose key is not already in O(secondary_repository.known_hosts_file),
+            C(/etc/ssh/ssh_known_hosts) or C(~/.ssh/known_hosts).
+          - Either way a host whose key changed is refused, the message naming both SHA256
+            fingerprints; nothing is read from it.
         type: bool
         default: false
+      known_hosts_file:
+        description:
+          - The known_hosts file (OpenSSH format) the collection keeps on the managed host, where
+            first-use keys are recorded. The system's known_hosts files are consulted too (read only).
+        type: path
+        default: /var/lib/bim-wall-system/known_hosts
   secondary_staging:
     description:
       - Local repository the backup is fetched into from O(secondary_repository).
@@ -431,10 +444,13 @@ secondary:
     - In check mode, what would be fetched (C(would_fetch), C(fetch_chunks), C(fetch_bytes), C(reused_chunks)),
       read from the secondary without writing anything; RV(plan) then plans the restore of that backup, the
       free space the fetch needs included.
+    - C(host_key) of an SFTP secondary is its C(fingerprint) (SHA256) and C(trust) (V(known), V(recorded) when
+      this run trusted it on first use, or V(new) in check mode, which records nothing); null for a local secondary.
   returned: when the secondary repository was used
   type: dict
   sample: {source: sftp://root@storage1:22/srv/bim/pg1, backup_id: 20261127T124501Z-3fa9c2d1, fetched_chunks: 412,
-           fetched_bytes: 61234567, reused_chunks: 0}
+           fetched_bytes: 61234567, reused_chunks: 0,
+           host_key: {fingerprint: "SHA256:qk0x3Nq6Bx2gQ7mJ9d3sS5b8rPp8nEw6bq0T1cY2uVw", trust: known}}
 '''
 
 import contextlib
@@ -582,7 +598,8 @@ def main():
             secondary = pull_backup(dict(p["secondary_repository"]), p["backup_id"], staging)
             repository = staging
             if p["fetch_only"]:
-                base.update(changed=bool(secondary["fetched_chunks"]), backup_id=secondary["backup_id"],
+                base.update(changed=bool(secondary["fetched_chunks"]) or secondary["host_key"] is not None
+                            and secondary["host_key"]["trust"] == "recorded", backup_id=secondary["backup_id"],
                             repository_used=staging, secondary=secondary)
                 _finish(module, base)
             p["backup_id"] = secondary["backup_id"]

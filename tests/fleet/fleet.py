@@ -51,7 +51,8 @@ sys.path.insert(0, HERE)
 import appctl  # noqa: E402
 import generate  # noqa: E402
 
-DEFAULT_STATE_DIR = "/var/tmp/bim-fleet"
+# the fleet of this machine; BIM_FLEET_STATE_DIR names another (one per engineer sharing the machine)
+DEFAULT_STATE_DIR = os.environ.get("BIM_FLEET_STATE_DIR") or "/var/tmp/bim-fleet"
 PG_BIN = "/usr/lib/postgresql/15/bin"
 SSHD = "/usr/sbin/sshd"
 PG_PORT = 5432
@@ -699,7 +700,11 @@ class Fleet:
                       bim_app_start_command=self.app_command(name, "start"),
                       bim_backup_repository=info["backup_repository"], bim_data_dir=info["data_dir"],
                       # the key of the SFTP copies to the storage hosts (a path on the BIM host)
-                      bim_backup_copy_key_file=self.client_key)
+                      bim_backup_copy_key_file=self.client_key,
+                      # the storage hosts' keys this BIM host trusts: per host and per fleet, as on separate
+                      # machines (a fleet built anew has new host keys; the machine-wide default would refuse them)
+                      bim_backup_known_hosts_file=self.hdir(name, "known_hosts"),
+                      bim_restore_known_hosts_file=self.hdir(name, "known_hosts"))
             hv.update(self._prerequisites_vars(name))
             groups["bim_" + info["kind"]][name] = hv
         inventory = {"all": {

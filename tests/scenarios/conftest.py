@@ -23,7 +23,7 @@
 The hosts are bare (tests/fleet/fleet.py): the shipped playbooks bring their libraries.
 
 Environment: BIM_FLEET_STATE_DIR (default /var/tmp/bim-fleet), BIM_FLEET_WALLS (default 2000),
-ANSIBLE_COLLECTIONS_PATH (default /work/collections for development).
+ANSIBLE_COLLECTIONS_PATH (default: tests/collections_root.py, the tree's own build).
 """
 
 from __future__ import annotations
@@ -41,10 +41,12 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLEET_DIR = os.path.join(os.path.dirname(HERE), "fleet")
 sys.path.insert(0, FLEET_DIR)
+sys.path.insert(0, os.path.dirname(HERE))
 
 import fleet as fleet_lib  # noqa: E402
+from collections_root import collections_path  # noqa: E402
 
-DEFAULT_COLLECTIONS_PATH = "/work/collections"
+DEFAULT_COLLECTIONS_PATH = collections_path()
 
 # Scenario tests may import the collection's plain-Python libraries (ansible_collections.bim...):
 # the collection under test is the one ANSIBLE_COLLECTIONS_PATH names, for Python too.

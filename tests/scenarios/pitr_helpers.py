@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 import restore_helpers as rh
+from conftest import DEFAULT_COLLECTIONS_PATH
 
 PG_HOST, LITE_HOST = "pg2", "lite1"
 HOSTS = PG_HOST + "," + LITE_HOST
@@ -212,7 +213,7 @@ def pitr_child(fleet, host, env_extra=None):
     cfg = {"params": dataclasses.asdict(rh.params_of(fleet, host)), "archive": archive_dir(fleet, host),
            "state": fleet.hdir(host, "restore-state")}
     env = dict(os.environ)
-    paths = [p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "/work/collections").split(os.pathsep) if p]
+    paths = [p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", DEFAULT_COLLECTIONS_PATH).split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
     env.update(env_extra or {})
     return subprocess.Popen([sys.executable, "-c", PITR_CHILD, json.dumps(cfg)], stdout=subprocess.PIPE,

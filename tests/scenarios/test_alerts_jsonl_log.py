@@ -15,6 +15,8 @@ import stat
 import subprocess
 import sys
 
+from conftest import DEFAULT_COLLECTIONS_PATH
+
 SECRET = "jsonl-Secret-Value-6612"
 PLAYBOOK = """---
 - name: Tasks of every outcome
@@ -51,7 +53,7 @@ def test_every_task_result_is_one_json_line_without_secrets(tmp_path):
     playbook.write_text(PLAYBOOK)
     log_dir = tmp_path / "logs"
     env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="bim.wall_system.jsonl_log", BIM_JSONL_LOG_FOLDER=str(log_dir),
-               ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", "/work/collections"),
+               ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", DEFAULT_COLLECTIONS_PATH),
                ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
     tool = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     cmd = [tool, "-i", "localhost,", "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)]

@@ -18,6 +18,8 @@ import sys
 
 import pytest
 
+from conftest import DEFAULT_COLLECTIONS_PATH
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BASE = ["pg1", "pg2", "lite1"]
@@ -49,7 +51,7 @@ def private_data_dir(fleet, tmp_path):
     shutil.copy(fleet.ansible_cfg, pdd / "project" / "ansible.cfg")
     (pdd / "env" / "extravars").write_text(json.dumps(SURVEY_EXTRA_VARS))
     envvars = {
-        "ANSIBLE_COLLECTIONS_PATH": os.environ.get("ANSIBLE_COLLECTIONS_PATH", "/work/collections"),
+        "ANSIBLE_COLLECTIONS_PATH": os.environ.get("ANSIBLE_COLLECTIONS_PATH", DEFAULT_COLLECTIONS_PATH),
         "ANSIBLE_CONFIG": str(pdd / "project" / "ansible.cfg"),
         "PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", ""),
     }

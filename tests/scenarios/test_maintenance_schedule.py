@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from conftest import DEFAULT_COLLECTIONS_PATH
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SEED = {  # job -> (minute hour day month weekday) of the seed guide
@@ -31,7 +33,7 @@ def tool(name):
 
 def env():
     merged = dict(os.environ)
-    merged.setdefault("ANSIBLE_COLLECTIONS_PATH", "/work/collections")
+    merged.setdefault("ANSIBLE_COLLECTIONS_PATH", DEFAULT_COLLECTIONS_PATH)
     merged["ANSIBLE_NOCOLOR"] = "1"
     return merged
 

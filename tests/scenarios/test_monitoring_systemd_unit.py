@@ -17,11 +17,13 @@ import sys
 
 import pytest
 
+from conftest import DEFAULT_COLLECTIONS_PATH
+
 UNIT = "bim-monitoring.service"
 
 
 def render(tmp_path, engine, extra=None):
-    collections = os.environ.get("ANSIBLE_COLLECTIONS_PATH", "/work/collections").split(os.pathsep)[0]
+    collections = os.environ.get("ANSIBLE_COLLECTIONS_PATH", DEFAULT_COLLECTIONS_PATH).split(os.pathsep)[0]
     template = os.path.join(collections, "ansible_collections", "bim", "wall_system", "roles", "monitoring",
                             "templates", "bim-monitoring.service.j2")
     launcher = tmp_path / "opt" / "bin" / "bim-monitoring"

@@ -149,7 +149,9 @@ def primary_cut_off(fleet, run_playbook, tmp_path, clean_host):
     host = clean_host("lite1")
     storage = fleet.hosts["storage1"]
     secondary = {"url": "sftp://root@%s%s/%s" % (storage["address"], storage["backups_dir"], host),
-                 "key_file": fleet.client_key}
+                 "key_file": fleet.client_key,
+                 # this fleet's trust, not the machine-wide default (a fleet built anew has new host keys)
+                 "known_hosts_file": os.path.join(fleet.state_dir, host, "known_hosts")}
     backup = rh.take_backup(fleet, run_playbook, tmp_path, host, extra={"backup_copy_to": [secondary]})
     repo = fleet.hosts[host]["backup_repository"]
     cut = repo + ".cut-off"

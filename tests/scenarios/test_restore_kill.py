@@ -30,6 +30,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup 
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner, space
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import CRASH_ENV
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
+from conftest import DEFAULT_COLLECTIONS_PATH
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fleet"))
@@ -115,7 +116,7 @@ def change_live(params, trial):
 def start_child(params, repo, state, env_extra=None):
     cfg = {"params": dataclasses.asdict(params), "repo": repo, "state": state, "jobs": 2}
     env = dict(os.environ)
-    env.setdefault("PYTHONPATH", "/work/collections")
+    env.setdefault("PYTHONPATH", DEFAULT_COLLECTIONS_PATH.split(os.pathsep)[0])
     env.update(env_extra or {})
     return subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(cfg)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)

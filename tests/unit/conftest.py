@@ -148,6 +148,34 @@ def sqlite_site_params(tmp_path):
     return _sqlite_file(tmp_path, "site")
 
 
+def load_sshd_server():
+    """tests/unit/sshd_server.py as a module (not a package either)."""
+    spec = importlib.util.spec_from_file_location("bim_sshd_server", os.path.join(os.path.dirname(__file__), "sshd_server.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def sshd():
+    """A real sshd on 127.0.11.1 and a free port (tests/unit/sshd_server.py), stopped afterwards."""
+    server_lib = load_sshd_server()
+    if not os.path.exists(server_lib.SSHD) or os.geteuid() != 0:
+        pytest.skip("needs root and %s" % server_lib.SSHD)
+    base = tempfile.mkdtemp(prefix="bimtest_sshd_")
+    server = server_lib.Sshd(base)
+    try:
+        server.start()
+    except (subprocess.CalledProcessError, AssertionError) as exc:
+        shutil.rmtree(base)
+        pytest.skip("cannot start sshd on %s:%d: %s" % (server.address, server.port, exc))
+    try:
+        yield server
+    finally:
+        server.cut()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def _free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

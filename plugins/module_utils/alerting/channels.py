@@ -208,14 +208,17 @@ def _http(label, url, body, headers, timeout, method="POST", validate_certs=True
         finally:
             response.close()
     except urllib.error.HTTPError as exc:
-        raise ChannelError("%s: the endpoint answered HTTP %s %s" % (label, exc.code, exc.reason or ""))
+        # the status code only: the reason phrase and the body are the endpoint's words, and an
+        # endpoint may echo the request path, which for a Slack webhook is the secret itself
+        raise ChannelError("%s: the endpoint answered HTTP %s" % (label, exc.code))
     except SSLValidationError:
         raise ChannelError("%s: the endpoint's TLS certificate could not be validated" % label)
     except UrlConnectionError as exc:
         raise ChannelError("%s: cannot connect to the endpoint: %s" % (label, type(exc).__name__))
     except urllib.error.URLError as exc:
+        # an OS error's text, else only the kind of failure: other reasons may quote the URL
         reason = exc.reason
-        text = getattr(reason, "strerror", None) or str(reason)
+        text = getattr(reason, "strerror", None) or type(reason).__name__
         raise ChannelError("%s: cannot reach the endpoint: %s" % (label, text))
     except (OSError, socket.timeout) as exc:
         raise ChannelError("%s: request failed: %s" % (label, getattr(exc, "strerror", None) or type(exc).__name__))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.urls import secret_url_parts
+
 MASK = "********"
 
 SECRET_KEY_PATTERN = re.compile(
@@ -32,6 +34,9 @@ def collect_secrets(value, found=None, key=None):
         for k, v in value.items():
             if is_secret_key(k) and v not in (None, "", [], {}):
                 _add_leaves(v, found)
+                if isinstance(v, str) and "://" in v:
+                    # an endpoint echoes the path (a Slack webhook's key) without the rest of the URL
+                    found.update(secret_url_parts(v))
             else:
                 collect_secrets(v, found, k)
     elif isinstance(value, (list, tuple)):

@@ -11,7 +11,7 @@ Shape (version 1)::
      "history": [{"time": 1700000000.0, "rule": "...", "severity": "critical", "event": "sent",
                   "hosts": ["pg1"], "channels": {"email": "sent", "sms": "failed"}}]}
 
-Concurrency: ``locked_state()`` takes an exclusive ``fcntl.flock`` on ``<state>.lock`` (a file that
+Concurrency: ``locked_state()`` takes an exclusive ``flock`` (common/locking.py) on ``<state>.lock`` (a file that
 is never replaced, so the lock is stable) for the whole read-evaluate-send-write cycle; a second,
 overlapping run waits and then sees the first run's cooldowns. The state itself is replaced
 atomically (temp file, fsync, rename, fsync of the folder), readable by its owner only.
@@ -20,13 +20,11 @@ atomically (temp file, fsync, rename, fsync of the folder), readable by its owne
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
-import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
+from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import LockBusy, file_lock
 
 STATE_VERSION = 1
 
@@ -81,26 +79,16 @@ def unlocked_state(path):
 
 
 @contextlib.contextmanager
-def locked_state(path, timeout=60.0, poll=0.1):
+def locked_state(path, timeout=60.0):
     """Hold the state lock; yield the current state. Raises ``StateError`` after ``timeout`` s."""
     ensure_folder(path)
     lock_path = path + ".lock"
+    held = contextlib.ExitStack()
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        held.enter_context(file_lock(lock_path, timeout=timeout))
+    except LockBusy:
+        raise StateError("alert state %s is locked by another run (waited %ss)" % (path, timeout))
     except OSError as exc:
-        raise StateError("cannot open lock file %s: %s" % (lock_path, exc.strerror or exc))
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise StateError("cannot lock %s: %s" % (lock_path, exc.strerror or exc))
-                if time.monotonic() >= deadline:
-                    raise StateError("alert state %s is locked by another run (waited %ss)" % (path, timeout))
-                time.sleep(poll)
+        raise StateError("cannot lock %s: %s" % (lock_path, exc.strerror or exc))
+    with held:  # closing the descriptor releases the flock
         yield read_state(path)
-    finally:
-        os.close(fd)  # closing the descriptor releases the flock

@@ -10,13 +10,13 @@ writers wait at most one batch. The file must exist: it is opened with ``mode=rw
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
 import sqlite3
 import tempfile
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import LockBusy, acquire, release
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import CLEANUP_TABLES
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import quote as _quote
@@ -64,8 +64,8 @@ class SqliteMaintenanceMixin:
         path = self.maint_lock_path()
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+            acquire(fd, blocking=False)
+        except (LockBusy, OSError):
             try:
                 holder = os.read(fd, 32).decode("ascii", "replace").strip() or None
             finally:
@@ -80,7 +80,7 @@ class SqliteMaintenanceMixin:
         if self._mlock is not None:
             try:
                 os.ftruncate(self._mlock, 0)
-                fcntl.flock(self._mlock, fcntl.LOCK_UN)
+                release(self._mlock)
             finally:
                 os.close(self._mlock)
                 self._mlock = None

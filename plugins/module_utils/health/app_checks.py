@@ -10,7 +10,7 @@ context). ``application`` also asks ``GET {app_url}/health``.
 from __future__ import annotations
 
 from ansible_collections.bim.wall_system.plugins.module_utils.health.base import (
-    ERROR, WARNING, AppMetricsError, CheckResult, ThresholdSpec, register_check)
+    ERROR, WARNING, AppMetricsError, CheckResult, ThresholdSpec, open_app, register_check)
 from ansible_collections.bim.wall_system.plugins.module_utils.health.thresholds import evaluate
 
 
@@ -33,7 +33,7 @@ def _read_metrics(ctx, result):
         result.status = ERROR
         result.message = "application metrics unavailable: %s" % ctx.mask(exc)
         result.recommendations.append(
-            "%s: check that the application is running and %s/metrics answers" % (result.name, ctx.app_url))
+            "%s: check that the application is running and %s/metrics answers" % (result.name, ctx.app_url_shown))
         return None
 
 
@@ -46,17 +46,14 @@ def _health_endpoint(ctx):
     """(ok, detail) for ``GET {app_url}/health``: 200 means up."""
     # /health may answer plain text: only the status code matters, so read it raw
     import urllib.error
-    import urllib.request
 
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    url = ctx.app_url + "/health"
     try:
-        with opener.open(url, timeout=ctx.http_timeout) as response:
+        with open_app(ctx.app_url + "/health", ctx.http_timeout) as response:
             return response.status == 200, "GET /health answered %s" % response.status
     except urllib.error.HTTPError as exc:
         return False, "GET /health answered HTTP %s" % exc.code
-    except (urllib.error.URLError, OSError) as exc:
-        return False, "GET /health failed: %s" % getattr(exc, "reason", exc)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return False, "GET /health failed: %s" % ctx.mask(getattr(exc, "reason", exc))
 
 
 @register_check(

@@ -17,6 +17,9 @@ import json
 import threading
 import time
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.urls import (
+    basic_auth_header, mask_text, redact_url, split_credentials, url_secrets)
+
 HEALTHY = "healthy"
 WARNING = "warning"
 ERROR = "error"
@@ -141,11 +144,13 @@ class CheckContext:
         # Folder of the continuous archive's descriptor when archiving is set up on the host, else None.
         self.archive_dir = archive_dir
         self.app_url = app_url.rstrip("/") if app_url else app_url
+        # what messages may show: the URL with its userinfo masked
+        self.app_url_shown = redact_url(self.app_url) if self.app_url else self.app_url
         self.cache_url = cache_url
         self.data_dir = data_dir
         self.thresholds = thresholds or {}
         self.timeout = timeout
-        self.secrets = [s for s in secrets if s]
+        self.secrets = [s for s in list(secrets) + url_secrets(self.app_url) if s]
         self.options = dict(options or {})
         self._lock = threading.Lock()
         self._app_metrics = None
@@ -177,27 +182,40 @@ class CheckContext:
             return self._app_metrics
 
 
-def fetch_json(url, timeout):
-    """GET ``url`` (no proxy: the application is reached directly) and decode a JSON object."""
+def open_app(url, timeout):
+    """Open ``GET url`` (no proxy: the application is reached directly); the caller closes it.
+
+    Credentials in the URL (``http://user:password@host``) are sent as basic authentication,
+    never as part of the request line.
+    """
     # imported here so the library loads without touching the network stack until needed
-    import urllib.error
     import urllib.request
 
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    clean, username, password = split_credentials(url)
+    request = urllib.request.Request(clean)
+    if username is not None or password is not None:
+        request.add_header("Authorization", basic_auth_header(username, password))
+    return urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=timeout)
+
+
+def fetch_json(url, timeout):
+    """GET ``url`` and decode a JSON object. Messages name the URL with its userinfo masked."""
+    import urllib.error
+
+    shown = redact_url(url)
     try:
-        with opener.open(url, timeout=timeout) as response:
+        with open_app(url, timeout) as response:
             body = response.read(1024 * 1024)
     except urllib.error.HTTPError as exc:
-        raise AppMetricsError("GET %s answered HTTP %s" % (url, exc.code))
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise AppMetricsError("GET %s failed: %s" % (url, reason))
+        raise AppMetricsError("GET %s answered HTTP %s" % (shown, exc.code))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise AppMetricsError("GET %s failed: %s" % (shown, mask_text(getattr(exc, "reason", exc), url_secrets(url))))
     try:
         data = json.loads(body.decode("utf-8"))
     except ValueError:
-        raise AppMetricsError("GET %s did not answer JSON" % url)
+        raise AppMetricsError("GET %s did not answer JSON" % shown)
     if not isinstance(data, dict):
-        raise AppMetricsError("GET %s answered JSON that is not an object" % url)
+        raise AppMetricsError("GET %s answered JSON that is not an object" % shown)
     return data
 
 

@@ -27,6 +27,7 @@ import threading
 import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
+from ansible_collections.bim.wall_system.plugins.module_utils.common.urls import url_secrets
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.health.base import CheckContext, HealthError
 from ansible_collections.bim.wall_system.plugins.module_utils.health.runner import (
@@ -50,7 +51,7 @@ class Service:
         self.clock = clock
         conn = dict(config["connection"])
         self.conn = ConnectionParams.from_params(conn)
-        self.secrets = [conn.get("db_password"), config.get("cache_url")]
+        self.secrets = [conn.get("db_password"), config.get("cache_url")] + url_secrets(config.get("app_url"))
         self.thresholds = thresholds_for(config["thresholds"])
         self.names = select_checks(config["checks"], config["app_url"], config["cache_url"])
         self.intervals = {name: config["intervals"][name] for name in self.names}

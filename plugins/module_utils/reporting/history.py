@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import fcntl
 import json
 import os
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
+from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import file_lock
 
 HISTORY_VERSION = 1
 DEFAULT_RUNS = 500
@@ -80,22 +80,12 @@ def read(path):
         return []
 
 
-@contextlib.contextmanager
-def _locked(path):
-    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def record(path, report, runs=DEFAULT_RUNS, days=DEFAULT_DAYS, check_mode=False):
     """Add ``report``'s entry to the history at ``path``; return the bounded entries (oldest first)."""
     now = _parse(report["generated_at"])
     if check_mode:
         return bound(read(path) + [entry_of(report)], now, runs, days)
-    with _locked(path):
+    with file_lock(path + ".lock"):
         entries = bound(read(path) + [entry_of(report)], now, runs, days)
         document = {"version": HISTORY_VERSION, "entries": entries}
         atomic_write(path, json.dumps(document, sort_keys=True, separators=(",", ":")) + "\n", mode=0o600)

@@ -26,10 +26,12 @@ except ImportError as exc:  # pragma: no cover - checked by the modules
     HAS_PARAMIKO = False
     PARAMIKO_IMPORT_ERROR = exc
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
-    CHUNK_ID_RE, BACKUP_ID_RE, CorruptChunkError, Repository, RepositoryError, manifest_checksum, write_file_durable,
+    CHUNK_ID_RE, BACKUP_ID_RE, CorruptChunkError, Repository, RepositoryError, manifest_checksum,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import guard
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.host_keys import DEFAULT_KNOWN_HOSTS, HostTrust, entry_name, translate
 
 
 def describe_url(url):
@@ -52,12 +54,16 @@ def location_options():
         url=dict(type="str", required=True),
         # a path to the key, not the key itself
         key_file=dict(type="path", no_log=False),
+        # false: trust on first use, recorded in known_hosts_file; true: the key must be known already
         strict_host_key_checking=dict(type="bool", default=False),
+        known_hosts_file=dict(type="path", default=DEFAULT_KNOWN_HOSTS),
     )
 
 
-def parse_target(entry):
-    """``entry``: a URL string or {url, key_file, strict_host_key_checking}. Returns a target."""
+def parse_target(entry, record_new_keys=True):
+    """``entry``: a URL string or {url, key_file, strict_host_key_checking, known_hosts_file}.
+    Returns a target. ``record_new_keys=False`` (check mode): a host seen for the first time is
+    trusted for this read-only connection but not written to the known_hosts file."""
     if isinstance(entry, str):
         entry = {"url": entry}
     url = entry.get("url") or ""
@@ -68,8 +74,9 @@ def parse_target(entry):
         if parts.password:
             raise RepositoryError("copy_to URL %s must not hold a password; use key_file" % describe_url(url))
         return SftpTarget(parts.hostname, parts.port or 22, parts.username or "root", parts.path,
-                          key_file=entry.get("key_file"), strict=bool(entry.get("strict_host_key_checking")),
-                          timeout=int(entry.get("timeout") or 20))
+                          key_file=entry.get("key_file"), timeout=int(entry.get("timeout") or 20),
+                          trust=HostTrust(entry.get("known_hosts_file"), strict=bool(entry.get("strict_host_key_checking")),
+                                          record=record_new_keys))
     if url.startswith("file://"):
         url = url[len("file://"):]
     if not url.startswith("/"):
@@ -112,7 +119,7 @@ class LocalTarget:
             Repository.decode_chunk(chunk_id, handle.read(), length)
 
     def put_manifest(self, backup_id, raw):
-        write_file_durable(self.repo.manifest_path(backup_id), raw, self.repo.tmp_dir, fsync=True)
+        atomic_write(self.repo.manifest_path(backup_id), raw, tmp_dir=self.repo.tmp_dir)
 
     def manifests(self):
         return [{"id": m["id"], "finished": m["finished"], "chunks": set(Repository.manifest_chunks(m)),
@@ -128,9 +135,10 @@ class LocalTarget:
 class SftpTarget:
     """A secondary repository on another host over SFTP (paramiko, key authentication)."""
 
-    def __init__(self, host, port, user, path, key_file=None, strict=False, timeout=20):
+    def __init__(self, host, port, user, path, key_file=None, timeout=20, trust=None):
         self.host, self.port, self.user, self.path = host, port, user, path.rstrip("/")
-        self.key_file, self.strict, self.timeout = key_file, strict, timeout
+        self.key_file, self.timeout = key_file, timeout
+        self.trust = trust or HostTrust()
         self.url = "sftp://%s@%s:%d%s" % (user, host, port, self.path)
         self.client = None
         self.sftp = None
@@ -139,17 +147,24 @@ class SftpTarget:
         if not HAS_PARAMIKO:
             raise RepositoryError("the Python library paramiko is required for sftp copies")
         client = paramiko.SSHClient()
-        client.load_system_host_keys()
-        client.set_missing_host_key_policy(paramiko.RejectPolicy() if self.strict else paramiko.AutoAddPolicy())
         try:
+            # The host key is checked (and on first use recorded) before authentication: no key,
+            # no byte of a backup goes to or comes from a host that is not the one trusted.
+            self.trust.prepare(client)
             client.connect(self.host, port=self.port, username=self.user, key_filename=self.key_file,
                            timeout=self.timeout, banner_timeout=self.timeout, auth_timeout=self.timeout,
                            allow_agent=False, look_for_keys=self.key_file is None)
+            self.trust.connected(client)
             self.client = client
             self.sftp = client.open_sftp()
             self.sftp.get_channel().settimeout(self.timeout * 3)
-        except (paramiko.SSHException, OSError) as exc:
+        except (RepositoryError, paramiko.SSHException, OSError) as exc:
             client.close()
+            refused = translate(self.trust, exc, entry_name(self.host, self.port))
+            if refused is not None:
+                raise refused
+            if isinstance(exc, RepositoryError):
+                raise
             raise RepositoryError("cannot open SFTP to %s: %s" % (self.url, exc))
         self._mkdirs(self.path)
         for sub in ("chunks", "manifests", "verifications", "tmp"):
@@ -270,6 +285,8 @@ def copy_backups(repo, target, manifests, rules=None, prune=True):
               "copied_bytes": 0, "error": None, "expired": [], "pruned_chunks": 0}
     try:
         target.open()
+        if getattr(target, "trust", None) is not None:
+            result["host_key"] = {"fingerprint": target.trust.fingerprint, "trust": target.trust.status}
         have_manifests = target.manifest_ids()
         have_chunks = target.chunk_ids()
         for manifest in manifests:

@@ -31,12 +31,8 @@ except ImportError as exc:  # pragma: no cover - checked by the modules
     HAS_ZSTD = False
     ZSTD_IMPORT_ERROR = exc
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not on POSIX
-    fcntl = None
-
-from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import fsync_directory
+from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write, fsync_directory
+from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import file_lock
 
 FORMAT_NAME = "bim-backup-repository"
 FORMAT_VERSION = 1  # of the repository itself (config.json)
@@ -190,29 +186,6 @@ def syncfs(path):
     except (OSError, AttributeError):
         pass
     os.sync()
-
-
-def write_file_durable(path, data, tmp_dir, mode=FILE_MODE, fsync=True):
-    """Write ``data`` to ``tmp_dir``, fsync, rename to ``path`` (same file system), fsync the folder."""
-    tmp = os.path.join(tmp_dir, "%s.%s.tmp" % (os.path.basename(path), uuid.uuid4().hex[:12]))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if fsync:
-        fsync_directory(os.path.dirname(path))
 
 
 def friendly_os_error(exc, action):
@@ -394,7 +367,7 @@ class Repository:
                     "chunk_hash": HASH_NAME,
                     "codec": "zstd",
                 }
-                write_file_durable(self.config_path, json.dumps(config, indent=2, sort_keys=True).encode(), self.tmp_dir)
+                atomic_write(self.config_path, json.dumps(config, indent=2, sort_keys=True).encode(), FILE_MODE, tmp_dir=self.tmp_dir)
             except OSError as exc:
                 raise friendly_os_error(exc, "creating repository %s" % self.path)
         finally:
@@ -444,11 +417,7 @@ class Repository:
 
     def _clear_stale_lock(self):
         """Remove the lock if it is stale; True if it removed one. Safe against racing clearers."""
-        guard = os.path.join(self.path, "lock.guard")
-        fd = os.open(guard, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+        with file_lock(os.path.join(self.path, "lock.guard"), mode=FILE_MODE):
             raw, info = self._read_lock()
             if raw is None or not self._lock_is_stale(info, raw):
                 return False
@@ -457,8 +426,6 @@ class Repository:
             os.unlink(self.lock_path)
             fsync_directory(self.path)
             return True
-        finally:
-            os.close(fd)
 
     def lock_holder(self):
         return self._read_lock()[1]
@@ -722,7 +689,7 @@ class Repository:
         try:
             if not os.path.isdir(folder):
                 os.makedirs(folder, mode=DIR_MODE, exist_ok=True)
-            write_file_durable(path, compressed, self.tmp_dir, fsync=fsync)
+            atomic_write(path, compressed, FILE_MODE, tmp_dir=self.tmp_dir, fsync=fsync)
         except OSError as exc:
             raise friendly_os_error(exc, "writing chunk %s" % chunk_id)
         return len(compressed)
@@ -804,7 +771,7 @@ class Repository:
         manifest["checksum"] = manifest_checksum(manifest)
         data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
         try:
-            write_file_durable(self.manifest_path(manifest["id"]), data, self.tmp_dir, fsync=True)
+            atomic_write(self.manifest_path(manifest["id"]), data, FILE_MODE, tmp_dir=self.tmp_dir)
         except OSError as exc:
             raise friendly_os_error(exc, "writing the manifest of backup %s" % manifest["id"])
         return manifest
@@ -923,7 +890,7 @@ class Repository:
         old = os.umask(0o077)
         try:
             os.makedirs(self.verifications_dir, mode=DIR_MODE, exist_ok=True)
-            write_file_durable(self.verification_path(backup_id), data, self.tmp_dir, fsync=True)
+            atomic_write(self.verification_path(backup_id), data, FILE_MODE, tmp_dir=self.tmp_dir)
         except OSError as exc:
             raise friendly_os_error(exc, "recording the verification of backup %s" % backup_id)
         finally:

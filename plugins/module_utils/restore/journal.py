@@ -12,8 +12,6 @@ never blocks the next one.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import os
 import re
@@ -21,6 +19,7 @@ import signal
 import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write, fsync_directory
+from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import LockBusy, acquire, release
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 
 DEFAULT_STATE_DIR = "/var/lib/bim-wall-system/restore"
@@ -96,32 +95,25 @@ class TargetLock:
     def __enter__(self):
         ensure_dir(os.path.dirname(self.path))
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-        deadline = time.monotonic() + self.wait
-        while True:
+        try:
+            acquire(self.fd, timeout=self.wait)
+        except LockBusy:
+            holder = ""
             try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() > deadline:
-                    holder = ""
-                    try:
-                        with open(self.path) as handle:
-                            holder = handle.read().strip()
-                    except OSError:
-                        pass
-                    os.close(self.fd)
-                    self.fd = None
-                    raise RestoreError("another restore on this target is running (lock %s held by pid %s)"
-                                       % (self.path, holder or "unknown"))
-                time.sleep(0.2)
+                with open(self.path) as handle:
+                    holder = handle.read().strip()
+            except OSError:
+                pass
+            os.close(self.fd)
+            self.fd = None
+            raise RestoreError("another restore on this target is running (lock %s held by pid %s)"
+                               % (self.path, holder or "unknown"))
         os.ftruncate(self.fd, 0)
         os.write(self.fd, str(os.getpid()).encode())
         return self
 
     def __exit__(self, *exc_info):
         if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            release(self.fd)
             os.close(self.fd)
             self.fd = None

@@ -18,6 +18,7 @@ import json
 import os
 import posixpath
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 
 
@@ -29,10 +30,10 @@ def _repo_api():
 class _RemoteReader:
     """Read access to a secondary repository, local or SFTP."""
 
-    def __init__(self, entry):
+    def __init__(self, entry, record_new_keys=True):
         repository, copy = _repo_api()
         self.repository = repository
-        self.target = copy.parse_target(entry)
+        self.target = copy.parse_target(entry, record_new_keys=record_new_keys)
         self.url = copy.describe_url(self.target.url)
         self.local = isinstance(self.target, copy.LocalTarget)
 
@@ -42,11 +43,20 @@ class _RemoteReader:
                 raise RestoreError("secondary repository %s does not exist" % self.url)
             self.repo = self.repository.Repository(self.target.path)
         else:
+            from ansible_collections.bim.wall_system.plugins.module_utils.repository.host_keys import HostKeyRefused
             try:
                 self.target.open()
+            except HostKeyRefused as exc:
+                raise RestoreError("secondary repository %s is not trusted, nothing was read from it: %s" % (self.url, exc))
             except self.repository.RepositoryError as exc:
                 raise RestoreError("secondary repository unreachable: %s" % exc)
         return self
+
+    def host_key(self):
+        """{fingerprint, trust} of an SFTP secondary's host key; None for a local one."""
+        if self.local:
+            return None
+        return {"fingerprint": self.target.trust.fingerprint, "trust": self.target.trust.status}
 
     def __exit__(self, *exc):
         if not self.local:
@@ -167,7 +177,8 @@ def plan_pull(secondary, selector, staging_path):
     local = Repository(staging_path) if Repository.exists(staging_path) else None
 
     def plan():
-        with _RemoteReader(secondary) as remote:
+        # check mode: a host seen for the first time is not written to the known_hosts file
+        with _RemoteReader(secondary, record_new_keys=False) as remote:
             manifest, _raw = _choose_backup(remote, selector)
             missing = []
             reused = 0
@@ -177,7 +188,8 @@ def plan_pull(secondary, selector, staging_path):
                 else:
                     missing.append(chunk_id)
             return manifest, {"backup_id": manifest["id"], "source": remote.url, "fetch_chunks": len(missing),
-                              "fetch_bytes": sum(remote.chunk_sizes(missing).values()), "reused_chunks": reused}
+                              "fetch_bytes": sum(remote.chunk_sizes(missing).values()), "reused_chunks": reused,
+                              "host_key": remote.host_key()}
 
     return _remote_errors(plan, "reading")
 
@@ -201,6 +213,7 @@ def pull_backup(secondary, selector, staging_path):
     def pull():
         with _RemoteReader(secondary) as remote:
             result["source"] = remote.url
+            result["host_key"] = remote.host_key()
             manifest, raw = _choose_backup(remote, selector)
             for chunk_id, length in Repository.manifest_chunks(manifest).items():
                 if local.has_chunk(chunk_id):
@@ -211,10 +224,10 @@ def pull_backup(secondary, selector, staging_path):
                 local.write_chunk(chunk_id, data, fsync=True)
                 result["fetched_chunks"] += 1
                 result["fetched_bytes"] += len(data)
-            repository.write_file_durable(local.manifest_path(manifest["id"]), raw, local.tmp_dir, fsync=True)
+            atomic_write(local.manifest_path(manifest["id"]), raw, tmp_dir=local.tmp_dir)
             vraw = remote.verification_raw(manifest["id"])
             if vraw:
-                repository.write_file_durable(local.verification_path(manifest["id"]), vraw, local.tmp_dir, fsync=True)
+                atomic_write(local.verification_path(manifest["id"]), vraw, tmp_dir=local.tmp_dir)
             result["backup_id"] = manifest["id"]
 
     _remote_errors(pull, "pulling from")

@@ -103,6 +103,7 @@ class HTTPReceiver:
     """Threaded HTTP server; ``requests`` holds ``{"method", "path", "headers", "body", "json", "form"}``.
 
     ``status`` (default 200) is what every request gets; set it to 500 to simulate a broken endpoint.
+    ``echo_path`` makes it a careless endpoint that quotes the request path in its reason phrase and body.
     """
 
     def __init__(self, address=HTTP_ADDRESS, port=None):
@@ -110,6 +111,7 @@ class HTTPReceiver:
         self.port = port or free_port(address)
         self.requests = []
         self.status = 200
+        self.echo_path = False
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -127,9 +129,13 @@ class HTTPReceiver:
                 elif ctype.startswith("application/x-www-form-urlencoded"):
                     entry["form"] = dict(urllib.parse.parse_qsl(body.decode("utf-8")))
                 receiver.requests.append(entry)
-                self.send_response(receiver.status)
+                if receiver.echo_path:
+                    self.send_response(receiver.status, "no hook at %s" % self.path)
+                    payload = json.dumps({"error": "no hook at %s" % self.path, "url": self.path}).encode()
+                else:
+                    self.send_response(receiver.status)
+                    payload = b'{"ok": true}'
                 self.send_header("Content-Type", "application/json")
-                payload = b'{"ok": true}'
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

@@ -160,8 +160,25 @@ def test_http_error_status_is_a_failure(tmp_path, smtp, http):
     http.status = 500
     out = run_alerts([dict(RULES[0], channels=["webhook", "email"])], {"pg1": health(heap=0.99)},
                      channels_for(smtp, http), str(tmp_path / "s.json"), now=1.0)
-    assert out["notifications"][0]["channels"]["webhook"] == {"status": "failed", "detail": "webhook: the endpoint answered HTTP 500 Internal Server Error"}
+    assert out["notifications"][0]["channels"]["webhook"] == {"status": "failed", "detail": "webhook: the endpoint answered HTTP 500"}
     assert out["notifications"][0]["channels"]["email"]["status"] == "sent"
+
+
+def test_an_endpoint_that_echoes_the_secret_path_leaks_nothing(tmp_path, smtp, http):
+    """A Slack or webhook endpoint answering 404 "no hook at /slack/T000/B000/<secret>": the
+    warning names the status only, and no part of the secret path survives anywhere."""
+    http.status = 404
+    http.echo_path = True
+    state = str(tmp_path / "s.json")
+    out = run_alerts([dict(RULES[0], channels=["slack", "webhook"])], {"pg1": health(heap=0.99)},
+                     channels_for(smtp, http), state, now=1.0)
+    channels = out["notifications"][0]["channels"]
+    assert channels["slack"] == {"status": "failed", "detail": "slack: the endpoint answered HTTP 404"}
+    assert channels["webhook"] == {"status": "failed", "detail": "webhook: the endpoint answered HTTP 404"}
+    assert len(http.on("/slack/")) == 1  # the endpoint did get the request (and echoed its path)
+    assert_no_secret(out, open(state).read())
+    for fragment in ("slack-webhook-secret-xyz", "T000/B000"):
+        assert fragment not in json.dumps(out) and fragment not in open(state).read()
 
 
 def test_all_channels_failing_does_not_start_the_cooldown(tmp_path):

@@ -81,7 +81,10 @@ def test_scrub():
     config = {"slack": {"webhook_url": "http://x/hooks/SECRETPATH"}, "email": {"password": "hunter22", "port": 25},
               "webhook": {"headers": {"Authorization": "Bearer tok-123"}}}
     secrets = collect_secrets(config)
-    assert secrets == {"http://x/hooks/SECRETPATH", "hunter22", "Bearer tok-123"}
+    # a secret URL's path counts too, whole and by its long segments: endpoints echo it alone
+    assert secrets == {"http://x/hooks/SECRETPATH", "/hooks/SECRETPATH", "hooks/SECRETPATH", "SECRETPATH",
+                       "hunter22", "Bearer tok-123"}
+    assert scrub("404: no hook at /hooks/SECRETPATH", secrets) == "404: no hook at %s" % MASK
     out = scrub({"msg": "failed to POST http://x/hooks/SECRETPATH with hunter22", "password": "other",
                  "nested": [{"auth_token": "t"}], "bim_app_url": "http://app:8080",
                  "u": "https://user:pw@host/path"}, secrets)

@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import socket
 import threading
+import urllib.parse
 
 import pytest
 
@@ -32,11 +34,17 @@ class FakeApp:
         self.silent = threading.Event()  # set: accept the request, never answer (until released)
         self.release = threading.Event()
         self.requests = []
+        self.authorization = None  # set: the Authorization header every request must carry, else 401
         app = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
                 app.requests.append(self.path)
+                if app.authorization is not None and self.headers.get("Authorization") != app.authorization:
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if app.silent.is_set():
                     app.release.wait(30)
                     return
@@ -177,3 +185,41 @@ def test_no_app_url_explicit_check_is_error():
     report, checks = run(None, names=["cache"])
     assert checks["cache"]["status"] == "error" and "app_url" in checks["cache"]["message"]
     assert report["overall_status"] == "unhealthy"
+
+
+APP_USER, APP_PASSWORD = "bim-monitor", "Ap9-pass:word/s3cret"
+
+
+def _with_credentials(url, password=APP_PASSWORD):
+    scheme, rest = url.split("://", 1)
+    return "%s://%s:%s@%s" % (scheme, APP_USER, urllib.parse.quote(password, safe=""), rest)
+
+
+def _assert_no_credentials(report):
+    text = json.dumps(report)
+    for secret in (APP_PASSWORD, urllib.parse.quote(APP_PASSWORD, safe=""), APP_USER + ":"):
+        assert secret not in text
+
+
+def test_credentials_in_app_url_are_sent_as_basic_auth_and_never_shown(app):
+    token = base64.b64encode(("%s:%s" % (APP_USER, APP_PASSWORD)).encode()).decode()
+    app.authorization = "Basic " + token
+    report, checks = run(_with_credentials(app.url))
+    assert report["overall_status"] == "healthy", report["problems"]
+    assert checks["application"]["metrics"]["up"] is True
+    assert app.requests == ["/metrics", "/health"]  # the request line carries no userinfo
+    _assert_no_credentials(report)
+
+
+def test_failures_with_credentials_in_app_url_show_the_url_masked(app):
+    app.authorization = "Basic wrong"
+    report, checks = run(_with_credentials(app.url))
+    assert "401" in checks["application"]["message"]
+    assert any("http://********@%s" % app.url.split("://", 1)[1] in r for r in report["recommendations"])
+    _assert_no_credentials(report)
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind((ADDRESS, 0))
+        closed = "http://%s:%d" % (ADDRESS, sock.getsockname()[1])
+    report, checks = run(_with_credentials(closed), timeout=2)
+    assert checks["application"]["status"] == "error"
+    _assert_no_credentials(report)

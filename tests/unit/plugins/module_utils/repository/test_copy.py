@@ -2,16 +2,11 @@
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Copies to secondary repositories: a local folder, and SFTP through a real sshd on 127.0.11.1
-that the test cuts off mid-copy."""
+(fixture ``sshd``, tests/unit/sshd_server.py) that the test cuts off mid-copy."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 
@@ -20,107 +15,6 @@ import pytest
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup import run_backup
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import parse_target
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository, RepositoryError
-
-SSHD = "/usr/sbin/sshd"
-ADDRESS = "127.0.11.1"
-PORT = 2222
-
-
-def _port_open(addr, port):
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((addr, port)) == 0
-
-
-def _wait(predicate, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for %s" % what)
-
-
-def _children(pid):
-    """Every descendant of ``pid`` (read from /proc)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as handle:
-                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-                parents.setdefault(ppid, []).append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    out, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-class Sshd:
-    """An sshd of our own on 127.0.11.1:2222: root, key auth, internal-sftp."""
-
-    def __init__(self, base):
-        self.base = base
-        self.key = os.path.join(base, "client_key")
-        subprocess.check_call(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.key])
-        host_key = os.path.join(base, "host_key")
-        subprocess.check_call(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key])
-        shutil.copy(self.key + ".pub", os.path.join(base, "authorized_keys"))
-        self.pidfile = os.path.join(base, "sshd.pid")
-        self.config = os.path.join(base, "sshd_config")
-        with open(self.config, "w") as handle:
-            handle.write("\n".join([
-                "ListenAddress %s:%d" % (ADDRESS, PORT), "HostKey %s" % host_key, "PidFile %s" % self.pidfile,
-                "AuthorizedKeysFile %s" % os.path.join(base, "authorized_keys"),
-                "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-                "UsePAM no", "StrictModes no", "UseDNS no", "LogLevel ERROR", "Subsystem sftp internal-sftp", ""]))
-        os.chmod(self.config, 0o600)
-
-    def start(self):
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-        subprocess.check_call([SSHD, "-f", self.config, "-E", os.path.join(self.base, "sshd.log")])
-        _wait(lambda: _port_open(ADDRESS, PORT), 15, "sshd on %s:%d" % (ADDRESS, PORT))
-
-    def pid(self):
-        try:
-            return int(open(self.pidfile).read().strip())
-        except (OSError, ValueError):
-            return None
-
-    def cut(self):
-        """The storage host goes away: sshd and every session it serves die at once."""
-        pid = self.pid()
-        if not pid:
-            return
-        for victim in _children(pid) + [pid]:
-            try:
-                os.kill(victim, signal.SIGKILL)
-            except OSError:
-                pass
-        _wait(lambda: not _port_open(ADDRESS, PORT), 15, "sshd to stop")
-        os.unlink(self.pidfile)
-
-
-@pytest.fixture
-def sshd():
-    if not os.path.exists(SSHD) or os.geteuid() != 0:
-        pytest.skip("needs root and %s" % SSHD)
-    base = tempfile.mkdtemp(prefix="bimtest_bk_sshd_")
-    server = Sshd(base)
-    try:
-        server.start()
-    except (subprocess.CalledProcessError, AssertionError) as exc:
-        shutil.rmtree(base)
-        pytest.skip("cannot start sshd on %s:%d: %s" % (ADDRESS, PORT, exc))
-    try:
-        yield server
-    finally:
-        server.cut()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -174,7 +68,7 @@ def test_bad_copy_urls(url):
 
 def test_sftp_copy_cut_mid_copy_then_completed(sqlite_conn_params, repo_path, sshd, payload, tmp_path):
     remote = str(tmp_path / "remote-repo")
-    copy_to = [{"url": "sftp://root@%s:%d%s" % (ADDRESS, PORT, remote), "key_file": sshd.key}]
+    copy_to = [{"url": sshd.url(remote), "key_file": sshd.key, "known_hosts_file": str(tmp_path / "known_hosts")}]
     chunk_dir = os.path.join(remote, "chunks")
     stop = threading.Event()
 

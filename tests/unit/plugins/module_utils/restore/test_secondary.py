@@ -1,12 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A secondary repository (here a local path; the fleet scenarios use SFTP): the check-mode plan
+"""A secondary repository (a local path, and SFTP to a real sshd): the check-mode plan
 of a fetch reads it without writing anything and names exactly what the fetch then brings."""
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -77,3 +78,35 @@ def test_chunk_missing_in_the_secondary_is_named(rs_sqlite_params, rs_repo, tmp_
     os.unlink(os.path.join(rs_repo, "chunks", chunk_id[:2], chunk_id))
     with pytest.raises(RestoreError, match="chunk %s is missing in the secondary repository" % chunk_id):
         plan_pull({"url": rs_repo}, "latest", str(tmp_path / "staging"))
+
+
+def test_sftp_secondary_is_trusted_on_first_use_and_refused_when_its_key_changes(rs_sqlite_params, rs_repo, tmp_path,
+                                                                                 take_backup, sshd):
+    """The fetch of disaster recovery from an SFTP secondary: the check-mode plan records nothing,
+    the fetch records the key, and a host that answers with another key is refused by both."""
+    remote = str(tmp_path / "secondary")
+    known_hosts = str(tmp_path / "known_hosts")
+    entry = {"url": sshd.url(remote), "key_file": sshd.key, "known_hosts_file": known_hosts}
+    backup = take_backup(rs_sqlite_params, rs_repo, copy_to=[dict(entry, known_hosts_file=str(tmp_path / "kh-backup"))])
+    assert backup["storage_locations"][1]["status"] == "ok"
+    staging = str(tmp_path / "staging")
+    fingerprint = sshd.host_key_fingerprint()
+
+    _manifest, planned = plan_pull(entry, "latest", staging)
+    assert planned["host_key"] == {"fingerprint": fingerprint, "trust": "new"}
+    assert not os.path.exists(known_hosts) and not os.path.exists(staging)
+
+    pulled = pull_backup(entry, "latest", staging)
+    assert pulled["backup_id"] == backup["backup_id"]
+    assert pulled["host_key"] == {"fingerprint": fingerprint, "trust": "recorded"}
+
+    sshd.cut()
+    sshd.new_host_key()
+    sshd.start()
+    shutil.rmtree(staging)
+    for call in (plan_pull, pull_backup):
+        with pytest.raises(RestoreError) as info:
+            call(entry, "latest", staging)
+        message = str(info.value)
+        assert "not trusted" in message and fingerprint in message and sshd.host_key_fingerprint() in message
+    assert not os.path.exists(os.path.join(staging, "manifests")) or not os.listdir(os.path.join(staging, "manifests"))
