@@ -201,7 +201,8 @@ def test_check_mode_plans_from_the_secondary_and_changes_nothing(fleet, run_play
     assert planned["backup_id"] == backup["id"] and planned["plan"]["fits"] is True
     assert planned["secondary"]["would_fetch"] is True and planned["secondary"]["fetch_chunks"] > 0
     assert planned["plan"]["bytes_to_read"] == planned["secondary"]["fetch_bytes"] > 0
-    assert results["Restore the verified backup with a restore point"].get("skipped") is True
+    statuses = {line["task"].split(" : ")[-1]: line["status"] for line in lines if line["event"] == "task_result"}
+    assert statuses["Restore the verified backup with a restore point"] == "skipped"
     taken = results["Take the preflight's plan as the restore's (check mode, backup from the secondary repository)"]
     assert taken["ansible_facts"]["__bim_restore_result"]["backup_id"] == backup["id"]
     assert "Health gate of the restored host" not in results
