@@ -27,6 +27,7 @@ author:
   - BIM Wall System operations team (@bim-wall-system)
 extends_documentation_fragment:
   - bim.wall_system.connection
+  - bim.wall_system.restore_state
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -66,10 +67,6 @@ options:
     description: Parallel jobs of C(pg_restore) for O(level=restore).
     type: int
     default: 2
-  state_dir:
-    description: Folder of the per-database lock shared with the restore module.
-    type: path
-    default: /var/lib/bim-wall-system/restore
   scratch_dir:
     description: SQLite only. Folder of the scratch file (default the live file's folder).
     type: path
@@ -163,6 +160,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.schema im
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import DEFAULT_STATE_DIR
 
 
 def main():
@@ -174,7 +172,7 @@ def main():
         record=dict(type="bool", default=True),
         fail_on_problems=dict(type="bool", default=True),
         jobs=dict(type="int", default=2),
-        state_dir=dict(type="path", default="/var/lib/bim-wall-system/restore"),
+        state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
         scratch_dir=dict(type="path"),
         staging_dir=dict(type="path"),
         data_dir=dict(type="path"),

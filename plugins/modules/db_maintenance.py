@@ -255,40 +255,25 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.connectio
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SchemaOverrideError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import MissingLibraryError
 from ansible_collections.bim.wall_system.plugins.module_utils.maintenance.operations import (
+    DEFAULTS,
     OPERATIONS,
     MaintenanceError,
     run_maintenance,
 )
-
-OPTION_NAMES = ("log_retention_days", "temp_retention_hours", "batch_size", "batch_pause_ms", "lock_timeout_ms",
-                "deadline", "state_dir", "tables", "reindex_mode", "bloat_warning_percent",
-                "bloat_critical_percent", "bloat_min_bytes", "slow_statements", "lock_wait")
+from ansible_collections.bim.wall_system.plugins.module_utils.maintenance.options import maintenance_argument_spec
 
 
 def main():
     argument_spec = database_argument_spec()
+    argument_spec.update(maintenance_argument_spec())
     argument_spec.update(
         operations=dict(type="list", elements="str", required=True, choices=list(OPERATIONS)),
-        log_retention_days=dict(type="int", default=30),
-        temp_retention_hours=dict(type="int", default=24),
-        batch_size=dict(type="int"),
-        batch_pause_ms=dict(type="int"),
-        lock_timeout_ms=dict(type="int", default=2000),
-        deadline=dict(type="str"),
-        state_dir=dict(type="path", default="/var/lib/bim-wall-system/maintenance"),
-        tables=dict(type="list", elements="str"),
-        reindex_mode=dict(type="str", default="always", choices=["always", "repair"]),
-        bloat_warning_percent=dict(type="float", default=20.0),
-        bloat_critical_percent=dict(type="float", default=50.0),
-        bloat_min_bytes=dict(type="int", default=1024 * 1024),
-        slow_statements=dict(type="int", default=10),
-        lock_wait=dict(type="int", default=0),
         fail_on_problems=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_if=database_required_if(),
                            supports_check_mode=True)
     params = module.params
-    options = {name: params[name] for name in OPTION_NAMES}
+    options = {name: params[name] for name in DEFAULTS}
     try:
         conn = ConnectionParams.from_params(params)
     except SchemaOverrideError as exc:

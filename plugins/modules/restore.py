@@ -45,6 +45,7 @@ author:
   - BIM Wall System operations team (@bim-wall-system)
 extends_documentation_fragment:
   - bim.wall_system.connection
+  - bim.wall_system.restore_state
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -176,13 +177,13 @@ options:
     type: path
   fetch_only:
     description:
-      - Only fetch the backup from O(secondary_repository) into O(secondary_staging); restore nothing.
+      - Only choose where the backup comes from and make it local; restore nothing. When O(repository) is usable
+        nothing is fetched and RV(repository_used) is O(repository) (RV(backup_id) the backup O(backup_id) names);
+        otherwise the backup is fetched from O(secondary_repository) into O(secondary_staging) (in check mode only
+        planned, RV(plan) the restore's plan read from the secondary). The restore role's preflight runs this and
+        restores from RV(repository_used), so the choice is made here only.
     type: bool
     default: false
-  state_dir:
-    description: Folder of the swap journal, the per-database lock and the configuration files kept with restore points (C(files/)).
-    type: path
-    default: /var/lib/bim-wall-system/restore
   data_dir:
     description:
       - Folder whose file system receives the restored database, for the free-space check.
@@ -465,11 +466,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import location_options
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
-
-
-def _usable_repository(path):
-    return bool(path) and os.path.isfile(os.path.join(path, "config.json")) and os.access(
-        os.path.join(path, "config.json"), os.R_OK)
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import DEFAULT_STATE_DIR
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.source import resolve_source
 
 
 def _finish(module, base, failed_msg=None):
@@ -525,9 +523,9 @@ def point_in_time(module, params, base):
     _finish(module, base)
 
 
-def main():
-    argument_spec = database_argument_spec()
-    argument_spec.update(
+def argument_spec():
+    spec = database_argument_spec()
+    spec.update(
         repository=dict(type="path"),
         backup_id=dict(type="str", default="latest"),
         mode=dict(type="str", default="swap", choices=["swap", "new"]),
@@ -544,7 +542,7 @@ def main():
         secondary_repository=dict(type="dict", options=location_options()),
         secondary_staging=dict(type="path"),
         fetch_only=dict(type="bool", default=False),
-        state_dir=dict(type="path", default="/var/lib/bim-wall-system/restore"),
+        state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
         data_dir=dict(type="path"),
         staging_dir=dict(type="path"),
         lock_timeout=dict(type="int", default=60),
@@ -552,16 +550,74 @@ def main():
         archive_dir=dict(type="path", default="/var/lib/bim-wall-system/archiving"),
         marker_run=dict(type="str"),
     )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        required_if=database_required_if(),
-        mutually_exclusive=[("rollback_to", "tables"), ("rollback_to", "target"), ("rollback_to", "fetch_only"),
-                            ("target_time", "tables"), ("target_time", "rollback_to"), ("target_time", "fetch_only"),
-                            ("target_time", "secondary_repository"), ("target_time", "target")],
-        supports_check_mode=True,
-    )
-    p = module.params
+    return spec
+
+
+MUTUALLY_EXCLUSIVE = [
+    ("rollback_to", "tables"), ("rollback_to", "target"), ("rollback_to", "fetch_only"),
+    ("target_time", "tables"), ("target_time", "rollback_to"), ("target_time", "fetch_only"),
+    ("target_time", "secondary_repository"), ("target_time", "target"),
+]
+
+
+def _failing(module, params, base):
+    """Context for one restore procedure: its failures end the module with what was being done."""
+    @contextlib.contextmanager
+    def guard():
+        try:
+            yield
+        except MissingLibraryError as exc:
+            base.pop("warnings", None)
+            module.fail_json(msg=missing_required_lib(exc.library), exception=exc.exception_text, **base)
+        except RestoreError as exc:
+            details = dict(exc.details)
+            base["warnings"] = list(details.pop("warnings", None) or base["warnings"])
+            base.update({key: details[key] for key in ("plan", "problems", "tables", "chunk") if key in details})
+            _finish(module, base, "restore of %s: %s" % (params.describe(), exc))
+        except (DatabaseError, RepositoryError, OSError) as exc:
+            _finish(module, base, "restore of %s: %s" % (params.describe(), exc))
+    return guard()
+
+
+def rollback(module, params, base):
+    """rollback_to: put a restore point back in place of the live database."""
     from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
+    p = module.params
+    with _failing(module, params, base):
+        with contextlib.nullcontext() if module.check_mode else paused_archiver(p, params):
+            base.update(runner.run_rollback(params, p["rollback_to"], keep_restore_points=p["keep_restore_points"],
+                                            check_mode=module.check_mode, state_dir=p["state_dir"],
+                                            data_dir=p["data_dir"], lock_wait=p["lock_timeout"]))
+    _finish(module, base)
+
+
+def restore_backup(module, params, base):
+    """A logical backup: choose its repository (fetching from the secondary when needed), restore it."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
+    p = module.params
+    with _failing(module, params, base):
+        source = resolve_source(params, p, module.check_mode)
+        base["warnings"].extend(source.warnings)
+        base.update(source.result())
+        if source.done:
+            _finish(module, base)
+        with contextlib.nullcontext() if module.check_mode else paused_archiver(p, params):
+            base.update(runner.run_restore(
+                params, source.repository, source.backup_id, mode=p["mode"], target_name=p["target"],
+                tables=p["tables"], jobs=p["jobs"], keep_restore_points=p["keep_restore_points"],
+                keep_target=p["keep_target"], check_live_unchanged=p["check_live_unchanged"],
+                check_mode=module.check_mode, restore_files=p["restore_files"], files_root=p["files_root"],
+                state_dir=p["state_dir"], data_dir=p["data_dir"], staging_dir=p["staging_dir"],
+                lock_wait=p["lock_timeout"], verification=p["verification"]))
+        if source.secondary:
+            base["changed"] = True
+    _finish(module, base)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), required_if=database_required_if(),
+                           mutually_exclusive=MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+    p = module.params
     base = dict(changed=False, backup_id=None, mode=p["mode"], restore_point=None, tables={}, verified=False,
                 warnings=[], duration_s=0.0)
     try:
@@ -570,67 +626,9 @@ def main():
         module.fail_json(msg=str(exc), **base)
     if p["target_time"] or _cluster_restore_point(p):
         point_in_time(module, params, base)
-    failed = None
-    try:
-        if p["rollback_to"]:
-            with contextlib.nullcontext() if module.check_mode else paused_archiver(p, params):
-                result = runner.run_rollback(params, p["rollback_to"], keep_restore_points=p["keep_restore_points"],
-                                             check_mode=module.check_mode, state_dir=p["state_dir"],
-                                             data_dir=p["data_dir"], lock_wait=p["lock_timeout"])
-            base.update(result)
-            _finish(module, base)
-        repository = p["repository"]
-        if not repository and not p["secondary_repository"]:
-            _finish(module, base, "repository is required (or rollback_to)")
-        secondary = None
-        if p["secondary_repository"] and (p["fetch_only"] or not _usable_repository(repository)):
-            staging = p["secondary_staging"] or os.path.join(p["state_dir"], "secondary-staging")
-            if module.check_mode:
-                plan = runner.plan_secondary_restore(
-                    params, dict(p["secondary_repository"]), p["backup_id"], staging, mode=p["mode"], jobs=p["jobs"],
-                    state_dir=p["state_dir"], data_dir=p["data_dir"], staging_dir=p["staging_dir"])
-                base.update(changed=True, backup_id=plan["backup_id"], repository_used=staging, plan=plan,
-                            secondary=dict(plan["secondary"], would_fetch=True))
-                base["warnings"].append("the primary repository %s is not usable; the backup would be fetched "
-                                        "from the secondary repository" % repository)
-                _finish(module, base)
-            from ansible_collections.bim.wall_system.plugins.module_utils.restore.stage import pull_backup
-            secondary = pull_backup(dict(p["secondary_repository"]), p["backup_id"], staging)
-            repository = staging
-            if p["fetch_only"]:
-                base.update(changed=bool(secondary["fetched_chunks"]) or secondary["host_key"] is not None
-                            and secondary["host_key"]["trust"] == "recorded", backup_id=secondary["backup_id"],
-                            repository_used=staging, secondary=secondary)
-                _finish(module, base)
-            p["backup_id"] = secondary["backup_id"]
-        elif p["fetch_only"]:
-            _finish(module, base, "fetch_only needs secondary_repository")
-        with contextlib.nullcontext() if module.check_mode else paused_archiver(p, params):
-            result = runner.run_restore(
-                params, repository, p["backup_id"], mode=p["mode"], target_name=p["target"], tables=p["tables"],
-                jobs=p["jobs"], keep_restore_points=p["keep_restore_points"], keep_target=p["keep_target"],
-                check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
-                restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
-                data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"],
-                verification=p["verification"])
-        base.update(result)
-        base["repository_used"] = repository
-        if secondary:
-            base["secondary"] = secondary
-            base["changed"] = True
-    except MissingLibraryError as exc:
-        base.pop("warnings", None)
-        module.fail_json(msg=missing_required_lib(exc.library), exception=exc.exception_text, **base)
-    except RestoreError as exc:
-        details = dict(exc.details)
-        base["warnings"] = list(details.pop("warnings", None) or base["warnings"])
-        for key in ("plan", "problems", "tables", "chunk"):
-            if key in details:
-                base[key] = details[key]
-        failed = "restore of %s: %s" % (params.describe(), exc)
-    except (DatabaseError, RepositoryError, OSError) as exc:
-        failed = "restore of %s: %s" % (params.describe(), exc)
-    _finish(module, base, failed)
+    if p["rollback_to"]:
+        rollback(module, params, base)
+    restore_backup(module, params, base)
 
 
 if __name__ == "__main__":

@@ -20,18 +20,12 @@ BACKUP_PLAYBOOK = """
 - name: Take a backup on the BIM hosts
   hosts: "{{ backup_hosts | default('bim') }}"
   gather_facts: false
+  # the collection's one mapping of bim_db_* (role prerequisites), as a user's own play would set it
+  module_defaults:
+    group/bim.wall_system.database: "{{ __bim_db_connection }}"
 """ + PREREQUISITES + """  tasks:
     - name: Backup
       bim.wall_system.backup:
-        engine: "{{ bim_db_engine }}"
-        db_host: "{{ bim_db_host | default(omit) }}"
-        db_port: "{{ bim_db_port | default(omit) }}"
-        db_name: "{{ bim_db_name | default(omit) }}"
-        db_user: "{{ bim_db_user | default(omit) }}"
-        db_password: "{{ bim_db_password | default(omit) }}"
-        db_socket_dir: "{{ bim_db_socket_dir | default(omit) }}"
-        sqlite_path: "{{ bim_sqlite_path | default(omit) }}"
-        schema: "{{ bim_schema | default(omit) }}"
         repository: "{{ bim_backup_repository }}"
         type: full
         include_paths: "{{ backup_include_paths | default([]) }}"

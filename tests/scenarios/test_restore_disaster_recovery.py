@@ -197,11 +197,16 @@ def test_check_mode_plans_from_the_secondary_and_changes_nothing(fleet, run_play
     lines = [json.loads(line) for f in sorted(log_dir.iterdir()) for line in f.read_text().splitlines()]
     # Task names carry the role's name in front ("<role> : <task>").
     results = {line["task"].split(" : ")[-1]: line["result"] for line in lines if line["event"] == "task_result"}
-    planned = results["Plan the restore (backup, bytes to read, free space needed vs available)"]
+    # The module chose the secondary and planned from it; that plan stands for the restore.
+    planned = results["Choose the repository (fetch the backup from the secondary repository when the primary "
+                      "is not usable)"]
     assert planned["backup_id"] == backup["id"] and planned["plan"]["fits"] is True
     assert planned["secondary"]["would_fetch"] is True and planned["secondary"]["fetch_chunks"] > 0
     assert planned["plan"]["bytes_to_read"] == planned["secondary"]["fetch_bytes"] > 0
-    assert results["Restore the verified backup with a restore point"]["backup_id"] == backup["id"]
+    statuses = {line["task"].split(" : ")[-1]: line["status"] for line in lines if line["event"] == "task_result"}
+    assert statuses["Restore the verified backup with a restore point"] == "skipped"
+    taken = results["Take the preflight's plan as the restore's (check mode, backup from the secondary repository)"]
+    assert taken["ansible_facts"]["__bim_restore_result"]["backup_id"] == backup["id"]
     assert "Health gate of the restored host" not in results
     assert not os.path.exists(os.path.join(fleet.state_dir, host, "secondary-staging"))
     assert not os.path.exists(fleet.hosts[host]["sqlite_path"])

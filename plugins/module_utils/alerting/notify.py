@@ -48,6 +48,64 @@ def _deliver(notification, channel_names, channels_config, sender, secrets):
     return outcome
 
 
+class _Run:
+    """What one alerting run shares between its rules: the result, the history, the delivery."""
+
+    def __init__(self, out, history, now, check_mode, channels_config, sender, secrets):
+        self.out, self.history, self.now, self.check_mode = out, history, now, check_mode
+        self.channels_config, self.sender, self.secrets = channels_config, sender, secrets
+
+    def send(self, notification, channels):
+        if self.check_mode:
+            return {c: {"status": "would send", "detail": ""} for c in channels}
+        return _deliver(notification, channels, self.channels_config, self.sender, self.secrets)
+
+    def record(self, rule, event, hosts, **extra):
+        self.history.append(dict({"time": self.now, "rule": rule["name"], "severity": rule["severity"],
+                                  "event": event, "hosts": hosts}, **extra))
+
+
+def _fire(run, rule, affected, rule_state):
+    """A rule that fires: notify (outside its cooldown) or record the suppression."""
+    name, now = rule["name"], run.now
+    hosts = _host_names(affected)
+    run.out["firing"].append({"rule": name, "severity": rule["severity"], "hosts": hosts})
+    last_sent = rule_state.get("last_sent")
+    remaining = (last_sent + rule["cooldown"] - now) if last_sent is not None else 0
+    if not rule_state.get("firing"):
+        rule_state["first_fired"] = now
+    rule_state.update(firing=True, hosts=hosts, last_fired=now, severity=rule["severity"])
+    if remaining > 0:
+        run.out["suppressed"].append({"rule": name, "severity": rule["severity"], "hosts": hosts,
+                                      "cooldown_remaining_s": round(remaining, 3)})
+        run.record(rule, "suppressed", hosts, cooldown_remaining_s=round(remaining, 3))
+        return
+    notification = channel_mod.Notification(rule, "firing", affected, now)
+    entry = {"rule": name, "severity": rule["severity"], "status": "firing", "hosts": hosts,
+             "affected": affected, "subject": notification.subject(), "channels": run.send(notification, rule["channels"])}
+    if not run.check_mode:
+        sent = any(c["status"] == "sent" for c in entry["channels"].values())
+        if sent:
+            rule_state["last_sent"] = now
+        run.record(rule, "sent" if sent else "undelivered", hosts,
+                   channels={k: v["status"] for k, v in entry["channels"].items()})
+    run.out["notifications"].append(entry)
+
+
+def _resolve(run, rule, rule_state, send_resolved):
+    """A rule that stopped firing: forget its cooldown, send "resolved" when asked."""
+    previous = list(rule_state.get("hosts") or [])
+    rule_state.update(firing=False, hosts=[], resolved_at=run.now)
+    rule_state.pop("last_sent", None)
+    entry = {"rule": rule["name"], "severity": rule["severity"], "status": "resolved", "hosts": previous}
+    if send_resolved:
+        notification = channel_mod.Notification(rule, "resolved", [{"host": h} for h in previous], run.now)
+        entry["subject"] = notification.subject()
+        entry["channels"] = run.send(notification, rule["channels"])
+    run.record(rule, "resolved", previous, channels={k: v["status"] for k, v in entry.get("channels", {}).items()})
+    run.out["resolved"].append(entry)
+
+
 def run_alerts(rules, results, channels_config, state_path, send_resolved=False, check_mode=False,
                now=None, sender=None, history_limit=500, lock_timeout=60.0, extra_secrets=()):
     """Evaluate ``rules`` over ``results`` (host -> health result) and notify.
@@ -58,7 +116,6 @@ def run_alerts(rules, results, channels_config, state_path, send_resolved=False,
          "channel_errors": [...], "rule_errors": [...], "changed": bool, "state_file": path}
     """
     secrets = collect_secrets(channels_config or {}) | set(s for s in extra_secrets if s)
-    sender = sender or channel_mod.send
     rules = [normalize_rule(r) for r in rules]
     evaluator = ExpressionEvaluator() if any("expression" in r for r in rules) else None
     out = {"notifications": [], "suppressed": [], "resolved": [], "firing": [], "quiet": [],
@@ -66,59 +123,18 @@ def run_alerts(rules, results, channels_config, state_path, send_resolved=False,
 
     state_context = unlocked_state(state_path) if check_mode else locked_state(state_path, timeout=lock_timeout)
     with state_context as state:
-        now = time.time() if now is None else float(now)
-        history = state["history"]
+        run = _Run(out, state["history"], time.time() if now is None else float(now), check_mode,
+                   channels_config, sender or channel_mod.send, secrets)
         for rule in rules:
-            name = rule["name"]
             affected, errors = evaluate_rule(rule, results, evaluator)
-            for err in errors:
-                out["rule_errors"].append(dict(err, rule=name))
-            rule_state = state["rules"].setdefault(name, {"firing": False, "hosts": []})
+            out["rule_errors"].extend(dict(err, rule=rule["name"]) for err in errors)
+            rule_state = state["rules"].setdefault(rule["name"], {"firing": False, "hosts": []})
             if affected:
-                hosts = _host_names(affected)
-                out["firing"].append({"rule": name, "severity": rule["severity"], "hosts": hosts})
-                last_sent = rule_state.get("last_sent")
-                remaining = (last_sent + rule["cooldown"] - now) if last_sent is not None else 0
-                if not rule_state.get("firing"):
-                    rule_state["first_fired"] = now
-                rule_state.update(firing=True, hosts=hosts, last_fired=now, severity=rule["severity"])
-                if remaining > 0:
-                    entry = {"rule": name, "severity": rule["severity"], "hosts": hosts,
-                             "cooldown_remaining_s": round(remaining, 3)}
-                    out["suppressed"].append(entry)
-                    history.append({"time": now, "rule": name, "severity": rule["severity"], "event": "suppressed",
-                                    "hosts": hosts, "cooldown_remaining_s": round(remaining, 3)})
-                    continue
-                notification = channel_mod.Notification(rule, "firing", affected, now)
-                entry = {"rule": name, "severity": rule["severity"], "status": "firing", "hosts": hosts,
-                         "affected": affected, "subject": notification.subject()}
-                if check_mode:
-                    entry["channels"] = {c: {"status": "would send", "detail": ""} for c in rule["channels"]}
-                else:
-                    entry["channels"] = _deliver(notification, rule["channels"], channels_config, sender, secrets)
-                    if any(c["status"] == "sent" for c in entry["channels"].values()):
-                        rule_state["last_sent"] = now
-                    history.append({"time": now, "rule": name, "severity": rule["severity"], "event": "sent"
-                                    if any(c["status"] == "sent" for c in entry["channels"].values()) else "undelivered",
-                                    "hosts": hosts, "channels": {k: v["status"] for k, v in entry["channels"].items()}})
-                out["notifications"].append(entry)
-            else:
-                out["quiet"].append(name)
-                if rule_state.get("firing"):
-                    previous = list(rule_state.get("hosts") or [])
-                    rule_state.update(firing=False, hosts=[], resolved_at=now)
-                    rule_state.pop("last_sent", None)
-                    entry = {"rule": name, "severity": rule["severity"], "status": "resolved", "hosts": previous}
-                    if send_resolved:
-                        notification = channel_mod.Notification(rule, "resolved", [{"host": h} for h in previous], now)
-                        entry["subject"] = notification.subject()
-                        if check_mode:
-                            entry["channels"] = {c: {"status": "would send", "detail": ""} for c in rule["channels"]}
-                        else:
-                            entry["channels"] = _deliver(notification, rule["channels"], channels_config, sender, secrets)
-                    history.append({"time": now, "rule": name, "severity": rule["severity"], "event": "resolved",
-                                    "hosts": previous, "channels": {k: v["status"] for k, v in entry.get("channels", {}).items()}})
-                    out["resolved"].append(entry)
+                _fire(run, rule, affected, rule_state)
+                continue
+            out["quiet"].append(rule["name"])
+            if rule_state.get("firing"):
+                _resolve(run, rule, rule_state, send_resolved)
         for entry in out["notifications"] + out["resolved"]:
             for kind, outcome in (entry.get("channels") or {}).items():
                 if outcome["status"] == "failed":

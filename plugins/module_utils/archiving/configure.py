@@ -92,6 +92,39 @@ def find_litestream(binary=None):
 
 
 # ---- PostgreSQL ------------------------------------------------------------------------------
+def _restart(params, cluster, opts, changes, warnings):
+    """Restart PostgreSQL so archive_mode takes effect, when ``restart`` and its window allow.
+    Returns whether it was restarted (never in check mode)."""
+    if opts.get("restart", "auto") == "never":
+        warnings.append("archive_mode takes effect at the next restart of PostgreSQL (restart: never)")
+        return False
+    if not in_window(opts.get("restart_window")):
+        warnings.append("archive_mode takes effect at the next restart of PostgreSQL: outside the restart "
+                        "window %s, it was not restarted" % opts.get("restart_window"))
+        return False
+    changes.add("restart PostgreSQL (archive_mode)")
+    if changes.check_mode:
+        return False
+    cluster.restart()
+    with open_engine(params) as eng:
+        eng.wake_checkpointer()
+    return True
+
+
+def _stanza(tool, config, stanza, changes):
+    """Create the pgBackRest stanza when it is missing; returns whether it was created."""
+    if changes.check_mode:
+        if not os.path.exists(config) or tool.try_run("info", "--output=json", timeout=120)[0] != 0 \
+                or not tool.stanza_exists():
+            changes.add("create stanza %s" % stanza)
+        return False
+    if tool.stanza_exists():
+        return False
+    tool.stanza_create()
+    changes.add("create stanza %s" % stanza)
+    return True
+
+
 def configure_postgresql(params, archive_dir, opts, check_mode=False):
     changes = Changes(check_mode)
     warnings = []
@@ -136,31 +169,10 @@ def configure_postgresql(params, archive_dir, opts, check_mode=False):
     cluster = Cluster(data_dir, user, start_command=opts.get("start_command"), stop_command=opts.get("stop_command"),
                       log_file=opts.get("log_file") or os.path.join(archive_dir, "log", "postgresql.log"),
                       pg_ctl=opts.get("pg_ctl"))
-    restarted = False
-    if pending:
-        if opts.get("restart", "auto") == "never":
-            warnings.append("archive_mode takes effect at the next restart of PostgreSQL (restart: never)")
-        elif not in_window(opts.get("restart_window")):
-            warnings.append("archive_mode takes effect at the next restart of PostgreSQL: outside the restart "
-                            "window %s, it was not restarted" % opts.get("restart_window"))
-        else:
-            changes.add("restart PostgreSQL (archive_mode)")
-            if not check_mode:
-                cluster.restart()
-                with open_engine(params) as eng:
-                    eng.wake_checkpointer()
-                restarted = True
-                pending = False
+    restarted = pending and _restart(params, cluster, opts, changes, warnings)
+    pending = pending and not restarted
     tool = pgbackrest.PgBackRest(config, stanza, os_user=user, password=params.db_password)
-    created = False
-    if check_mode:
-        if not os.path.exists(config) or tool.try_run("info", "--output=json", timeout=120)[0] != 0 \
-                or not tool.stanza_exists():
-            changes.add("create stanza %s" % stanza)
-    elif not tool.stanza_exists():
-        tool.stanza_create()
-        changes.add("create stanza %s" % stanza)
-        created = True
+    created = _stanza(tool, config, stanza, changes)
     checked = False
     if not check_mode and not pending and opts.get("verify", True):
         tool.check(timeout=max(60, 3 * int(opts.get("archive_timeout") or 60)))

@@ -120,6 +120,35 @@ class _Background:
         return self.value
 
 
+def _pitr_plan(archive, info, result):
+    """Check mode: the recoverable window and what a restore to ``result["target_time"]`` would touch."""
+    window = info["recoverable_window"]
+    result.update(recoverable_window=window, archive_health=info["archive_health"])
+    result.update(changed=True, plan={"tool": info["tool"], "target_time": result["target_time"],
+                                      "recoverable_window": window, "mode": result["mode"],
+                                      "live": archive.live_location(),
+                                      "live_exists": os.path.exists(archive.live_location()),
+                                      "restore_points": archive.restore_points()})
+    return result
+
+
+def _place_copy(archive, copy, mode, keep_target, keep_restore_points, result):
+    """The verified copy: swapped in (swap), kept, or dropped after measurement (a drill)."""
+    if mode == "swap":
+        t3 = time.monotonic()
+        result["restore_point"] = archive.swap_in(copy)
+        result["swap_s"] = round(time.monotonic() - t3, 3)
+        result["target"] = archive.live_location()
+        result["pruned_restore_points"] = archive.prune(max(int(keep_restore_points), 0))
+    elif keep_target:
+        result["target"] = copy.location
+        result["copy"] = archive.keep_copy(copy)
+    else:
+        archive.drop_copy(copy)
+        result["target"] = copy.location
+        result["target_dropped"] = True
+
+
 def run_pitr_restore(params, archive_dir, target_time="latest", mode="swap", keep_target=True,
                      keep_restore_points=2, check_mode=False, state_dir=None, lock_wait=60.0, marker_run=None):
     """Restore the database to ``target_time`` (ISO-8601 or ``latest``). Returns the result dict."""
@@ -138,15 +167,7 @@ def run_pitr_restore(params, archive_dir, target_time="latest", mode="swap", kee
     result = {"changed": False, "mode": mode, "target_time": iso_utc(target) if target else "latest",
               "restore_point": None, "verified": False, "warnings": [], "source": archive.tool.tool}
     if check_mode:
-        info = info.result()
-        window = info["recoverable_window"]
-        result.update(recoverable_window=window, archive_health=info["archive_health"])
-        result.update(changed=True, plan={"tool": info["tool"], "target_time": result["target_time"],
-                                          "recoverable_window": window, "mode": mode,
-                                          "live": archive.live_location(),
-                                          "live_exists": os.path.exists(archive.live_location()),
-                                          "restore_points": archive.restore_points()})
-        return result
+        return _pitr_plan(archive, info.result(), result)
     started = time.monotonic()
     with archive.lock(wait=lock_wait):
         actions = archive.recover()
@@ -189,19 +210,7 @@ def run_pitr_restore(params, archive_dir, target_time="latest", mode="swap", kee
             raise ArchiveError("the restored copy failed verification, nothing was swapped and live data is "
                                "untouched: %s" % "; ".join(problems[:10]), problems=problems, result=result)
         result.update(verified=True, changed=True)
-        if mode == "swap":
-            t3 = time.monotonic()
-            result["restore_point"] = archive.swap_in(copy)
-            result["swap_s"] = round(time.monotonic() - t3, 3)
-            result["target"] = archive.live_location()
-            result["pruned_restore_points"] = archive.prune(max(int(keep_restore_points), 0))
-        elif keep_target:
-            result["target"] = copy.location
-            result["copy"] = archive.keep_copy(copy)
-        else:
-            archive.drop_copy(copy)
-            result["target"] = copy.location
-            result["target_dropped"] = True
+        _place_copy(archive, copy, mode, keep_target, keep_restore_points, result)
         result["restore_points"] = archive.restore_points()
     result["duration_s"] = round(time.monotonic() - started, 3)
     return result
