@@ -131,8 +131,15 @@ options:
     description:
       - Also write the configuration files of the backup's C(files) stream (its include_paths)
         below O(files_root), each atomically; equal files are left alone.
+      - The files are read into a scratch folder under O(state_dir) and checked before the swap:
+        only members under the backup's include_paths (and, for backups that record them, only
+        the recorded entries with their recorded size and SHA-256) are accepted; absolute names,
+        C(..), links, devices and a stream that is not a tar are refused, and nothing is swapped.
+      - Files are written without following symlinks (a link below O(files_root) where a folder
+        or file goes is refused), with the mode and owner recorded at backup time, never set-id bits.
       - In swap mode the files replaced are kept with the database's restore point (under
-        O(state_dir)), and O(rollback_to) that restore point puts them back.
+        O(state_dir)), and O(rollback_to) that restore point puts them back. If writing them fails
+        after the swap, the restore is rolled back and RV(restore_point) names the restore point.
     type: bool
     default: false
   files_root:
@@ -280,7 +287,10 @@ target:
   type: str
   sample: bim_walls
 restore_point:
-  description: Restore point holding the replaced live database (null when there was none or in new mode).
+  description:
+    - Restore point holding the replaced live database (null when there was none or in new mode).
+    - When the configuration files failed after the swap, the restore point the restore was
+      rolled back to (with RV(rolled_back_to)).
   returned: always
   type: str
   sample: bim_walls__rp_20261127124630
@@ -383,7 +393,7 @@ live_digests_after:
   sample: {walls: {rows: 1000, digest: 9f2c...}}
 rolled_back_to:
   description: The restore point swapped back in.
-  returned: with rollback_to
+  returned: with rollback_to, and when a restore was rolled back after its swap
   type: str
   sample: bim_walls__rp_20261127124630
 files:
@@ -607,7 +617,7 @@ def main():
     except RestoreError as exc:
         details = dict(exc.details)
         base["warnings"] = list(details.pop("warnings", None) or base["warnings"])
-        for key in ("plan", "problems", "tables", "chunk"):
+        for key in ("plan", "problems", "tables", "chunk", "restore_point", "rolled_back_to"):
             if key in details:
                 base[key] = details[key]
         failed = "restore of %s: %s" % (params.describe(), exc)

@@ -16,14 +16,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.connectio
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from conftest import PREREQUISITES
 
-BACKUP_PLAYBOOK = """
-- name: Take a backup on the BIM hosts
-  hosts: "{{ backup_hosts | default('bim') }}"
-  gather_facts: false
-""" + PREREQUISITES + """  tasks:
-    - name: Backup
-      bim.wall_system.backup:
-        engine: "{{ bim_db_engine }}"
+# The connection options of a task calling one of the collection's modules, from inventory vars.
+DB_ARGS = """        engine: "{{ bim_db_engine }}"
         db_host: "{{ bim_db_host | default(omit) }}"
         db_port: "{{ bim_db_port | default(omit) }}"
         db_name: "{{ bim_db_name | default(omit) }}"
@@ -32,7 +26,16 @@ BACKUP_PLAYBOOK = """
         db_socket_dir: "{{ bim_db_socket_dir | default(omit) }}"
         sqlite_path: "{{ bim_sqlite_path | default(omit) }}"
         schema: "{{ bim_schema | default(omit) }}"
-        repository: "{{ bim_backup_repository }}"
+"""
+
+BACKUP_PLAYBOOK = """
+- name: Take a backup on the BIM hosts
+  hosts: "{{ backup_hosts | default('bim') }}"
+  gather_facts: false
+""" + PREREQUISITES + """  tasks:
+    - name: Backup
+      bim.wall_system.backup:
+""" + DB_ARGS + """        repository: "{{ bim_backup_repository }}"
         type: full
         include_paths: "{{ backup_include_paths | default([]) }}"
         copy_to: "{{ backup_copy_to | default([]) }}"
@@ -122,6 +125,18 @@ def app_pid_running(fleet, name):
     """True when the application stand-in answers /health (200 or 503)."""
     import appctl  # tests/fleet is on sys.path through the scenarios' conftest
     return appctl.health_answers(appctl.load_config(fleet.hdir(name, "app")))
+
+
+def flip_chunk_byte(repository, chunk_id):
+    """Damage a stored chunk in place: one byte in its middle inverted."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
+    path = Repository(repository).chunk_path(chunk_id)
+    os.chmod(path, 0o600)
+    with open(path, "r+b") as handle:
+        handle.seek(os.path.getsize(path) // 2)
+        byte = handle.read(1)
+        handle.seek(-1, 1)
+        handle.write(bytes([byte[0] ^ 0xFF]))
 
 
 def drop_pg_database(fleet, name):
