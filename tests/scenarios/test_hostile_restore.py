@@ -242,17 +242,26 @@ def _popen_restore(fleet, host, backup_id, tmp_path):
 
 
 def _module_pid(host, playbook):
-    """The restore module's process: the holder of the target's lock (the module writes its pid
-    there), checked to be the AnsiballZ restore module reached over the ssh the playbook opened."""
+    """The restore module's process while ``playbook`` runs: the holder of the target's lock (the
+    module writes its pid there and keeps the file open). It runs under the sshd the playbook's
+    ssh connection reached (pipelined: no AnsiballZ file name on its command line)."""
     lock = os.path.join(host.state, "%s.lock" % host.target().key)
     try:
         with open(lock) as handle:
             pid = int(handle.read().strip() or 0)
-        with open("/proc/%d/cmdline" % pid, "rb") as handle:
-            cmdline = handle.read().decode("utf-8", "replace")
+        holds = any(os.path.realpath(os.path.join("/proc/%d/fd" % pid, fd)) == lock
+                    for fd in os.listdir("/proc/%d/fd" % pid))
+        parent = pid
+        under_sshd = False
+        while parent > 1 and not under_sshd:
+            with open("/proc/%d/stat" % parent) as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            parent = int(fields[1])
+            with open("/proc/%d/comm" % parent) as handle:
+                under_sshd = handle.read().strip().startswith("sshd")
     except (OSError, ValueError):
         return None
-    if "AnsiballZ_restore" not in cmdline or playbook.poll() is not None:
+    if not (holds and under_sshd) or playbook.poll() is not None:
         return None
     return pid
 

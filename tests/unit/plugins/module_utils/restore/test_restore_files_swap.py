@@ -133,3 +133,23 @@ def test_a_kill_in_the_files_step_is_undone_by_the_next_run(rs_sqlite_params, rs
     result = runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state, restore_files=True)
     assert (conf / "app.conf").read_text() == "from the backup\n"
     assert digests(rs_sqlite_params) != live and result["restore_point"]
+
+
+def test_a_fresh_host_gets_the_recorded_owner_and_mode_of_the_sqlite_file(rs_sqlite_params, rs_repo, rs_state,
+                                                                            take_backup, digests):
+    live = rs_sqlite_params.sqlite_path
+    os.chmod(live, 0o640)
+    owned = os.geteuid() == 0
+    if owned:
+        os.chown(live, 1234, 1234)
+    take_backup(rs_sqlite_params, rs_repo)
+    expected = digests(rs_sqlite_params)
+    os.unlink(live)  # the host lost its database file
+
+    runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state)
+
+    st = os.stat(live)
+    assert stat.S_IMODE(st.st_mode) == 0o640
+    if owned:
+        assert (st.st_uid, st.st_gid) == (1234, 1234)
+    assert digests(rs_sqlite_params) == expected
