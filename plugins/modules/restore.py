@@ -131,7 +131,7 @@ options:
     description:
       - Also write the configuration files of the backup's C(files) stream (its include_paths)
         below O(files_root), each atomically; equal files are left alone.
-      - The files are read into a scratch folder under O(state_dir) and checked before the swap:
+      - The files are read into a scratch folder under O(state_dir) and checked before the swap;
         only members under the backup's include_paths (and, for backups that record them, only
         the recorded entries with their recorded size and SHA-256) are accepted; absolute names,
         C(..), links, devices and a stream that is not a tar are refused, and nothing is swapped.
