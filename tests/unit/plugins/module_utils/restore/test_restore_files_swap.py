@@ -46,7 +46,7 @@ def _leftovers(params, state):
 
 @pytest.mark.parametrize("damage", ["corrupt_chunk", "not_a_tar"])
 def test_files_that_cannot_be_read_stop_the_restore_before_the_swap(rs_params, rs_repo, rs_state, tmp_path, damage,
-                                                                   take_backup, digests, change_data, flip_chunk):
+                                                                    take_backup, digests, change_data, flip_chunk):
     conf = _conf(tmp_path)
     backup = take_backup(rs_params, rs_repo, include_paths=[str(conf)])
     runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state)  # one restore point exists
@@ -71,7 +71,7 @@ def test_files_that_cannot_be_read_stop_the_restore_before_the_swap(rs_params, r
 
 
 def test_a_failure_after_the_swap_rolls_back_and_names_the_restore_point(rs_params, rs_repo, rs_state, tmp_path,
-                                                                        take_backup, digests, change_data):
+                                                                         take_backup, digests, change_data):
     conf = _conf(tmp_path)
     (conf / "second.conf").write_text("two\n")
     take_backup(rs_params, rs_repo, include_paths=[str(conf)])
@@ -136,7 +136,7 @@ def test_a_kill_in_the_files_step_is_undone_by_the_next_run(rs_sqlite_params, rs
 
 
 def test_a_fresh_host_gets_the_recorded_owner_and_mode_of_the_sqlite_file(rs_sqlite_params, rs_repo, rs_state,
-                                                                            take_backup, digests):
+                                                                          take_backup, digests):
     live = rs_sqlite_params.sqlite_path
     os.chmod(live, 0o640)
     owned = os.geteuid() == 0

@@ -97,7 +97,7 @@ def test_new_mode_subset_of_tables(rs_params, rs_repo, rs_state, tmp_path, take_
 
 
 def test_corrupt_chunk_refused_before_live_is_touched(rs_params, rs_repo, rs_state, take_backup, digests, change_data,
-                                                     flip_chunk):
+                                                      flip_chunk):
     backup = take_backup(rs_params, rs_repo)
     repo = Repository(rs_repo)
     chunks = repo.load_manifest(backup["backup_id"])["streams"]["database"]["chunks"]
