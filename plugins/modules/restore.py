@@ -132,8 +132,15 @@ options:
     description:
       - Also write the configuration files of the backup's C(files) stream (its include_paths)
         below O(files_root), each atomically; equal files are left alone.
+      - The files are read into a scratch folder under O(state_dir) and checked before the swap;
+        only members under the backup's include_paths (and, for backups that record them, only
+        the recorded entries with their recorded size and SHA-256) are accepted; absolute names,
+        C(..), links, devices and a stream that is not a tar are refused, and nothing is swapped.
+      - Files are written without following symlinks (a link below O(files_root) where a folder
+        or file goes is refused), with the mode and owner recorded at backup time, never set-id bits.
       - In swap mode the files replaced are kept with the database's restore point (under
-        O(state_dir)), and O(rollback_to) that restore point puts them back.
+        O(state_dir)), and O(rollback_to) that restore point puts them back. If writing them fails
+        after the swap, the restore is rolled back and RV(restore_point) names the restore point.
     type: bool
     default: false
   files_root:
@@ -294,7 +301,10 @@ target:
   type: str
   sample: bim_walls
 restore_point:
-  description: Restore point holding the replaced live database (null when there was none or in new mode).
+  description:
+    - Restore point holding the replaced live database (null when there was none or in new mode).
+    - When the configuration files failed after the swap, the restore point the restore was
+      rolled back to (with RV(rolled_back_to)).
   returned: always
   type: str
   sample: bim_walls__rp_20261127124630
@@ -397,7 +407,7 @@ live_digests_after:
   sample: {walls: {rows: 1000, digest: 9f2c...}}
 rolled_back_to:
   description: The restore point swapped back in.
-  returned: with rollback_to
+  returned: with rollback_to, and when a restore was rolled back after its swap
   type: str
   sample: bim_walls__rp_20261127124630
 files:
@@ -572,7 +582,8 @@ def _failing(module, params, base):
         except RestoreError as exc:
             details = dict(exc.details)
             base["warnings"] = list(details.pop("warnings", None) or base["warnings"])
-            base.update({key: details[key] for key in ("plan", "problems", "tables", "chunk") if key in details})
+            kept = ("plan", "problems", "tables", "chunk", "restore_point", "rolled_back_to")
+            base.update({key: details[key] for key in kept if key in details})
             _finish(module, base, "restore of %s: %s" % (params.describe(), exc))
         except (DatabaseError, RepositoryError, OSError) as exc:
             _finish(module, base, "restore of %s: %s" % (params.describe(), exc))

@@ -298,8 +298,12 @@ class PostgresRestoreMixin:
         return int(rows[0][0]) // 10000
 
     def _tool_env_args(self, dbname):
-        """Environment and arguments of a client program working on database ``dbname``."""
-        return libpq_environment(dataclasses.replace(self.params, db_name=dbname)), ["-d", dbname]
+        """Environment and arguments of a client program working on database ``dbname``.
+
+        ``-d`` takes a connection string whenever its value holds ``=``: the name always goes
+        as ``dbname='...'`` (quotes and backslashes escaped), so any name means that database."""
+        quoted = "dbname='%s'" % dbname.replace("\\", "\\\\").replace("'", "\\'")
+        return libpq_environment(dataclasses.replace(self.params, db_name=dbname)), ["-d", quoted]
 
     def archive_toc(self, archive_path):
         """``pg_restore -l`` of an archive file: the list of its TOC entries (lines)."""

@@ -42,6 +42,12 @@ def _row_json(column):
     return "CASE typeof({c}) WHEN 'blob' THEN json_object('blob', hex({c})) ELSE {c} END".format(c=column)
 
 
+def file_uri(path, mode):
+    """The ``file:`` URI of ``path`` opened in ``mode`` (ro/rw): the path percent-quoted, so a
+    ``?``, ``#`` or ``%`` in a file name is part of the name, not of the URI."""
+    return "file:%s?mode=%s" % (urllib.parse.quote(path), mode)
+
+
 class SqliteCoreMixin(DatabaseEngine):
     """Connection, probes and digests of the SQLite engine."""
 
@@ -56,7 +62,7 @@ class SqliteCoreMixin(DatabaseEngine):
         path = self._path()
         if not os.path.isfile(path):
             raise DatabaseError("sqlite database file %s does not exist (it is never created)" % path)
-        uri = "file:%s?mode=%s" % (urllib.parse.quote(path), "ro" if self.read_only else "rw")
+        uri = file_uri(path, "ro" if self.read_only else "rw")
         started = time.perf_counter()
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=self.params.connect_timeout,

@@ -19,6 +19,7 @@ import tempfile
 from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import LockBusy, acquire, release
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import CLEANUP_TABLES
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import file_uri
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import quote as _quote
 
 LOCK_SUFFIX = "-maintenance.lock"
@@ -37,7 +38,7 @@ class SqliteMaintenanceMixin:
         if not path or not os.path.isfile(path):
             raise DatabaseError("SQLite database %s does not exist (it is never created)" % path)
         try:
-            self._mdb = sqlite3.connect("file:%s?mode=rw" % path, uri=True, isolation_level=None,
+            self._mdb = sqlite3.connect(file_uri(path, "rw"), uri=True, isolation_level=None,
                                         timeout=busy_timeout_ms / 1000.0)
             self._mdb.execute("PRAGMA busy_timeout = %d" % int(busy_timeout_ms))
         except sqlite3.Error as exc:

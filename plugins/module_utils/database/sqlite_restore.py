@@ -14,11 +14,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import sqlite3
-import urllib.parse
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import fsync_directory
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import quote
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import file_uri, quote
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_schema import rtree_arguments
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -86,7 +85,7 @@ class SqliteRestoreMixin:
         """
         problems = []
         try:
-            conn = sqlite3.connect("file:%s?mode=rw" % path, uri=True, isolation_level=None)
+            conn = sqlite3.connect(file_uri(path, "rw"), uri=True, isolation_level=None)
         except sqlite3.Error as exc:
             return ["cannot open %s: %s" % (path, exc)]
         try:
@@ -123,7 +122,7 @@ class SqliteRestoreMixin:
         if size != expected_size:
             return ["%s holds %d bytes, the backup's stream %d" % (path, size, expected_size)]
         try:
-            conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True, isolation_level=None)
+            conn = sqlite3.connect(file_uri(path, "ro"), uri=True, isolation_level=None)
             try:
                 pages = conn.execute("PRAGMA page_count").fetchone()[0]
                 page_size = conn.execute("PRAGMA page_size").fetchone()[0]
@@ -140,7 +139,7 @@ class SqliteRestoreMixin:
     def file_journal_mode(path):
         """The journal mode recorded in the file ``path`` (``wal``, ``delete``, ...)."""
         try:
-            conn = sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(path), uri=True, isolation_level=None)
+            conn = sqlite3.connect(file_uri(path, "ro"), uri=True, isolation_level=None)
             try:
                 return conn.execute("PRAGMA journal_mode").fetchone()[0]
             finally:

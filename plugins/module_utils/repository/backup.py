@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import datetime
 import os
-import tarfile
 import threading
 import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker, guard, retention
+from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker, files_stream, guard, retention
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import copy_backups, parse_target
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
     HASH_NAME, Repository, RepositoryError, friendly_os_error, iso, manifest_format_version, new_backup_id, parse_time, syncfs,
@@ -119,29 +118,8 @@ def plan_backup(params, repository, options=None, now=None):
     }
 
 
-def _tar_stream(paths):
-    """A readable pipe end carrying a tar of ``paths``; the writer thread reports errors."""
-    read_fd, write_fd = os.pipe()
-    errors = []
-
-    def produce():
-        try:
-            with os.fdopen(write_fd, "wb") as out:
-                with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                    for path in paths:
-                        tar.add(path, arcname=path.lstrip("/"), recursive=True)
-        except BrokenPipeError:
-            pass
-        except Exception as exc:  # reported by the reader
-            errors.append(exc)
-
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
-    return os.fdopen(read_fd, "rb"), thread, errors
-
-
 def _store_files(session, paths):
-    reader, thread, errors = _tar_stream(paths)
+    reader, thread, errors, record = files_stream.tar_stream(paths)
     try:
         chunks, size = session.store_stream(chunker.cdc_chunks(reader))
     finally:
@@ -149,7 +127,10 @@ def _store_files(session, paths):
         thread.join()
     if errors:
         raise RepositoryError("reading include_paths failed: %s" % errors[0])
-    return {"kind": "tar", "size": size, "chunks": chunks, "chunker": chunker.cdc_parameters()}
+    # The record (mode, owner, size, digest per entry) is what a restore trusts, not the tar.
+    return {"kind": "tar", "size": size, "chunks": chunks, "chunker": chunker.cdc_parameters(),
+            "record_version": files_stream.RECORD_VERSION, "entries": record.get("entries", []),
+            "parents": files_stream.parents_record(paths)}
 
 
 def _store_postgresql(session, params, engine, with_digests=True):
@@ -238,8 +219,9 @@ def _store_sqlite(session, params, repo, backup_id, with_digests=True):
             except FileNotFoundError:
                 pass
     # journal_mode: the source's (the stored image is a plain file); a restore puts it back
+    # owner: the source file's mode and owner, which a restore onto a host without the file gives it
     stream = {"kind": "sqlite_database", "size": size, "chunks": chunks, "chunker": fixed, "page_size": page_size,
-              "journal_mode": journal_mode}
+              "journal_mode": journal_mode, "owner": files_stream.owner_record(os.stat(params.sqlite_path))}
     return stream, digests
 
 

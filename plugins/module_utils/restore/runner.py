@@ -13,9 +13,12 @@ Order of a restore (``run_restore``):
 3. restore into a scratch copy beside the live database (chunks hash-checked while read);
 4. verify the copy: rows and digests per table against the manifest, engine integrity checks;
    a copy that fails is removed and live data was never touched;
-5. ``swap``: the crash-safe swap of ``targets.py``, the old live database kept as restore point,
-   older restore points pruned to ``keep_restore_points``; ``new``: the copy stays (or is
-   dropped after measurement, for drills).
+5. with ``restore_files``: the files stream staged and checked, destinations checked
+   (``files_step.py``); a failure drops the copy, live data untouched;
+6. ``swap``: the crash-safe swap of ``targets.py``, the old live database kept as restore point;
+   then the staged files written (a failure rolls the swap back and names the restore point);
+   only then are older restore points pruned to ``keep_restore_points``; ``new``: the copy stays
+   (or is dropped after measurement, for drills).
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
+from ansible_collections.bim.wall_system.plugins.module_utils.restore import files_step
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.files import (
-    files_point_dir, prune_file_points, put_back_files, restore_files_stream)
-from ansible_collections.bim.wall_system.plugins.module_utils.restore.space import describe_shortfall, space_plan
+    files_point_dir, prune_file_points, put_back_files)
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.files_stage import recorded_size
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.space import (
+    describe_shortfall, files_needs, space_plan)
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
 LEVELS = ("checksum", "restore")
@@ -106,8 +112,9 @@ def _target_options(opts):
                 scratch_dir=opts.get("scratch_dir"))
 
 
-def plan_restore(target, repo, manifest, mode="swap", target_name=None, tables=None, jobs=2):
-    """What a restore would do, with the free-space figures. Never writes anything."""
+def plan_restore(target, repo, manifest, mode="swap", target_name=None, tables=None, jobs=2, files_root=None):
+    """What a restore would do, with the free-space figures (``files_root``: the configuration
+    files are restored there too). Never writes anything."""
     stored = 0
     chunk_size = getattr(repo, "chunk_stored_size", None)
     for chunk_id in repo.manifest_chunks(manifest):
@@ -115,7 +122,11 @@ def plan_restore(target, repo, manifest, mode="swap", target_name=None, tables=N
             stored += chunk_size(chunk_id) if chunk_size else 0
         except (OSError, Exception):  # a missing chunk shows up when it is read
             pass
-    return _plan(target, manifest, stored, mode, target_name, tables, jobs)
+    extra = ()
+    if files_root and (manifest.get("streams") or {}).get("files"):
+        extra = files_needs(recorded_size(manifest), files_step.staging_dir(target), files_root,
+                            target.state_dir if mode == "swap" else None)
+    return _plan(target, manifest, stored, mode, target_name, tables, jobs, extra_needs=extra)
 
 
 def _plan(target, manifest, bytes_to_read, mode, target_name, tables, jobs, extra_needs=()):
@@ -224,7 +235,8 @@ def run_restore(params, repository, backup_id="latest", mode="swap", target_name
         pending = target.pending_journal()
         if pending:
             warnings.append("an interrupted swap (step %s) is pending; the next run repairs it first" % pending.get("step"))
-        plan = plan_restore(target, repo, manifest, mode, target_name, tables, jobs)
+        plan = plan_restore(target, repo, manifest, mode, target_name, tables, jobs,
+                            files_root=files_root if restore_files else None)
         result.update(plan=plan, changed=True, target=plan["target"], tables={}, duration_s=0.0,
                       restore_points=target.restore_points())
         if not plan["fits"]:
@@ -238,7 +250,8 @@ def run_restore(params, repository, backup_id="latest", mode="swap", target_name
         if recovered:
             result["changed"] = True
             warnings.extend(recovered)
-        plan = plan_restore(target, repo, manifest, mode, target_name, tables, jobs)
+        plan = plan_restore(target, repo, manifest, mode, target_name, tables, jobs,
+                            files_root=files_root if restore_files else None)
         result["plan"] = plan
         if not plan["fits"]:
             raise RestoreError("not enough free space for restoring backup %s: %s" % (
@@ -294,21 +307,37 @@ def run_restore(params, repository, backup_id="latest", mode="swap", target_name
                                "live data is untouched: %s" % (manifest["id"], "; ".join(problems[:10])),
                                problems=problems, tables=table_result, warnings=warnings)
         result["verified"] = True
+        staged = None
+        if restore_files and (manifest.get("streams") or {}).get("files"):
+            staged = _stage_files(target, repo, manifest, files_root, scratch, warnings, progress)
         result["changed"] = True
         if mode == "swap":
             if progress:
                 progress("swapping", scratch)
             t3 = time.monotonic()
+            rp = target.new_restore_point_name() if target.live_exists() else None
+            journal = files_step.begin(target, staged, files_root, rp) if staged else None
             try:
-                result["restore_point"] = target.swap_in(scratch, stream_info=manifest["streams"]["database"])
+                result["restore_point"] = target.swap_in(scratch, stream_info=manifest["streams"]["database"],
+                                                         restore_point=rp)
             except (DatabaseError, OSError) as exc:
+                if staged:
+                    files_step.discard(target)
                 raise RestoreError("the swap failed and was undone, live data untouched: %s" % exc, warnings=warnings)
             result["swap_s"] = round(time.monotonic() - t3, 3)
             result["target"] = target.live
+            if staged:
+                result["files"] = files_step.install_after_swap(target, staged, files_root, rp, journal)
+            # Only a restore that fully succeeded prunes restore points.
             result["pruned_restore_points"] = target.prune(keep_restore_points)
             prune_file_points(target.state_dir, result["pruned_restore_points"])
         else:
             result["target"] = scratch
+            if staged:
+                try:
+                    result["files"] = files_step.install(staged, files_root)
+                finally:
+                    files_step.discard(target)
             if not keep_target:
                 target.drop(scratch)
                 result["target_dropped"] = True
@@ -318,13 +347,31 @@ def run_restore(params, repository, backup_id="latest", mode="swap", target_name
             result["live_digests_after"] = after
             result["live_unchanged"] = before == after
         result["restore_points"] = target.restore_points()
-    if restore_files:
-        # The files replaced go with the database's restore point, so a rollback undoes both.
-        keep = files_point_dir(target.state_dir, result["restore_point"]) if result["restore_point"] else None
-        result["files"] = restore_files_stream(repo, manifest, files_root, keep_dir=keep)
+    if restore_files and "files" not in result:
+        result["files"] = {"written": [], "unchanged": [], "skipped": []}
+    if "files" in result:
         result["changed"] = result["changed"] or bool(result["files"]["written"])
     result["duration_s"] = round(time.monotonic() - started, 3)
     return result
+
+
+def _stage_files(target, repo, manifest, files_root, scratch, warnings, progress):
+    """Stage and check the configuration files before the swap; on failure the restored copy
+    is dropped and the live database and files were never touched."""
+    repository_mod = _repository_api()
+    if progress:
+        progress("staging files", scratch)
+    try:
+        staged = files_step.stage(target, repo, manifest, files_root)
+    except (repository_mod.RepositoryError, RestoreError, OSError) as exc:
+        target.drop(scratch)
+        raise RestoreError("the configuration files of backup %s cannot be restored, nothing was swapped and live "
+                           "data is untouched: %s" % (manifest["id"], exc), warnings=warnings)
+    if not staged["recorded"]:
+        warnings.append("backup %s predates recorded file owners: restored files keep the owner of the file they "
+                        "replace (new ones: the restoring user), modes come from its tar without set-id bits"
+                        % manifest["id"])
+    return staged
 
 
 def run_rollback(params, rollback_to="latest", keep_restore_points=2, check_mode=False, state_dir=None,

@@ -68,6 +68,16 @@ def space_plan(needs):
     return all(r["fits"] for r in rows), rows
 
 
+def files_needs(size, staging, files_root, keep_dir=None):
+    """Needs of restoring ``size`` bytes of configuration files: staged first (``staging``), then
+    written below ``files_root``, and, in a swap, up to as much again kept of what they replace
+    (``keep_dir``)."""
+    needs = [("configuration files staged", staging, size), ("configuration files written", files_root, size)]
+    if keep_dir:
+        needs.append(("configuration files replaced, kept with the restore point", keep_dir, size))
+    return needs
+
+
 def human(amount):
     amount = float(amount)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):

@@ -45,6 +45,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_custom_archive import DataOffsetFinder
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.files import FILE_MODE_MASK, owner_ids
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import (
     DEFAULT_STATE_DIR, Journal, TargetLock, safe_key)
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.space import (
@@ -115,6 +116,12 @@ class Target:
 
     def pending_journal(self):
         return self.journal.read()
+
+    def recover(self):
+        """Repair what a killed run left: the swap (``_recover_swap`` of the engine), then the
+        configuration-files step around it (``files_step.recover``). Returns what was done."""
+        from ansible_collections.bim.wall_system.plugins.module_utils.restore import files_step
+        return self._recover_swap() + files_step.recover(self)
 
     def live_digests(self, tables=DIGEST_TABLES):
         """Digests of the live database, or None when it does not exist."""
@@ -313,7 +320,8 @@ class PostgresTarget(Target):
         return self.engine.database_size(name)
 
     # -- swap ------------------------------------------------------------------------------
-    def swap_in(self, incoming, incoming_is_restore_point=False, session_timeout=30.0, stream_info=None):
+    def swap_in(self, incoming, incoming_is_restore_point=False, session_timeout=30.0, stream_info=None,
+                restore_point=None):
         """Make ``incoming`` the live database; the old live one becomes a restore point.
 
         Returns the restore point's name (None when there was no live database). ``stream_info``
@@ -321,7 +329,7 @@ class PostgresTarget(Target):
         """
         live = self.live
         live_existed = self.live_exists()
-        rp = self.new_restore_point_name() if live_existed else None
+        rp = (restore_point or self.new_restore_point_name()) if live_existed else None
         # A database an interrupted DROP left invalid accepts no connection and no ALTER but a
         # rename: it is moved aside as the restore point without blocking/ending sessions.
         invalid = live_existed and self.engine.database_invalid(live)
@@ -347,12 +355,12 @@ class PostgresTarget(Target):
             self.engine.set_allow_connections(live, True)
             self.journal.step("done")
         except BaseException:
-            self.recover()
+            self._recover_swap()
             raise
         self.journal.clear()
         return rp
 
-    def recover(self):
+    def _recover_swap(self):
         """Finish or undo a swap a killed run left; drop scratch copies it left. Returns actions."""
         actions = []
         # Statements of a killed run may still be running on the server: end them first.
@@ -517,19 +525,22 @@ class SqliteTarget(Target):
         return os.path.getsize(path)
 
     # -- swap ------------------------------------------------------------------------------
-    def swap_in(self, incoming, incoming_is_restore_point=False, session_timeout=30.0, stream_info=None):
+    def swap_in(self, incoming, incoming_is_restore_point=False, session_timeout=30.0, stream_info=None,
+                restore_point=None):
         """Make file ``incoming`` the live database (see the module docstring); ``stream_info``:
         the manifest's database stream, whose ``journal_mode`` (the backed-up file's; the stored
         image is a plain file) the incoming file is given before the swap. A backup that records
         none takes the live file's mode. Returns the restore point's path (None without one)."""
         live = self.live
         live_existed = self.live_exists()
-        rp = self.new_restore_point_name() if live_existed else None
+        rp = (restore_point or self.new_restore_point_name()) if live_existed else None
         if not incoming_is_restore_point:
             mode = (stream_info or {}).get("journal_mode") or (
                 self.engine.file_journal_mode(live) if live_existed else None)
             if mode:
                 self.engine.set_file_journal_mode(incoming, mode)
+            if not live_existed:
+                self._give_recorded_owner(incoming, (stream_info or {}).get("owner"))
         self.engine.make_self_contained(incoming)
         self.journal.begin(op="swap", engine="sqlite", live=live, incoming=incoming, restore_point=rp,
                            live_existed=live_existed, incoming_is_restore_point=incoming_is_restore_point)
@@ -560,12 +571,23 @@ class SqliteTarget(Target):
                     os.unlink(incoming + suffix)
             self.journal.step("done")
         except BaseException:
-            self.recover()
+            self._recover_swap()
             raise
         self.journal.clear()
         return rp
 
-    def recover(self):
+    @staticmethod
+    def _give_recorded_owner(path, record):
+        """A host without the live file: the restored one gets the source file's recorded mode and
+        owner (not the restoring user's 0600), never set-id bits."""
+        if not record:
+            return
+        uid, gid = owner_ids(record)
+        if uid is not None and os.geteuid() == 0:
+            os.chown(path, uid, gid)
+        os.chmod(path, int(record["mode"]) & FILE_MODE_MASK)
+
+    def _recover_swap(self):
         actions = []
         j = self.journal.read()
         if j:

@@ -20,18 +20,6 @@ from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors imp
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
 
-def _flip_byte(repo_path, manifest):
-    chunk_id = manifest["streams"]["database"]["chunks"][len(manifest["streams"]["database"]["chunks"]) // 2][0]
-    path = Repository(repo_path).chunk_path(chunk_id)
-    os.chmod(path, 0o600)
-    with open(path, "r+b") as handle:
-        handle.seek(os.path.getsize(path) // 2)
-        byte = handle.read(1)
-        handle.seek(-1, 1)
-        handle.write(bytes([byte[0] ^ 0xFF]))
-    return chunk_id
-
-
 def test_swap_restores_backup_and_keeps_restore_point(rs_params, rs_repo, rs_state, take_backup, digests, change_data):
     backup = take_backup(rs_params, rs_repo)
     original = digests(rs_params)
@@ -108,11 +96,13 @@ def test_new_mode_subset_of_tables(rs_params, rs_repo, rs_state, tmp_path, take_
         runner.run_restore(rs_params, rs_repo, "latest", mode="new", target_name=name, state_dir=rs_state)
 
 
-def test_corrupt_chunk_refused_before_live_is_touched(rs_params, rs_repo, rs_state, take_backup, digests, change_data):
+def test_corrupt_chunk_refused_before_live_is_touched(rs_params, rs_repo, rs_state, take_backup, digests, change_data,
+                                                      flip_chunk):
     backup = take_backup(rs_params, rs_repo)
     repo = Repository(rs_repo)
-    manifest = repo.load_manifest(backup["backup_id"])
-    chunk_id = _flip_byte(rs_repo, manifest)
+    chunks = repo.load_manifest(backup["backup_id"])["streams"]["database"]["chunks"]
+    chunk_id = chunks[len(chunks) // 2][0]
+    flip_chunk(rs_repo, chunk_id)
     change_data(rs_params)
     live = digests(rs_params)
 
