@@ -45,6 +45,7 @@ author:
   - BIM Wall System operations team (@bim-wall-system)
 extends_documentation_fragment:
   - bim.wall_system.connection
+  - bim.wall_system.repository_key
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -447,6 +448,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.connectio
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SchemaOverrideError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import location_options
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.keys import (
+    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, key_argument_spec)
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 
@@ -536,6 +539,7 @@ def main():
         archive_dir=dict(type="path", default="/var/lib/bim-wall-system/archiving"),
         marker_run=dict(type="str"),
     )
+    argument_spec.update(key_argument_spec())
     module = AnsibleModule(
         argument_spec=argument_spec,
         required_if=database_required_if(),
@@ -545,6 +549,8 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    if p["repository_key"] and not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
     from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
     base = dict(changed=False, backup_id=None, mode=p["mode"], restore_point=None, tables={}, verified=False,
                 warnings=[], duration_s=0.0)
@@ -572,14 +578,16 @@ def main():
             if module.check_mode:
                 plan = runner.plan_secondary_restore(
                     params, dict(p["secondary_repository"]), p["backup_id"], staging, mode=p["mode"], jobs=p["jobs"],
-                    state_dir=p["state_dir"], data_dir=p["data_dir"], staging_dir=p["staging_dir"])
+                    state_dir=p["state_dir"], data_dir=p["data_dir"], staging_dir=p["staging_dir"],
+                    repository_key=p["repository_key"])
                 base.update(changed=True, backup_id=plan["backup_id"], repository_used=staging, plan=plan,
                             secondary=dict(plan["secondary"], would_fetch=True))
                 base["warnings"].append("the primary repository %s is not usable; the backup would be fetched "
                                         "from the secondary repository" % repository)
                 _finish(module, base)
             from ansible_collections.bim.wall_system.plugins.module_utils.restore.stage import pull_backup
-            secondary = pull_backup(dict(p["secondary_repository"]), p["backup_id"], staging)
+            secondary = pull_backup(dict(p["secondary_repository"]), p["backup_id"], staging,
+                                    key=p["repository_key"])
             repository = staging
             if p["fetch_only"]:
                 base.update(changed=bool(secondary["fetched_chunks"]), backup_id=secondary["backup_id"],
@@ -595,7 +603,7 @@ def main():
                 check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
                 restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
                 data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"],
-                verification=p["verification"])
+                verification=p["verification"], repository_key=p["repository_key"])
         base.update(result)
         base["repository_used"] = repository
         if secondary:
