@@ -9,6 +9,10 @@ Run by hand (not by the test command), as root, from the collection root (python
     PYTHONPATH=/work/collections python bench/backup.py --setup --walls 1000000   # builds the data once
     PYTHONPATH=/work/collections python bench/backup.py                           # measures
     PYTHONPATH=/work/collections python bench/backup.py --teardown                # removes it all
+    PYTHONPATH=/work/collections python bench/backup.py --keys [--reps 3]         # cost of a repository key
+
+--keys times full backups (table digests included) into an unkeyed, an authenticated and an
+encrypted repository, alternated, and compares the medians (issue 13: encryption <= 10%).
 
 --setup makes a dedicated PostgreSQL 15 cluster under /var/tmp/bimbench (port 5499, WAL archived
 by pgBackRest stanza ``bench``), database ``bimbench`` and a SQLite file with the same walls,
@@ -211,6 +215,40 @@ def bench_sqlite(work, level):
     }
 
 
+# The three kinds of repository --keys compares: (label, backup options).
+KEY_MODES = (("unkeyed", {}),
+             ("authenticated", {"repository_key": "bench repository key 0123456789", "repository_encryption": False}),
+             ("encrypted", {"repository_key": "bench repository key 0123456789", "repository_encryption": True}))
+
+
+def bench_keys(work, level, reps, engines):
+    """Full backups into an unkeyed, an authenticated and an encrypted repository, alternated."""
+    import statistics
+    lines = []
+    for engine in engines:
+        if engine == "postgresql":
+            params = {"engine": "postgresql", "db_host": "127.0.0.1", "db_port": PORT, "db_user": "postgres",
+                      "db_name": DB}
+            run("%s -Fc -Z0 > /dev/null" % os.path.join(PG_BIN, "pg_dump"), shell=True, env=pg_env())  # warm-up
+        else:
+            params = {"engine": "sqlite", "sqlite_path": SQLITE}
+            run(["cat", SQLITE], stdout=subprocess.DEVNULL)  # warm-up
+        times = {label: [] for label, _options in KEY_MODES}
+        for rep in range(reps):
+            for label, options in KEY_MODES:
+                repo = os.path.join(work, "keys-%s-%s-%d" % (engine, label, rep))
+                result = our_backup(params, repo, dict(options, type="full", compression_level=level))
+                times[label].append(result["wall_s"])
+                shutil.rmtree(repo, ignore_errors=True)
+        base = statistics.median(times["unkeyed"])
+        lines.append("%s full backup, median of %d (s: %s)" % (engine, reps, json.dumps(
+            {label: [round(t, 2) for t in values] for label, values in times.items()})))
+        for label, _options in KEY_MODES[1:]:
+            median = statistics.median(times[label])
+            lines.append("  %-13s / unkeyed: %.3fx  (%.2f s / %.2f s; target <= 1.10x)" % (label, median / base, median, base))
+    return "\n".join(lines)
+
+
 def mib(n):
     return "%.1f MiB" % (n / 1048576.0)
 
@@ -267,6 +305,8 @@ def main():
     parser.add_argument("--level", type=int, default=3, help="zstd level of our chunks")
     parser.add_argument("--only", choices=["postgresql", "sqlite"])
     parser.add_argument("--json", help="also write the raw figures to this file")
+    parser.add_argument("--keys", action="store_true", help="only compare unkeyed, authenticated and encrypted")
+    parser.add_argument("--reps", type=int, default=3, help="rounds of --keys")
     args = parser.parse_args()
     if args.teardown:
         teardown()
@@ -275,6 +315,12 @@ def main():
         setup(args.walls)
     start_cluster()
     work = tempfile.mkdtemp(prefix="bimbench-", dir=BASE)
+    if args.keys:
+        try:
+            print(bench_keys(work, args.level, args.reps, [args.only] if args.only else ["postgresql", "sqlite"]))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         pg = bench_postgresql(work, args.level) if args.only in (None, "postgresql") else None
         lite = bench_sqlite(work, args.level) if args.only in (None, "sqlite") else None

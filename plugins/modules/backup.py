@@ -201,6 +201,21 @@ EXAMPLES = r'''
     repository: /var/backups/bim
     type: full
     lock_timeout: 600
+
+- name: Backup into a keyed, encrypted repository (the key from Ansible Vault)
+  bim.wall_system.backup:
+    engine: sqlite
+    sqlite_path: /var/lib/bim/walls.db
+    repository: /var/backups/bim-keyed
+    repository_key: "{{ bim_backup_repository_key }}"
+
+- name: Rotate the repository key (chunks are not rewritten)
+  bim.wall_system.backup:
+    engine: sqlite
+    sqlite_path: /var/lib/bim/walls.db
+    repository: /var/backups/bim-keyed
+    repository_key: "{{ bim_backup_repository_key }}"
+    new_repository_key: "{{ vault_new_repository_key }}"
 '''
 
 RETURN = r'''
