@@ -51,6 +51,8 @@ result = run_backup(params, sys.argv[2], json.loads(sys.argv[3]))
 result["wall_s"] = time.monotonic() - started
 result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 result["child_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+usage = resource.getrusage(resource.RUSAGE_SELF)
+result["cpu_self_s"] = usage.ru_utime + usage.ru_stime  # our process only: where a key costs
 print(json.dumps(result, default=str))
 """
 
@@ -234,19 +236,64 @@ def bench_keys(work, level, reps, engines):
             params = {"engine": "sqlite", "sqlite_path": SQLITE}
             run(["cat", SQLITE], stdout=subprocess.DEVNULL)  # warm-up
         times = {label: [] for label, _options in KEY_MODES}
+        cpu = {label: [] for label, _options in KEY_MODES}
         for rep in range(reps):
             for label, options in KEY_MODES:
                 repo = os.path.join(work, "keys-%s-%s-%d" % (engine, label, rep))
                 result = our_backup(params, repo, dict(options, type="full", compression_level=level))
                 times[label].append(result["wall_s"])
+                cpu[label].append(result["cpu_self_s"])
                 shutil.rmtree(repo, ignore_errors=True)
-        base = statistics.median(times["unkeyed"])
-        lines.append("%s full backup, median of %d (s: %s)" % (engine, reps, json.dumps(
-            {label: [round(t, 2) for t in values] for label, values in times.items()})))
+        lines.append("%s full backup, %d rounds (wall s: %s; CPU s of our process: %s)" % (engine, reps, json.dumps(
+            {label: [round(t, 2) for t in values] for label, values in times.items()}), json.dumps(
+            {label: [round(t, 2) for t in values] for label, values in cpu.items()})))
         for label, _options in KEY_MODES[1:]:
-            median = statistics.median(times[label])
-            lines.append("  %-13s / unkeyed: %.3fx  (%.2f s / %.2f s; target <= 1.10x)" % (label, median / base, median, base))
+            for what, figures in (("wall", times), ("CPU", cpu)):
+                base, median = statistics.median(figures["unkeyed"]), statistics.median(figures[label])
+                lines.append("  %-13s / unkeyed, median %-4s: %.3fx  (%.2f s / %.2f s; target <= 1.10x)"
+                             % (label, what, median / base, median, base))
+    lines.append(codec_cost(level))
     return "\n".join(lines)
+
+
+def codec_cost(level):
+    """CPU seconds (one thread) of what a key adds per chunk, on the SQLite file in 256 KiB chunks:
+    naming (SHA-256 vs HMAC), sealing and opening (AES-256-GCM / HMAC), against zstd's compression."""
+    import hashlib
+    import zstandard
+    from ansible_collections.bim.wall_system.plugins.module_utils.repository.keys import RepositoryKey
+    chunks = []
+    with open(SQLITE, "rb") as handle:
+        while True:
+            block = handle.read(256 * 1024)
+            if not block:
+                break
+            chunks.append(block)
+    size = sum(len(c) for c in chunks)
+    compressor = zstandard.ZstdCompressor(level=level)
+
+    def cpu(func):
+        started = time.process_time()
+        out = [func(c) for c in chunks]
+        return time.process_time() - started, out
+
+    t_zstd, frames = cpu(compressor.compress)
+    t_sha, _ = cpu(lambda c: hashlib.sha256(c).hexdigest())
+    parts = ["codec CPU on %s in %d chunks (one thread): zstd-%d %.2f s, SHA-256 names %.2f s" % (
+        mib(size), len(chunks), level, t_zstd, t_sha)]
+    for mode in ("authenticated", "encrypted"):
+        key = RepositoryKey.generate(mode)
+        t_name, _ = cpu(key.chunk_id)
+        started = time.process_time()
+        sealed = [key.seal_chunk("0" * 64, f) for f in frames]
+        t_seal = time.process_time() - started
+        started = time.process_time()
+        for s in sealed:
+            key.open_chunk("0" * 64, s)
+        t_open = time.process_time() - started
+        parts.append("  %s: HMAC names %.2f s, seal %.2f s, open %.2f s (%.1f%% of zstd + SHA-256)" % (
+            mode, t_name, t_seal, t_open, 100.0 * (t_name - t_sha + t_seal) / (t_zstd + t_sha)))
+    return "\n".join(parts)
 
 
 def mib(n):

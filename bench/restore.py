@@ -54,6 +54,9 @@ result = run_restore(ConnectionParams(**cfg["params"]), cfg["repo"], "latest", m
                      staging_dir=cfg.get("staging"), verification=cfg.get("verification", "auto"),
                      repository_key=cfg.get("key"))
 result["wall_s"] = time.monotonic() - started
+import resource
+usage = resource.getrusage(resource.RUSAGE_SELF)
+result["cpu_self_s"] = usage.ru_utime + usage.ru_stime
 print(json.dumps(result, default=str))
 """
 
@@ -200,6 +203,7 @@ def bench_keys(work, reps, engines):
         if engine == "postgresql":  # the live database the swaps replace (not timed)
             child({"params": params, "repo": repos["unkeyed"], "mode": "new", "target": LIVE_DB, "state": state})
         times[engine] = {label: [] for label, _o, _k in KEY_MODES}
+        cpu = {label: [] for label, _o, _k in KEY_MODES}
         for _rep in range(reps):
             for label, _options, key in KEY_MODES:
                 result = child({"params": live, "repo": repos[label], "state": state, "key": key})
@@ -208,12 +212,14 @@ def bench_keys(work, reps, engines):
                 else:
                     drop_restore_point(result)
                 times[engine][label].append(result["wall_s"])
+                cpu[label].append(result["cpu_self_s"])
         if engine == "postgresql":
             psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % LIVE_DB)
-        print(json.dumps({engine: times[engine]}))
+        print(json.dumps({engine: times[engine], "cpu_self_s": cpu}))
         for label, _options, _key in KEY_MODES[1:]:
             line("%s swap restore, %s vs unkeyed" % (engine, label), times[engine]["unkeyed"], times[engine][label],
                  "(target <= 1.10x)")
+            line("  the same, CPU of the restoring process", cpu["unkeyed"], cpu[label])
     return times
 
 
