@@ -118,8 +118,8 @@ def unwrap(document, passphrase, repository_id, where):
     try:
         return AESGCM(kek).decrypt(nonce, wrapped, _wrap_context(repository_id, document["mode"]))
     except (InvalidTag, ValueError):
-        raise KeyFileError("the repository key does not open %s (wrong key, or its key.json or config.json was altered)"
-                        % where)
+        raise KeyFileError("the repository key does not open %s (wrong key, or its key.json or config.json "
+                           "was altered)" % where)
 
 
 class RepositoryKey:

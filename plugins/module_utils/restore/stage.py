@@ -181,6 +181,7 @@ def plan_pull(secondary, selector, staging_path, key=None):
     Repository = repository.Repository
     if selector not in (None, "", "latest", "latest_verified"):
         repository.check_backup_id(selector)
+
     def plan():
         local = Repository(staging_path, key=key) if Repository.exists(staging_path) else None
         with _RemoteReader(secondary, key) as remote:
