@@ -9,6 +9,10 @@ Run by hand (not by the test command), as root, from the collection root (python
     PYTHONPATH=.cache/collections python bench/backup.py --setup --walls 1000000   # builds the data once
     PYTHONPATH=.cache/collections python bench/backup.py                           # measures
     PYTHONPATH=.cache/collections python bench/backup.py --teardown                # removes it all
+    PYTHONPATH=/work/collections python bench/backup.py --keys [--reps 3]         # cost of a repository key
+
+--keys times full backups (table digests included) into an unkeyed, an authenticated and an
+encrypted repository, alternated, and compares the medians (issue 13: encryption <= 10%).
 
 --setup makes a dedicated PostgreSQL 15 cluster under /var/tmp/bimbench (port 5499, WAL archived
 by pgBackRest stanza ``bench``), database ``bimbench`` and a SQLite file with the same walls,
@@ -49,6 +53,8 @@ result = run_backup(params, sys.argv[2], json.loads(sys.argv[3]))
 result["wall_s"] = time.monotonic() - started
 result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 result["child_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+usage = resource.getrusage(resource.RUSAGE_SELF)
+result["cpu_self_s"] = usage.ru_utime + usage.ru_stime  # our process only: where a key costs
 print(json.dumps(result, default=str))
 """
 
@@ -213,6 +219,85 @@ def bench_sqlite(work, level):
     }
 
 
+# The three kinds of repository --keys compares: (label, backup options).
+KEY_MODES = (("unkeyed", {}),
+             ("authenticated", {"repository_key": "bench repository key 0123456789", "repository_encryption": False}),
+             ("encrypted", {"repository_key": "bench repository key 0123456789", "repository_encryption": True}))
+
+
+def bench_keys(work, level, reps, engines):
+    """Full backups into an unkeyed, an authenticated and an encrypted repository, alternated."""
+    import statistics
+    lines = []
+    for engine in engines:
+        if engine == "postgresql":
+            params = {"engine": "postgresql", "db_host": "127.0.0.1", "db_port": PORT, "db_user": "postgres",
+                      "db_name": DB}
+            run("%s -Fc -Z0 > /dev/null" % os.path.join(PG_BIN, "pg_dump"), shell=True, env=pg_env())  # warm-up
+        else:
+            params = {"engine": "sqlite", "sqlite_path": SQLITE}
+            run(["cat", SQLITE], stdout=subprocess.DEVNULL)  # warm-up
+        times = {label: [] for label, _options in KEY_MODES}
+        cpu = {label: [] for label, _options in KEY_MODES}
+        for rep in range(reps):
+            for label, options in KEY_MODES:
+                repo = os.path.join(work, "keys-%s-%s-%d" % (engine, label, rep))
+                result = our_backup(params, repo, dict(options, type="full", compression_level=level))
+                times[label].append(result["wall_s"])
+                cpu[label].append(result["cpu_self_s"])
+                shutil.rmtree(repo, ignore_errors=True)
+        lines.append("%s full backup, %d rounds (wall s: %s; CPU s of our process: %s)" % (engine, reps, json.dumps(
+            {label: [round(t, 2) for t in values] for label, values in times.items()}), json.dumps(
+            {label: [round(t, 2) for t in values] for label, values in cpu.items()})))
+        for label, _options in KEY_MODES[1:]:
+            for what, figures in (("wall", times), ("CPU", cpu)):
+                base, median = statistics.median(figures["unkeyed"]), statistics.median(figures[label])
+                lines.append("  %-13s / unkeyed, median %-4s: %.3fx  (%.2f s / %.2f s; target <= 1.10x)"
+                             % (label, what, median / base, median, base))
+    lines.append(codec_cost(level))
+    return "\n".join(lines)
+
+
+def codec_cost(level):
+    """CPU seconds (one thread) of what a key adds per chunk, on the SQLite file in 256 KiB chunks:
+    naming (SHA-256 vs HMAC), sealing and opening (AES-256-GCM / HMAC), against zstd's compression."""
+    import hashlib
+    import zstandard
+    from ansible_collections.bim.wall_system.plugins.module_utils.repository.keys import RepositoryKey
+    chunks = []
+    with open(SQLITE, "rb") as handle:
+        while True:
+            block = handle.read(256 * 1024)
+            if not block:
+                break
+            chunks.append(block)
+    size = sum(len(c) for c in chunks)
+    compressor = zstandard.ZstdCompressor(level=level)
+
+    def cpu(func):
+        started = time.process_time()
+        out = [func(c) for c in chunks]
+        return time.process_time() - started, out
+
+    t_zstd, frames = cpu(compressor.compress)
+    t_sha = cpu(lambda c: hashlib.sha256(c).hexdigest())[0]
+    parts = ["codec CPU on %s in %d chunks (one thread): zstd-%d %.2f s, SHA-256 names %.2f s" % (
+        mib(size), len(chunks), level, t_zstd, t_sha)]
+    for mode in ("authenticated", "encrypted"):
+        key = RepositoryKey.generate(mode)
+        t_name = cpu(key.chunk_id)[0]
+        started = time.process_time()
+        sealed = [key.seal_chunk("0" * 64, f) for f in frames]
+        t_seal = time.process_time() - started
+        started = time.process_time()
+        for s in sealed:
+            key.open_chunk("0" * 64, s)
+        t_open = time.process_time() - started
+        parts.append("  %s: HMAC names %.2f s, seal %.2f s, open %.2f s (%.1f%% of zstd + SHA-256)" % (
+            mode, t_name, t_seal, t_open, 100.0 * (t_name - t_sha + t_seal) / (t_zstd + t_sha)))
+    return "\n".join(parts)
+
+
 def mib(n):
     return "%.1f MiB" % (n / 1048576.0)
 
@@ -269,6 +354,8 @@ def main():
     parser.add_argument("--level", type=int, default=3, help="zstd level of our chunks")
     parser.add_argument("--only", choices=["postgresql", "sqlite"])
     parser.add_argument("--json", help="also write the raw figures to this file")
+    parser.add_argument("--keys", action="store_true", help="only compare unkeyed, authenticated and encrypted")
+    parser.add_argument("--reps", type=int, default=3, help="rounds of --keys")
     args = parser.parse_args()
     if args.teardown:
         teardown()
@@ -277,6 +364,12 @@ def main():
         setup(args.walls)
     start_cluster()
     work = tempfile.mkdtemp(prefix="bimbench-", dir=BASE)
+    if args.keys:
+        try:
+            print(bench_keys(work, args.level, args.reps, [args.only] if args.only else ["postgresql", "sqlite"]))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         pg = bench_postgresql(work, args.level) if args.only in (None, "postgresql") else None
         lite = bench_sqlite(work, args.level) if args.only in (None, "sqlite") else None

@@ -16,6 +16,9 @@ backup the nightly ``verify_backups`` has restore-verified (``verification: auto
 image is proven identical to the one verified), and with ``verification: full`` (integrity
 checks and digests again). With --fleet-inventory the wall time
 of the recovery_drill playbook across that fleet is measured too.
+
+``--keys`` instead compares the same swap restores from an unkeyed, an authenticated and an
+encrypted repository holding a backup of the same data, alternated (issue 13: encryption <= 10%).
 """
 
 from __future__ import annotations
@@ -48,8 +51,12 @@ started = time.monotonic()
 # benchmark drops them between runs, untimed.
 result = run_restore(ConnectionParams(**cfg["params"]), cfg["repo"], "latest", mode=cfg.get("mode", "swap"),
                      target_name=cfg.get("target"), jobs=2, keep_restore_points=1000, state_dir=cfg["state"],
-                     staging_dir=cfg.get("staging"), verification=cfg.get("verification", "auto"))
+                     staging_dir=cfg.get("staging"), verification=cfg.get("verification", "auto"),
+                     repository_key=cfg.get("key"))
 result["wall_s"] = time.monotonic() - started
+import resource
+usage = resource.getrusage(resource.RUSAGE_SELF)
+result["cpu_self_s"] = usage.ru_utime + usage.ru_stime
 print(json.dumps(result, default=str))
 """
 
@@ -58,7 +65,7 @@ import json, sys
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import verify_backups
 r = verify_backups(sys.argv[2], ["latest"], level="restore", params=ConnectionParams(**json.loads(sys.argv[1])),
-                   state_dir=sys.argv[3])
+                   state_dir=sys.argv[3], repository_key=(sys.argv[4:] or [None])[0])
 assert r["passed"], r
 """
 
@@ -66,7 +73,8 @@ BACKUP = r"""
 import json, sys
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup import run_backup
-r = run_backup(ConnectionParams(**json.loads(sys.argv[1])), sys.argv[2], {"type": "full"})
+r = run_backup(ConnectionParams(**json.loads(sys.argv[1])), sys.argv[2],
+               dict(json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}, type="full"))
 print(json.dumps({"backup_id": r["backup_id"], "source_bytes": r.get("source_bytes")}))
 """
 
@@ -164,6 +172,57 @@ def bench_sqlite(work, reps):
             "file_bytes": os.path.getsize(SQLITE)}
 
 
+KEY = "bench repository key 0123456789"
+# (label, backup options, key of the restore)
+KEY_MODES = (("unkeyed", {}, None),
+             ("authenticated", {"repository_key": KEY, "repository_encryption": False}, KEY),
+             ("encrypted", {"repository_key": KEY, "repository_encryption": True}, KEY))
+
+
+def bench_keys(work, reps, engines):
+    """Swap restores of the same data from an unkeyed, an authenticated and an encrypted repository."""
+    state = os.path.join(work, "state")
+    times = {}
+    for engine in engines:
+        if engine == "postgresql":
+            params, live = pg_params(DB), pg_params(LIVE_DB)
+            psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % LIVE_DB)
+        else:
+            path = os.path.join(work, "live", "walls.db")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            shutil.copy(SQLITE, path)
+            params = live = {"engine": "sqlite", "sqlite_path": path}
+        repos = {}
+        for label, options, key in KEY_MODES:
+            repos[label] = os.path.join(work, "repo-%s-%s" % (engine, label))
+            subprocess.run([sys.executable, "-c", BACKUP, json.dumps(params), repos[label], json.dumps(options)],
+                           check=True, stdout=subprocess.DEVNULL)
+            if engine == "sqlite":  # as the nightly verify_backups leaves it: verification auto = identity
+                subprocess.run([sys.executable, "-c", VERIFY, json.dumps(params), repos[label], state] + (
+                    [key] if key else []), check=True)
+        if engine == "postgresql":  # the live database the swaps replace (not timed)
+            child({"params": params, "repo": repos["unkeyed"], "mode": "new", "target": LIVE_DB, "state": state})
+        times[engine] = {label: [] for label, _o, _k in KEY_MODES}
+        cpu = {label: [] for label, _o, _k in KEY_MODES}
+        for _rep in range(reps):
+            for label, _options, key in KEY_MODES:
+                result = child({"params": live, "repo": repos[label], "state": state, "key": key})
+                if engine == "postgresql" and result.get("restore_point"):
+                    psql("DROP DATABASE %s WITH (FORCE)" % result["restore_point"])
+                else:
+                    drop_restore_point(result)
+                times[engine][label].append(result["wall_s"])
+                cpu[label].append(result["cpu_self_s"])
+        if engine == "postgresql":
+            psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % LIVE_DB)
+        print(json.dumps({engine: times[engine], "cpu_self_s": cpu}))
+        for label, _options, _key in KEY_MODES[1:]:
+            line("%s swap restore, %s vs unkeyed" % (engine, label), times[engine]["unkeyed"], times[engine][label],
+                 "(target <= 1.10x)")
+            line("  the same, CPU of the restoring process", cpu["unkeyed"], cpu[label])
+    return times
+
+
 def bench_drill(inventory, reps):
     times = []
     env = dict(os.environ)
@@ -189,9 +248,17 @@ def main():
     parser.add_argument("--skip-postgresql", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--fleet-inventory", help="also time the recovery_drill playbook on this fleet")
+    parser.add_argument("--keys", action="store_true", help="only compare unkeyed, authenticated and encrypted")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="bimbench-rs-", dir="/var/tmp")
     os.chmod(work, 0o755)
+    if args.keys:
+        try:
+            bench_keys(work, args.reps, [e for e in ("postgresql", "sqlite")
+                                         if not getattr(args, "skip_" + e)])
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         if not args.skip_postgresql:
             pg = bench_postgresql(work, args.reps)

@@ -30,6 +30,7 @@ author:
   - BIM Wall System operations team (@bim-ops)
 extends_documentation_fragment:
   - bim.wall_system.connection
+  - bim.wall_system.repository_key
 attributes:
   check_mode:
     description: Can run in check mode and return a prediction of what would change, without changing anything.
@@ -167,11 +168,27 @@ options:
       - With O(method=physical), the folder of the archiving files (inventory C(bim_archiving_dir)).
     type: path
     default: /var/lib/bim-wall-system/archiving
+  repository_encryption:
+    description:
+      - When the module creates the repository with O(repository_key), encrypt it (AES-256-GCM) so that it
+        holds only ciphertext; V(false) makes it authenticated only (HMAC-SHA256, content readable).
+      - Chunk names are keyed either way, so they reveal nothing of the content. Ignored for an existing
+        repository, which keeps the mode it was created with.
+    type: bool
+    default: true
+  new_repository_key:
+    description:
+      - Rotate the key. The repository's data key is re-wrapped under this key (with O(repository_key) the
+        current one) before the backup, under the lock; chunks and manifests are not rewritten. From then on
+        only the new key opens the repository, and copy targets get the new key file with the next copy.
+      - Set C(bim_backup_repository_key) to the new key for the runs that follow. Never logged.
+    type: str
 requirements:
   - zstandard
   - pyfastcdc
   - psycopg (PostgreSQL)
   - paramiko (SFTP copies)
+  - cryptography (with O(repository_key))
   - pg_dump on the managed host (PostgreSQL)
 notes:
   - The SQLite copy needs free space for one database copy in the repository's file system.
@@ -209,6 +226,21 @@ EXAMPLES = r'''
     repository: /var/backups/bim
     type: full
     lock_timeout: 600
+
+- name: Backup into a keyed, encrypted repository (the key from Ansible Vault)
+  bim.wall_system.backup:
+    engine: sqlite
+    sqlite_path: /var/lib/bim/walls.db
+    repository: /var/backups/bim-keyed
+    repository_key: "{{ bim_backup_repository_key }}"
+
+- name: Rotate the repository key (chunks are not rewritten)
+  bim.wall_system.backup:
+    engine: sqlite
+    sqlite_path: /var/lib/bim/walls.db
+    repository: /var/backups/bim-keyed
+    repository_key: "{{ bim_backup_repository_key }}"
+    new_repository_key: "{{ vault_new_repository_key }}"
 '''
 
 RETURN = r'''
@@ -345,6 +377,18 @@ repository:
   returned: always
   type: str
   sample: /var/backups/bim
+protection:
+  description:
+    - What the repository key gives the repository - V(encrypted) (authenticated and encrypted),
+      V(authenticated), or V(unkeyed) (a warning says that it is unauthenticated).
+  returned: success
+  type: str
+  sample: encrypted
+key_rotated:
+  description: Whether O(new_repository_key) re-wrapped the data key (planned, in check mode).
+  returned: success
+  type: bool
+  sample: false
 '''
 
 import traceback
@@ -359,6 +403,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import backup as backup_lib
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.chunker import HAS_FASTCDC, FASTCDC_IMPORT_ERROR
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import location_options
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.keys import (
+    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, key_argument_spec)
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
     HAS_ZSTD, ZSTD_IMPORT_ERROR, RepositoryError)
 
@@ -380,7 +426,10 @@ def argument_spec():
         suspicious_drop=dict(type="float", default=0.5),
         method=dict(type="str", default="logical", choices=["logical", "physical"]),
         archive_dir=dict(type="path", default="/var/lib/bim-wall-system/archiving"),
+        repository_encryption=dict(type="bool", default=True),
+        new_repository_key=dict(type="str", no_log=True),
     )
+    spec.update(key_argument_spec())
     return spec
 
 
@@ -407,13 +456,19 @@ def main():
         module.fail_json(msg=missing_required_lib("zstandard"), exception=str(ZSTD_IMPORT_ERROR))
     if not HAS_FASTCDC:
         module.fail_json(msg=missing_required_lib("pyfastcdc"), exception=str(FASTCDC_IMPORT_ERROR))
+    if (module.params["repository_key"] or module.params["new_repository_key"]) and not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
+    if module.params["new_repository_key"] and not module.params["repository_key"]:
+        module.fail_json(msg="new_repository_key rotates the key of a keyed repository: give its current "
+                             "repository_key too")
     try:
         params = ConnectionParams.from_params(module.params)
     except SchemaOverrideError as exc:
         module.fail_json(msg=str(exc))
     options = {name: module.params[name] for name in (
         "type", "full_every_days", "compression_level", "include_paths", "retention", "prune",
-        "copy_to", "lock_timeout", "suspicious_drop")}
+        "copy_to", "lock_timeout", "suspicious_drop", "repository_key", "repository_encryption",
+        "new_repository_key")}
     try:
         if module.check_mode:
             result = backup_lib.plan_backup(params, module.params["repository"], options)

@@ -33,6 +33,7 @@ attributes:
     support: none
 extends_documentation_fragment:
   - bim.wall_system.connection
+  - bim.wall_system.repository_key
 options:
   repository:
     description:
@@ -139,6 +140,12 @@ repository:
   returned: always
   type: str
   sample: /var/backups/bim
+protection:
+  description:
+    - V(encrypted), V(authenticated) or V(unkeyed) (a warning then says that the repository is unauthenticated).
+  returned: when O(repository) is read
+  type: str
+  sample: encrypted
 recoverable_window:
   description:
     - Earliest and latest moment (ISO-8601 UTC) a point-in-time restore can reach, from the continuous archive.
@@ -185,6 +192,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.connectio
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import backup as backup_lib
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.keys import (
+    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, key_argument_spec)
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
     HAS_ZSTD, ZSTD_IMPORT_ERROR, Repository, RepositoryError)
 
@@ -223,10 +232,13 @@ def main():
         backup_id=dict(type="str"),
         archive_dir=dict(type="path", default="/var/lib/bim-wall-system/archiving"),
     )
+    spec.update(key_argument_spec())
     module = AnsibleModule(argument_spec=spec, required_one_of=[("repository", "engine")],
                            required_if=[("engine", "sqlite", ("sqlite_path",))], supports_check_mode=True)
     if not HAS_ZSTD:
         module.fail_json(msg=missing_required_lib("zstandard"), exception=str(ZSTD_IMPORT_ERROR))
+    if module.params["repository_key"] and not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
     try:
         max_age = parse_age(module.params["max_age"])
     except ValueError as exc:
@@ -235,7 +247,7 @@ def main():
               "stale": False, "repository": None, "msg": "no logical repository given"}
     if module.params["repository"]:
         try:
-            repo = Repository(module.params["repository"])
+            repo = Repository(module.params["repository"], key=module.params["repository_key"])
             if module.params["backup_id"]:
                 repo.load_manifest(module.params["backup_id"])
             result = backup_lib.backup_summary(repo, max_age_s=max_age)

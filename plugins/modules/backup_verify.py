@@ -28,6 +28,7 @@ author:
 extends_documentation_fragment:
   - bim.wall_system.connection
   - bim.wall_system.restore_state
+  - bim.wall_system.repository_key
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -158,6 +159,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.connectio
     ConnectionParams, database_argument_spec, database_required_if)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SchemaOverrideError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.keys import (
+    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, key_argument_spec)
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import DEFAULT_STATE_DIR
@@ -178,9 +181,12 @@ def main():
         data_dir=dict(type="path"),
         lock_timeout=dict(type="int", default=60),
     )
+    argument_spec.update(key_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, required_if=database_required_if(),
                            supports_check_mode=True)
     p = module.params
+    if p["repository_key"] and not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
     from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
     base = dict(changed=False, passed=False, level=p["level"], backups=[], problems=[], recorded=False, duration_s=0.0)
     try:
@@ -191,7 +197,8 @@ def main():
         result = runner.verify_backups(
             p["repository"], p["backups"], level=p["level"], params=params, record=p["record"],
             check_mode=module.check_mode, jobs=p["jobs"], state_dir=p["state_dir"], scratch_dir=p["scratch_dir"],
-            staging_dir=p["staging_dir"], data_dir=p["data_dir"], lock_wait=p["lock_timeout"])
+            staging_dir=p["staging_dir"], data_dir=p["data_dir"], lock_wait=p["lock_timeout"],
+            repository_key=p["repository_key"])
     except MissingLibraryError as exc:
         module.fail_json(msg=missing_required_lib(exc.library), exception=exc.exception_text, **base)
     except (RestoreError, RepositoryError, DatabaseError, OSError) as exc:

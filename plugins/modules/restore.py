@@ -46,6 +46,7 @@ author:
 extends_documentation_fragment:
   - bim.wall_system.connection
   - bim.wall_system.restore_state
+  - bim.wall_system.repository_key
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -474,6 +475,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.connectio
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SchemaOverrideError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import location_options
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.keys import (
+    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, key_argument_spec)
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import DEFAULT_STATE_DIR
@@ -560,6 +563,7 @@ def argument_spec():
         archive_dir=dict(type="path", default="/var/lib/bim-wall-system/archiving"),
         marker_run=dict(type="str"),
     )
+    spec.update(key_argument_spec())
     return spec
 
 
@@ -619,7 +623,7 @@ def restore_backup(module, params, base):
                 keep_target=p["keep_target"], check_live_unchanged=p["check_live_unchanged"],
                 check_mode=module.check_mode, restore_files=p["restore_files"], files_root=p["files_root"],
                 state_dir=p["state_dir"], data_dir=p["data_dir"], staging_dir=p["staging_dir"],
-                lock_wait=p["lock_timeout"], verification=p["verification"]))
+                lock_wait=p["lock_timeout"], verification=p["verification"], repository_key=p["repository_key"]))
         if source.secondary:
             base["changed"] = True
     _finish(module, base)
@@ -629,6 +633,8 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), required_if=database_required_if(),
                            mutually_exclusive=MUTUALLY_EXCLUSIVE, supports_check_mode=True)
     p = module.params
+    if p["repository_key"] and not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
     base = dict(changed=False, backup_id=None, mode=p["mode"], restore_point=None, tables={}, verified=False,
                 warnings=[], duration_s=0.0)
     try:

@@ -20,7 +20,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker, files_stream, guard, retention
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import copy_backups, parse_target
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
-    HASH_NAME, Repository, RepositoryError, friendly_os_error, iso, manifest_format_version, new_backup_id, parse_time, syncfs,
+    Repository, RepositoryError, friendly_os_error, iso, manifest_format_version, new_backup_id, parse_time, syncfs,
     utcnow,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.writer import ChunkSession
@@ -40,6 +40,11 @@ DEFAULTS = {
     "workers": 2,
     # Library-only switch for benchmarks: skip the table digests (the manifest then has no tables).
     "table_digests": True,
+    # The operator's key (None: an unkeyed repository), encryption of a repository created with a
+    # key, and the key to rotate to (re-wraps the data key before this backup).
+    "repository_key": None,
+    "repository_encryption": True,
+    "new_repository_key": None,
 }
 
 
@@ -102,7 +107,7 @@ def plan_backup(params, repository, options=None, now=None):
     """Check mode: what a run would do, writing nothing."""
     opts = _options(options)
     now = now or utcnow()
-    repo = Repository(repository) if Repository.exists(repository) else None
+    repo = Repository(repository, key=opts["repository_key"]) if Repository.exists(repository) else None
     backups = repo.list_backups() if repo else []
     kind, parent = plan_type(backups, opts["type"], int(opts["full_every_days"]), now)
     return {
@@ -115,7 +120,16 @@ def plan_backup(params, repository, options=None, now=None):
         "repository_exists": Repository.exists(repository),
         "storage_locations": [{"url": t.url, "status": "planned"} for t in opts["targets"]],
         "source": params.describe(),
+        "protection": protection(repo) if repo else ("unkeyed" if not opts["repository_key"] else (
+            "encrypted" if opts["repository_encryption"] else "authenticated")),
+        "key_rotated": bool(repo and opts["new_repository_key"]),
+        "warnings": repo.warnings if repo else [],
     }
+
+
+def protection(repo):
+    """``unkeyed``, ``authenticated`` or ``encrypted``: what the repository's key gives it."""
+    return repo.codec.key.mode if repo.codec.keyed else "unkeyed"
 
 
 def _store_files(session, paths):
@@ -236,11 +250,13 @@ def run_backup(params, repository, options=None):
 
 
 def _run(params, repository, opts):
-    repo = Repository(repository, create=True)
+    repo = Repository(repository, create=True, key=opts["repository_key"], encryption=opts["repository_encryption"])
     started = utcnow()
     clock = time.monotonic()
     with repo.lock("backup", wait=opts["lock_timeout"]):
         repo.clean_tmp()
+        if opts["new_repository_key"]:
+            repo.rotate_key(opts["new_repository_key"])
         # Chunks of a crashed run are named by no manifest: remove them before deduplicating
         # against the repository, so nothing unverified is ever reused.
         orphans = repo.prune()
@@ -301,7 +317,7 @@ def _run(params, repository, opts):
             "streams": streams,
             "chunker": streams["database"]["chunker"],
             "codec": {"name": "zstd", "level": opts["compression_level"]},
-            "hash": HASH_NAME,
+            "hash": repo.codec.hash_name,
             "include_paths": list(opts["include_paths"] or []),
         }
         if suspicious:
@@ -358,6 +374,8 @@ def _run(params, repository, opts):
         "expired": expired,
         "pruned": pruned,
         "timings": session.timings,
+        "protection": protection(repo),
+        "key_rotated": bool(opts["new_repository_key"]),
     }
 
 
@@ -396,6 +414,8 @@ def backup_summary(repo, now=None, max_age_s=None):
         "suspicious": [i["id"] for i in items if i["suspicious"]],
         "damaged_manifests": repo.damaged_manifests(),
         "stale": False,
+        "protection": protection(repo),
+        "warnings": list(repo.warnings),
         "msg": "%d backup(s) in %s" % (len(items), repo.path),
     }
     if max_age_s is not None:

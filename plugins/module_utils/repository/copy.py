@@ -10,7 +10,6 @@ so the target never lists a backup it does not fully hold; the next run copies w
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import stat
@@ -28,7 +27,8 @@ except ImportError as exc:  # pragma: no cover - checked by the modules
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
-    CHUNK_ID_RE, BACKUP_ID_RE, CorruptChunkError, Repository, RepositoryError, manifest_checksum,
+    CHUNK_ID_RE, BACKUP_ID_RE, DIR_MODE, FORMAT_VERSION, KEYED_FORMAT_VERSION, CorruptChunkError, Repository,
+    RepositoryError, read_config,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import guard
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.host_keys import DEFAULT_KNOWN_HOSTS, HostTrust, entry_name, translate
@@ -95,10 +95,25 @@ class LocalTarget:
     def open(self):
         old = os.umask(0o077)
         try:
-            self.repo = Repository(self.path, create=True)
+            for sub in ("", "chunks", "manifests", "verifications", "tmp"):
+                os.makedirs(os.path.join(self.path, sub), mode=DIR_MODE, exist_ok=True)
         finally:
             os.umask(old)
+
+    def attach(self, source):
+        """Open the target as a repository like ``source`` (after match_identity)."""
+        self.repo = source.open_copy(self.path)
         self.repo.clean_tmp()
+
+    def read_meta(self, name):
+        try:
+            with open(os.path.join(self.path, name), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+    def put_meta(self, name, data):
+        atomic_write(os.path.join(self.path, name), data, tmp_dir=os.path.join(self.path, "tmp"))
 
     def close(self):
         pass
@@ -116,7 +131,7 @@ class LocalTarget:
         finally:
             os.umask(old)
         with open(self.repo.chunk_path(chunk_id), "rb") as handle:
-            Repository.decode_chunk(chunk_id, handle.read(), length)
+            self.repo.decode_chunk(chunk_id, handle.read(), length)
 
     def put_manifest(self, backup_id, raw):
         atomic_write(self.repo.manifest_path(backup_id), raw, tmp_dir=self.repo.tmp_dir)
@@ -142,6 +157,7 @@ class SftpTarget:
         self.url = "sftp://%s@%s:%d%s" % (user, host, port, self.path)
         self.client = None
         self.sftp = None
+        self.codec = None
 
     def open(self):
         if not HAS_PARAMIKO:
@@ -169,12 +185,6 @@ class SftpTarget:
         self._mkdirs(self.path)
         for sub in ("chunks", "manifests", "verifications", "tmp"):
             self._mkdirs(posixpath.join(self.path, sub))
-        config = posixpath.join(self.path, "config.json")
-        if not self._exists(config):
-            data = json.dumps({"format": "bim-backup-repository", "format_version": 1,
-                               "repository_id": uuid.uuid4().hex, "chunk_hash": "sha256", "codec": "zstd",
-                               "created": None}, indent=2, sort_keys=True).encode()
-            self._put_atomic(config, data)
         # Leftovers of an interrupted copy.
         tmp = posixpath.join(self.path, "tmp")
         for name in self.sftp.listdir(tmp):
@@ -182,6 +192,20 @@ class SftpTarget:
                 self.sftp.remove(posixpath.join(tmp, name))
             except OSError:
                 pass
+
+    def attach(self, source):
+        """Check what arrives with ``source``'s codec (the same key, after match_identity)."""
+        self.codec = source.codec
+
+    def read_meta(self, name):
+        try:
+            with self.sftp.open(posixpath.join(self.path, name), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+    def put_meta(self, name, data):
+        self._put_atomic(posixpath.join(self.path, name), data)
 
     def close(self):
         if self.client is not None:
@@ -236,7 +260,7 @@ class SftpTarget:
         with self.sftp.open(path, "rb") as handle:
             handle.prefetch()
             back = handle.read()
-        Repository.decode_chunk(chunk_id, back, length)
+        self.codec.decode_chunk(chunk_id, back, length)
 
     def put_manifest(self, backup_id, raw):
         self._put_atomic(posixpath.join(self.path, "manifests", backup_id + ".json"), raw)
@@ -246,9 +270,11 @@ class SftpTarget:
         for backup_id in sorted(self.manifest_ids()):
             with self.sftp.open(posixpath.join(self.path, "manifests", backup_id + ".json"), "rb") as handle:
                 handle.prefetch()
-                manifest = json.loads(handle.read().decode("utf-8"))
-            if manifest.get("checksum") != manifest_checksum(manifest):
-                raise RepositoryError("manifest %s on %s fails its checksum; not pruning there" % (backup_id, self.url))
+                raw = handle.read()
+            try:
+                manifest = self.codec.parse_manifest(backup_id, raw)
+            except RepositoryError as exc:
+                raise RepositoryError("%s on %s; not pruning there" % (exc, self.url))
             out.append({"id": backup_id, "finished": manifest["finished"],
                         "chunks": set(Repository.manifest_chunks(manifest)), "suspicious": manifest.get("suspicious")})
         return out
@@ -278,6 +304,29 @@ def _apply_retention(target, rules, prune, result):
             result["pruned_chunks"] += 1
 
 
+def match_identity(repo, target):
+    """Make ``target`` a copy of ``repo``'s identity: a new target gets its key.json and config.json;
+    an existing one must be the same kind of repository (a keyed one: the same repository id), and
+    gets the primary's key.json when the key was rotated since the last copy."""
+    config_raw, key_raw = repo.identity()
+    existing = target.read_meta("config.json")
+    if existing is None:
+        if key_raw is not None:
+            target.put_meta("key.json", key_raw)
+        target.put_meta("config.json", config_raw)  # last: config.json makes the folder a repository
+        return
+    config = read_config(existing, describe_url(target.url))
+    if repo.codec.keyed:
+        if (config.get("format_version") != KEYED_FORMAT_VERSION
+                or config.get("repository_id") != repo.config.get("repository_id")):
+            raise RepositoryError("copy target %s holds another repository; a keyed repository is copied only into "
+                                  "an empty folder or its own copy" % describe_url(target.url))
+        if target.read_meta("key.json") != key_raw:
+            target.put_meta("key.json", key_raw)
+    elif config.get("format_version") != FORMAT_VERSION:
+        raise RepositoryError("copy target %s is a keyed repository and its source is not" % describe_url(target.url))
+
+
 def copy_backups(repo, target, manifests, rules=None, prune=True):
     """Copy ``manifests`` (and their chunks) that the target lacks, then apply ``rules`` (retention)
     on the target. Returns a status dict."""
@@ -287,6 +336,8 @@ def copy_backups(repo, target, manifests, rules=None, prune=True):
         target.open()
         if getattr(target, "trust", None) is not None:
             result["host_key"] = {"fingerprint": target.trust.fingerprint, "trust": target.trust.status}
+        match_identity(repo, target)
+        target.attach(repo)
         have_manifests = target.manifest_ids()
         have_chunks = target.chunk_ids()
         for manifest in manifests:
@@ -297,7 +348,7 @@ def copy_backups(repo, target, manifests, rules=None, prune=True):
                     continue
                 with open(repo.chunk_path(chunk_id), "rb") as handle:
                     raw = handle.read()
-                Repository.decode_chunk(chunk_id, raw, length)  # never copy a corrupt chunk
+                repo.decode_chunk(chunk_id, raw, length)  # never copy a corrupt chunk
                 target.put_chunk(chunk_id, raw, length)
                 have_chunks.add(chunk_id)
                 result["copied_chunks"] += 1

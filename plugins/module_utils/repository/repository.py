@@ -2,7 +2,9 @@
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The backup repository: content-addressed zstd chunks, immutable manifests, verification
-records and an exclusive lock. The on-disk format is docs/repository-format.md (version 1).
+records and an exclusive lock. The on-disk format is docs/repository-format.md: version 1
+(unkeyed: sha256 chunk names, an unkeyed manifest checksum) and version 2 (keyed: every chunk and
+manifest sealed under the repository key of ``keys.py``, authenticated and optionally encrypted).
 
 Plain Python: no Ansible types. Every error is a ``RepositoryError`` whose message is safe to show.
 """
@@ -33,15 +35,20 @@ except ImportError as exc:  # pragma: no cover - checked by the modules
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write, fsync_directory
 from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import file_lock
+from ansible_collections.bim.wall_system.plugins.module_utils.repository import keys
 
 FORMAT_NAME = "bim-backup-repository"
-FORMAT_VERSION = 1  # of the repository itself (config.json)
-KNOWN_FORMAT_VERSIONS = (1,)
+# Of the repository itself (config.json): 1 unkeyed, 2 keyed. An unkeyed repository is still
+# created as 1, so releases before keys keep reading it; they refuse a keyed one by its version.
+FORMAT_VERSION = 1
+KEYED_FORMAT_VERSION = 2
+KNOWN_FORMAT_VERSIONS = (1, 2)
 # Manifest version 2 adds a table entry's "digest_form", which a reader must honour to verify
 # the table (a reader that does not know it would take a binary digest for a text one and call a
 # good backup damaged). A manifest that records no form stays version 1, so older releases read it.
 KNOWN_MANIFEST_VERSIONS = (1, 2)
 HASH_NAME = "sha256"
+KEYED_HASH_NAME = "hmac-sha256"
 BACKUP_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 CHUNK_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 BACKUP_TYPES = ("full", "differential", "incremental")
@@ -327,10 +334,139 @@ class ChunkReader:
         self.close()
 
 
+class Codec:
+    """How a repository names, stores and checks chunks and manifests.
+
+    Unkeyed (format 1): a chunk is a zstd frame named by the SHA-256 of its content; a manifest is
+    JSON with an unkeyed checksum. Keyed (format 2, ``key`` a ``keys.RepositoryKey``): chunk names
+    are keyed, and chunks and manifests are sealed (HMAC or AES-256-GCM) with their name as context.
+    Every ``open_*`` checks authenticity before it decompresses or parses anything.
+    """
+
+    def __init__(self, key=None, where="the repository"):
+        self.key = key
+        self.where = where
+
+    @property
+    def keyed(self):
+        return self.key is not None
+
+    @property
+    def hash_name(self):
+        return KEYED_HASH_NAME if self.keyed else HASH_NAME
+
+    def chunk_id(self, data):
+        return self.key.chunk_id(data) if self.keyed else chunk_hash(data)
+
+    def seal_chunk(self, chunk_id, frame):
+        """The bytes stored for a chunk whose zstd frame is ``frame``."""
+        return self.key.seal_chunk(chunk_id, frame) if self.keyed else frame
+
+    def decode_chunk(self, chunk_id, raw, expected_length=None):
+        """The content of a stored chunk, checked: authentic (keyed), decompresses, right length and name."""
+        if not CHUNK_ID_RE.match(chunk_id or ""):
+            raise CorruptChunkError(chunk_id, "invalid chunk id")
+        if self.keyed:
+            raw = self.key.open_chunk(chunk_id, raw)
+            if raw is None:
+                raise CorruptChunkError(chunk_id, "fails its authentication (damaged, forged, or moved from another "
+                                                  "name or repository)")
+        try:
+            data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=64 * 1024 * 1024)
+        except zstandard.ZstdError as exc:
+            raise CorruptChunkError(chunk_id, "does not decompress (%s)" % exc)
+        if expected_length is not None and len(data) != expected_length:
+            raise CorruptChunkError(chunk_id, "length %d, manifest says %d" % (len(data), expected_length))
+        if self.chunk_id(data) != chunk_id:
+            raise CorruptChunkError(chunk_id, "content does not match its hash")
+        return data
+
+    def seal_manifest(self, backup_id, text):
+        return self.key.seal_manifest(backup_id, text) if self.keyed else text
+
+    def parse_manifest(self, backup_id, raw):
+        """The manifest dict of the stored bytes ``raw`` of ``manifests/<backup_id>.json``, checked:
+        authentic for this id (keyed), JSON, a known version, its checksum, its id."""
+        check_backup_id(backup_id)
+        if self.keyed:
+            raw = self.key.open_manifest(backup_id, raw)
+            if raw is None:
+                raise RepositoryError("manifest of backup %s fails its authentication (damaged, forged, or "
+                                      "replayed from another backup or repository)" % backup_id)
+        try:
+            manifest = json.loads(raw.decode("utf-8"))
+        except ValueError as exc:
+            raise RepositoryError("manifest of backup %s is not valid JSON: %s" % (backup_id, exc))
+        if not isinstance(manifest, dict):
+            raise RepositoryError("manifest of backup %s is not a JSON object" % backup_id)
+        if manifest.get("format_version") not in KNOWN_MANIFEST_VERSIONS:
+            raise RepositoryError("backup %s has manifest format version %r; this release reads %s"
+                                  % (backup_id, manifest.get("format_version"), list(KNOWN_MANIFEST_VERSIONS)))
+        if manifest.get("checksum") != manifest_checksum(manifest):
+            raise RepositoryError("manifest of backup %s fails its checksum (damaged or edited)" % backup_id)
+        if manifest.get("id") != backup_id:
+            raise RepositoryError("manifest file %s names backup %r" % (backup_id, manifest.get("id")))
+        return manifest
+
+    def warnings(self):
+        if self.keyed:
+            return []
+        return ["backup repository %s is unauthenticated (format 1, no repository key): anyone who can write "
+                "to it can forge a backup that verifies; start a keyed repository (bim_backup_repository_key, "
+                "docs/security.md)" % self.where]
+
+
+def read_config(config_raw, where):
+    """The config dict of a repository's config.json bytes; RepositoryError if it is not one this release reads."""
+    try:
+        config = json.loads(config_raw.decode("utf-8"))
+    except ValueError as exc:
+        raise RepositoryError("cannot read the config.json of %s: %s" % (where, exc))
+    if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
+        raise RepositoryError("%s is not a bim backup repository" % where)
+    if config.get("format_version") not in KNOWN_FORMAT_VERSIONS:
+        raise RepositoryError("repository %s has format version %r; this release reads %s"
+                              % (where, config.get("format_version"), list(KNOWN_FORMAT_VERSIONS)))
+    return config
+
+
+def open_codec(config, key_raw, passphrase, where):
+    """The Codec of a repository from its config dict and key.json bytes (None when absent), opened
+    with the operator's ``passphrase`` (None when no key was given). A keyed repository without
+    the key, a wrong key, or a key given to an unkeyed repository: RepositoryError."""
+    if config.get("format_version") != KEYED_FORMAT_VERSION:
+        if passphrase:
+            raise RepositoryError("repository %s is unkeyed (format 1) but a repository key was given; a key cannot "
+                                  "authenticate backups written without it: start a keyed repository in a new "
+                                  "folder, or give no key" % where)
+        return Codec(None, where)
+    if not passphrase:
+        raise RepositoryError("repository %s is keyed (format 2, %s): give its key (repository_key, from the "
+                              "vaulted bim_backup_repository_key)" % (where, config.get("mode")))
+    if key_raw is None:
+        raise RepositoryError("repository %s is keyed but its key.json is missing" % where)
+    try:
+        document = json.loads(key_raw.decode("utf-8"))
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        raise RepositoryError("the key.json of %s is malformed: %s" % (where, exc))
+    if document.get("mode") != config.get("mode") or document.get("repository_id") != config.get("repository_id"):
+        raise RepositoryError("the key.json of %s does not belong to its config.json (mode or repository id differ)"
+                              % where)
+    try:
+        data_key = keys.unwrap(document, passphrase, config.get("repository_id"), where)
+        return Codec(keys.RepositoryKey(data_key, document["mode"]), where)
+    except keys.KeyFileError as exc:
+        raise RepositoryError(str(exc))
+
+
 class Repository:
     """A backup repository folder. ``Repository(path)`` opens; ``create=True`` creates if missing."""
 
-    def __init__(self, path, create=False):
+    def __init__(self, path, create=False, key=None, encryption=True):
+        """``key``: the operator's repository key (None: unkeyed). Creating with a key makes a keyed
+        repository (format 2), encrypted unless ``encryption`` is false (authenticated only)."""
         if not path or not isinstance(path, str):
             raise RepositoryError("repository path must be a non-empty string")
         self.path = os.path.abspath(path)
@@ -340,18 +476,22 @@ class Repository:
         self.tmp_dir = os.path.join(self.path, "tmp")
         self.lock_path = os.path.join(self.path, "lock")
         self.config_path = os.path.join(self.path, "config.json")
+        self.key_path = os.path.join(self.path, "key.json")
         if not os.path.exists(self.config_path):
             if not create:
                 raise RepositoryError("%s is not a backup repository (no config.json)" % self.path)
-            self._create()
+            self._create(key, encryption)
         self.config = self._read_config()
+        self._passphrase = key  # kept in memory for copies and rotation, never written or shown
+        self.codec = open_codec(self.config, self._read_optional(self.key_path), key, self.path)
+        self.warnings = self.codec.warnings()
 
     # ----------------------------------------------------------------- setup
     @classmethod
     def exists(cls, path):
         return os.path.isfile(os.path.join(path, "config.json"))
 
-    def _create(self):
+    def _create(self, key=None, encryption=True):
         old = os.umask(0o077)
         try:
             try:
@@ -367,24 +507,60 @@ class Repository:
                     "chunk_hash": HASH_NAME,
                     "codec": "zstd",
                 }
+                if key:
+                    mode = "encrypted" if encryption else "authenticated"
+                    config.update(format_version=KEYED_FORMAT_VERSION, chunk_hash=KEYED_HASH_NAME, mode=mode)
+                    document = keys.wrap(keys.RepositoryKey.generate(mode).data_key, key, config["repository_id"], mode)
+                    # the key first: config.json is what makes the folder a repository
+                    atomic_write(self.key_path, json.dumps(document, indent=2, sort_keys=True).encode(), FILE_MODE,
+                                 tmp_dir=self.tmp_dir)
                 atomic_write(self.config_path, json.dumps(config, indent=2, sort_keys=True).encode(), FILE_MODE, tmp_dir=self.tmp_dir)
             except OSError as exc:
                 raise friendly_os_error(exc, "creating repository %s" % self.path)
+            except keys.KeyFileError as exc:
+                raise RepositoryError("creating repository %s: %s" % (self.path, exc))
         finally:
             os.umask(old)
 
     def _read_config(self):
         try:
             with open(self.config_path, "rb") as handle:
-                config = json.loads(handle.read().decode("utf-8"))
-        except (OSError, ValueError) as exc:
+                return read_config(handle.read(), self.path)
+        except OSError as exc:
             raise RepositoryError("cannot read %s: %s" % (self.config_path, exc))
-        if config.get("format") != FORMAT_NAME:
-            raise RepositoryError("%s is not a bim backup repository" % self.path)
-        if config.get("format_version") not in KNOWN_FORMAT_VERSIONS:
-            raise RepositoryError("repository %s has format version %r; this release reads %s"
-                                  % (self.path, config.get("format_version"), list(KNOWN_FORMAT_VERSIONS)))
-        return config
+
+    @staticmethod
+    def _read_optional(path):
+        try:
+            with open(path, "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise RepositoryError("cannot read %s: %s" % (path, exc))
+
+    def identity(self):
+        """``(config.json bytes, key.json bytes or None)``: what a copy of this repository must hold."""
+        return self._read_optional(self.config_path), self._read_optional(self.key_path)
+
+    def open_copy(self, path):
+        """The repository at ``path`` (a copy holding this one's config.json and key.json), opened with this key."""
+        return Repository(path, key=self._passphrase)
+
+    def rotate_key(self, new_key):
+        """Re-wrap the data key under ``new_key`` (call while holding the lock). Chunks and manifests
+        are not rewritten; the old key no longer opens the repository."""
+        if not self.codec.keyed:
+            raise RepositoryError("repository %s is unkeyed: there is no key to rotate" % self.path)
+        try:
+            document = keys.wrap(self.codec.key.data_key, new_key, self.config["repository_id"], self.codec.key.mode)
+        except keys.KeyFileError as exc:
+            raise RepositoryError("rotating the key of %s: %s" % (self.path, exc))
+        try:
+            atomic_write(self.key_path, json.dumps(document, indent=2, sort_keys=True).encode(), FILE_MODE, tmp_dir=self.tmp_dir)
+        except OSError as exc:
+            raise friendly_os_error(exc, "rotating the key of %s" % self.path)
+        self._passphrase = new_key
 
     # ----------------------------------------------------------------- locking
     def _read_lock(self):
@@ -658,8 +834,12 @@ class Repository:
         except FileNotFoundError:
             return 0
 
+    def chunk_id(self, data):
+        """The name of a chunk with content ``data`` (keyed in a keyed repository)."""
+        return self.codec.chunk_id(data)
+
     def read_chunk(self, chunk_id, expected_length=None):
-        """Return the chunk's content after checking its hash; CorruptChunkError otherwise."""
+        """Return the chunk's content after checking it (Codec.decode_chunk); CorruptChunkError otherwise."""
         path = self.chunk_path(chunk_id)
         try:
             with open(path, "rb") as handle:
@@ -670,20 +850,12 @@ class Repository:
             raise CorruptChunkError(chunk_id, "unreadable: %s" % exc)
         return self.decode_chunk(chunk_id, raw, expected_length)
 
-    @staticmethod
-    def decode_chunk(chunk_id, raw, expected_length=None):
-        try:
-            data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=64 * 1024 * 1024)
-        except zstandard.ZstdError as exc:
-            raise CorruptChunkError(chunk_id, "does not decompress (%s)" % exc)
-        if expected_length is not None and len(data) != expected_length:
-            raise CorruptChunkError(chunk_id, "length %d, manifest says %d" % (len(data), expected_length))
-        if chunk_hash(data) != chunk_id:
-            raise CorruptChunkError(chunk_id, "content does not match its hash")
-        return data
+    def decode_chunk(self, chunk_id, raw, expected_length=None):
+        return self.codec.decode_chunk(chunk_id, raw, expected_length)
 
     def write_chunk(self, chunk_id, compressed, fsync=False):
-        """Store an already compressed chunk (temp file in tmp/, rename). Returns its size."""
+        """Store a chunk as stored bytes (``Codec.seal_chunk`` of its zstd frame; temp file in tmp/,
+        rename). Returns its size."""
         path = self.chunk_path(chunk_id)
         folder = os.path.dirname(path)
         try:
@@ -720,20 +892,7 @@ class Repository:
             raise RepositoryError("unknown backup id %s in repository %s" % (backup_id, self.path))
         except OSError as exc:
             raise RepositoryError("cannot read manifest of backup %s: %s" % (backup_id, exc))
-        try:
-            manifest = json.loads(raw.decode("utf-8"))
-        except ValueError as exc:
-            raise RepositoryError("manifest of backup %s is not valid JSON: %s" % (backup_id, exc))
-        if not isinstance(manifest, dict):
-            raise RepositoryError("manifest of backup %s is not a JSON object" % backup_id)
-        if manifest.get("format_version") not in KNOWN_MANIFEST_VERSIONS:
-            raise RepositoryError("backup %s has manifest format version %r; this release reads %s"
-                                  % (backup_id, manifest.get("format_version"), list(KNOWN_MANIFEST_VERSIONS)))
-        if manifest.get("checksum") != manifest_checksum(manifest):
-            raise RepositoryError("manifest of backup %s fails its checksum (damaged or edited)" % backup_id)
-        if manifest.get("id") != backup_id:
-            raise RepositoryError("manifest file %s names backup %r" % (backup_id, manifest.get("id")))
-        return manifest
+        return self.codec.parse_manifest(backup_id, raw)
 
     def load_listed(self, backup_id):
         """``load_manifest`` plus the shape listing, retention and prune rely on (``manifest_problem``)."""
@@ -769,7 +928,7 @@ class Repository:
         """Write the manifest LAST: everything it names must already be durable."""
         manifest = dict(manifest)
         manifest["checksum"] = manifest_checksum(manifest)
-        data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
+        data = self.codec.seal_manifest(manifest["id"], json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"))
         try:
             atomic_write(self.manifest_path(manifest["id"]), data, FILE_MODE, tmp_dir=self.tmp_dir)
         except OSError as exc:

@@ -11,7 +11,7 @@ import concurrent.futures
 import threading
 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
-    CorruptChunkError, chunk_hash, zstandard,
+    CorruptChunkError, zstandard,
 )
 
 
@@ -47,10 +47,10 @@ class ChunkSession:
 
     def _store(self, chunk_id, data):
         compressed = self._compressor().compress(data)
-        return self.repo.write_chunk(chunk_id, compressed)
+        return self.repo.write_chunk(chunk_id, self.repo.codec.seal_chunk(chunk_id, compressed))
 
     def _process(self, data):
-        chunk_id = chunk_hash(data)
+        chunk_id = self.repo.chunk_id(data)
         with self._lock:
             existing = chunk_id in self.known
             mine = not existing and chunk_id not in self._claimed

@@ -54,10 +54,11 @@ def _repository_api():
     return repository
 
 
-def open_repository(path):
+def open_repository(path, key=None):
+    """The repository at ``path``, opened with the operator's repository ``key`` (None: unkeyed)."""
     repository = _repository_api()
     try:
-        return repository.Repository(path)
+        return repository.Repository(path, key=key)
     except repository.RepositoryError as exc:
         raise RestoreError("cannot open the backup repository: %s" % exc)
     except OSError as exc:
@@ -165,7 +166,7 @@ def _plan(target, manifest, bytes_to_read, mode, target_name, tables, jobs, extr
 
 
 def plan_secondary_restore(params, secondary, selector, staging, mode="swap", jobs=2, state_dir=None, data_dir=None,
-                           staging_dir=None, scratch_dir=None):
+                           staging_dir=None, scratch_dir=None, repository_key=None):
     """Check mode with the primary repository unusable: what fetching backup ``selector`` from the
     ``secondary`` repository into ``staging`` and restoring it would need. Reads the secondary
     only. Returns the plan (as ``plan_restore``'s, ``bytes_to_read`` being the bytes to fetch,
@@ -173,7 +174,7 @@ def plan_secondary_restore(params, secondary, selector, staging, mode="swap", jo
     from ansible_collections.bim.wall_system.plugins.module_utils.restore.stage import plan_pull
     target = make_target(params, state_dir=state_dir, data_dir=data_dir, staging_dir=staging_dir,
                          scratch_dir=scratch_dir)
-    manifest, fetch = plan_pull(secondary, selector, staging)
+    manifest, fetch = plan_pull(secondary, selector, staging, key=repository_key)
     plan = _plan(target, manifest, fetch["fetch_bytes"], mode, None, None, jobs,
                  extra_needs=[("fetch from the secondary repository", staging, fetch["fetch_bytes"])])
     plan["secondary"] = fetch
@@ -207,7 +208,7 @@ def _identity_record(repo, target, manifest, verification, tables):
 def run_restore(params, repository, backup_id="latest", mode="swap", target_name=None, tables=None, jobs=2,
                 keep_restore_points=2, keep_target=True, check_live_unchanged=False, check_mode=False,
                 restore_files=False, files_root="/", state_dir=None, data_dir=None, staging_dir=None,
-                scratch_dir=None, lock_wait=60.0, progress=None, verification="auto"):
+                scratch_dir=None, lock_wait=60.0, progress=None, verification="auto", repository_key=None):
     """Restore ``backup_id`` from ``repository`` (see module doc). Returns the result dict."""
     opts = dict(state_dir=state_dir, data_dir=data_dir, staging_dir=staging_dir, scratch_dir=scratch_dir)
     if mode not in ("swap", "new"):
@@ -221,13 +222,13 @@ def run_restore(params, repository, backup_id="latest", mode="swap", target_name
     if keep_restore_points < 0:
         raise RestoreError("keep_restore_points must be 0 or more")
     target = make_target(params, **_target_options(opts))
-    repo = open_repository(repository)
+    repo = open_repository(repository, repository_key)
     manifest = resolve_backup(repo, backup_id)
     unknown = [t for t in tables or [] if t not in (manifest.get("tables") or {})]
     if unknown:
         raise RestoreError("tables %s are not in backup %s (it holds %s)" % (
             ", ".join(unknown), manifest["id"], ", ".join(sorted(manifest.get("tables") or {}))))
-    warnings = []
+    warnings = list(repo.warnings)
     result = {"changed": False, "backup_id": manifest["id"], "backup_finished": manifest.get("finished"),
               "mode": mode, "restore_point": None, "verified": False, "warnings": warnings,
               "rpo_s": _age_seconds(manifest.get("finished"))}
@@ -430,14 +431,15 @@ def list_restore_points(params, state_dir=None):
 
 # ---- backup verification -------------------------------------------------------------------------
 def verify_backups(repository, selectors, level="checksum", params=None, record=True, check_mode=False,
-                   jobs=2, state_dir=None, scratch_dir=None, staging_dir=None, data_dir=None, lock_wait=60.0):
+                   jobs=2, state_dir=None, scratch_dir=None, staging_dir=None, data_dir=None, lock_wait=60.0,
+                   repository_key=None):
     """Verify backups by checksums (every chunk read once) or by a restore into a scratch copy.
 
     Returns ``{"passed", "backups": [{backup_id, level, passed, problems, ...}], "recorded"}``.
     """
     if level not in LEVELS:
         raise RestoreError("level must be checksum or restore, not %r" % (level,))
-    repo = open_repository(repository)
+    repo = open_repository(repository, repository_key)
     manifests = select_manifests(repo, selectors)
     results = []
     started = time.monotonic()
@@ -456,7 +458,8 @@ def verify_backups(repository, selectors, level="checksum", params=None, record=
             for manifest in manifests:
                 results.append({"backup_id": manifest["id"], "level": level, "passed": None, "problems": [],
                                 "plan": plan_restore(target, repo, manifest, "new", None, None, jobs)})
-            return {"passed": True, "backups": results, "recorded": False, "duration_s": 0.0}
+            return {"passed": True, "backups": results, "recorded": False, "duration_s": 0.0,
+                    "warnings": list(repo.warnings)}
         for manifest in manifests:
             results.append(_verify_by_restore(params, repo, manifest, jobs, state_dir, scratch_dir, staging_dir,
                                               data_dir, lock_wait))
@@ -467,7 +470,7 @@ def verify_backups(repository, selectors, level="checksum", params=None, record=
             repo.record_verification(item["backup_id"], RECORD_LEVEL[level], item["passed"], item["problems"], details)
         recorded = bool(results)
     return {"passed": all(r["passed"] for r in results), "backups": results, "recorded": recorded,
-            "duration_s": round(time.monotonic() - started, 3)}
+            "duration_s": round(time.monotonic() - started, 3), "warnings": list(repo.warnings)}
 
 
 def _verify_by_restore(params, repo, manifest, jobs, state_dir, scratch_dir, staging_dir, data_dir, lock_wait):

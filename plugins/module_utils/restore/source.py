@@ -62,12 +62,14 @@ def resolve_source(params, options, check_mode):
     """Choose where the backup comes from; fetch it from the secondary when the primary is not usable.
 
     ``options``: the restore module's parameters (repository, backup_id, secondary_repository,
-    secondary_staging, fetch_only, mode, jobs, state_dir, data_dir, staging_dir). Raises RestoreError
+    secondary_staging, fetch_only, mode, jobs, state_dir, data_dir, staging_dir, repository_key). Raises RestoreError
     when no repository is usable."""
     repository, selector = options["repository"], options["backup_id"]
     secondary = options["secondary_repository"]
     if usable_repository(repository):
-        return Source(repository, _resolve_id(repository, selector) if options["fetch_only"] else selector,
+        selected = (_resolve_id(repository, selector, options.get("repository_key")) if options["fetch_only"]
+                    else selector)
+        return Source(repository, selected,
                       done=options["fetch_only"])
     if not secondary:
         if repository:
@@ -81,15 +83,16 @@ def resolve_source(params, options, check_mode):
         from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
         plan = runner.plan_secondary_restore(
             params, dict(secondary), selector, staging, mode=options["mode"], jobs=options["jobs"],
-            state_dir=options["state_dir"], data_dir=options["data_dir"], staging_dir=options["staging_dir"])
+            state_dir=options["state_dir"], data_dir=options["data_dir"], staging_dir=options["staging_dir"],
+            repository_key=options.get("repository_key"))
         return Source(staging, plan["backup_id"], secondary=dict(plan["secondary"], would_fetch=True), plan=plan,
                       done=True, warnings=[warning] if repository else [])
     from ansible_collections.bim.wall_system.plugins.module_utils.restore.stage import pull_backup
-    fetched = pull_backup(dict(secondary), selector, staging)
+    fetched = pull_backup(dict(secondary), selector, staging, key=options.get("repository_key"))
     return Source(staging, fetched["backup_id"], secondary=fetched, done=options["fetch_only"])
 
 
-def _resolve_id(repository, selector):
+def _resolve_id(repository, selector, key=None):
     """The id of the backup ``selector`` names in a local repository (fetch_only: nothing to fetch)."""
     from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
-    return runner.resolve_backup(runner.open_repository(repository), selector)["id"]
+    return runner.resolve_backup(runner.open_repository(repository, key), selector)["id"]

@@ -9,7 +9,9 @@ named like the backup module's ``copy_to`` entries: a local path, or ``sftp://us
 follows the repository's crash model: every chunk first (decompressed and hash-checked on
 arrival, then renamed into place), the manifest last. An interrupted pull leaves no manifest,
 and the next pull fetches only what is missing. ``plan_pull`` tells what a pull would fetch,
-reading the secondary only (check mode).
+reading the secondary only (check mode). A keyed secondary is read with the repository key: every
+manifest and chunk is authenticated before it is parsed or stored, and the staging repository
+gets the secondary's config.json and key.json, so it is the same keyed repository.
 """
 
 from __future__ import annotations
@@ -30,18 +32,19 @@ def _repo_api():
 class _RemoteReader:
     """Read access to a secondary repository, local or SFTP."""
 
-    def __init__(self, entry, record_new_keys=True):
+    def __init__(self, entry, key=None, record_new_keys=True):
         repository, copy = _repo_api()
         self.repository = repository
         self.target = copy.parse_target(entry, record_new_keys=record_new_keys)
         self.url = copy.describe_url(self.target.url)
         self.local = isinstance(self.target, copy.LocalTarget)
+        self.key = key
 
     def __enter__(self):
         if self.local:
             if not self.repository.Repository.exists(self.target.path):
                 raise RestoreError("secondary repository %s does not exist" % self.url)
-            self.repo = self.repository.Repository(self.target.path)
+            self.repo = self.repository.Repository(self.target.path, key=self.key)
         else:
             from ansible_collections.bim.wall_system.plugins.module_utils.repository.host_keys import HostKeyRefused
             try:
@@ -50,6 +53,13 @@ class _RemoteReader:
                 raise RestoreError("secondary repository %s is not trusted, nothing was read from it: %s" % (self.url, exc))
             except self.repository.RepositoryError as exc:
                 raise RestoreError("secondary repository unreachable: %s" % exc)
+        # What a copy of it must hold, and how its manifests and chunks are checked (with the key).
+        config_raw = self._read_optional("config.json")
+        if config_raw is None:
+            raise RestoreError("secondary repository %s has no config.json" % self.url)
+        self.config = self.repository.read_config(config_raw, self.url)
+        self._identity = (config_raw, self._read_optional("key.json"))
+        self.codec = self.repository.open_codec(self.config, self._identity[1], self.key, self.url)
         return self
 
     def host_key(self):
@@ -57,6 +67,15 @@ class _RemoteReader:
         if self.local:
             return None
         return {"fingerprint": self.target.trust.fingerprint, "trust": self.target.trust.status}
+
+    def identity(self):
+        return self._identity
+
+    def _read_optional(self, relpath):
+        try:
+            return self._read(relpath)
+        except FileNotFoundError:
+            return None
 
     def __exit__(self, *exc):
         if not self.local:
@@ -118,10 +137,8 @@ def _choose_backup(remote, selector):
     for backup_id in remote.manifest_ids():
         try:
             raw = remote.manifest_raw(backup_id)
-            manifest = json.loads(raw.decode("utf-8"))
-        except (OSError, ValueError):
-            continue
-        if manifest.get("checksum") != repository.manifest_checksum(manifest):
+            manifest = remote.codec.parse_manifest(backup_id, raw)  # authentic before parsed
+        except (OSError, repository.RepositoryError):
             continue
         manifests.append((manifest, raw))
     if not manifests:
@@ -163,7 +180,7 @@ def _remote_errors(call, doing):
         raise RestoreError("%s the secondary repository failed: %s: %s" % (doing, type(exc).__name__, exc))
 
 
-def plan_pull(secondary, selector, staging_path):
+def plan_pull(secondary, selector, staging_path, key=None):
     """What ``pull_backup`` would do, reading the secondary only (check mode): nothing is written.
 
     Returns ``(manifest, figures)``: the manifest of the backup chosen and ``{"backup_id",
@@ -174,11 +191,11 @@ def plan_pull(secondary, selector, staging_path):
     Repository = repository.Repository
     if selector not in (None, "", "latest", "latest_verified"):
         repository.check_backup_id(selector)
-    local = Repository(staging_path) if Repository.exists(staging_path) else None
 
     def plan():
+        local = Repository(staging_path, key=key) if Repository.exists(staging_path) else None
         # check mode: a host seen for the first time is not written to the known_hosts file
-        with _RemoteReader(secondary, record_new_keys=False) as remote:
+        with _RemoteReader(secondary, key, record_new_keys=False) as remote:
             manifest, _raw = _choose_backup(remote, selector)
             missing = []
             reused = 0
@@ -194,24 +211,31 @@ def plan_pull(secondary, selector, staging_path):
     return _remote_errors(plan, "reading")
 
 
-def pull_backup(secondary, selector, staging_path):
+def pull_backup(secondary, selector, staging_path, key=None):
     """Copy the backup ``selector`` names (latest | latest_verified | id) into ``staging_path``.
 
     Returns ``{"backup_id", "source", "fetched_chunks", "fetched_bytes", "reused_chunks"}``.
     """
-    repository, _copy = _repo_api()
+    repository, copy = _repo_api()
     Repository = repository.Repository
     if selector not in (None, "", "latest", "latest_verified"):
         repository.check_backup_id(selector)
-    old = os.umask(0o077)
-    try:
-        local = Repository(staging_path, create=True)
-    finally:
-        os.umask(old)
     result = {"fetched_chunks": 0, "fetched_bytes": 0, "reused_chunks": 0}
 
+    def staging_like(remote):
+        """The staging repository, holding the secondary's config.json and key.json."""
+        old = os.umask(0o077)
+        try:
+            staging = copy.LocalTarget(staging_path)
+            staging.open()
+            copy.match_identity(remote, staging)
+            return Repository(staging_path, key=key)
+        finally:
+            os.umask(old)
+
     def pull():
-        with _RemoteReader(secondary) as remote:
+        with _RemoteReader(secondary, key) as remote:
+            local = staging_like(remote)
             result["source"] = remote.url
             result["host_key"] = remote.host_key()
             manifest, raw = _choose_backup(remote, selector)
@@ -220,7 +244,7 @@ def pull_backup(secondary, selector, staging_path):
                     result["reused_chunks"] += 1
                     continue
                 data = remote.chunk_raw(chunk_id)
-                Repository.decode_chunk(chunk_id, data, length)  # hash-checked on arrival
+                remote.codec.decode_chunk(chunk_id, data, length)  # authenticated and hash-checked on arrival
                 local.write_chunk(chunk_id, data, fsync=True)
                 result["fetched_chunks"] += 1
                 result["fetched_bytes"] += len(data)

@@ -120,3 +120,26 @@ def test_sftp_copy_cut_mid_copy_then_completed(sqlite_conn_params, repo_path, ss
             assert os.stat(os.path.join(root, name)).st_mode & 0o777 == 0o700
         for name in files:
             assert os.stat(os.path.join(root, name)).st_mode & 0o777 == 0o600
+
+
+def test_keyed_sftp_copy_then_pull_with_the_key(sqlite_conn_params, repo_path, sshd, tmp_path):
+    """A keyed repository copied over SFTP: the copy gets the key file, holds only what the primary
+    sealed, prunes there with its manifests authenticated, and disaster recovery pulls from it."""
+    pytest.importorskip("cryptography")
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore.stage import pull_backup
+    key = "sftp copy repository key 2026"
+    remote = str(tmp_path / "remote-keyed")
+    target = {"url": sshd.url(remote), "key_file": sshd.key, "known_hosts_file": str(tmp_path / "known_hosts")}
+    options = {"repository_key": key, "copy_to": [target], "retention": {"keep_last": 1}}
+    first = run_backup(sqlite_conn_params, repo_path, options)
+    second = run_backup(sqlite_conn_params, repo_path, dict(options, type="full"))
+    status = second["storage_locations"][1]
+    assert status["status"] == "ok" and status["expired"] == [first["backup_id"]], status
+    with open(os.path.join(repo_path, "key.json"), "rb") as mine, open(os.path.join(remote, "key.json"), "rb") as theirs:
+        assert mine.read() == theirs.read()
+    copy = Repository(remote, key=key)
+    assert copy.verify_checksums(copy.list_backups()) == {second["backup_id"]: []}
+    pulled = pull_backup(target, "latest", str(tmp_path / "staging"), key=key)
+    assert pulled["backup_id"] == second["backup_id"] and pulled["fetched_chunks"] >= 1
+    with pytest.raises(Exception, match="does not open"):
+        pull_backup(target, "latest", str(tmp_path / "staging-2"), key="not the repository key!!")
