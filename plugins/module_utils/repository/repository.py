@@ -484,7 +484,7 @@ class Repository:
         self.config = self._read_config()
         self._passphrase = key  # kept in memory for copies and rotation, never written or shown
         self.codec = open_codec(self.config, self._read_optional(self.key_path), key, self.path)
-        self.warnings = self.codec.warnings()
+        self.warnings.extend(self.codec.warnings())
 
     # ----------------------------------------------------------------- setup
     @classmethod

@@ -290,5 +290,7 @@ def test_a_huge_member_from_one_repeated_chunk_keeps_memory_bounded(place, tmp_p
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert os.path.getsize(os.path.join(place.root, CONF, "huge.bin")) == piece * count
-    # One chunk and a few blocks in flight; reading the member whole would need > 256 MiB.
-    assert report["maxrss_kib"] < 160 * 1024, report
+    # One 16 MiB chunk (stored, decompressed, and the repository reader's copy) and a few blocks in
+    # flight, beside the interpreter with psycopg and cryptography loaded (about 70-170 MiB measured);
+    # reading the member whole would need more than its 256 MiB on top of that.
+    assert report["maxrss_kib"] < 200 * 1024, report
