@@ -83,6 +83,7 @@ class Host:
         if sqlite_path:
             self.params = dataclasses.replace(self.params, sqlite_path=sqlite_path)
         self.extra = {}
+        self.taken = []  # backup ids this test took (some of them damaged on purpose): removed after
         if db_name:
             self.extra["bim_db_name"] = db_name
         if sqlite_path:
@@ -110,7 +111,9 @@ class Host:
 
     def backup(self, run_playbook):
         extra = dict(self.extra, backup_include_paths=[self.conf])
-        return rh.take_backup(self.fleet, run_playbook, self.tmp_path, self.name, extra=extra)
+        taken = rh.take_backup(self.fleet, run_playbook, self.tmp_path, self.name, extra=extra)
+        self.taken.append(taken["id"])
+        return taken
 
     def restore_vars(self, backup_id, out):
         return dict(self.extra, restore_host=self.name, restore_backup_id=backup_id, restore_state_dir=self.state,
@@ -175,6 +178,12 @@ class Host:
         target = self.target()
         for point in target.restore_points():
             target.drop(point)
+        # the host's repository is shared with later scenarios (verify_backups checks every backup)
+        repo = Repository(self.fleet.hosts[self.name]["backup_repository"])
+        with repo.lock("test cleanup"):
+            for backup_id in self.taken:
+                repo.remove_backup(backup_id)
+            repo.prune()
         shutil.rmtree(self.fleet.hdir(self.name, "hostile"), ignore_errors=True)
         self.fleet.reset(self.name)
 
