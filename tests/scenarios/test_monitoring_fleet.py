@@ -171,8 +171,10 @@ def role_vars(fleet, export_dir, state="present"):
         "bim_monitoring_intervals": {name: 2 for name in ("database", "memory", "application", "cache",
                                                           "geometric_operations", "logs", "system")},
         "bim_monitoring_check_timeout": 1.5,
-        # a day's window: the generator's recent log entries stay in it however old the fleet is
-        "bim_monitoring_check_options": {"logs_window_minutes": 1440},
+        # a day's window: the generator's recent log entries stay in it however old the fleet is; a
+        # 30-day baseline: the generator writes nothing 24-48 h old, so the default 24 h baseline is
+        # empty on a young fleet and every error would be an "anomaly" (the host degraded)
+        "bim_monitoring_check_options": {"logs_window_minutes": 1440, "logs_baseline_hours": 720},
         "bim_monitoring_start_command": "%s start %s/monitoring/run" % (procctl, host_dir),
         "bim_monitoring_stop_command": "%s stop %s/monitoring/run" % (procctl, host_dir),
         "bim_monitoring_export_dir": export_dir,
