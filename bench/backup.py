@@ -9,7 +9,7 @@ Run by hand (not by the test command), as root, from the collection root (python
     PYTHONPATH=.cache/collections python bench/backup.py --setup --walls 1000000   # builds the data once
     PYTHONPATH=.cache/collections python bench/backup.py                           # measures
     PYTHONPATH=.cache/collections python bench/backup.py --teardown                # removes it all
-    PYTHONPATH=/work/collections python bench/backup.py --keys [--reps 3]         # cost of a repository key
+    PYTHONPATH=.cache/collections python bench/backup.py --keys [--reps 3]         # cost of a repository key
 
 --keys times full backups (table digests included) into an unkeyed, an authenticated and an
 encrypted repository, alternated, and compares the medians (issue 13: encryption <= 10%).

@@ -445,7 +445,7 @@ newest_marker_restored:
   returned: with O(target_time)
   type: str
   sample: "2026-12-05T10:07:31.002144Z"
-copy:
+kept_copy:
   description: Where the copy of O(mode=new) is, PostgreSQL with the socket folder and port it runs on.
   returned: with O(target_time) and O(mode=new)
   type: dict

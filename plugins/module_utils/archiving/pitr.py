@@ -142,7 +142,7 @@ def _place_copy(archive, copy, mode, keep_target, keep_restore_points, result):
         result["pruned_restore_points"] = archive.prune(max(int(keep_restore_points), 0))
     elif keep_target:
         result["target"] = copy.location
-        result["copy"] = archive.keep_copy(copy)
+        result["kept_copy"] = archive.keep_copy(copy)
     else:
         archive.drop_copy(copy)
         result["target"] = copy.location
