@@ -39,7 +39,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.schema im
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import (
     DEFAULT_STATE_DIR, Journal, TargetLock, safe_key)
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import (
-    STAMP_RE, SqliteTarget, _spatial_problems, utc_stamp)
+    STAMP_RE, _spatial_problems, utc_stamp)
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_target import SqliteTarget
 
 # WAL written after the last archived segment that is still "nothing": the server's own bookkeeping.
 UNARCHIVED_SLACK_BYTES = 4096

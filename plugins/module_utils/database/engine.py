@@ -1,21 +1,34 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one interface both database engines implement.
+"""The one interface every database engine implements, one small interface per domain.
 
 Callers (health checks, maintenance, backup, restore) only ever see ``DatabaseEngine``;
 ``open_engine()`` picks the implementation from ``ConnectionParams.engine``. Methods return
-plain Python values and raise ``DatabaseError`` with a message that is safe to show.
+plain Python values and raise ``DatabaseError`` with a message that is safe to show. The
+domains, each declared in its own ``api_*.py`` and implemented by one mixin per engine:
+
+  api_probes.py  ``HealthProbes``  health probes          pg_core.py / sqlite_core.py
+  api_digests.py ``Digests``       digests, verification  pg_core.py / sqlite_core.py
+  api_dump.py    ``Dumps``         archive/dump (backup)  pg_archive.py / sqlite_archive.py
+  api_restore.py ``Restores``      restore and swap       pg_restore.py + pg_target.py /
+                                                          sqlite_restore.py + sqlite_target.py
+
+Nothing outside ``database/`` (and ``archiving/``, whose tools are engine-specific) branches on
+the engine: tests/unit/test_engine_branches.py fails on any such branch.
 """
 
 from __future__ import annotations
 
 import abc
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
+from ansible_collections.bim.wall_system.plugins.module_utils.database.api_digests import Digests
+from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import Dumps
+from ansible_collections.bim.wall_system.plugins.module_utils.database.api_probes import HealthProbes
+from ansible_collections.bim.wall_system.plugins.module_utils.database.api_restore import Restores
 
 
-class DatabaseEngine(abc.ABC):
+class DatabaseEngine(HealthProbes, Digests, Dumps, Restores):
     """A connection to one BIM database, used as a context manager."""
 
     name = ""
@@ -60,50 +73,6 @@ class DatabaseEngine(abc.ABC):
     @abc.abstractmethod
     def _discover_schema(self):
         """Read the catalog into a ``DiscoveredSchema`` (pg_schema.py / sqlite_schema.py)."""
-
-    @abc.abstractmethod
-    def existing_tables(self):
-        """Names of the BIM tables (schema.BIM_TABLES) present in the database."""
-
-    @abc.abstractmethod
-    def query_latency(self):
-        """Run bounded probe queries (a key lookup and a spatial window query, never a full scan).
-
-        Returns ``{"key_lookup_ms": float, "spatial_window_ms": float, "spatial_window_rows": int}``.
-        """
-
-    @abc.abstractmethod
-    def connection_usage(self):
-        """Return ``{"active": int, "idle": int, "max_connections": int or None}`` (PostgreSQL adds
-        ``idle_in_transaction`` and ``total``, all client sessions of the server)."""
-
-    @abc.abstractmethod
-    def data_directory(self):
-        """The folder whose file system holds the data (for disk usage), or None if unknown."""
-
-    @abc.abstractmethod
-    def spatial_indexes(self):
-        """One dict per expected spatial index (declared in ``bim_schema`` or found in the
-        catalog): ``{name, table, column, expected, declared, present, valid, problem}``.
-
-        Extra entries (``expected: False``) report leftovers, invalid duplicates and other
-        invalid indexes of the spatial tables. Spatial tables without any spatial index are
-        not errors and not listed here: ``schema().unindexed``.
-        """
-
-    @abc.abstractmethod
-    def row_counts(self, tables=DIGEST_TABLES):
-        """Exact row count per existing table of ``tables``."""
-
-    @abc.abstractmethod
-    def table_digest(self, table):
-        """SHA-256 hex digest of the table's rows in primary-key order (same data, same digest)."""
-
-    @abc.abstractmethod
-    def table_digests(self, tables=DIGEST_TABLES, forms=None):
-        """``{table: {"rows": int, "digest": str}}`` for every existing table of ``tables``, all
-        from one snapshot. PostgreSQL adds ``digest_form`` (the form each table was digested in);
-        ``forms`` ({table: form}, e.g. a manifest's) makes the digests comparable with those."""
 
 
 def open_engine(params, read_only=False):

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 
+from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import DigestsAlongside, Dumps
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.common.process import failure_text
@@ -24,7 +26,6 @@ class DumpProcess:
             raise DatabaseError("cannot start %s: %s" % (argv[0], exc))
         self.stdout = self.proc.stdout
         self._stderr = []
-        import threading
         self._thread = threading.Thread(target=self._drain, daemon=True)
         self._thread.start()
 
@@ -57,7 +58,7 @@ class DumpProcess:
         return "".join(self._stderr)
 
 
-class PostgresArchiveMixin:
+class PostgresArchiveMixin(Dumps):
     """Archive methods of the PostgreSQL engine.
 
     A backup exports a snapshot from a second connection, runs ``pg_dump --snapshot`` in it and
@@ -105,3 +106,23 @@ class PostgresArchiveMixin:
         """Start pg_dump and return a ``DumpProcess`` whose ``stdout`` is the archive."""
         argv, env = self.dump_command(snapshot=snapshot, pg_dump=pg_dump)
         return DumpProcess(argv, env)
+
+    def dump_database(self, store, scratch_dir, name, with_digests=True, timings=None):
+        """pg_dump streams into ``store`` (content-defined chunks) while the digests run on their
+        own connection inside the snapshot pg_dump reads; no scratch copy."""
+        timings = {} if timings is None else timings
+        with self:
+            snapshot = self.export_snapshot() if with_digests else None
+            dump = self.open_dump_stream(snapshot=snapshot)
+            try:
+                with DigestsAlongside(lambda: self.table_digests(snapshot=snapshot), timings, with_digests) as digests:
+                    try:
+                        chunks, size, chunker = store(dump.stdout)
+                        dump.finish()
+                    except BaseException:
+                        dump.kill()
+                        raise
+            finally:
+                if snapshot:
+                    self.release_snapshot()
+        return {"kind": "pg_dump_custom", "size": size, "chunks": chunks, "chunker": chunker}, digests.digests()

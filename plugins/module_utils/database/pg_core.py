@@ -281,6 +281,25 @@ class PostgresCoreMixin(DatabaseEngine):
                         problem=INVALID_INDEX_PROBLEM) for other in schema.other_invalid]
         return result
 
+    def index_advice(self, index):
+        name, table, column = index.get("name"), index.get("table"), index.get("column")
+        problem = index.get("problem") or ""
+        if not index.get("present") and not column:
+            return ("database: spatial index %s (declared in bim_schema) is missing and the geometry column of %s "
+                    "is unknown; set bim_schema.%s.geometry_column" % (name, table, table))
+        if not index.get("present"):
+            return ("database: spatial index %s is missing; recreate it: CREATE INDEX CONCURRENTLY %s ON %s "
+                    "USING gist (%s) (db_maintenance reindex does)" % (name, name, table, column))
+        if "leftover" in problem:
+            return "database: index %s is %s; run DROP INDEX CONCURRENTLY %s" % (name, problem, name)
+        return "database: index %s on %s is %s; run REINDEX INDEX CONCURRENTLY %s" % (name, table, problem, name)
+
+    def create_index_hint(self, table):
+        column = self.schema().geometry_column(table)
+        if not column:
+            return ""
+        return " (CREATE INDEX CONCURRENTLY ON %s USING gist (%s))" % (table, column)
+
     # ---- counts and digests ----------------------------------------------------------------
     def row_counts(self, tables=DIGEST_TABLES):
         present = set(self._all_tables())

@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 
+from ansible_collections.bim.wall_system.plugins.module_utils.database.api_restore import Restores
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.common.process import failure_text
@@ -107,8 +108,13 @@ def _setting_value(name, value):
     return sql.SQL(", ").join(sql.Literal(item) for item in items if item != "")
 
 
-class PostgresRestoreMixin:
+class PostgresRestoreMixin(Restores):
     """Restore methods of the PostgreSQL engine (need only ``self.params``)."""
+
+    def restore_target(self, **options):
+        # imported here: the target builds on restore/, which imports this engine
+        from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_target import PostgresTarget
+        return PostgresTarget(self.params, **options)
 
     # ---- connections -------------------------------------------------------------------
     def _admin_connect(self, dbname=MAINTENANCE_DB):

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 
+from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import DigestsAlongside, Dumps, ScratchError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 
 
@@ -42,10 +44,51 @@ def online_copy(source_path, target_path, timeout=30):
     return page_size, journal_mode
 
 
-class SqliteArchiveMixin:
+class SqliteArchiveMixin(Dumps):
     """Archive methods of the SQLite engine."""
 
     def online_copy(self, target_path, timeout=30):
         """Consistent copy of this engine's database into ``target_path``; returns
         ``(page_size, source journal mode)``."""
         return online_copy(self.params.sqlite_path, target_path, timeout=timeout)
+
+    def dump_database(self, store, scratch_dir, name, with_digests=True, timings=None):
+        """An online copy into ``scratch_dir``, stored in page-sized chunks while its digests are
+        taken (exactly the state the backup holds); the copy is removed afterwards."""
+        timings = {} if timings is None else timings
+        copy_path = os.path.join(scratch_dir, "%s.sqlite" % name)
+        try:
+            page_size, journal_mode = self._scratch_copy(copy_path, scratch_dir, timings)
+            with DigestsAlongside(lambda: self._copy_digests(copy_path), timings, with_digests) as digests:
+                with open(copy_path, "rb") as handle:
+                    chunks, size, chunker = store(handle, page_size=page_size)
+            found = digests.digests()
+        finally:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                try:
+                    os.unlink(copy_path + suffix)
+                except FileNotFoundError:
+                    pass
+        from ansible_collections.bim.wall_system.plugins.module_utils.repository.files_stream import owner_record
+        # journal_mode: the source's (the stored image is a plain file); a restore puts it back
+        # owner: the source file's mode and owner, which a restore onto a host without the file gives it
+        return {"kind": "sqlite_database", "size": size, "chunks": chunks, "chunker": chunker, "page_size": page_size,
+                "journal_mode": journal_mode, "owner": owner_record(os.stat(self.params.sqlite_path))}, found
+
+    def _copy_digests(self, copy_path):
+        with self.engine_for_path(copy_path) as engine:
+            return engine.table_digests()
+
+    def _scratch_copy(self, copy_path, scratch_dir, timings):
+        begun = time.monotonic()
+        action = "copying the SQLite database into %s" % scratch_dir
+        try:
+            page_size, journal_mode = self.online_copy(copy_path)
+        except OSError as exc:
+            raise ScratchError(action, exc) from None
+        except DatabaseError as exc:
+            if "full" in str(exc):
+                raise ScratchError(action) from None
+            raise
+        timings["sqlite_copy_s"] = round(time.monotonic() - begun, 3)
+        return page_size, journal_mode

@@ -217,6 +217,27 @@ class SqliteCoreMixin(DatabaseEngine):
             entry["valid"] = True
         return result
 
+    def missing_database(self):
+        # checked before connecting too, so that a missing file can never be created by a driver default
+        path = self.params.sqlite_path
+        if path and os.path.isfile(path):
+            return None
+        return ("SQLite database file %s does not exist" % path,
+                "database: check sqlite_path (bim_sqlite_path); a health check never creates a database")
+
+    def index_advice(self, index):
+        return ("database: spatial index %s on %s is %s; rebuild the R*Tree from %s (db_maintenance "
+                "reindex) and run PRAGMA integrity_check" % (index.get("name"), index.get("table"),
+                                                            index.get("problem") or "not valid", index.get("table")))
+
+    def create_index_hint(self, table):
+        unmapped = self.schema().unmapped
+        if unmapped:
+            # an R*Tree is there but its name names no table: likely this table's
+            return " (an R*Tree of its bounding boxes; R*Tree(s) %s belong to no BIM table by name)" % (
+                ", ".join(unmapped))
+        return " (an R*Tree of its bounding boxes)"
+
     # ---- counts and digests ----------------------------------------------------------------
     def row_counts(self, tables=DIGEST_TABLES):
         present = set(self._all_tables())

@@ -16,6 +16,7 @@ import os
 import sqlite3
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import fsync_directory
+from ansible_collections.bim.wall_system.plugins.module_utils.database.api_restore import Restores
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import file_uri, quote
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_schema import rtree_arguments
@@ -39,8 +40,13 @@ def remove_database_file(path):
             pass
 
 
-class SqliteRestoreMixin:
+class SqliteRestoreMixin(Restores):
     """Restore methods of the SQLite engine."""
+
+    def restore_target(self, **options):
+        # imported here: the target builds on restore/, which imports this engine
+        from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_target import SqliteTarget
+        return SqliteTarget(self.params, **options)
 
     def engine_for_path(self, path):
         """A new (not yet connected) engine for another database file."""

@@ -39,24 +39,6 @@ def disk_usage(path):
     }
 
 
-def index_recommendation(engine_name, index):
-    """What an operator should run for a spatial index with a problem."""
-    name, table, column = index.get("name"), index.get("table"), index.get("column")
-    problem = index.get("problem") or ""
-    if engine_name == "postgresql":
-        if not index.get("present") and not column:
-            return ("database: spatial index %s (declared in bim_schema) is missing and the geometry column of %s "
-                    "is unknown; set bim_schema.%s.geometry_column" % (name, table, table))
-        if not index.get("present"):
-            return ("database: spatial index %s is missing; recreate it: CREATE INDEX CONCURRENTLY %s ON %s "
-                    "USING gist (%s) (db_maintenance reindex does)" % (name, name, table, column))
-        if "leftover" in problem:
-            return "database: index %s is %s; run DROP INDEX CONCURRENTLY %s" % (name, problem, name)
-        return "database: index %s on %s is %s; run REINDEX INDEX CONCURRENTLY %s" % (name, table, problem, name)
-    return ("database: spatial index %s on %s is %s; rebuild the R*Tree from %s (db_maintenance "
-            "reindex) and run PRAGMA integrity_check" % (name, table, problem or "not valid", table))
-
-
 def _check_disk(result, ctx, engine, parts):
     folder = ctx.data_dir
     if not folder:
@@ -111,7 +93,7 @@ def _check_indexes(result, ctx, engine, parts):
         result.metrics["rtrees_of_no_table"] = list(schema.unmapped)
     for index in bad:
         result.worsen(ERROR)
-        result.recommendations.append(index_recommendation(engine.name, index))
+        result.recommendations.append(engine.index_advice(index))
     for problem in schema.problems:
         result.worsen(ERROR)
         result.recommendations.append("database: %s; correct bim_schema or the database" % problem)
@@ -128,20 +110,16 @@ def _check_indexes(result, ctx, engine, parts):
         result.recommendations.append(
             "database: %s has no spatial index, so spatial queries on it scan the table; create one%s, or "
             "declare it in bim_schema.%s so that its absence is an error"
-            % (table, _create_hint(engine.name, schema, table), table))
+            % (table, engine.create_index_hint(table), table))
 
 
-def _create_hint(engine_name, schema, table):
-    if engine_name != "postgresql" and schema.unmapped:
-        # an R*Tree is there but its name names no table: likely this table's
-        return " (an R*Tree of its bounding boxes; R*Tree(s) %s belong to no BIM table by name)" % (
-            ", ".join(schema.unmapped))
-    if engine_name != "postgresql":
-        return " (an R*Tree of its bounding boxes)"
-    column = schema.geometry_column(table)
-    if not column:
-        return ""
-    return " (CREATE INDEX CONCURRENTLY ON %s USING gist (%s))" % (table, column)
+def _missing_database(params):
+    """(message, recommendation) when the engine knows the database is missing without
+    connecting; an unknown engine is reported by the connection attempt below."""
+    try:
+        return open_engine(params, read_only=True).missing_database()
+    except DatabaseError:
+        return None
 
 
 @register_check(
@@ -160,12 +138,11 @@ def check_database(ctx):
         result.status = ERROR
         result.message = "no database connection options given"
         return result
-    if params.engine == "sqlite" and not (params.sqlite_path and os.path.isfile(params.sqlite_path)):
-        # checked here too so that a missing file can never be created by a driver default
+    absent = _missing_database(params)
+    if absent:
         result.status = ERROR
-        result.message = "SQLite database file %s does not exist" % params.sqlite_path
-        result.recommendations.append("database: check sqlite_path (bim_sqlite_path); a health check never "
-                                      "creates a database")
+        result.message, advice = absent
+        result.recommendations.append(advice)
         return result
     parts = []
     # read by the maintenance gate (health/gates.py): no connection, nothing to maintain

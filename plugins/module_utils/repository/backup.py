@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime
 import os
-import threading
 import time
 
+from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import ScratchError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker, files_stream, guard, retention
@@ -147,96 +147,23 @@ def _store_files(session, paths):
             "parents": files_stream.parents_record(paths)}
 
 
-def _store_postgresql(session, params, engine, with_digests=True):
-    snapshot = None
-    if with_digests:
-        snapshot = engine.export_snapshot()
-    dump = engine.open_dump_stream(snapshot=snapshot)
-    digests = {}
-    digest_errors = []
+def _store_database(session, params, repo, backup_id, with_digests=True):
+    """The database stream and its table digests, read once by the engine (``Dumps``)."""
 
-    def digest():
-        begun = time.monotonic()
-        try:
-            digests.update(engine.table_digests(snapshot=snapshot))
-        except Exception as exc:
-            digest_errors.append(exc)
-        session.timings["digests_s"] = round(time.monotonic() - begun, 3)
+    def store(reader, page_size=None):
+        if page_size:
+            fixed = chunker.fixed_parameters(page_size)
+            chunks, size = session.store_stream(chunker.fixed_chunks(reader, fixed["size"]))
+            return chunks, size, fixed
+        chunks, size = session.store_stream(chunker.cdc_chunks(reader))
+        return chunks, size, chunker.cdc_parameters()
 
-    # Digests run on their own connection (inside the exported snapshot when the engine
-    # supports it) while pg_dump streams.
-    thread = threading.Thread(target=digest, daemon=True)
-    if with_digests:
-        thread.start()
     try:
-        chunks, size = session.store_stream(chunker.cdc_chunks(dump.stdout))
-        dump.finish()
-    except BaseException:
-        dump.kill()
-        raise
-    finally:
-        if with_digests:
-            thread.join()
-        if snapshot:
-            engine.release_snapshot()
-    if digest_errors:
-        raise digest_errors[0]
-    stream = {"kind": "pg_dump_custom", "size": size, "chunks": chunks, "chunker": chunker.cdc_parameters()}
-    return stream, digests
-
-
-def _store_sqlite(session, params, repo, backup_id, with_digests=True):
-    from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archive import online_copy
-    copy_path = os.path.join(repo.tmp_dir, "%s.sqlite" % backup_id)
-    try:
-        begun = time.monotonic()
-        try:
-            page_size, journal_mode = online_copy(params.sqlite_path, copy_path)
-        except OSError as exc:
-            raise friendly_os_error(exc, "copying the SQLite database into %s" % repo.tmp_dir)
-        except DatabaseError as exc:
-            if "full" in str(exc):
-                raise RepositoryError("copying the SQLite database into %s failed: no space left on device"
-                                      % repo.tmp_dir)
-            raise
-        session.timings["sqlite_copy_s"] = round(time.monotonic() - begun, 3)
-        # Digests of the copy (exactly the state the backup holds), taken while it is chunked.
-        copy_params = params.__class__(engine="sqlite", sqlite_path=copy_path)
-        digests = {}
-        digest_errors = []
-
-        def digest():
-            begun = time.monotonic()
-            try:
-                with open_engine(copy_params) as engine:
-                    digests.update(engine.table_digests())
-            except Exception as exc:  # reported below
-                digest_errors.append(exc)
-            session.timings["digests_s"] = round(time.monotonic() - begun, 3)
-
-        thread = threading.Thread(target=digest, daemon=True)
-        if with_digests:
-            thread.start()
-        fixed = chunker.fixed_parameters(page_size)
-        try:
-            with open(copy_path, "rb") as handle:
-                chunks, size = session.store_stream(chunker.fixed_chunks(handle, fixed["size"]))
-        finally:
-            if with_digests:
-                thread.join()
-        if digest_errors:
-            raise digest_errors[0]
-    finally:
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            try:
-                os.unlink(copy_path + suffix)
-            except FileNotFoundError:
-                pass
-    # journal_mode: the source's (the stored image is a plain file); a restore puts it back
-    # owner: the source file's mode and owner, which a restore onto a host without the file gives it
-    stream = {"kind": "sqlite_database", "size": size, "chunks": chunks, "chunker": fixed, "page_size": page_size,
-              "journal_mode": journal_mode, "owner": files_stream.owner_record(os.stat(params.sqlite_path))}
-    return stream, digests
+        return open_engine(params).dump_database(store, repo.tmp_dir, backup_id, with_digests, session.timings)
+    except ScratchError as exc:
+        if exc.os_error is not None:
+            raise friendly_os_error(exc.os_error, exc.action)
+        raise RepositoryError(str(exc))
 
 
 def run_backup(params, repository, options=None):
@@ -266,13 +193,8 @@ def _run(params, repository, opts):
         session = ChunkSession(repo, level=opts["compression_level"], workers=opts["workers"],
                                verify_reused=(kind == "full"))
         streams = {}
-        if params.engine == "sqlite":
-            mark = time.monotonic()
-            streams["database"], tables = _store_sqlite(session, params, repo, backup_id, opts["table_digests"])
-        else:
-            mark = time.monotonic()
-            with open_engine(params) as engine:
-                streams["database"], tables = _store_postgresql(session, params, engine, opts["table_digests"])
+        mark = time.monotonic()
+        streams["database"], tables = _store_database(session, params, repo, backup_id, opts["table_digests"])
         session.timings["database_s"] = round(time.monotonic() - mark, 3)
         # Without digests (a benchmark switch) there is nothing to judge the backup by.
         suspicious = guard.suspicion(tables, backups[-1] if backups else None,

@@ -137,10 +137,7 @@ def _plan(target, manifest, bytes_to_read, mode, target_name, tables, jobs, extr
         raise RestoreError("backup %s is a %s backup; the target is %s" % (
             manifest["id"], manifest["engine"], target.engine_name))
     size = _repository_api().Repository.stream_size(manifest, "database")
-    if target.engine_name == "sqlite":
-        needs = target.space_needs(size, mode, jobs, tables, target=target_name if mode == "new" else None)
-    else:
-        needs = target.space_needs(size, mode, jobs, tables)
+    needs = target.space_needs(size, mode, jobs, tables, target=target_name if mode == "new" else None)
     needs = list(needs) + list(extra_needs)
     unknown = [label for label, path, _n in needs if path is None]
     fits, rows = space_plan(needs)
@@ -261,11 +258,8 @@ def run_restore(params, repository, backup_id="latest", mode="swap", target_name
             warnings.append("free space could not be checked for: %s" % ", ".join(plan["space_unknown_for"]))
         if mode == "new" and target_name and target.exists(target_name):
             raise RestoreError("the target %s already exists; a restore in new mode never overwrites" % target_name)
-        if mode == "swap" and target.engine_name == "sqlite" and target.live_exists():
-            holders = target.engine.processes_holding(target.live)
-            if holders:
-                warnings.append("processes %s hold %s open; stop the application before a swap or it keeps "
-                                "writing to the restore point" % (", ".join(map(str, holders)), target.live))
+        if mode == "swap":
+            warnings.extend(target.swap_warnings())
         before = target.live_digests() if check_live_unchanged else None
         scratch = target_name or target.scratch_name("restore" if mode == "swap" else "copy")
         if mode == "new" and not keep_target and not target_name:
