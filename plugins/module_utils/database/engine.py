@@ -13,6 +13,7 @@ domains, each declared in its own ``api_*.py`` and implemented by one mixin per 
   api_dump.py    ``Dumps``         archive/dump (backup)  pg_archive.py / sqlite_archive.py
   api_restore.py ``Restores``      restore and swap       pg_restore.py + pg_target.py /
                                                           sqlite_restore.py + sqlite_target.py
+  api_maintenance.py ``Maintains`` maintenance        pg_maintenance(_ops).py / sqlite_maintenance(_ops).py
 
 Nothing outside ``database/`` (and ``archiving/``, whose tools are engine-specific) branches on
 the engine: tests/unit/test_engine_branches.py fails on any such branch.
@@ -24,11 +25,12 @@ import abc
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_digests import Digests
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import Dumps
+from ansible_collections.bim.wall_system.plugins.module_utils.database.api_maintenance import Maintains
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_probes import HealthProbes
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_restore import Restores
 
 
-class DatabaseEngine(HealthProbes, Digests, Dumps, Restores):
+class DatabaseEngine(HealthProbes, Digests, Dumps, Restores, Maintains):
     """A connection to one BIM database, used as a context manager."""
 
     name = ""

@@ -17,3 +17,7 @@ class MissingLibraryError(DatabaseError):
         super().__init__("the Python library %s is required" % library)
         self.library = library
         self.exception_text = exception_text
+
+
+class LockTimeout(DatabaseError):
+    """A maintenance batch waited longer than its lock (or busy) timeout for a lock."""

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - pg_core reports the missing library
     psycopg = None
     sql = None
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, LockTimeout
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import CLEANUP_TABLES
 
 # pg_try_advisory_lock(int4, int4) key pair: "BIM" and "MNT" as integers, stable across releases.
@@ -276,10 +276,6 @@ class PostgresMaintenanceMixin:
 
     def maint_database_bytes(self):
         return self._fetchone("SELECT pg_database_size(current_database())")[0]
-
-
-class LockTimeout(DatabaseError):
-    """A cleanup batch waited longer than lock_timeout for a row or table lock."""
 
 
 def _iso(value):

@@ -1,12 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The SQLite engine, assembled from one mixin per domain so each domain stays in its own file:
+"""The SQLite engine, assembled from one mixin per domain so each domain stays in its own file
+(the domains' interfaces: ``engine.py``):
 
   sqlite_core.py: connection, probes and table digests
-  sqlite_maintenance.py: maintenance operations
+  sqlite_maintenance.py: maintenance statements; sqlite_maintenance_ops.py: vacuum, analyze, reindex
   sqlite_archive.py: dump stream for backups
-  sqlite_restore.py: restore, swap and rollback
+  sqlite_restore.py: restore steps; sqlite_target.py: the restore target (copies, swap, recovery)
   sqlite_logs.py: analysis of the application's logs table
   sqlite_archiving.py: journal mode for Litestream, recovery markers
 """
@@ -15,13 +16,15 @@ from __future__ import annotations
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import SqliteCoreMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_maintenance import SqliteMaintenanceMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_maintenance_ops import SqliteMaintenanceOpsMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archive import SqliteArchiveMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_restore import SqliteRestoreMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_logs import SqliteLogsMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archiving import SqliteArchivingMixin
 
 
-class SqliteEngine(SqliteArchivingMixin, SqliteLogsMixin, SqliteRestoreMixin, SqliteArchiveMixin, SqliteMaintenanceMixin, SqliteCoreMixin):
+class SqliteEngine(SqliteArchivingMixin, SqliteLogsMixin, SqliteRestoreMixin, SqliteArchiveMixin,
+                   SqliteMaintenanceOpsMixin, SqliteMaintenanceMixin, SqliteCoreMixin):
     """SQLite implementation of ``engine.DatabaseEngine``."""
 
     name = "sqlite"

@@ -17,7 +17,7 @@ import sqlite3
 import tempfile
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import LockBusy, acquire, release
-from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, LockTimeout
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import CLEANUP_TABLES
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import file_uri
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import quote as _quote
@@ -141,7 +141,6 @@ class SqliteMaintenanceMixin:
             self._mdb.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
-                from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_maintenance import LockTimeout
                 raise LockTimeout("busy_timeout reached while deleting from %s" % table) from None
             raise DatabaseError("cleanup of %s failed: %s" % (table, exc)) from None
         return deleted, bound

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_maintenance import LockTimeout
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import LockTimeout
 
 LOCK_RETRIES = 5
 

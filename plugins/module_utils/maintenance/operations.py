@@ -29,18 +29,14 @@ import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES, SPATIAL_TABLES
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES
 from ansible_collections.bim.wall_system.plugins.module_utils.maintenance import deadline as dl
 from ansible_collections.bim.wall_system.plugins.module_utils.maintenance.batching import delete_in_batches
 from ansible_collections.bim.wall_system.plugins.module_utils.maintenance.history import History
 
 OPERATIONS = ("cleanup_logs", "cleanup_temp", "vacuum", "vacuum_full", "analyze", "reindex", "bloat_report",
               "performance_report", "integrity_check", "quick_check", "foreign_key_check", "optimize")
-SQLITE_ONLY = ("integrity_check", "quick_check", "foreign_key_check", "optimize")
 DEFAULT_STATE_DIR = "/var/lib/bim-wall-system/maintenance"
-SQLITE_BATCH_PAUSE_MS = 20
-# Rows per cleanup batch by engine: a SQLite batch holds the database's single write lock.
-DEFAULT_BATCH_SIZE = {"postgresql": 5000, "sqlite": 2000}
 
 DEFAULTS = dict(
     log_retention_days=30,
@@ -95,39 +91,28 @@ def _result(operation, started, success=True, changed=False, skipped=False, **de
 
 
 class Runner:
+    """Runs operations on one engine; vacuum, analyze and reindex are the engine's own
+    (``database/api_maintenance.Maintains``), which it runs given this runner."""
+
+    # What every operation returns; the engine's operations build theirs with it too.
+    result = staticmethod(_result)
+
     def __init__(self, engine, options, check_mode, deadline):
         self.engine = engine
         self.opts = options
         self.check = check_mode
         self.deadline = deadline
-        self.is_pg = engine.name == "postgresql"
         self.history = None
         self.tables = None
         if self.opts.get("batch_size") is None:
-            self.opts["batch_size"] = DEFAULT_BATCH_SIZE[engine.name]
+            self.opts["batch_size"] = engine.maint_batch_size
 
     # ---- plumbing ---------------------------------------------------------------------------
     def open(self):
-        if self.is_pg:
-            if not hasattr(self.engine, "read_only"):
-                self.engine.read_only = False
-            self.engine.connect()
-            self.engine.maint_set_lock_timeout(self.opts["lock_timeout_ms"])
-        else:
-            self.engine.maint_begin(busy_timeout_ms=self.opts["lock_timeout_ms"])
+        self.engine.maint_open(self.opts["lock_timeout_ms"])
 
     def close(self):
-        try:
-            if self.is_pg:
-                try:
-                    self.engine.maint_unlock()
-                except DatabaseError:
-                    pass
-                self.engine.close()
-            else:
-                self.engine.maint_end()
-        except DatabaseError:
-            pass
+        self.engine.maint_close()
 
     def present_tables(self):
         if self.tables is None:
@@ -181,9 +166,7 @@ class Runner:
             return _result(operation, started, skipped=True, reason=reason, deleted=0, **details)
         pause_ms = self.opts["batch_pause_ms"]
         if pause_ms is None:
-            # a SQLite writer waiting in its busy handler sleeps in growing steps: without a pause the
-            # next batch takes the write lock again first and the writer starves (bench/maintenance)
-            pause_ms = 0 if self.is_pg else SQLITE_BATCH_PAUSE_MS
+            pause_ms = self.engine.maint_batch_pause_ms
         done = delete_in_batches(self.engine, table, cutoff, self.opts["batch_size"], deadline=self.deadline,
                                  pause_s=pause_ms / 1000.0)
         details.update(done)
@@ -194,87 +177,13 @@ class Runner:
         return _result(operation, started, changed=done["deleted"] > 0, **details)
 
     def vacuum(self, operation):
-        started = time.monotonic()
-        full = operation == "vacuum_full"
-        if not self.is_pg:
-            return self.sqlite_vacuum(operation, started)
-        self.engine.maint_flush_stats()
-        stats = self.engine.maint_table_stats(self.present_tables())
-        work = sum(s["table_bytes"] for s in stats.values())
-        dead_before = {t: s["dead"] for t, s in stats.items()}
-        details = dict(tables=list(stats), dead_tuples_before=dead_before, full=full, bytes=work)
-        if self.check:
-            return _result(operation, started, changed=sum(dead_before.values()) > 0,
-                           would_vacuum=list(stats), **details)
-        reason = self.guard(operation, work, len(stats))
-        if reason:
-            return _result(operation, started, skipped=True, reason=reason, **details)
-        removed = {}
-        for table in stats:
-            removed[table] = self.engine.maint_vacuum_verbose(table, full=full)
-        self.engine.maint_flush_stats()
-        after = self.engine.maint_table_stats(list(stats))
-        details["dead_tuples_after"] = {t: s["dead"] for t, s in after.items()}
-        details["removed_tuples"] = removed
-        if full:
-            details["bytes_after"] = sum(s["table_bytes"] for s in after.values())
-        self.record(operation, started, work)
-        changed = sum(removed.values()) > 0 or (full and details["bytes_after"] < work)
-        return _result(operation, started, changed=changed, **details)
-
-    def sqlite_vacuum(self, operation, started):
-        pages = self.engine.maint_pages()
-        details = dict(bytes_before=pages["bytes"], free_pages=pages["freelist_count"], page_size=pages["page_size"])
-        if pages["freelist_count"] == 0:
-            return _result(operation, started, reason="no free pages: nothing to reclaim", **details)
-        needed, available, folder = self.engine.maint_vacuum_room()
-        details.update(room_needed=needed, room_available=available, room_folder=folder)
-        if available < needed:
-            return _result(operation, started, success=False, skipped=True,
-                           reason="VACUUM needs room for a copy of %d bytes but %s has %d free" % (needed, folder, available),
-                           **details)
-        if self.check:
-            return _result(operation, started, changed=True, would_free_bytes=pages["free_bytes"], **details)
-        reason = self.guard(operation, pages["bytes"])
-        if reason:
-            return _result(operation, started, skipped=True, reason=reason, **details)
-        self.engine.maint_vacuum()
-        after = self.engine.maint_pages()
-        details.update(bytes_after=after["bytes"], freed_bytes=pages["bytes"] - after["bytes"])
-        self.record(operation, started, pages["bytes"])
-        return _result(operation, started, changed=after["bytes"] < pages["bytes"], **details)
+        return self.engine.maint_vacuum_operation(self, operation, time.monotonic())
 
     def analyze(self, operation):
-        started = time.monotonic()
-        tables = self.present_tables()
-        if self.is_pg:
-            stats = self.engine.maint_table_stats(tables)
-            todo = [t for t, s in stats.items() if (s["mod_since_analyze"] or 0) > 0 or s["last_analyze"] is None]
-            work = sum(stats[t]["table_bytes"] for t in todo)
-            details = dict(tables=todo, up_to_date=[t for t in stats if t not in todo],
-                           modified_rows={t: stats[t]["mod_since_analyze"] for t in todo})
-            if self.check or not todo:
-                return _result(operation, started, changed=bool(todo), **details)
-            reason = self.guard(operation, work, len(todo))
-            if reason:
-                return _result(operation, started, skipped=True, reason=reason, **details)
-            for table in todo:
-                self.engine.maint_analyze(table)
-            self.record(operation, started, work)
-            return _result(operation, started, changed=True, **details)
-        before = self.engine.maint_stat1()
-        work = self.engine.maint_database_bytes()
-        if self.check:
-            return _result(operation, started, changed=not before, tables=tables,
-                           note="SQLite cannot tell in advance whether ANALYZE changes existing statistics")
-        reason = self.guard(operation, work)
-        if reason:
-            return _result(operation, started, skipped=True, reason=reason, tables=tables)
-        for table in tables:
-            self.engine.maint_analyze(table)
-        after = self.engine.maint_stat1()
-        self.record(operation, started, work)
-        return _result(operation, started, changed=after != before, tables=tables, statistics_changed=after != before)
+        return self.engine.maint_analyze_operation(self, operation, time.monotonic())
+
+    def reindex(self, operation):
+        return self.engine.maint_reindex_operation(self, operation, time.monotonic())
 
     def optimize(self, operation):
         started = time.monotonic()
@@ -301,84 +210,6 @@ class Runner:
             details["ok"] = not details["problems"]
         self.record(operation, started, work)
         return _result(operation, started, success=details["ok"], **details)
-
-    def reindex(self, operation):
-        started = time.monotonic()
-        if not self.is_pg:
-            return self.sqlite_reindex(operation, started)
-        state = self.engine.maint_index_state()
-        plan, problems = _reindex_plan(state, self.opts["reindex_mode"])
-        details = dict(indexes=[dict(name=e["index"], table=e["table"], column=e["column"], declared=e["declared"],
-                                     present=e["present"], valid=e["valid"], bytes=e["bytes"],
-                                     leftovers=[x["name"] for x in state["leftovers"] if x["table"] == e["table"]])
-                                for e in state["indexes"]],
-                       plan=[dict(action=a, index=n, reason=r) for a, n, _e, r in plan])
-        if problems:
-            details["problems"] = problems
-        if self.check or not plan:
-            return _result(operation, started, success=not problems, changed=bool(plan), **details)
-        builds = [p for p in plan if p[0] != "drop"]
-        work = sum(p[2]["bytes"] for p in builds)
-        reason = self.guard(operation, work, max(1, len(builds)))
-        repairs = [p for p in plan if p[0] in ("drop", "create", "rebuild")]
-        if reason and repairs:
-            # never leave a broken spatial index for lack of time when a repair fits on its own
-            repair_reason = self.guard(operation, sum(p[2]["bytes"] for p in repairs if p[0] != "drop"),
-                                       max(1, len([p for p in repairs if p[0] != "drop"])))
-            if repair_reason is None:
-                plan, reason = repairs, None
-                details["note"] = "scheduled rebuilds skipped for the deadline; repairs done"
-        if reason:
-            return _result(operation, started, skipped=True, reason=reason, **details)
-        done, errors = [], list(problems)
-        for action, name, entry, why in plan:
-            try:
-                if action == "drop":
-                    self.engine.maint_drop_index_concurrently(name)
-                elif action == "create":
-                    self.engine.maint_create_spatial_index(entry["table"], name, entry["column"])
-                else:
-                    self.engine.maint_reindex_concurrently(name)
-                done.append(dict(action=action, index=name, reason=why))
-            except DatabaseError as exc:
-                errors.append("%s %s: %s" % (action, name, exc))
-                self._drop_new_leftovers()
-        # what was broken and is fixed now, for the maintenance summary ("the tier repaired ...")
-        repaired = ["%s %s (%s)" % (d["action"], d["index"], d["reason"]) for d in done if d["action"] != "reindex"]
-        details.update(done=done, errors=errors, repaired=repaired)
-        after = self.engine.maint_index_state()
-        details["valid_after"] = {e["index"]: e["present"] and e["valid"] for e in after["indexes"]}
-        if after["leftovers"]:
-            details["leftovers_after"] = [x["name"] for x in after["leftovers"]]
-        self.record(operation, started, work)
-        return _result(operation, started, success=not errors and all(details["valid_after"].values())
-                       and not after["leftovers"], changed=bool(done), **details)
-
-    def _drop_new_leftovers(self):
-        try:
-            for left in self.engine.maint_index_state()["leftovers"]:
-                self.engine.maint_drop_index_concurrently(left["name"])
-        except DatabaseError:
-            pass
-
-    def sqlite_reindex(self, operation, started):
-        rtree = self.engine.maint_rtree_check()
-        indexed = {i.table for i in self.engine.schema().spatial_indexes}
-        tables = [t for t in self.present_tables() if t in SPATIAL_TABLES or t in indexed]
-        details = dict(tables=tables, rtree=rtree)
-        if self.opts["reindex_mode"] == "repair" and not any(rtree.values()):
-            return _result(operation, started, reason="reindex_mode=repair and every R*Tree checks ok", **details)
-        if self.check:
-            return _result(operation, started, changed=bool(tables), would_reindex=tables, **details)
-        reason = self.guard(operation, self.engine.maint_database_bytes(), len(tables))
-        if reason:
-            return _result(operation, started, skipped=True, reason=reason, **details)
-        for table in tables:
-            self.engine.maint_reindex(table)
-        problems = ["%s: %s" % (k, v) for k, v in rtree.items() if v]
-        details["problems"] = problems
-        self.record(operation, started, self.engine.maint_database_bytes())
-        return _result(operation, started, success=not problems, changed=bool(tables), **details)
 
     def bloat_report(self, operation):
         started = time.monotonic()
@@ -418,18 +249,15 @@ class Runner:
                                     growth_bytes=None if old is None else info["bytes"] - old)
         details = dict(database_bytes=self.engine.maint_database_bytes(), sizes=sizes,
                        growth_since=previous["taken"] if previous else None, growth=growth)
-        if self.is_pg:
-            details["slowest_statements"] = self.engine.maint_slowest_statements(self.opts["slow_statements"])
+        details.update(self.engine.maint_report_extras(self.opts))
         if not self.check and self.history is not None:
             self.history.set_snapshot(sizes)
         return _result(operation, started, **details)
 
     def run(self, operation):
-        if operation in SQLITE_ONLY and self.is_pg:
-            started = time.monotonic()
-            if operation == "optimize":
-                return _result(operation, started, skipped=True, reason="SQLite only (PostgreSQL: use analyze)")
-            return _result(operation, started, skipped=True, reason="SQLite only")
+        unsupported = self.engine.maint_unsupported(operation)
+        if unsupported:
+            return _result(operation, time.monotonic(), skipped=True, reason=unsupported)
         handler = {
             "cleanup_logs": self.cleanup, "cleanup_temp": self.cleanup,
             "vacuum": self.vacuum, "vacuum_full": self.vacuum, "analyze": self.analyze,
@@ -444,28 +272,6 @@ class Runner:
             return handler(operation)
         except DatabaseError as exc:
             return _result(operation, started, success=False, error=str(exc))
-
-
-def _reindex_plan(state, mode):
-    """([(action, index name, entry, reason)], problems) for ``maint_index_state()``'s state:
-    drop every leftover, create a missing (declared) index, rebuild an invalid one, and with
-    ``mode`` always rebuild the valid ones too. A missing index whose geometry column is unknown
-    cannot be created: a problem that names the bim_schema key to set."""
-    plan, problems = [], []
-    for left in state["leftovers"]:
-        plan.append(("drop", left["name"], dict(left, bytes=0), left["reason"]))
-    for entry in state["indexes"]:
-        if not entry["present"]:
-            if entry["column"]:
-                plan.append(("create", entry["index"], entry, "missing"))
-            else:
-                problems.append("create %s: the geometry column of %s is unknown; set bim_schema.%s.geometry_column"
-                                % (entry["index"], entry["table"], entry["table"]))
-        elif not entry["valid"]:
-            plan.append(("rebuild", entry["index"], entry, "invalid"))
-        elif mode == "always":
-            plan.append(("reindex", entry["index"], entry, "scheduled rebuild"))
-    return plan, problems
 
 
 def _wait_for_lock(engine, wait_s, deadline, poll_s=1.0):

@@ -1,0 +1,52 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Maintenance operations: the interface an engine implements for ``maintenance/operations.py``.
+
+The procedure (lock, deadline, history, cleanup, reports) is the same on every engine; what
+vacuum, analyze and reindex mean differs, so each engine runs those three itself, given the
+procedure's ``Runner`` (``check``, ``opts``, ``guard()``, ``record()``, ``present_tables()``,
+``result()``). The single statements are the engine's ``maint_*`` methods
+(``pg_maintenance.py``, ``sqlite_maintenance.py``); the three operations are in
+``pg_maintenance_ops.py`` and ``sqlite_maintenance_ops.py``.
+"""
+
+from __future__ import annotations
+
+import abc
+
+
+class Maintains(abc.ABC):
+    """Maintenance domain of an engine."""
+
+    # Rows per cleanup batch when the operator sets none, and the pause between batches (ms).
+    maint_batch_size = 5000
+    maint_batch_pause_ms = 0
+
+    @abc.abstractmethod
+    def maint_open(self, lock_timeout_ms):
+        """Open the maintenance connection; lock waits end after ``lock_timeout_ms``."""
+
+    @abc.abstractmethod
+    def maint_close(self):
+        """Release the maintenance lock and close the connection; never raises ``DatabaseError``."""
+
+    def maint_unsupported(self, operation):
+        """Why ``operation`` does not apply to this engine (the result's skip reason), or None."""
+        return None
+
+    def maint_report_extras(self, opts):
+        """Engine-specific additions to the performance report (``opts``: the run's options)."""
+        return {}
+
+    @abc.abstractmethod
+    def maint_vacuum_operation(self, run, operation, started):
+        """Run ``vacuum`` or ``vacuum_full``; returns the operation's result (``run.result``)."""
+
+    @abc.abstractmethod
+    def maint_analyze_operation(self, run, operation, started):
+        """Run ``analyze``; returns the operation's result."""
+
+    @abc.abstractmethod
+    def maint_reindex_operation(self, run, operation, started):
+        """Run ``reindex`` (spatial indexes); returns the operation's result."""
