@@ -44,15 +44,15 @@ BASE_DB = "bimbench_rs_base"
 CHILD = r"""
 import json, sys, time
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
-from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import run_restore
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import RestoreOptions, run_restore
 cfg = json.loads(sys.argv[1])
 started = time.monotonic()
 # Restore points are kept (dropping the replaced database is not part of a restore); the
 # benchmark drops them between runs, untimed.
-result = run_restore(ConnectionParams(**cfg["params"]), cfg["repo"], "latest", mode=cfg.get("mode", "swap"),
-                     target_name=cfg.get("target"), jobs=2, keep_restore_points=1000, state_dir=cfg["state"],
-                     staging_dir=cfg.get("staging"), verification=cfg.get("verification", "auto"),
-                     repository_key=cfg.get("key"))
+result = run_restore(ConnectionParams(**cfg["params"]), cfg["repo"], RestoreOptions(
+    "latest", mode=cfg.get("mode", "swap"), target_name=cfg.get("target"), jobs=2, keep_restore_points=1000,
+    state_dir=cfg["state"], staging_dir=cfg.get("staging"), verification=cfg.get("verification", "auto"),
+    repository_key=cfg.get("key")))
 result["wall_s"] = time.monotonic() - started
 import resource
 usage = resource.getrusage(resource.RUSAGE_SELF)

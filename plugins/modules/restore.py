@@ -466,7 +466,6 @@ secondary:
 '''
 
 import contextlib
-import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -490,11 +489,6 @@ def _finish(module, base, failed_msg=None):
     if failed_msg is not None:
         module.fail_json(msg=failed_msg, **base)
     module.exit_json(**base)
-
-
-def _cluster_restore_point(p):
-    """A PostgreSQL restore point of a point-in-time swap is a data directory (an absolute path)."""
-    return bool(p["rollback_to"]) and p["engine"] == "postgresql" and os.path.isabs(p["rollback_to"])
 
 
 def paused_archiver(p, params):
@@ -617,13 +611,13 @@ def restore_backup(module, params, base):
         if source.done:
             _finish(module, base)
         with contextlib.nullcontext() if module.check_mode else paused_archiver(p, params):
-            base.update(runner.run_restore(
-                params, source.repository, source.backup_id, mode=p["mode"], target_name=p["target"],
-                tables=p["tables"], jobs=p["jobs"], keep_restore_points=p["keep_restore_points"],
-                keep_target=p["keep_target"], check_live_unchanged=p["check_live_unchanged"],
-                check_mode=module.check_mode, restore_files=p["restore_files"], files_root=p["files_root"],
-                state_dir=p["state_dir"], data_dir=p["data_dir"], staging_dir=p["staging_dir"],
-                lock_wait=p["lock_timeout"], verification=p["verification"], repository_key=p["repository_key"]))
+            base.update(runner.run_restore(params, source.repository, runner.RestoreOptions(
+                source.backup_id, mode=p["mode"], target_name=p["target"], tables=p["tables"], jobs=p["jobs"],
+                keep_restore_points=p["keep_restore_points"], keep_target=p["keep_target"],
+                check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
+                restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
+                data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"],
+                verification=p["verification"], repository_key=p["repository_key"])))
         if source.secondary:
             base["changed"] = True
     _finish(module, base)
@@ -641,7 +635,8 @@ def main():
         params = ConnectionParams.from_params(p)
     except SchemaOverrideError as exc:
         module.fail_json(msg=str(exc), **base)
-    if p["target_time"] or _cluster_restore_point(p):
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pitr import is_cluster_restore_point
+    if p["target_time"] or is_cluster_restore_point(p["engine"], p["rollback_to"]):
         point_in_time(module, params, base)
     if p["rollback_to"]:
         rollback(module, params, base)

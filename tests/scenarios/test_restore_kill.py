@@ -28,6 +28,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.connectio
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup import run_backup
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner, space
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import RestoreOptions
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import CRASH_ENV
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 from conftest import DEFAULT_COLLECTIONS_PATH
@@ -50,12 +51,12 @@ CHILD = r"""
 import json, sys, time
 t0 = time.monotonic()
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
-from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import run_restore
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import RestoreOptions, run_restore
 cfg = json.loads(sys.argv[1])
 def progress(stage, name):
     print(json.dumps({"stage": stage, "t": time.monotonic() - t0}), flush=True)
-run_restore(ConnectionParams(**cfg["params"]), cfg["repo"], "latest", state_dir=cfg["state"], jobs=cfg["jobs"],
-            keep_restore_points=1, progress=progress)
+run_restore(ConnectionParams(**cfg["params"]), cfg["repo"], RestoreOptions("latest", state_dir=cfg["state"], jobs=cfg["jobs"],
+                                                                           keep_restore_points=1, progress=progress))
 print(json.dumps({"stage": "done", "t": time.monotonic() - t0}), flush=True)
 """
 
@@ -130,7 +131,7 @@ def check_invariant(params, state, before, backup, label):
     after = digests(params)
     assert after in (before, backup), "%s: live digest is neither the pre-restore nor the backup's" % label
     # A rerun completes and the live data is the backup's.
-    runner.run_restore(params, os.path.dirname(state) + "/repo", "latest", state_dir=state, keep_restore_points=1)
+    runner.run_restore(params, os.path.dirname(state) + "/repo", RestoreOptions("latest", state_dir=state, keep_restore_points=1))
     assert digests(params) == backup, label
     assert len(target.restore_points()) <= 1
     if params.engine == "postgresql":

@@ -12,13 +12,6 @@ import os
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLUGINS = os.path.join(ROOT, "plugins")
 LIMIT = 80
-# Functions still over the limit, each being rewritten by another branch of issue 14 (the engine
-# interfaces: restore/runner.py and repository/backup.py become single procedures). An entry that
-# is back under the limit fails the test, so this list only shrinks.
-PENDING = {
-    "module_utils/restore/runner.py:run_restore",
-    "module_utils/repository/backup.py:_run",
-}
 
 
 def function_lengths():
@@ -42,11 +35,5 @@ def function_lengths():
 def test_no_function_is_longer_than_the_limit():
     lengths = function_lengths()
     assert len(lengths) > 100, "the walk found too few functions under %s" % PLUGINS
-    too_long = sorted("%s (%d lines)" % (key, n) for key, n in lengths.items() if n > LIMIT and key not in PENDING)
+    too_long = sorted("%s (%d lines)" % (key, n) for key, n in lengths.items() if n > LIMIT)
     assert not too_long, "functions over %d lines: %s" % (LIMIT, ", ".join(too_long))
-
-
-def test_pending_entries_are_still_needed():
-    lengths = function_lengths()
-    done = sorted(key for key in PENDING if lengths.get(key, 0) <= LIMIT)
-    assert not done, "back under %d lines (or gone), drop from PENDING: %s" % (LIMIT, ", ".join(done))

@@ -38,6 +38,12 @@ MODES = ("swap", "new")
 MARKER_JOURNAL = "markers-journal.jsonl"
 
 
+def is_cluster_restore_point(engine, rollback_to):
+    """A PostgreSQL restore point of a point-in-time swap is a data directory (an absolute path);
+    any other ``rollback_to`` names a restore point of a logical restore."""
+    return bool(rollback_to) and engine == "postgresql" and os.path.isabs(rollback_to)
+
+
 def marker_journal_path(archive_dir):
     return os.path.join(archive_dir, MARKER_JOURNAL)
 

@@ -192,84 +192,22 @@ def _run(params, repository, opts):
         backup_id = new_backup_id(started)
         session = ChunkSession(repo, level=opts["compression_level"], workers=opts["workers"],
                                verify_reused=(kind == "full"))
-        streams = {}
-        mark = time.monotonic()
-        streams["database"], tables = _store_database(session, params, repo, backup_id, opts["table_digests"])
-        session.timings["database_s"] = round(time.monotonic() - mark, 3)
+        streams, tables = _store_streams(session, params, repo, backup_id, opts)
         # Without digests (a benchmark switch) there is nothing to judge the backup by.
         suspicious = guard.suspicion(tables, backups[-1] if backups else None,
                                      opts["suspicious_drop"]) if opts["table_digests"] else []
-        if opts["include_paths"]:
-            mark = time.monotonic()
-            streams["files"] = _store_files(session, list(opts["include_paths"]))
-            session.timings["files_s"] = round(time.monotonic() - mark, 3)
         # Every chunk durable before the manifest names it.
         mark = time.monotonic()
         syncfs(repo.path)
         session.timings["sync_s"] = round(time.monotonic() - mark, 3)
-        finished = utcnow()
-        names = {}
-        for stream in streams.values():
-            for chunk_id, length in stream["chunks"]:
-                names[chunk_id] = length
-        referenced = sum(session.chunk_sizes.get(c) or repo.chunk_stored_size(c) for c in names)
-        parent_chunks = set()
-        if parent:
-            parent_chunks = set(Repository.manifest_chunks(repo.load_manifest(parent)))
-        changed_bytes = sum(length for c, length in names.items() if c not in parent_chunks)
-        manifest = {
-            "format_version": manifest_format_version(tables),
-            "id": backup_id,
-            "type": kind,
-            "parent_id": parent,
-            "engine": params.engine,
-            "source": params.describe(),
-            "started": iso(started),
-            "finished": iso(finished),
-            "source_bytes": sum(s["size"] for s in streams.values()),
-            "stored_bytes": session.stats["new_stored_bytes"],
-            "new_stored_bytes": session.stats["new_stored_bytes"],
-            "referenced_bytes": referenced,
-            "changed_since_parent_bytes": changed_bytes if parent else None,
-            "new_chunks": session.stats["new_chunks"],
-            "reused_chunks": session.stats["reused_chunks"],
-            "verified_reused_chunks": session.stats["verified_reused_chunks"],
-            "repaired_chunks": session.stats["repaired_chunks"],
-            "tables": tables,
-            "streams": streams,
-            "chunker": streams["database"]["chunker"],
-            "codec": {"name": "zstd", "level": opts["compression_level"]},
-            "hash": repo.codec.hash_name,
-            "include_paths": list(opts["include_paths"] or []),
-        }
+        manifest = _manifest(repo, session, params, opts, dict(id=backup_id, type=kind, parent_id=parent),
+                             started, streams, tables)
         if suspicious:
             manifest["suspicious"] = suspicious
         manifest = repo.write_manifest(manifest)
-        expired = []
-        pruned = {"removed_chunks": 0, "removed_bytes": 0}
-        rules = opts["retention"]
-        if rules and suspicious:
-            # Never trade good backups for one that looks wrong: this run expires nothing.
-            repo.warnings.append("backup %s is suspicious (%s); kept, and retention expired nothing"
-                                 % (backup_id, "; ".join(suspicious)))
-            rules = {}
-        if rules:
-            expired = _expiry(repo, repo.list_backups(), rules)
-            for old_id in expired:
-                repo.remove_backup(old_id)
-        if opts["prune"] and expired:
-            pruned = repo.prune()
+        expired, pruned, rules = _apply_retention(repo, backup_id, suspicious, opts)
         pruned["orphans_removed"] = orphans["removed_chunks"]
-        locations = [{"url": repo.path, "status": "ok", "primary": True, "error": None}]
-        mark = time.monotonic()
-        if opts["targets"]:
-            # Copy every backup the target lacks: a copy interrupted last time completes now.
-            remaining = repo.list_backups()
-            for target in opts["targets"]:
-                status = copy_backups(repo, target, remaining, rules, opts["prune"])
-                status["primary"] = False
-                locations.append(status)
-            session.timings["copies_s"] = round(time.monotonic() - mark, 3)
+        locations = _copy_to_targets(repo, session, opts, rules)
     return {
         "changed": True,
         "backup_id": backup_id,
@@ -299,6 +237,92 @@ def _run(params, repository, opts):
         "protection": protection(repo),
         "key_rotated": bool(opts["new_repository_key"]),
     }
+
+
+def _store_streams(session, params, repo, backup_id, opts):
+    """The database stream and, with ``include_paths``, the files stream; and the table digests."""
+    streams = {}
+    mark = time.monotonic()
+    streams["database"], tables = _store_database(session, params, repo, backup_id, opts["table_digests"])
+    session.timings["database_s"] = round(time.monotonic() - mark, 3)
+    if opts["include_paths"]:
+        mark = time.monotonic()
+        streams["files"] = _store_files(session, list(opts["include_paths"]))
+        session.timings["files_s"] = round(time.monotonic() - mark, 3)
+    return streams, tables
+
+
+def _manifest(repo, session, params, opts, identity, started, streams, tables):
+    """The manifest of the backup ``identity`` ({id, type, parent_id}) whose streams are stored."""
+    parent = identity["parent_id"]
+    names = {}
+    for stream in streams.values():
+        for chunk_id, length in stream["chunks"]:
+            names[chunk_id] = length
+    referenced = sum(session.chunk_sizes.get(c) or repo.chunk_stored_size(c) for c in names)
+    parent_chunks = set()
+    if parent:
+        parent_chunks = set(Repository.manifest_chunks(repo.load_manifest(parent)))
+    changed_bytes = sum(length for c, length in names.items() if c not in parent_chunks)
+    return {
+        "format_version": manifest_format_version(tables),
+        "id": identity["id"],
+        "type": identity["type"],
+        "parent_id": parent,
+        "engine": params.engine,
+        "source": params.describe(),
+        "started": iso(started),
+        "finished": iso(utcnow()),
+        "source_bytes": sum(s["size"] for s in streams.values()),
+        "stored_bytes": session.stats["new_stored_bytes"],
+        "new_stored_bytes": session.stats["new_stored_bytes"],
+        "referenced_bytes": referenced,
+        "changed_since_parent_bytes": changed_bytes if parent else None,
+        "new_chunks": session.stats["new_chunks"],
+        "reused_chunks": session.stats["reused_chunks"],
+        "verified_reused_chunks": session.stats["verified_reused_chunks"],
+        "repaired_chunks": session.stats["repaired_chunks"],
+        "tables": tables,
+        "streams": streams,
+        "chunker": streams["database"]["chunker"],
+        "codec": {"name": "zstd", "level": opts["compression_level"]},
+        "hash": repo.codec.hash_name,
+        "include_paths": list(opts["include_paths"] or []),
+    }
+
+
+def _apply_retention(repo, backup_id, suspicious, opts):
+    """(expired ids, prune figures, the rules applied): a suspicious backup expires nothing."""
+    expired = []
+    pruned = {"removed_chunks": 0, "removed_bytes": 0}
+    rules = opts["retention"]
+    if rules and suspicious:
+        # Never trade good backups for one that looks wrong: this run expires nothing.
+        repo.warnings.append("backup %s is suspicious (%s); kept, and retention expired nothing"
+                             % (backup_id, "; ".join(suspicious)))
+        rules = {}
+    if rules:
+        expired = _expiry(repo, repo.list_backups(), rules)
+        for old_id in expired:
+            repo.remove_backup(old_id)
+    if opts["prune"] and expired:
+        pruned = repo.prune()
+    return expired, pruned, rules
+
+
+def _copy_to_targets(repo, session, opts, rules):
+    """Storage locations: the primary, then each ``copy_to`` target with the copy's status."""
+    locations = [{"url": repo.path, "status": "ok", "primary": True, "error": None}]
+    mark = time.monotonic()
+    if opts["targets"]:
+        # Copy every backup the target lacks: a copy interrupted last time completes now.
+        remaining = repo.list_backups()
+        for target in opts["targets"]:
+            status = copy_backups(repo, target, remaining, rules, opts["prune"])
+            status["primary"] = False
+            locations.append(status)
+        session.timings["copies_s"] = round(time.monotonic() - mark, 3)
+    return locations
 
 
 def backup_summary(repo, now=None, max_age_s=None):

@@ -23,6 +23,7 @@ Order of a restore (``run_restore``):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import time
@@ -106,11 +107,6 @@ def _age_seconds(iso_text):
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.timezone.utc)
     return round((datetime.datetime.now(datetime.timezone.utc) - when).total_seconds(), 1)
-
-
-def _target_options(opts):
-    return dict(state_dir=opts.get("state_dir"), data_dir=opts.get("data_dir"), staging_dir=opts.get("staging_dir"),
-                scratch_dir=opts.get("scratch_dir"))
 
 
 def plan_restore(target, repo, manifest, mode="swap", target_name=None, tables=None, jobs=2, files_root=None):
@@ -202,152 +198,230 @@ def _identity_record(repo, target, manifest, verification, tables):
     return repo.restore_verified(manifest["id"], manifest.get("checksum"))
 
 
-def run_restore(params, repository, backup_id="latest", mode="swap", target_name=None, tables=None, jobs=2,
-                keep_restore_points=2, keep_target=True, check_live_unchanged=False, check_mode=False,
-                restore_files=False, files_root="/", state_dir=None, data_dir=None, staging_dir=None,
-                scratch_dir=None, lock_wait=60.0, progress=None, verification="auto", repository_key=None):
-    """Restore ``backup_id`` from ``repository`` (see module doc). Returns the result dict."""
-    opts = dict(state_dir=state_dir, data_dir=data_dir, staging_dir=staging_dir, scratch_dir=scratch_dir)
-    if mode not in ("swap", "new"):
-        raise RestoreError("mode must be swap or new, not %r" % (mode,))
-    if verification not in VERIFICATIONS:
-        raise RestoreError("verification must be auto or full, not %r" % (verification,))
-    if tables and mode == "swap":
-        raise RestoreError("tables (a subset) is only allowed with mode=new: a swap replaces the whole database")
-    if jobs < 1:
-        raise RestoreError("jobs must be at least 1")
-    if keep_restore_points < 0:
-        raise RestoreError("keep_restore_points must be 0 or more")
-    target = make_target(params, **_target_options(opts))
-    repo = open_repository(repository, repository_key)
-    manifest = resolve_backup(repo, backup_id)
-    unknown = [t for t in tables or [] if t not in (manifest.get("tables") or {})]
-    if unknown:
-        raise RestoreError("tables %s are not in backup %s (it holds %s)" % (
-            ", ".join(unknown), manifest["id"], ", ".join(sorted(manifest.get("tables") or {}))))
-    warnings = list(repo.warnings)
-    result = {"changed": False, "backup_id": manifest["id"], "backup_finished": manifest.get("finished"),
-              "mode": mode, "restore_point": None, "verified": False, "warnings": warnings,
-              "rpo_s": _age_seconds(manifest.get("finished"))}
-    if check_mode:
-        pending = target.pending_journal()
-        if pending:
-            warnings.append("an interrupted swap (step %s) is pending; the next run repairs it first" % pending.get("step"))
-        plan = plan_restore(target, repo, manifest, mode, target_name, tables, jobs,
-                            files_root=files_root if restore_files else None)
-        result.update(plan=plan, changed=True, target=plan["target"], tables={}, duration_s=0.0,
-                      restore_points=target.restore_points())
-        if not plan["fits"]:
-            raise RestoreError("not enough free space for restoring backup %s: %s" % (
-                manifest["id"], describe_shortfall(plan["space"])), plan=plan)
-        return result
+@dataclasses.dataclass
+class RestoreOptions:
+    """What ``run_restore`` does (the ``restore`` module's options of a logical restore)."""
 
+    backup_id: str = "latest"
+    mode: str = "swap"
+    # mode new: the copy's name (a database name or a file path); None: a scratch name
+    target_name: str | None = None
+    tables: list | None = None
+    jobs: int = 2
+    keep_restore_points: int = 2
+    keep_target: bool = True
+    check_live_unchanged: bool = False
+    check_mode: bool = False
+    restore_files: bool = False
+    files_root: str = "/"
+    state_dir: str | None = None
+    data_dir: str | None = None
+    staging_dir: str | None = None
+    scratch_dir: str | None = None
+    lock_wait: float = 60.0
+    # progress(step, copy): told when restoring, verifying, staging files and swapping start
+    progress: object = None
+    verification: str = "auto"
+    repository_key: str | None = dataclasses.field(default=None, repr=False)
+
+    def validate(self):
+        if self.mode not in ("swap", "new"):
+            raise RestoreError("mode must be swap or new, not %r" % (self.mode,))
+        if self.verification not in VERIFICATIONS:
+            raise RestoreError("verification must be auto or full, not %r" % (self.verification,))
+        if self.tables and self.mode == "swap":
+            raise RestoreError("tables (a subset) is only allowed with mode=new: a swap replaces the whole database")
+        if self.jobs < 1:
+            raise RestoreError("jobs must be at least 1")
+        if self.keep_restore_points < 0:
+            raise RestoreError("keep_restore_points must be 0 or more")
+
+    def target_options(self):
+        return dict(state_dir=self.state_dir, data_dir=self.data_dir, staging_dir=self.staging_dir,
+                    scratch_dir=self.scratch_dir)
+
+    def files_root_to_plan(self):
+        """The folder the configuration files are restored below, when they are (else None)."""
+        return self.files_root if self.restore_files else None
+
+    def tell(self, step, copy):
+        if self.progress:
+            self.progress(step, copy)
+
+
+def run_restore(params, repository, opts):
+    """Restore backup ``opts.backup_id`` from ``repository`` (see the module docstring for the
+    order; ``opts``: ``RestoreOptions``). Returns the result dict."""
+    opts.validate()
+    target, repo, manifest, result = _open_restore(params, repository, opts)
+    if opts.check_mode:
+        return _plan_only(target, repo, manifest, opts, result)
     started = time.monotonic()
-    with target.lock(wait=lock_wait):
-        recovered = target.recover()
-        if recovered:
-            result["changed"] = True
-            warnings.extend(recovered)
-        plan = plan_restore(target, repo, manifest, mode, target_name, tables, jobs,
-                            files_root=files_root if restore_files else None)
-        result["plan"] = plan
-        if not plan["fits"]:
-            raise RestoreError("not enough free space for restoring backup %s: %s" % (
-                manifest["id"], describe_shortfall(plan["space"])), plan=plan, warnings=warnings)
-        if plan["space_unknown_for"]:
-            warnings.append("free space could not be checked for: %s" % ", ".join(plan["space_unknown_for"]))
-        if mode == "new" and target_name and target.exists(target_name):
-            raise RestoreError("the target %s already exists; a restore in new mode never overwrites" % target_name)
-        if mode == "swap":
-            warnings.extend(target.swap_warnings())
-        before = target.live_digests() if check_live_unchanged else None
-        scratch = target_name or target.scratch_name("restore" if mode == "swap" else "copy")
-        if mode == "new" and not keep_target and not target_name:
-            scratch = target.scratch_name("drill")
-        repository_mod = _repository_api()
-        identity = _identity_record(repo, target, manifest, verification, tables)
-        verifier = None if identity else target.copy_verifier(scratch, manifest.get("tables") or {}, tables)
-        t0 = time.monotonic()
-        if progress:
-            progress("restoring", scratch)
-        try:
-            _restore_copy(target, repo, manifest, scratch, jobs, tables, verifier)
-        except repository_mod.CorruptChunkError as exc:
-            raise RestoreError("backup %s is damaged, nothing was changed: %s" % (manifest["id"], exc),
-                               chunk=getattr(exc, "chunk_id", None), warnings=warnings)
-        except repository_mod.RepositoryError as exc:
-            raise RestoreError("reading backup %s failed, nothing was changed: %s" % (manifest["id"], exc),
-                               warnings=warnings)
-        except (DatabaseError, OSError) as exc:  # OSError: e.g. the staging folder filled up meanwhile
-            raise RestoreError("restoring backup %s into %s failed, live data untouched: %s" % (
-                manifest["id"], scratch, exc), warnings=warnings)
-        t1 = time.monotonic()
-        if progress:
-            progress("verifying", scratch)
-        try:
-            if identity:
-                problems, table_result = target.verify_identity(scratch, manifest)
-            else:
-                problems, table_result = verifier.finish()
-        except (DatabaseError, RestoreError) as exc:
-            problems, table_result = ["verification could not run: %s" % exc], {}
-        t2 = time.monotonic()
-        result.update(restore_s=round(t1 - t0, 3), verify_s=round(t2 - t1, 3), rto_s=round(t2 - t0, 3),
-                      tables=table_result, verification="identity" if identity else "full")
-        if identity:
-            result["identity_verified_at"] = identity.get("time")
-        if problems:
-            target.drop(scratch)
-            raise RestoreError("the restored copy of backup %s failed verification, nothing was swapped and "
-                               "live data is untouched: %s" % (manifest["id"], "; ".join(problems[:10])),
-                               problems=problems, tables=table_result, warnings=warnings)
-        result["verified"] = True
+    with target.lock(wait=opts.lock_wait):
+        _recover_and_plan(target, repo, manifest, opts, result)
+        before = target.live_digests() if opts.check_live_unchanged else None
+        scratch = _copy_and_verify(target, repo, manifest, opts, result)
         staged = None
-        if restore_files and (manifest.get("streams") or {}).get("files"):
-            staged = _stage_files(target, repo, manifest, files_root, scratch, warnings, progress)
+        if opts.restore_files and (manifest.get("streams") or {}).get("files"):
+            staged = _stage_files(target, repo, manifest, opts.files_root, scratch, result["warnings"], opts.progress)
         result["changed"] = True
-        if mode == "swap":
-            if progress:
-                progress("swapping", scratch)
-            t3 = time.monotonic()
-            rp = target.new_restore_point_name() if target.live_exists() else None
-            journal = files_step.begin(target, staged, files_root, rp) if staged else None
-            try:
-                result["restore_point"] = target.swap_in(scratch, stream_info=manifest["streams"]["database"],
-                                                         restore_point=rp)
-            except (DatabaseError, OSError) as exc:
-                if staged:
-                    files_step.discard(target)
-                raise RestoreError("the swap failed and was undone, live data untouched: %s" % exc, warnings=warnings)
-            result["swap_s"] = round(time.monotonic() - t3, 3)
-            result["target"] = target.live
-            if staged:
-                result["files"] = files_step.install_after_swap(target, staged, files_root, rp, journal)
-            # Only a restore that fully succeeded prunes restore points.
-            result["pruned_restore_points"] = target.prune(keep_restore_points)
-            prune_file_points(target.state_dir, result["pruned_restore_points"])
+        if opts.mode == "swap":
+            _swap_copy_in(target, manifest, opts, result, scratch, staged)
         else:
-            result["target"] = scratch
-            if staged:
-                try:
-                    result["files"] = files_step.install(staged, files_root)
-                finally:
-                    files_step.discard(target)
-            if not keep_target:
-                target.drop(scratch)
-                result["target_dropped"] = True
-        if check_live_unchanged:
+            _keep_or_drop_copy(target, opts, result, scratch, staged)
+        if opts.check_live_unchanged:
             after = target.live_digests()
-            result["live_digests_before"] = before
-            result["live_digests_after"] = after
-            result["live_unchanged"] = before == after
+            result.update(live_digests_before=before, live_digests_after=after, live_unchanged=before == after)
         result["restore_points"] = target.restore_points()
-    if restore_files and "files" not in result:
+    if opts.restore_files and "files" not in result:
         result["files"] = {"written": [], "unchanged": [], "skipped": []}
     if "files" in result:
         result["changed"] = result["changed"] or bool(result["files"]["written"])
     result["duration_s"] = round(time.monotonic() - started, 3)
     return result
+
+
+def _open_restore(params, repository, opts):
+    """The target, the repository, the chosen backup's manifest and the result to fill in."""
+    target = make_target(params, **opts.target_options())
+    repo = open_repository(repository, opts.repository_key)
+    manifest = resolve_backup(repo, opts.backup_id)
+    unknown = [t for t in opts.tables or [] if t not in (manifest.get("tables") or {})]
+    if unknown:
+        raise RestoreError("tables %s are not in backup %s (it holds %s)" % (
+            ", ".join(unknown), manifest["id"], ", ".join(sorted(manifest.get("tables") or {}))))
+    result = {"changed": False, "backup_id": manifest["id"], "backup_finished": manifest.get("finished"),
+              "mode": opts.mode, "restore_point": None, "verified": False, "warnings": list(repo.warnings),
+              "rpo_s": _age_seconds(manifest.get("finished"))}
+    return target, repo, manifest, result
+
+
+def _plan_only(target, repo, manifest, opts, result):
+    """Check mode: the plan, and a refusal when it does not fit."""
+    pending = target.pending_journal()
+    if pending:
+        result["warnings"].append("an interrupted swap (step %s) is pending; the next run repairs it first"
+                                  % pending.get("step"))
+    plan = plan_restore(target, repo, manifest, opts.mode, opts.target_name, opts.tables, opts.jobs,
+                        files_root=opts.files_root_to_plan())
+    result.update(plan=plan, changed=True, target=plan["target"], tables={}, duration_s=0.0,
+                  restore_points=target.restore_points())
+    if not plan["fits"]:
+        raise RestoreError("not enough free space for restoring backup %s: %s" % (
+            manifest["id"], describe_shortfall(plan["space"])), plan=plan)
+    return result
+
+
+def _recover_and_plan(target, repo, manifest, opts, result):
+    """Under the target's lock: repair what a killed run left, plan, refuse what cannot work."""
+    warnings = result["warnings"]
+    recovered = target.recover()
+    if recovered:
+        result["changed"] = True
+        warnings.extend(recovered)
+    plan = plan_restore(target, repo, manifest, opts.mode, opts.target_name, opts.tables, opts.jobs,
+                        files_root=opts.files_root_to_plan())
+    result["plan"] = plan
+    if not plan["fits"]:
+        raise RestoreError("not enough free space for restoring backup %s: %s" % (
+            manifest["id"], describe_shortfall(plan["space"])), plan=plan, warnings=warnings)
+    if plan["space_unknown_for"]:
+        warnings.append("free space could not be checked for: %s" % ", ".join(plan["space_unknown_for"]))
+    if opts.mode == "new" and opts.target_name and target.exists(opts.target_name):
+        raise RestoreError("the target %s already exists; a restore in new mode never overwrites" % opts.target_name)
+    if opts.mode == "swap":
+        warnings.extend(target.swap_warnings())
+
+
+def _copy_name(target, opts):
+    if opts.mode == "new" and not opts.keep_target and not opts.target_name:
+        return target.scratch_name("drill")
+    return opts.target_name or target.scratch_name("restore" if opts.mode == "swap" else "copy")
+
+
+def _copy_and_verify(target, repo, manifest, opts, result):
+    """Restore into a copy and verify it (in full, or by its identity with a verified image);
+    a copy that fails is dropped and live data was never touched. Returns the copy's name."""
+    warnings = result["warnings"]
+    scratch = _copy_name(target, opts)
+    identity = _identity_record(repo, target, manifest, opts.verification, opts.tables)
+    verifier = None if identity else target.copy_verifier(scratch, manifest.get("tables") or {}, opts.tables)
+    t0 = time.monotonic()
+    opts.tell("restoring", scratch)
+    _restore_reporting(target, repo, manifest, scratch, opts, verifier, warnings)
+    t1 = time.monotonic()
+    opts.tell("verifying", scratch)
+    try:
+        if identity:
+            problems, table_result = target.verify_identity(scratch, manifest)
+        else:
+            problems, table_result = verifier.finish()
+    except (DatabaseError, RestoreError) as exc:
+        problems, table_result = ["verification could not run: %s" % exc], {}
+    t2 = time.monotonic()
+    result.update(restore_s=round(t1 - t0, 3), verify_s=round(t2 - t1, 3), rto_s=round(t2 - t0, 3),
+                  tables=table_result, verification="identity" if identity else "full")
+    if identity:
+        result["identity_verified_at"] = identity.get("time")
+    if problems:
+        target.drop(scratch)
+        raise RestoreError("the restored copy of backup %s failed verification, nothing was swapped and "
+                           "live data is untouched: %s" % (manifest["id"], "; ".join(problems[:10])),
+                           problems=problems, tables=table_result, warnings=warnings)
+    result["verified"] = True
+    return scratch
+
+
+def _restore_reporting(target, repo, manifest, scratch, opts, verifier, warnings):
+    """``_restore_copy`` with its failures told as what they mean for the live data."""
+    repository_mod = _repository_api()
+    try:
+        _restore_copy(target, repo, manifest, scratch, opts.jobs, opts.tables, verifier)
+    except repository_mod.CorruptChunkError as exc:
+        raise RestoreError("backup %s is damaged, nothing was changed: %s" % (manifest["id"], exc),
+                           chunk=getattr(exc, "chunk_id", None), warnings=warnings)
+    except repository_mod.RepositoryError as exc:
+        raise RestoreError("reading backup %s failed, nothing was changed: %s" % (manifest["id"], exc),
+                           warnings=warnings)
+    except (DatabaseError, OSError) as exc:  # OSError: e.g. the staging folder filled up meanwhile
+        raise RestoreError("restoring backup %s into %s failed, live data untouched: %s" % (
+            manifest["id"], scratch, exc), warnings=warnings)
+
+
+def _swap_copy_in(target, manifest, opts, result, scratch, staged):
+    """The crash-safe swap, then the staged files; only then are older restore points pruned."""
+    opts.tell("swapping", scratch)
+    t3 = time.monotonic()
+    rp = target.new_restore_point_name() if target.live_exists() else None
+    journal = files_step.begin(target, staged, opts.files_root, rp) if staged else None
+    try:
+        result["restore_point"] = target.swap_in(scratch, stream_info=manifest["streams"]["database"],
+                                                 restore_point=rp)
+    except (DatabaseError, OSError) as exc:
+        if staged:
+            files_step.discard(target)
+        raise RestoreError("the swap failed and was undone, live data untouched: %s" % exc,
+                           warnings=result["warnings"])
+    result["swap_s"] = round(time.monotonic() - t3, 3)
+    result["target"] = target.live
+    if staged:
+        result["files"] = files_step.install_after_swap(target, staged, opts.files_root, rp, journal)
+    # Only a restore that fully succeeded prunes restore points.
+    result["pruned_restore_points"] = target.prune(opts.keep_restore_points)
+    prune_file_points(target.state_dir, result["pruned_restore_points"])
+
+
+def _keep_or_drop_copy(target, opts, result, scratch, staged):
+    """Mode new: the copy stays (or is dropped after measurement, for drills)."""
+    result["target"] = scratch
+    if staged:
+        try:
+            result["files"] = files_step.install(staged, opts.files_root)
+        finally:
+            files_step.discard(target)
+    if not opts.keep_target:
+        target.drop(scratch)
+        result["target_dropped"] = True
 
 
 def _stage_files(target, repo, manifest, files_root, scratch, warnings, progress):

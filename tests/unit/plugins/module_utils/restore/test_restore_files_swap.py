@@ -16,6 +16,7 @@ import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import RestoreOptions
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
@@ -49,7 +50,7 @@ def test_files_that_cannot_be_read_stop_the_restore_before_the_swap(rs_params, r
                                                                     take_backup, digests, change_data, flip_chunk):
     conf = _conf(tmp_path)
     backup = take_backup(rs_params, rs_repo, include_paths=[str(conf)])
-    runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state)  # one restore point exists
+    runner.run_restore(rs_params, rs_repo, RestoreOptions("latest", state_dir=rs_state))  # one restore point exists
     points = make_target(rs_params, state_dir=rs_state).restore_points()
     change_data(rs_params)
     live = digests(rs_params)
@@ -60,8 +61,8 @@ def test_files_that_cannot_be_read_stop_the_restore_before_the_swap(rs_params, r
         _rewrite_files_stream(rs_repo, backup["backup_id"], os.urandom(8192))
 
     with pytest.raises(RestoreError) as info:
-        runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state, restore_files=True,
-                           keep_restore_points=1)
+        runner.run_restore(rs_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, restore_files=True,
+                                                              keep_restore_points=1))
 
     assert "nothing was swapped" in str(info.value)
     assert digests(rs_params) == live
@@ -75,7 +76,7 @@ def test_a_failure_after_the_swap_rolls_back_and_names_the_restore_point(rs_para
     conf = _conf(tmp_path)
     (conf / "second.conf").write_text("two\n")
     take_backup(rs_params, rs_repo, include_paths=[str(conf)])
-    first = runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state)["restore_point"]
+    first = runner.run_restore(rs_params, rs_repo, RestoreOptions("latest", state_dir=rs_state))["restore_point"]
     change_data(rs_params)
     live = digests(rs_params)
     (conf / "app.conf").write_text("edited\n")
@@ -85,8 +86,8 @@ def test_a_failure_after_the_swap_rolls_back_and_names_the_restore_point(rs_para
         pytest.skip("chattr +i is not available here")
     try:
         with pytest.raises(RestoreError) as info:
-            runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state, restore_files=True,
-                               keep_restore_points=1)
+            runner.run_restore(rs_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, restore_files=True,
+                                                                  keep_restore_points=1))
     finally:
         subprocess.run(["chattr", "-i", str(conf / "second.conf")], check=True)
 
@@ -104,7 +105,7 @@ import sys
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
 params = ConnectionParams(engine="sqlite", sqlite_path=sys.argv[1], connect_timeout=5)
-runner.run_restore(params, sys.argv[2], "latest", state_dir=sys.argv[3], restore_files=True)
+runner.run_restore(params, sys.argv[2], runner.RestoreOptions("latest", state_dir=sys.argv[3], restore_files=True))
 """
 
 
@@ -130,7 +131,7 @@ def test_a_kill_in_the_files_step_is_undone_by_the_next_run(rs_sqlite_params, rs
     assert stat.S_IMODE(os.stat(conf / "app.conf").st_mode) == 0o640
     assert _leftovers(rs_sqlite_params, rs_state) == (None, False, False)
 
-    result = runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state, restore_files=True)
+    result = runner.run_restore(rs_sqlite_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, restore_files=True))
     assert (conf / "app.conf").read_text() == "from the backup\n"
     assert digests(rs_sqlite_params) != live and result["restore_point"]
 
@@ -146,7 +147,7 @@ def test_a_fresh_host_gets_the_recorded_owner_and_mode_of_the_sqlite_file(rs_sql
     expected = digests(rs_sqlite_params)
     os.unlink(live)  # the host lost its database file
 
-    runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state)
+    runner.run_restore(rs_sqlite_params, rs_repo, RestoreOptions("latest", state_dir=rs_state))
 
     st = os.stat(live)
     assert stat.S_IMODE(st.st_mode) == 0o640

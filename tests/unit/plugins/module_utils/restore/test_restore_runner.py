@@ -16,6 +16,7 @@ import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import RestoreOptions
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
@@ -27,7 +28,7 @@ def test_swap_restores_backup_and_keeps_restore_point(rs_params, rs_repo, rs_sta
     changed = digests(rs_params)
     assert changed != original
 
-    result = runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state, jobs=2)
+    result = runner.run_restore(rs_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, jobs=2))
 
     assert result["changed"] and result["verified"]
     assert result["backup_id"] == backup["backup_id"]
@@ -60,8 +61,8 @@ def test_keep_restore_points_prunes_older(rs_params, rs_repo, rs_state, take_bac
     take_backup(rs_params, rs_repo)
     names = []
     for _round in range(3):
-        names.append(runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state,
-                                        keep_restore_points=2)["restore_point"])
+        names.append(runner.run_restore(rs_params, rs_repo, RestoreOptions("latest", state_dir=rs_state,
+                                                                           keep_restore_points=2))["restore_point"])
     points = make_target(rs_params, state_dir=rs_state).restore_points()
     assert points == names[1:]
 
@@ -70,8 +71,8 @@ def test_new_mode_leaves_live_untouched(rs_params, rs_repo, rs_state, tmp_path, 
     take_backup(rs_params, rs_repo)
     change_data(rs_params)
     live = digests(rs_params)
-    result = runner.run_restore(rs_params, rs_repo, "latest", mode="new", keep_target=False,
-                                check_live_unchanged=True, state_dir=rs_state)
+    result = runner.run_restore(rs_params, rs_repo, RestoreOptions("latest", mode="new", keep_target=False,
+                                                                   check_live_unchanged=True, state_dir=rs_state))
     assert result["verified"] and result["target_dropped"]
     assert result["live_unchanged"] is True
     assert result["rto_s"] >= 0 and result["rpo_s"] >= 0
@@ -83,8 +84,8 @@ def test_new_mode_leaves_live_untouched(rs_params, rs_repo, rs_state, tmp_path, 
 def test_new_mode_subset_of_tables(rs_params, rs_repo, rs_state, tmp_path, take_backup, digests, change_data):
     backup = take_backup(rs_params, rs_repo)
     name = str(tmp_path / "data" / "walls_only.db") if rs_params.engine == "sqlite" else rs_params.db_name + "__copy_x"
-    result = runner.run_restore(rs_params, rs_repo, "latest", mode="new", target_name=name, tables=["walls"],
-                                state_dir=rs_state)
+    result = runner.run_restore(rs_params, rs_repo, RestoreOptions("latest", mode="new", target_name=name, tables=["walls"],
+                                                                   state_dir=rs_state))
     assert list(result["tables"]) == ["walls"]
     copy = (dataclasses.replace(rs_params, sqlite_path=name) if rs_params.engine == "sqlite"
             else dataclasses.replace(rs_params, db_name=name))
@@ -93,7 +94,7 @@ def test_new_mode_subset_of_tables(rs_params, rs_repo, rs_state, tmp_path, take_
         and "digest" in backup["tables"].get("walls", {}) else got["walls"]["rows"] > 0
     assert got["intersections"]["rows"] == 0
     with pytest.raises(RestoreError, match="already exists"):
-        runner.run_restore(rs_params, rs_repo, "latest", mode="new", target_name=name, state_dir=rs_state)
+        runner.run_restore(rs_params, rs_repo, RestoreOptions("latest", mode="new", target_name=name, state_dir=rs_state))
 
 
 def test_corrupt_chunk_refused_before_live_is_touched(rs_params, rs_repo, rs_state, take_backup, digests, change_data,
@@ -114,7 +115,7 @@ def test_corrupt_chunk_refused_before_live_is_touched(rs_params, rs_repo, rs_sta
     staging = os.path.join(rs_state, "staging")
     os.makedirs(staging)
     with pytest.raises(RestoreError) as err:
-        runner.run_restore(rs_params, rs_repo, backup["backup_id"], state_dir=rs_state, staging_dir=staging)
+        runner.run_restore(rs_params, rs_repo, RestoreOptions(backup["backup_id"], state_dir=rs_state, staging_dir=staging))
     assert chunk_id in str(err.value) and "nothing was changed" in str(err.value)
     assert digests(rs_params) == live
     target = make_target(rs_params, state_dir=rs_state)
@@ -143,7 +144,7 @@ def test_damaged_manifest_is_a_clear_error(rs_sqlite_params, rs_repo, rs_state, 
         handle.write(raw)
     live = digests(rs_sqlite_params)
     with pytest.raises(RestoreError) as err:
-        runner.run_restore(rs_sqlite_params, rs_repo, backup["backup_id"], state_dir=rs_state)
+        runner.run_restore(rs_sqlite_params, rs_repo, RestoreOptions(backup["backup_id"], state_dir=rs_state))
     assert backup["backup_id"] in str(err.value)
     assert "Traceback" not in str(err.value)
     assert digests(rs_sqlite_params) == live
@@ -180,7 +181,7 @@ def test_verification_failure_of_restored_copy_swaps_nothing(rs_params, rs_repo,
     change_data(rs_params)
     live = digests(rs_params)
     with pytest.raises(RestoreError) as err:
-        runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state)
+        runner.run_restore(rs_params, rs_repo, RestoreOptions("latest", state_dir=rs_state))
     assert "failed verification" in str(err.value) and "walls" in str(err.value)
     assert digests(rs_params) == live
     assert make_target(rs_params, state_dir=rs_state).restore_points() == []
@@ -190,7 +191,7 @@ def test_check_mode_plans_and_changes_nothing(rs_params, rs_repo, rs_state, take
     take_backup(rs_params, rs_repo)
     change_data(rs_params)
     live = digests(rs_params)
-    result = runner.run_restore(rs_params, rs_repo, "latest", check_mode=True, state_dir=rs_state)
+    result = runner.run_restore(rs_params, rs_repo, RestoreOptions("latest", check_mode=True, state_dir=rs_state))
     plan = result["plan"]
     assert plan["fits"] and plan["restored_bytes"] > 0 and plan["bytes_to_read"] > 0
     assert plan["space"] and plan["space"][0]["available_bytes"] > plan["space"][0]["needed_bytes"]
@@ -211,7 +212,7 @@ def test_restore_recreates_missing_database(rs_params, rs_repo, rs_state, take_b
     else:
         target.engine.drop_database(rs_params.db_name)
     assert not target.live_exists()
-    result = runner.run_restore(rs_params, rs_repo, "latest", state_dir=rs_state)
+    result = runner.run_restore(rs_params, rs_repo, RestoreOptions("latest", state_dir=rs_state))
     assert result["restore_point"] is None
     assert digests(rs_params) == original
 
@@ -227,7 +228,7 @@ def test_sqlite_wal_content_moves_into_restore_point(rs_sqlite_params, rs_repo, 
         conn.execute("UPDATE walls SET name = 'changed in wal' WHERE id <= 5")
     conn.close()
     changed = digests(rs_sqlite_params)
-    result = runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state)
+    result = runner.run_restore(rs_sqlite_params, rs_repo, RestoreOptions("latest", state_dir=rs_state))
     assert digests(rs_sqlite_params) == original
     rp = dataclasses.replace(rs_sqlite_params, sqlite_path=result["restore_point"])
     assert digests(rp) == changed
@@ -247,10 +248,10 @@ def test_not_enough_space_refused_with_numbers(rs_sqlite_params, rs_repo, rs_sta
         handle.write(b"\0" * max(free - 64 * 1024, 0))
     before = digests(live)
     with pytest.raises(RestoreError) as err:
-        runner.run_restore(live, rs_repo, "latest", state_dir=rs_state, check_mode=True)
+        runner.run_restore(live, rs_repo, RestoreOptions("latest", state_dir=rs_state, check_mode=True))
     assert "needs" in str(err.value) and "free" in str(err.value) and "bytes" in str(err.value)
     with pytest.raises(RestoreError) as err:
-        runner.run_restore(live, rs_repo, "latest", state_dir=rs_state)
+        runner.run_restore(live, rs_repo, RestoreOptions("latest", state_dir=rs_state))
     assert "not enough free space" in str(err.value)
     assert err.value.details["plan"]["fits"] is False
     assert digests(live) == before
@@ -280,7 +281,7 @@ def test_invalid_postgresql_database_is_moved_aside(rs_pg_params, rs_repo, rs_st
     with psycopg.connect(host=rs_pg_params.db_host, port=rs_pg_params.db_port, user="postgres", dbname="postgres",
                          autocommit=True) as admin:
         admin.execute("UPDATE pg_database SET datconnlimit = -2 WHERE datname = %s", (rs_pg_params.db_name,))
-    result = runner.run_restore(rs_pg_params, rs_repo, "latest", state_dir=rs_state, keep_restore_points=0)
+    result = runner.run_restore(rs_pg_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, keep_restore_points=0))
     assert digests(rs_pg_params) == original
     assert result["pruned_restore_points"] == [result["restore_point"]]
     assert make_target(rs_pg_params, state_dir=rs_state).restore_points() == []
@@ -317,7 +318,7 @@ def test_swap_keeps_database_privileges_and_settings(rs_pg_params, rs_repo, rs_s
             before = _database_properties(admin, db)
             take_backup(rs_pg_params, rs_repo)
 
-            result = runner.run_restore(rs_pg_params, rs_repo, "latest", state_dir=rs_state, jobs=2)
+            result = runner.run_restore(rs_pg_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, jobs=2))
 
             assert _database_properties(admin, db) == before
             assert ("CONNECT", False, role, True) in before[0] and not any(public for _p, public, _g, _o in before[0])
@@ -345,7 +346,7 @@ def test_rollback_puts_back_the_configuration_files_a_swap_replaced(rs_sqlite_pa
     change_data(rs_sqlite_params)
     live = digests(rs_sqlite_params)
 
-    result = runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state, restore_files=True)
+    result = runner.run_restore(rs_sqlite_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, restore_files=True))
 
     assert sorted(result["files"]["written"]) == sorted([str(edited), str(created)])
     assert result["files"]["unchanged"] == [str(same)]
@@ -379,12 +380,12 @@ def test_sqlite_restore_gives_the_file_its_journal_mode_back(rs_sqlite_params, r
     manifest = Repository(rs_repo).load_manifest(backup["backup_id"])
     assert manifest["streams"]["database"]["journal_mode"] == "wal"
 
-    runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state)
+    runner.run_restore(rs_sqlite_params, rs_repo, RestoreOptions("latest", state_dir=rs_state))
     assert _journal_mode(live) == "wal"
     assert not os.path.exists(live + "-wal") or os.path.getsize(live + "-wal") == 0
 
     os.unlink(live)  # the disaster: no live file to take the mode from, the manifest says it
-    runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state)
+    runner.run_restore(rs_sqlite_params, rs_repo, RestoreOptions("latest", state_dir=rs_state))
     assert _journal_mode(live) == "wal"
 
 
@@ -414,8 +415,8 @@ def test_site_schema_verifies_and_subset_restores_empty_the_discovered_rtree(
     assert result["passed"], result
     if engine == "sqlite":
         name = str(tmp_path / "logs_only.db")
-        runner.run_restore(params, rs_repo, "latest", mode="new", target_name=name, tables=["logs"],
-                           state_dir=rs_state)
+        runner.run_restore(params, rs_repo, RestoreOptions("latest", mode="new", target_name=name, tables=["logs"],
+                                                           state_dir=rs_state))
         with sqlite3.connect(name) as conn:
             assert conn.execute("SELECT count(*) FROM logs").fetchone()[0] > 0
             assert conn.execute("SELECT count(*) FROM walls").fetchone()[0] == 0

@@ -16,6 +16,7 @@ import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.meminfo import read_meminfo
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner, space
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import RestoreOptions
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
@@ -48,8 +49,8 @@ def test_meminfo_and_mounts_are_read_as_the_kernel_writes_them(tmp_path):
 def test_plan_counts_the_staging_place_chosen(rs_pg_params, rs_repo, rs_state, tmp_path, take_backup, given):
     take_backup(rs_pg_params, rs_repo)
     staging = str(tmp_path / "staging") if given else None
-    result = runner.run_restore(rs_pg_params, rs_repo, "latest", check_mode=True, state_dir=rs_state,
-                                staging_dir=staging)
+    result = runner.run_restore(rs_pg_params, rs_repo, RestoreOptions("latest", check_mode=True, state_dir=rs_state,
+                                                                      staging_dir=staging))
     # Rows are per file system: the staging need sits in the row of the place chosen.
     rows = [row for row in result["plan"]["space"] if "archive staging file" in row["labels"]]
     assert len(rows) == 1
@@ -91,7 +92,7 @@ def test_staging_that_fails_is_a_clear_error_and_leaves_nothing(rs_pg_params, rs
     not_a_folder = tmp_path / "staging"
     not_a_folder.write_text("a file where the staging folder should be")
     with pytest.raises(RestoreError, match="live data untouched: .*File exists"):
-        runner.run_restore(rs_pg_params, rs_repo, "latest", state_dir=rs_state, staging_dir=str(not_a_folder))
+        runner.run_restore(rs_pg_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, staging_dir=str(not_a_folder)))
     target = make_target(rs_pg_params, state_dir=rs_state)
     assert target.engine.databases_like(rs_pg_params.db_name + "__") == []
     verified = runner.verify_backups(rs_repo, ["latest"], level="restore", params=rs_pg_params, state_dir=rs_state,

@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner, verifier
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import RestoreOptions
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
 
 
@@ -28,20 +29,20 @@ def test_sqlite_restore_of_a_restore_verified_backup_is_proven_by_identity(
         rs_sqlite_params, rs_repo, rs_state, take_backup, digests, change_data):
     backup = take_backup(rs_sqlite_params, rs_repo)
     original = digests(rs_sqlite_params)
-    unverified = runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state)
+    unverified = runner.run_restore(rs_sqlite_params, rs_repo, RestoreOptions("latest", state_dir=rs_state))
     assert unverified["verification"] == "full"
 
     item = _restore_verify(rs_sqlite_params, rs_repo, rs_state)
     assert item["manifest_checksum"] == Repository(rs_repo).load_manifest(backup["backup_id"])["checksum"]
     change_data(rs_sqlite_params)
-    result = runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state)
+    result = runner.run_restore(rs_sqlite_params, rs_repo, RestoreOptions("latest", state_dir=rs_state))
 
     assert result["verified"] and result["verification"] == "identity"
     assert result["identity_verified_at"]
     assert digests(rs_sqlite_params) == original
     assert {t: v["rows"] for t, v in result["tables"].items()} == {t: v["rows"] for t, v in original.items()}
 
-    forced = runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state, verification="full")
+    forced = runner.run_restore(rs_sqlite_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, verification="full"))
     assert forced["verification"] == "full" and all(t["matches"] for t in forced["tables"].values())
 
 
@@ -50,7 +51,7 @@ def test_failed_restore_verification_withdraws_identity(rs_sqlite_params, rs_rep
     _restore_verify(rs_sqlite_params, rs_repo, rs_state)
     Repository(rs_repo).record_verification(backup["backup_id"], "restore", False, ["table walls: differs"])
 
-    result = runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state)
+    result = runner.run_restore(rs_sqlite_params, rs_repo, RestoreOptions("latest", state_dir=rs_state))
 
     assert result["verification"] == "full"
 
@@ -73,7 +74,7 @@ def test_identity_needs_the_manifest_that_was_verified(rs_sqlite_params, rs_repo
     live = digests(rs_sqlite_params)
 
     with pytest.raises(runner.RestoreError) as err:
-        runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state)
+        runner.run_restore(rs_sqlite_params, rs_repo, RestoreOptions("latest", state_dir=rs_state))
 
     assert "failed verification" in str(err.value) and "walls" in str(err.value)
     assert digests(rs_sqlite_params) == live
@@ -83,7 +84,7 @@ def test_postgresql_is_always_checked_in_full(rs_pg_params, rs_repo, rs_state, t
     take_backup(rs_pg_params, rs_repo)
     _restore_verify(rs_pg_params, rs_repo, rs_state)
 
-    result = runner.run_restore(rs_pg_params, rs_repo, "latest", state_dir=rs_state, jobs=2)
+    result = runner.run_restore(rs_pg_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, jobs=2))
 
     assert result["verification"] == "full" and all(t["matches"] for t in result["tables"].values())
 
@@ -102,7 +103,7 @@ def test_identity_check_finds_a_damaged_image(rs_sqlite_params, tmp_path):
 def test_bad_verification_choice_is_refused(rs_sqlite_params, rs_repo, rs_state, take_backup):
     take_backup(rs_sqlite_params, rs_repo)
     with pytest.raises(runner.RestoreError, match="verification must be auto or full"):
-        runner.run_restore(rs_sqlite_params, rs_repo, "latest", state_dir=rs_state, verification="fast")
+        runner.run_restore(rs_sqlite_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, verification="fast"))
 
 
 # ---- CopyVerifier: digests started early -----------------------------------------------------
