@@ -188,7 +188,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import (
-    ConnectionParams, database_argument_spec)
+    ENGINES, ConnectionParams, database_argument_spec, database_required_if)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import backup as backup_lib
@@ -224,7 +224,7 @@ def archive_report(params, archive_dir):
 
 def main():
     spec = database_argument_spec()
-    spec["engine"] = dict(type="str", choices=["postgresql", "sqlite"])
+    spec["engine"] = dict(type="str", choices=list(ENGINES))
     spec.update(
         repository=dict(type="path"),
         max_age=dict(type="str"),
@@ -234,7 +234,7 @@ def main():
     )
     spec.update(key_argument_spec())
     module = AnsibleModule(argument_spec=spec, required_one_of=[("repository", "engine")],
-                           required_if=[("engine", "sqlite", ("sqlite_path",))], supports_check_mode=True)
+                           required_if=database_required_if(), supports_check_mode=True)
     if not HAS_ZSTD:
         module.fail_json(msg=missing_required_lib("zstandard"), exception=str(ZSTD_IMPORT_ERROR))
     if module.params["repository_key"] and not HAS_CRYPTOGRAPHY:

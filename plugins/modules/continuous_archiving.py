@@ -294,6 +294,7 @@ command:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import ArchiveError
+from ansible_collections.bim.wall_system.plugins.module_utils.archiving.configure import REQUIRED_IF
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import (
     ConnectionParams, database_argument_spec, database_required_if)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
@@ -328,7 +329,7 @@ def main():
         service=dict(type="dict", default={}, options=dict(
             unit=dict(type="str"), start_command=dict(type="str"), stop_command=dict(type="str"))),
     )
-    module = AnsibleModule(argument_spec=spec, required_if=database_required_if() + [("engine", "sqlite", ("replica",))],
+    module = AnsibleModule(argument_spec=spec, required_if=database_required_if() + REQUIRED_IF,
                            supports_check_mode=True)
     p = module.params
     if p["archive_timeout"] < 1:

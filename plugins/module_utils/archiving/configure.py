@@ -244,6 +244,8 @@ def configure_sqlite(params, archive_dir, opts, check_mode=False):
 
 
 CONFIGURE = {"postgresql": configure_postgresql, "sqlite": configure_sqlite}
+# Litestream ships the file to a replica, which the operator must name (pgBackRest keeps its own).
+REQUIRED_IF = [("engine", "sqlite", ("replica",))]
 
 
 def configure(params, archive_dir, opts, check_mode=False):

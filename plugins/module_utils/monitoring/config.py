@@ -14,7 +14,7 @@ import dataclasses
 import json
 import math
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
+from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ENGINES, ConnectionParams
 
 CONFIG_VERSION = 1
 
@@ -60,8 +60,8 @@ def normalize(config, known_checks):
     if unknown:
         raise MonitoringError("unknown connection key(s) %s; valid keys are: %s"
                               % (", ".join(unknown), ", ".join(CONNECTION_KEYS)))
-    if connection.get("engine") not in ("postgresql", "sqlite"):
-        raise MonitoringError("connection.engine must be postgresql or sqlite")
+    if connection.get("engine") not in ENGINES:
+        raise MonitoringError("connection.engine must be %s" % " or ".join(ENGINES))
     if not config.get("host"):
         raise MonitoringError("host (the value of the textfile's host label) is required")
     if not config.get("textfile"):

@@ -9,10 +9,6 @@ import os
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.meminfo import read_meminfo
 
-# A restored PostgreSQL database is larger than its -Z0 custom-format archive: the archive holds
-# the rows (COPY text) while the database also holds indexes, page overhead and TOAST. Measured on
-# the BIM schema the ratio is about 1.3-1.5; the plan asks for 1.6x plus a fixed reserve.
-PG_SIZE_FACTOR = 1.6
 RESERVE_BYTES = 16 * 1024 * 1024
 # A staged PostgreSQL archive is read by pg_restore and deleted seconds later: on a memory file
 # system it costs no disk writes (0.5 s of 11 on the 1M-wall benchmark). It goes there only when

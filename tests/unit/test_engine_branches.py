@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, BIM Wall System operations team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The engine is the only place where PostgreSQL and SQLite differ (issue 14): no code under
+plugins/ outside database/ branches on the engine. Read from the syntax tree, so docstrings and
+documentation may name the engines; code may not: an engine's name as a literal, an engine
+flag (``is_pg``), an engine's class or constant (``Postgres*``, ``Sqlite*``, ``PG_*``: isinstance,
+construction) or an import of an engine's own files or driver."""
+
+from __future__ import annotations
+
+import ast
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PLUGINS = os.path.join(ROOT, "plugins")
+ENGINE_NAMES = ("postgresql", "sqlite")
+# Where engine-specific code belongs, each with the one-line reason.
+ALLOWED = {
+    "module_utils/database": "the engines themselves and their per-domain interfaces",
+    "module_utils/archiving": "continuous archiving runs an engine's own tool (pgBackRest or Litestream)",
+}
+ENGINE_MODULE_PREFIXES = ("pg_", "sqlite_")
+ENGINE_MODULES = ("postgresql", "sqlite")
+DRIVERS = ("psycopg", "sqlite3")
+FLAGS = ("is_pg", "is_postgres", "is_postgresql", "is_sqlite")
+CLASS_PREFIXES = ("Postgres", "Sqlite", "SQLite", "PG_", "SQLITE_")
+
+
+def _engine_module(dotted):
+    """True for an import of an engine's own file (database/pg_*.py, ...) or of a driver."""
+    parts = (dotted or "").split(".")
+    if parts[0] in DRIVERS:
+        return True
+    if "database" in parts[:-1]:
+        last = parts[parts.index("database") + 1]
+        return last in ENGINE_MODULES or last.startswith(ENGINE_MODULE_PREFIXES)
+    return False
+
+
+def _branches(tree):
+    """(line, what) of every engine branch in ``tree``."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and node.value in ENGINE_NAMES:
+            found.append((node.lineno, "engine name %r" % node.value))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, "import %s" % a.name) for a in node.names if _engine_module(a.name)]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            names = [module] + ["%s.%s" % (module, a.name) for a in node.names]
+            if any(_engine_module(n) for n in names):
+                found.append((node.lineno, "import from %s" % module))
+        elif isinstance(node, (ast.Name, ast.Attribute, ast.arg)):
+            name = {ast.Name: "id", ast.Attribute: "attr", ast.arg: "arg"}[type(node)]
+            name = getattr(node, name)
+            if name in FLAGS or name.startswith(CLASS_PREFIXES):
+                found.append((node.lineno, "engine-specific name %s" % name))
+    return found
+
+
+def engine_branches(root=PLUGINS):
+    """["path:line: what"] of every engine branch under ``root`` outside ``ALLOWED``."""
+    problems = []
+    for folder, _dirs, files in os.walk(root):
+        relative = os.path.relpath(folder, root)
+        if any(relative == allowed or relative.startswith(allowed + os.sep) for allowed in ALLOWED):
+            continue
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as handle:
+                tree = ast.parse(handle.read(), filename=path)
+            problems += ["%s:%d: %s" % (os.path.relpath(path, root), line, what) for line, what in _branches(tree)]
+    return sorted(problems)
+
+
+def test_no_engine_branch_outside_the_engines():
+    problems = engine_branches()
+    assert not problems, "engine branches outside %s:\n%s" % (", ".join(sorted(ALLOWED)), "\n".join(problems))
+
+
+def test_the_check_finds_each_kind_of_branch():
+    """Each rule fires on a line that breaks it (so a silent walk cannot pass the test above)."""
+    source = "\n".join([
+        'if engine.name == "postgresql": pass',
+        "if self.is_pg: pass",
+        "isinstance(target, SqliteTarget)",
+        "from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_custom_archive import X",
+        "from ansible_collections.bim.wall_system.plugins.module_utils.database import sqlite_restore",
+        "import psycopg",
+        "from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine",
+        '"""a docstring naming postgresql and sqlite is fine"""',
+    ])
+    lines = sorted({line for line, _what in _branches(ast.parse(source))})
+    assert lines == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_walk_reads_the_plugins():
+    walked = [name for _folder, _dirs, files in os.walk(PLUGINS) for name in files if name.endswith(".py")]
+    assert len(walked) > 100, "too few files under %s" % PLUGINS
