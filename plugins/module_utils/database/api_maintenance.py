@@ -39,6 +39,58 @@ class Maintains(abc.ABC):
         """Engine-specific additions to the performance report (``opts``: the run's options)."""
         return {}
 
+    # ---- the statements the procedure runs on every engine ---------------------------------
+    @abc.abstractmethod
+    def maint_try_lock(self):
+        """Take the maintenance lock without waiting: ``(acquired, holder pid or None)``."""
+
+    @abc.abstractmethod
+    def maint_identity(self):
+        """A stable text naming this database, for the run history's file name."""
+
+    @abc.abstractmethod
+    def maint_table_stats(self, tables):
+        """``{table: figures}`` of the existing ``tables`` (engines add what their operations use)."""
+
+    @abc.abstractmethod
+    def maint_count_older(self, table, cutoff):
+        """Rows of ``table`` (logs, temp_geometry) older than ``cutoff``."""
+
+    @abc.abstractmethod
+    def maint_delete_batch(self, table, cutoff, batch_size, after_id=None):
+        """Delete up to ``batch_size`` rows older than ``cutoff``: ``(deleted, last key)``;
+        ``LockTimeout`` when a lock wait ran out."""
+
+    @abc.abstractmethod
+    def maint_database_bytes(self):
+        """Size of the database in bytes."""
+
+    @abc.abstractmethod
+    def maint_relation_sizes(self):
+        """``{name: {"kind", "bytes", ...}}`` of tables and indexes (the performance report)."""
+
+    @abc.abstractmethod
+    def maint_bloat(self, tables):
+        """``[{"name", "kind", "bytes", "wasted_bytes", ...}]`` of ``tables`` and their indexes."""
+
+    # ---- checks an engine may lack: ``maint_unsupported`` names those, so they are never called --
+    def maint_stat1(self):
+        """The planner statistics, compared before and after analyze/optimize."""
+        raise NotImplementedError
+
+    def maint_optimize(self):
+        """Let the engine refresh the statistics it judges stale."""
+        raise NotImplementedError
+
+    def maint_check(self, pragma):
+        """Problems found by integrity_check / quick_check / foreign_key_check."""
+        raise NotImplementedError
+
+    def maint_rtree_check(self):
+        """``{spatial index: problem or None}``."""
+        raise NotImplementedError
+
+    # ---- the operations whose meaning is the engine's ---------------------------------------
     @abc.abstractmethod
     def maint_vacuum_operation(self, run, operation, started):
         """Run ``vacuum`` or ``vacuum_full``; returns the operation's result (``run.result``)."""

@@ -57,3 +57,13 @@ class HealthProbes(abc.ABC):
     def create_index_hint(self, table):
         """How to create the missing spatial index of ``table``: text inserted after "create
         one" (starts with a space, or is empty)."""
+
+    @abc.abstractmethod
+    def log_counts(self, since, until):
+        """``{category: {"total": n, "errors": n}}`` of the application's log entries with
+        ``since <= time < until`` (timezone-aware datetimes): the ``logs`` health check."""
+
+    @abc.abstractmethod
+    def top_error_messages(self, since, until, limit=5):
+        """The most repeated error messages (numbers normalized) in the window, most frequent
+        first: ``[{"category", "message", "count", "example"}]``."""
