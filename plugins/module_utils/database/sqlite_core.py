@@ -226,9 +226,9 @@ class SqliteCoreMixin(DatabaseEngine):
                 "database: check sqlite_path (bim_sqlite_path); a health check never creates a database")
 
     def index_advice(self, index):
+        name, table = index.get("name"), index.get("table")
         return ("database: spatial index %s on %s is %s; rebuild the R*Tree from %s (db_maintenance "
-                "reindex) and run PRAGMA integrity_check" % (index.get("name"), index.get("table"),
-                                                            index.get("problem") or "not valid", index.get("table")))
+                "reindex) and run PRAGMA integrity_check" % (name, table, index.get("problem") or "not valid", table))
 
     def create_index_hint(self, table):
         unmapped = self.schema().unmapped

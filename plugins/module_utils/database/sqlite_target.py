@@ -53,8 +53,8 @@ class SqliteTarget(Target):
     def folder(self):
         return os.path.dirname(self.live)
 
-    def exists(self, path):
-        return os.path.exists(path)
+    def exists(self, name):
+        return os.path.exists(name)
 
     def live_exists(self):
         return os.path.exists(self.live)
@@ -98,41 +98,41 @@ class SqliteTarget(Target):
                 "writing to the restore point" % (", ".join(map(str, holders)), self.live)]
 
     # -- restore and checks ----------------------------------------------------------------
-    def restore_into(self, path, stream, jobs=1, tables=None, verifier=None):
-        """Write the file image read from ``stream`` to new file ``path`` (``verifier`` is not
+    def restore_into(self, name, stream, jobs=1, tables=None, verifier=None):
+        """Write the file image read from ``stream`` to new file ``name`` (a path; ``verifier`` is not
         told anything: the copy is only readable once complete)."""
-        if os.path.exists(path):
-            raise RestoreError("%s already exists; choose another target path" % path)
-        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.exists(name):
+            raise RestoreError("%s already exists; choose another target path" % name)
+        folder = os.path.dirname(os.path.abspath(name))
         if not os.path.isdir(folder):
             raise RestoreError("the folder %s of the restore target does not exist" % folder)
         like = self.live if self.live_exists() else (self.restore_points() or [None])[-1]
         try:
-            self.engine.write_database_file(stream, path, like=like)
-            self.engine.make_self_contained(path)
+            self.engine.write_database_file(stream, name, like=like)
+            self.engine.make_self_contained(name)
             if tables:
-                self.engine.delete_rows_except(path, set(tables), DIGEST_TABLES)
-                self.engine.make_self_contained(path)
+                self.engine.delete_rows_except(name, set(tables), DIGEST_TABLES)
+                self.engine.make_self_contained(name)
         except BaseException:
-            self.drop(path)
+            self.drop(name)
             raise
 
-    def copy_verifier(self, path, expected, tables=None):
-        """A ``CopyVerifier`` of file ``path``: rows and digests against the manifest,
+    def copy_verifier(self, name, expected, tables=None):
+        """A ``CopyVerifier`` of file ``name``: rows and digests against the manifest,
         integrity_check, foreign_key_check, rtreecheck and the spatial index probes."""
         names = list(tables) if tables else sorted(expected)
 
         def checks():
-            found = self.engine.check_database_file(path)
+            found = self.engine.check_database_file(name)
             if not any(p.startswith("cannot open") for p in found):
-                with self.engine.engine_for_path(path) as eng:
+                with self.engine.engine_for_path(name) as eng:
                     found += _spatial_problems(eng, names)
             return found
 
-        return CopyVerifier(self.engine.engine_for_path(path).params, expected, names, checks,
-                            after=lambda: self.engine.make_self_contained(path))
+        return CopyVerifier(self.engine.engine_for_path(name).params, expected, names, checks,
+                            after=lambda: self.engine.make_self_contained(name))
 
-    def verify_identity(self, path, manifest):
+    def verify_identity(self, name, manifest):
         """Checks of a copy that is byte for byte the image a passed restore-level verification
         of the same backup checked in full: every chunk was hash-checked on the way in and the
         manifest's checksum covers the chunk list, so integrity checks and digests would only
@@ -140,16 +140,16 @@ class SqliteTarget(Target):
         opens as that database. Returns ``(problems, tables)``; the tables carry the manifest's
         figures, proven by the identity."""
         expected = manifest.get("tables") or {}
-        problems = self.engine.check_image(path, int(manifest["streams"]["database"]["size"]))
+        problems = self.engine.check_image(name, int(manifest["streams"]["database"]["size"]))
         result = {t: {"rows": v.get("rows"), "expected_rows": v.get("rows"), "digest": v.get("digest"),
                       "matches": not problems} for t, v in sorted(expected.items())}
         return problems, result
 
-    def drop(self, path):
-        remove_database_file(path)
+    def drop(self, name):
+        remove_database_file(name)
 
-    def size_of(self, path):
-        return os.path.getsize(path)
+    def size_of(self, name):
+        return os.path.getsize(name)
 
     # -- swap ------------------------------------------------------------------------------
     def swap_in(self, incoming, incoming_is_restore_point=False, session_timeout=30.0, stream_info=None,
@@ -256,5 +256,5 @@ class SqliteTarget(Target):
                         actions.append("left-over scratch file %s removed" % path)
         return actions
 
-    def check_restore_point(self, path):
-        return self.engine.check_database_file(path)
+    def check_restore_point(self, name):
+        return self.engine.check_database_file(name)

@@ -102,7 +102,7 @@ class Target(abc.ABC):
         """Warnings about the live database before a swap replaces it (none by default)."""
         return []
 
-    def verify_identity(self, copy, manifest):
+    def verify_identity(self, name, manifest):
         """``(problems, tables)`` of a copy that is the stored image itself; only engines with
         ``restores_identical_image`` restore such copies."""
         raise RestoreError("a %s restore does not write the stored image; verify it in full" % self.engine_name)
