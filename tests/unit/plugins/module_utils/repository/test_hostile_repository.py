@@ -189,6 +189,65 @@ def test_a_bad_suspicious_drop_is_refused(sqlite_conn_params, repo_path, share):
         run_backup(sqlite_conn_params, repo_path, {"suspicious_drop": share})
 
 
+def _drop_walls(path, share):
+    with sqlite3.connect(path) as conn:
+        total = conn.execute("SELECT count(*) FROM walls").fetchone()[0]
+        conn.execute("DELETE FROM walls WHERE rowid IN (SELECT rowid FROM walls LIMIT ?)", (int(total * share),))
+
+
+def _sqlite_copy(source, target):
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
+def test_a_suspicious_backup_is_forgotten_once_examined_here_and_on_the_copies(sqlite_conn_params, repo_path,
+                                                                               tmp_path, repository_sound):
+    live = sqlite_conn_params.sqlite_path
+    copy = {"url": str(tmp_path / "copy")}
+    good = run_backup(sqlite_conn_params, repo_path, {"type": "full", "copy_to": [copy]})["backup_id"]
+    saved = str(tmp_path / "before-the-drop.db")
+    _sqlite_copy(live, saved)
+    _drop_walls(live, 0.9)
+    bad = run_backup(sqlite_conn_params, repo_path, {"type": "full", "copy_to": [copy]})
+    assert bad["suspicious"] and _ids(copy["url"]) == [good, bad["backup_id"]]
+    own = set(Repository.manifest_chunks(Repository(repo_path).load_manifest(bad["backup_id"])))
+    own -= set(Repository.manifest_chunks(Repository(repo_path).load_manifest(good)))
+    assert own, "the dropped rows should leave chunks of the suspicious backup's own"
+    Repository(repo_path).record_verification(bad["backup_id"], "checksums", True)
+    _sqlite_copy(saved, live)  # the operator restored the live database
+    options = {"forget_suspicious": [bad["backup_id"]], "copy_to": [copy], "retention": {"keep_last": 5}}
+
+    plan = plan_backup(sqlite_conn_params, repo_path, options)
+    assert plan["forgotten"] == [bad["backup_id"]]
+    assert _ids(repo_path) == [good, bad["backup_id"]]  # check mode removes nothing
+
+    after = run_backup(sqlite_conn_params, repo_path, options)
+
+    assert after["forgotten"] == [bad["backup_id"]] and not after["suspicious"]
+    assert _ids(repo_path) == [good, after["backup_id"]]
+    assert not own & Repository(repo_path).list_chunks()  # its chunks went with this run's prune
+    assert not os.path.exists(Repository(repo_path).verification_path(bad["backup_id"]))
+    assert after["storage_locations"][1]["forgotten"] == [bad["backup_id"]]
+    assert _ids(copy["url"]) == [good, after["backup_id"]]
+    assert not own & Repository(copy["url"]).list_chunks()
+    repository_sound(repo_path)
+    repository_sound(copy["url"])
+    # Asked again (the same -e on the next run): nothing to forget, and said so.
+    again = run_backup(sqlite_conn_params, repo_path, options)
+    assert again["forgotten"] == [] and again["storage_locations"][1]["forgotten"] == []
+    assert any("%s is not in repository" % bad["backup_id"] in w for w in again["warnings"]), again["warnings"]
+
+
+def test_forget_suspicious_never_removes_a_good_backup(sqlite_conn_params, repo_path):
+    good = run_backup(sqlite_conn_params, repo_path, {"type": "full"})["backup_id"]
+    for run in (plan_backup, run_backup):
+        with pytest.raises(RepositoryError, match="backup %s is not suspicious.*nothing was removed" % good):
+            run(sqlite_conn_params, repo_path, {"forget_suspicious": [good]})
+    with pytest.raises(RepositoryError, match="not a valid id"):
+        run_backup(sqlite_conn_params, repo_path, {"forget_suspicious": ["20261127T124501Z"]})
+    assert _ids(repo_path) == [good]  # and no backup was taken by the refused runs
+
+
 def test_the_newest_restore_verified_backup_is_never_expired(sqlite_conn_params, repo_path):
     verified = run_backup(sqlite_conn_params, repo_path, {"type": "full"})["backup_id"]
     repo = Repository(repo_path)
