@@ -20,8 +20,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker, files_stream, guard, retention
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import copy_backups, parse_target
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
-    Repository, RepositoryError, check_backup_id, friendly_os_error, iso, manifest_format_version, new_backup_id, parse_time, syncfs,
-    utcnow,
+    Repository, RepositoryError, check_backup_id, friendly_os_error, iso, manifest_format_version, new_backup_id,
+    parse_time, syncfs, utcnow,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.writer import ChunkSession
 

@@ -388,7 +388,8 @@ class Codec:
         return self.key.seal_chunk(chunk_id, frame) if self.keyed else frame
 
     def decode_chunk(self, chunk_id, raw, expected_length=None):
-        """The content of a stored chunk, checked: authentic (keyed), decompresses, right length and name."""
+        """The content of a stored chunk, checked: authentic (keyed) or named by its content (unkeyed),
+        decompresses into at most MAX_CHUNK_SIZE bytes, right length."""
         if not CHUNK_ID_RE.match(chunk_id or ""):
             raise CorruptChunkError(chunk_id, "invalid chunk id")
         if expected_length is not None and expected_length > MAX_CHUNK_SIZE:
