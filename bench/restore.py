@@ -2,7 +2,7 @@
 the same run on the same data, contenders alternated, medians compared.
 
 Needs the 1M-wall data of the backup benchmark (PostgreSQL cluster on port 5499, database
-``bimbench``, SQLite file /var/tmp/bimbench/walls.db)::
+``bimbench``, SQLite file /var/tmp/bimbench/walls.db; BIM_BENCH_DIR and BIM_BENCH_PORT as given to it)::
 
     PYTHONPATH=.cache/collections python bench/backup.py --setup --walls 1000000   # once
     PYTHONPATH=.cache/collections python bench/restore.py [--reps 3] [--fleet-inventory INV]
@@ -39,9 +39,10 @@ import sys
 import tempfile
 import time
 
-BASE = "/var/tmp/bimbench"
+# BIM_BENCH_DIR / BIM_BENCH_PORT: a private data folder and cluster port, so two people can bench at once.
+BASE = os.environ.get("BIM_BENCH_DIR", "/var/tmp/bimbench")
 PG_BIN = "/usr/lib/postgresql/15/bin"
-PORT = 5499
+PORT = int(os.environ.get("BIM_BENCH_PORT", "5499"))
 DB = "bimbench"
 SQLITE = os.path.join(BASE, "walls.db")
 LIVE_DB = "bimbench_rs"
@@ -266,7 +267,7 @@ def main():
         from restore_dr import bench_disaster_recovery  # bench/restore_dr.py (needs the test fleet)
         bench_disaster_recovery(args)
         return
-    work = tempfile.mkdtemp(prefix="bimbench-rs-", dir="/var/tmp")
+    work = tempfile.mkdtemp(prefix="bimbench-rs-", dir=BASE)
     os.chmod(work, 0o755)
     if args.keys:
         try:

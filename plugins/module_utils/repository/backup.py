@@ -20,8 +20,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker, files_stream, guard, retention
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import copy_backups, parse_target
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
-    Repository, RepositoryError, friendly_os_error, iso, manifest_format_version, new_backup_id, parse_time, syncfs,
-    utcnow,
+    Repository, RepositoryError, check_backup_id, friendly_os_error, iso, manifest_format_version, new_backup_id,
+    parse_time, syncfs, utcnow,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.writer import ChunkSession
 
@@ -37,6 +37,8 @@ DEFAULTS = {
     "copy_to": [],
     "lock_timeout": 0,
     "suspicious_drop": guard.DEFAULT_SUSPICIOUS_DROP,
+    # Ids of suspicious backups the operator has examined and removes in this run (see guard).
+    "forget_suspicious": [],
     "workers": 2,
     # Library-only switch for benchmarks: skip the table digests (the manifest then has no tables).
     "table_digests": True,
@@ -70,6 +72,7 @@ def _options(options):
         if not os.path.exists(path):
             raise RepositoryError("include_paths entry %s does not exist" % path)
     opts["targets"] = [parse_target(entry) for entry in opts["copy_to"] or []]
+    opts["forget_suspicious"] = [check_backup_id(i) for i in dict.fromkeys(opts["forget_suspicious"] or [])]
     return opts
 
 
@@ -116,6 +119,7 @@ def plan_backup(params, repository, options=None, now=None):
         "parent_id": parent,
         "backup_id": None,
         "expired": _expiry(repo, backups, opts["retention"], "planned", now) if opts["retention"] else [],
+        "forgotten": guard.suspicious_to_forget(repo, opts["forget_suspicious"]) if repo else [],
         "repository": os.path.abspath(repository),
         "repository_exists": Repository.exists(repository),
         "storage_locations": [{"url": t.url, "status": "planned"} for t in opts["targets"]],
@@ -260,6 +264,8 @@ def _run(params, repository, opts):
         # Chunks of a crashed run are named by no manifest: remove them before deduplicating
         # against the repository, so nothing unverified is ever reused.
         orphans = repo.prune()
+        # Before this backup is judged: it is then compared with the newest backup that stays.
+        forgotten = guard.forget_suspicious(repo, opts["forget_suspicious"])
         backups = repo.list_backups()
         kind, parent = plan_type(backups, opts["type"], int(opts["full_every_days"]), started)
         backup_id = new_backup_id(started)
@@ -335,7 +341,7 @@ def _run(params, repository, opts):
             expired = _expiry(repo, repo.list_backups(), rules)
             for old_id in expired:
                 repo.remove_backup(old_id)
-        if opts["prune"] and expired:
+        if opts["prune"] and (expired or forgotten):
             pruned = repo.prune()
         pruned["orphans_removed"] = orphans["removed_chunks"]
         locations = [{"url": repo.path, "status": "ok", "primary": True, "error": None}]
@@ -344,7 +350,7 @@ def _run(params, repository, opts):
             # Copy every backup the target lacks: a copy interrupted last time completes now.
             remaining = repo.list_backups()
             for target in opts["targets"]:
-                status = copy_backups(repo, target, remaining, rules, opts["prune"])
+                status = copy_backups(repo, target, remaining, rules, opts["prune"], opts["forget_suspicious"])
                 status["primary"] = False
                 locations.append(status)
             session.timings["copies_s"] = round(time.monotonic() - mark, 3)
@@ -372,6 +378,7 @@ def _run(params, repository, opts):
         "storage_locations": locations,
         "copy_failed": any(loc["status"] != "ok" for loc in locations),
         "expired": expired,
+        "forgotten": forgotten,
         "pruned": pruned,
         "timings": session.timings,
         "protection": protection(repo),
