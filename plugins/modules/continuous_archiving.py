@@ -98,7 +98,7 @@ options:
     type: path
   pg_host_address:
     description:
-      - Address of this database host as its repository hosts reach it over SSH (pgBackRest's C(pg1-host) there:
+      - Address of this database host as its repository hosts reach it over SSH (pgBackRest's C(pg1-host) there, since
         backups into a repository host's repository run on that host). Default O(db_host).
     type: str
   repo_host_pg_user:

@@ -69,6 +69,12 @@ def archived(fleet, tmp_path_factory):
         _reset_archiving(fleet)
 
 
+def test_the_role_with_a_repository_host_is_idempotent(archived, run_playbook):
+    for check in (False, True):
+        again = run_playbook("bim.wall_system.continuous_archiving", extra_vars=_vars(archived), limit=HOST, check=check)
+        assert again.rc == 0 and ph.recap(again)[HOST]["changed"] == 0, again.stdout[-3000:]
+
+
 def test_a_physical_backup_lands_on_the_repository_host_and_restores_from_it(archived, run_ansible, tmp_path):
     fleet = archived
     d = ph.descriptor(fleet, HOST)

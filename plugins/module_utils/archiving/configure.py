@@ -136,7 +136,10 @@ def _repository_hosts(ctx, repositories, changes):
     for _index, repo in remote:
         repo["host_config"] = repo_host.remote_files(repo, ctx["stanza"])["config"]
     _folder(os.path.join(ctx["archive_dir"], "ssh"), ctx["user"], changes)
-    write = lambda path, text, owner, mode: _file(path, text, owner, changes, mode=mode)  # noqa: E731
+
+    def write(path, text, owner, mode):
+        _file(path, text, owner, changes, mode=mode)
+
     cmd_ssh, first_use = repo_host.ssh_files(ctx["archive_dir"], ctx["user"], remote, ctx["opts"], write,
                                              check_mode=changes.check_mode)
     for host in first_use:

@@ -100,10 +100,10 @@ def render_remote_config(index, repo, stanza, retention, pg):
     known_hosts file beside the repository, or ``yes`` in strict mode."""
     files = remote_files(repo, stanza)
     lines = ["# Written by bim.wall_system.continuous_archiving: changes here are overwritten.",
-             "[global]", "repo%d-path=%s" % (index, repo["path"])] + pgbackrest.retention_lines(
-                 "repo%d-" % index, retention) + [
-             "lock-path=" + files["lock"], "log-path=" + files["log"], "log-level-console=warn",
-             "log-level-file=info", "start-fast=y", "compress-type=zst", "process-max=2", "cmd-ssh=" + files["ssh"]]
+             "[global]", "repo%d-path=%s" % (index, repo["path"])]
+    lines += pgbackrest.retention_lines("repo%d-" % index, retention)
+    lines += ["lock-path=" + files["lock"], "log-path=" + files["log"], "log-level-console=warn",
+              "log-level-file=info", "start-fast=y", "compress-type=zst", "process-max=2", "cmd-ssh=" + files["ssh"]]
     lines += ["", "[%s]" % stanza, "pg1-host=" + pg["host"], "pg1-host-user=" + pg["user"],
               "pg1-host-config=" + pg["config"], "pg1-host-cmd=" + pg["cmd"], "pg1-path=" + pg["data_dir"],
               "pg1-port=%d" % int(pg["port"])]
@@ -156,6 +156,8 @@ def remote_argv(wrapper, repo, *command):
 
 def put_remote_file(wrapper, repo, path, text, user, check_mode, mode="600"):
     """Write ``text`` to ``path`` on the repository host when it differs; True when it did (or would)."""
+    if check_mode and not os.path.exists(wrapper):  # a first plan: nothing set up to look with yet
+        return True
     rc, current, _err = run_as(remote_argv(wrapper, repo, "cat", shlex.quote(path)), user=user, timeout=120)
     if rc == 0 and current == text:
         return False

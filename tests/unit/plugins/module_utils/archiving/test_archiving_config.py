@@ -165,9 +165,9 @@ def test_a_repository_host_comes_after_a_local_repo1_and_gets_its_own_config():
     # the database host passes its repo2-* options as they are: the repository keeps its number there
     assert "repo2-path=/srv/pgbr/pg1" in remote and not any(line.startswith("repo1-") for line in remote)
     assert "repo2-retention-full=7" in remote and "cmd-ssh=/srv/pgbr/pgbackrest-bim-pg1-ssh" in remote
-    assert remote[remote.index("[bim-pg1]"):][:5] == ["[bim-pg1]", "pg1-host=10.0.0.1", "pg1-host-user=postgres",
-                                                       "pg1-host-config=/a/pgbackrest.conf",
-                                                       "pg1-host-cmd=/a/pgbackrest-remote"]
+    expected = ["[bim-pg1]", "pg1-host=10.0.0.1", "pg1-host-user=postgres", "pg1-host-config=/a/pgbackrest.conf",
+                "pg1-host-cmd=/a/pgbackrest-remote"]
+    assert remote[remote.index("[bim-pg1]"):][:5] == expected
     assert "StrictHostKeyChecking=accept-new" in ssh and "-i /k" in ssh
     assert repo_host.remote_argv("/a/ssh/ssh", repos[1], "cat", "/x") == ["/a/ssh/ssh", "-p", "2222", "root@10.0.0.9", "cat /x"]
 
