@@ -2,7 +2,7 @@
 the same run on the same data, contenders alternated, medians compared.
 
 Needs the 1M-wall data of the backup benchmark (PostgreSQL cluster on port 5499, database
-``bimbench``, SQLite file /var/tmp/bimbench/walls.db)::
+``bimbench``, SQLite file /var/tmp/bimbench/walls.db; BIM_BENCH_DIR and BIM_BENCH_PORT as given to it)::
 
     PYTHONPATH=.cache/collections python bench/backup.py --setup --walls 1000000   # once
     PYTHONPATH=.cache/collections python bench/restore.py [--reps 3] [--fleet-inventory INV]
@@ -19,6 +19,12 @@ of the recovery_drill playbook across that fleet is measured too.
 
 ``--keys`` instead compares the same swap restores from an unkeyed, an authenticated and an
 encrypted repository holding a backup of the same data, alternated (issue 13: encryption <= 10%).
+
+``--disaster-recovery`` instead times the ``disaster_recovery`` playbook end to end on one
+PostgreSQL host of its own loopback fleet against createdb + pg_restore -j2, the application's
+stop and start and one ping (issue 14: <= 1.5x); bench/restore_dr.py::
+
+    python bench/restore.py --disaster-recovery [--walls 1000000] [--reps 3] [--dr-net 127.0.16]
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ import sys
 import tempfile
 import time
 
-BASE = "/var/tmp/bimbench"
+# BIM_BENCH_DIR / BIM_BENCH_PORT: a private data folder and cluster port, so two people can bench at once.
+BASE = os.environ.get("BIM_BENCH_DIR", "/var/tmp/bimbench")
 PG_BIN = "/usr/lib/postgresql/15/bin"
-PORT = 5499
+PORT = int(os.environ.get("BIM_BENCH_PORT", "5499"))
 DB = "bimbench"
 SQLITE = os.path.join(BASE, "walls.db")
 LIVE_DB = "bimbench_rs"
@@ -249,8 +256,18 @@ def main():
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--fleet-inventory", help="also time the recovery_drill playbook on this fleet")
     parser.add_argument("--keys", action="store_true", help="only compare unkeyed, authenticated and encrypted")
+    parser.add_argument("--disaster-recovery", action="store_true",
+                        help="only time the disaster_recovery playbook end to end (bench/restore_dr.py)")
+    parser.add_argument("--walls", type=int, default=1000000, help="walls of the --disaster-recovery host")
+    parser.add_argument("--dr-net", default="127.0.16", help="loopback /24 of the --disaster-recovery fleet")
+    parser.add_argument("--dr-state-dir", default="/var/tmp/bim-fleet-bench-dr")
+    parser.add_argument("--keep", action="store_true", help="leave the --disaster-recovery fleet up")
     args = parser.parse_args()
-    work = tempfile.mkdtemp(prefix="bimbench-rs-", dir="/var/tmp")
+    if args.disaster_recovery:
+        from restore_dr import bench_disaster_recovery  # bench/restore_dr.py (needs the test fleet)
+        bench_disaster_recovery(args)
+        return
+    work = tempfile.mkdtemp(prefix="bimbench-rs-", dir=BASE)
     os.chmod(work, 0o755)
     if args.keys:
         try:

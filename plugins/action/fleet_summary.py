@@ -52,6 +52,9 @@ class ActionModule(ActionBase):
 
         result["summary"] = summary
         result["violations"] = violations
+        if args["stats"]:
+            # what ansible.builtin.set_stats returns: the strategy records it from any task's result
+            result["ansible_stats"] = {"data": {args["stats"]: summary}, "per_host": False, "aggregate": True}
         result["changed"] = False
         if args["write"] and not self._task.check_mode:
             report_dir = os.path.abspath(args["report_dir"])

@@ -52,25 +52,9 @@ from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.scrub import scrub
 from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import file_lock
+from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
 
 CENSORED = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
-
-
-def _plain(value, limit):
-    if isinstance(value, dict):
-        return {str(k): _plain(v, limit) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_plain(v, limit) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    text = str(value)
-    if limit and len(text) > limit:
-        text = text[:limit] + "...[%d characters cut]" % (len(text) - limit)
-    return text
 
 
 class CallbackModule(CallbackBase):
@@ -98,7 +82,7 @@ class CallbackModule(CallbackBase):
         now = datetime.datetime.now(datetime.timezone.utc)
         record = dict({"time": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "run_id": self.run_id,
                        "playbook": self.playbook}, **record)
-        line = json.dumps(_plain(scrub(record), self.limit), sort_keys=True, default=str) + "\n"
+        line = json.dumps(to_plain(scrub(record), self.limit), sort_keys=True, default=str) + "\n"
         try:
             os.makedirs(self.folder, mode=0o700, exist_ok=True)
             path = os.path.join(self.folder, "bim-ansible-%s.jsonl" % now.strftime("%Y-%m-%d"))

@@ -111,6 +111,20 @@ options:
       - A suspicious backup is kept and never traded for good ones by O(retention).
     type: float
     default: 0.5
+  forget_suspicious:
+    description:
+      - Ids of suspicious backups to remove, once examined (see O(suspicious_drop)). Before this run's backup is
+        taken, under the lock, their manifests and verification records are removed; their chunks go with this
+        run's prune (or the next one). The same backups are forgotten on the O(copy_to) targets where they are
+        flagged suspicious too.
+      - Only backups flagged suspicious are removed. An id naming a backup that is not suspicious fails the task
+        before anything changes; an id the repository does not hold (forgotten by an earlier run) gives a warning.
+      - This run's backup is then compared with the newest backup that remains. After an intended drop of the
+        C(walls) rows, forget the suspicious backup once a later backup holds the new state, or the next backup
+        is flagged again against the older, larger one.
+    type: list
+    elements: str
+    default: []
   copy_to:
     description:
       - Secondary repositories. Each entry has a C(url), either an absolute local path or
@@ -234,6 +248,14 @@ EXAMPLES = r'''
     repository: /var/backups/bim-keyed
     repository_key: "{{ bim_backup_repository_key }}"
 
+- name: Forget a suspicious backup once examined (the next backup is then taken as usual)
+  bim.wall_system.backup:
+    engine: sqlite
+    sqlite_path: /var/lib/bim/walls.db
+    repository: /var/backups/bim
+    forget_suspicious:
+      - 20261127T020000Z-3fa9c2d1
+
 - name: Rotate the repository key (chunks are not rewritten)
   bim.wall_system.backup:
     engine: sqlite
@@ -320,7 +342,8 @@ suspicious_reasons:
   sample: ["walls rows dropped from 1000 to 10 since backup 20261126T020000Z-0a1b2c3d (99%, more than suspicious_drop 50%)"]
 storage_locations:
   description:
-    - The primary repository and each copy target with its status (V(ok), V(failed), V(planned)) and error.
+    - The primary repository and each copy target with its status (V(ok), V(failed), V(planned)) and error;
+      a copy target also lists the backups retention C(expired) and O(forget_suspicious) C(forgotten) there.
     - An SFTP target also has C(host_key), its C(fingerprint) (SHA256) and C(trust) (V(known), or V(recorded)
       when this run trusted it on first use). A refused host key fails the copy with both fingerprints in C(error).
   returned: always
@@ -342,6 +365,14 @@ expired:
   type: list
   elements: str
   sample: [20261101T020000Z-aa11bb22]
+forgotten:
+  description:
+    - Ids of the suspicious backups O(forget_suspicious) removed from the repository (would remove, in check
+      mode). Each copy target's entry in RV(storage_locations) lists those forgotten there.
+  returned: with O(method=logical)
+  type: list
+  elements: str
+  sample: [20261127T020000Z-3fa9c2d1]
 pruned:
   description: Chunks and bytes prune removed, and chunks of crashed runs removed before the backup.
   returned: success
@@ -424,6 +455,7 @@ def argument_spec():
         copy_to=dict(type="list", elements="dict", default=[], options=location_options()),
         lock_timeout=dict(type="int", default=0),
         suspicious_drop=dict(type="float", default=0.5),
+        forget_suspicious=dict(type="list", elements="str", default=[]),
         method=dict(type="str", default="logical", choices=["logical", "physical"]),
         archive_dir=dict(type="path", default="/var/lib/bim-wall-system/archiving"),
         repository_encryption=dict(type="bool", default=True),
@@ -467,7 +499,7 @@ def main():
         module.fail_json(msg=str(exc))
     options = {name: module.params[name] for name in (
         "type", "full_every_days", "compression_level", "include_paths", "retention", "prune",
-        "copy_to", "lock_timeout", "suspicious_drop", "repository_key", "repository_encryption",
+        "copy_to", "lock_timeout", "suspicious_drop", "forget_suspicious", "repository_key", "repository_encryption",
         "new_repository_key")}
     try:
         if module.check_mode:

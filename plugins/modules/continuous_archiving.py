@@ -17,10 +17,16 @@ description:
     PostgreSQL when C(archive_mode) needs it (only inside O(restart_window); with O(start_command) /
     O(stop_command) when set, else C(pg_ctl) as the owner of the data directory), creates the stanza and
     runs C(pgbackrest check)."
-  - "SQLite: writes the collection's C(litestream.yml) in O(archive_dir) with one replica (O(replica)), and
-    switches the database to WAL mode when it is not. Litestream 0.5 keeps exactly one replica per database.
-    The daemon (C(litestream replicate -config ...), RV(command)) is run by the role, as a systemd unit or
-    with the commands a test fleet gives."
+  - "SQLite: writes the collection's C(litestream.yml) in O(archive_dir) for each replica (O(replicas), or the
+    one O(replica)), and switches the database to WAL mode when it is not. Litestream 0.5 keeps exactly one
+    replica per database, so each replica has its own Litestream process and configuration (C(litestream.yml),
+    C(litestream-2.yml), ...), all run by one service (RV(command)): a systemd unit the role ships, or the
+    commands a test fleet gives. Each replica is recoverable on its own; the restore reads the first one that
+    answers."
+  - "An SFTP replica is pinned to the storage host's key (Litestream's C(host-key)): the key must match the one
+    recorded in O(known_hosts_file) (or the system's known_hosts files); an unknown host is trusted on first use
+    and recorded there, or refused with O(strict_host_key_checking). A changed key fails, naming both
+    fingerprints."
   - Both create the collection's marker table C(bim_recovery_markers) (drills write a row a second into it
     to measure the real RPO; it is not a BIM table and no digest includes it), and write the descriptor
     C(archiving.json) that M(bim.wall_system.backup), M(bim.wall_system.backup_info),
@@ -62,6 +68,10 @@ options:
       - pgBackRest repositories, C(repo1) first. Each has a C(path), and a C(host) (with C(host_user)) when the
         repository lives on a repository host reached over SSH. Default one local repository in
         O(archive_dir)C(/repo).
+      - A repository host must come after a local C(repo1) (pgBackRest 2.45 runs backups only beside its repositories
+        when C(repo1) is remote); pgBackRest must be installed there. pgBackRest's ssh logs in with
+        O(repo_host_key_file), and the host's key is checked as for SFTP replicas (O(known_hosts_file),
+        O(strict_host_key_checking)).
     type: list
     elements: dict
     suboptions:
@@ -73,8 +83,31 @@ options:
         description: Repository host reached over SSH (pgBackRest must be installed there).
         type: str
       host_user:
-        description: SSH user on the repository host.
+        description: SSH user on the repository host (pgBackRest's default C(pgbackrest)).
         type: str
+      host_port:
+        description: SSH port of the repository host.
+        type: int
+      host_config:
+        description: pgBackRest configuration file on the repository host (pgBackRest's default when unset).
+        type: str
+  repo_host_key_file:
+    description:
+      - Private key (a path on the host) pgBackRest's ssh logs in to the repository hosts with; copied into
+        O(archive_dir)C(/ssh/) for the database's OS user, beside the wrapper pgBackRest runs as ssh (C(cmd-ssh)).
+    type: path
+  pg_host_address:
+    description:
+      - Address of this database host as its repository hosts reach it over SSH (pgBackRest's C(pg1-host) there, since
+        backups into a repository host's repository run on that host). Default O(db_host).
+    type: str
+  repo_host_pg_user:
+    description: OS user the repository hosts log in as on this host (pgBackRest's C(pg1-host-user)).
+    type: str
+    default: postgres
+  repo_host_pg_key_file:
+    description: Private key, a path on the repository hosts, that logs them in to this host; default ssh's own.
+    type: str
   retention:
     description:
       - The collection's retention rules. With C(keep_daily) / C(keep_weekly) / C(keep_monthly), full backups
@@ -129,8 +162,9 @@ options:
     description:
       - "SQLite. The Litestream replica, C({type: file, path: /folder}) or
         C({type: sftp, host: addr:port, user: root, path: /folder, key_path: /root/.ssh/key})."
+      - Mutually exclusive with O(replicas).
     type: dict
-    suboptions:
+    suboptions: &replica_options
       type:
         description: Replica type.
         type: str
@@ -150,6 +184,25 @@ options:
       key_path:
         description: Private key for SFTP (key authentication only).
         type: path
+  replicas:
+    description:
+      - SQLite. Several Litestream replicas (same keys as O(replica)), a Litestream process each; the restore reads
+        the first that answers.
+    type: list
+    elements: dict
+    suboptions: *replica_options
+  known_hosts_file:
+    description:
+      - SFTP replicas and repository hosts. The known_hosts file (OpenSSH format) the collection keeps on the host (shared with the
+        SFTP copies of M(bim.wall_system.backup)); the system's files are read too.
+    type: path
+    default: /var/lib/bim-wall-system/known_hosts
+  strict_host_key_checking:
+    description:
+      - SFTP replicas and repository hosts. V(false) trusts a storage host seen for the first time and records its key;
+        V(true) refuses a host whose key is not in a known_hosts file already.
+    type: bool
+    default: false
   sync_interval:
     description: SQLite. How often Litestream ships new WAL frames to the replica (the RPO knob), e.g. C(1s).
     type: str
@@ -283,8 +336,17 @@ litestream_binary:
   returned: SQLite
   type: str
   sample: /opt/bim-wall-system/venv/bin/litestream
+replicas:
+  description: Every Litestream replica as a URL, in order.
+  returned: SQLite
+  type: list
+  elements: str
+  sample: [sftp://root@storage1.example.com:22/srv/bim/litestream/lite1, file:///var/lib/bim-wall-system/litestream-replica/lite1]
 command:
-  description: The command the daemon runs (the systemd unit's C(ExecStart)).
+  description:
+    - The command the service runs (the systemd unit's C(ExecStart)) - Litestream itself for one replica, else
+      C(/bin/bash ARCHIVE_DIR/litestream-replicas.sh), which runs a Litestream per replica and ends them all when
+      one ends.
   returned: SQLite
   type: list
   elements: str
@@ -302,6 +364,9 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
 RETENTION = dict(keep_last=dict(type="int"), keep_daily=dict(type="int"), keep_weekly=dict(type="int"),
                  keep_monthly=dict(type="int"))
 
+REPLICA = dict(type=dict(type="str", required=True, choices=["file", "sftp"]), path=dict(type="str", required=True),
+               host=dict(type="str"), user=dict(type="str", default="root"), key_path=dict(type="path"))
+
 
 def main():
     spec = database_argument_spec()
@@ -311,7 +376,12 @@ def main():
         os_user=dict(type="str"),
         stanza=dict(type="str", default="bim"),
         repositories=dict(type="list", elements="dict", options=dict(
-            path=dict(type="str", required=True), host=dict(type="str"), host_user=dict(type="str"))),
+            path=dict(type="str", required=True), host=dict(type="str"), host_user=dict(type="str"),
+            host_port=dict(type="int"), host_config=dict(type="str"))),
+        repo_host_key_file=dict(type="path"),
+        pg_host_address=dict(type="str"),
+        repo_host_pg_user=dict(type="str", default="postgres"),
+        repo_host_pg_key_file=dict(type="str"),
         retention=dict(type="dict", default={}, options=RETENTION),
         archive_timeout=dict(type="int", default=60),
         restart=dict(type="str", default="auto", choices=["auto", "never"]),
@@ -320,17 +390,18 @@ def main():
         stop_command=dict(type="str"),
         pg_ctl=dict(type="path"),
         verify=dict(type="bool", default=True),
-        replica=dict(type="dict", options=dict(
-            type=dict(type="str", required=True, choices=["file", "sftp"]), path=dict(type="str", required=True),
-            host=dict(type="str"), user=dict(type="str", default="root"), key_path=dict(type="path"))),
+        replica=dict(type="dict", options=REPLICA),
+        replicas=dict(type="list", elements="dict", options=REPLICA),
+        known_hosts_file=dict(type="path", default="/var/lib/bim-wall-system/known_hosts"),
+        strict_host_key_checking=dict(type="bool", default=False),
         sync_interval=dict(type="str", default="1s"),
         l0_retention=dict(type="str", default="1h"),
         litestream_binary=dict(type="path"),
         service=dict(type="dict", default={}, options=dict(
             unit=dict(type="str"), start_command=dict(type="str"), stop_command=dict(type="str"))),
     )
-    module = AnsibleModule(argument_spec=spec, required_if=database_required_if() + REQUIRED_IF,
-                           supports_check_mode=True)
+    module = AnsibleModule(argument_spec=spec, mutually_exclusive=[("replica", "replicas")], supports_check_mode=True,
+                           required_if=database_required_if() + REQUIRED_IF)
     p = module.params
     if p["archive_timeout"] < 1:
         module.fail_json(msg="archive_timeout must be at least 1 second")
@@ -338,7 +409,9 @@ def main():
     params = ConnectionParams.from_params(p)
     opts = {k: p[k] for k in ("data_dir", "os_user", "stanza", "repositories", "retention", "archive_timeout", "restart",
                               "restart_window", "start_command", "stop_command", "pg_ctl", "verify", "replica",
-                              "sync_interval", "l0_retention", "litestream_binary", "service")}
+                              "replicas", "known_hosts_file", "strict_host_key_checking", "sync_interval",
+                              "repo_host_key_file", "pg_host_address", "repo_host_pg_user", "repo_host_pg_key_file",
+                              "l0_retention", "litestream_binary", "service")}
     try:
         result = configure(params, p["archive_dir"], opts, check_mode=module.check_mode)
     except MissingLibraryError as exc:

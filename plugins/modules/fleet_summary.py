@@ -103,6 +103,12 @@ options:
         is in that status, for example C({unhealthy: 20, unreachable: 50}). Empty never fails."
     type: dict
     default: {}
+  stats:
+    description:
+      - Also hand the summary to AWX / ansible-runner as the custom stat of this name, as
+        M(ansible.builtin.set_stats) would (aggregated, not per host), so that a play needs no
+        separate C(set_stats) task. Unset hands nothing over.
+    type: str
 notes:
   - Run it once per play, on the controller (C(run_once=true), C(delegate_to=localhost)).
 '''
@@ -115,6 +121,7 @@ EXAMPLES = r'''
     status_key: overall_status
     reasons_key: problems
     report_dir: "{{ lookup('ansible.builtin.env', 'PWD') }}/bim-reports"
+    stats: bim_health_summary
     max_percent:
       unhealthy: 20
       unreachable: 50

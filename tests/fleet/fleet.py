@@ -704,7 +704,9 @@ class Fleet:
                       # the storage hosts' keys this BIM host trusts: per host and per fleet, as on separate
                       # machines (a fleet built anew has new host keys; the machine-wide default would refuse them)
                       bim_backup_known_hosts_file=self.hdir(name, "known_hosts"),
-                      bim_restore_known_hosts_file=self.hdir(name, "known_hosts"))
+                      bim_restore_known_hosts_file=self.hdir(name, "known_hosts"),
+                      # Litestream's local folder replica: per host and per fleet (the default is machine-wide)
+                      bim_continuous_archiving_file_replica_path=self.hdir(name, "litestream-replica"))
             hv.update(self._prerequisites_vars(name))
             groups["bim_" + info["kind"]][name] = hv
         inventory = {"all": {

@@ -177,3 +177,36 @@ def run_ansible(fleet, tmp_path, request):
         return result
 
     return run
+
+
+def fingerprint(public_key_file):
+    """SHA256:... of a public key file, as ssh-keygen -l prints it."""
+    out = subprocess.check_output(["ssh-keygen", "-l", "-E", "sha256", "-f", public_key_file], text=True)
+    return out.split()[1]
+
+
+@pytest.fixture
+def storage_key(fleet):
+    """storage1's host key files; the original ones are put back (and its sshd restarted) afterwards."""
+    key = fleet.hdir("storage1", "ssh", "ssh_host_ed25519_key")
+    saved = key + ".scenario-saved"
+    for name in (key, key + ".pub"):
+        shutil.copy2(name, name.replace(key, saved))
+    try:
+        yield key
+    finally:
+        for name in (key, key + ".pub"):
+            shutil.copy2(name.replace(key, saved), name)
+            os.unlink(name.replace(key, saved))
+        fleet.stop_sshd("storage1")
+        fleet.start_sshd("storage1")
+
+
+def replace_storage_host_key(fleet, key):
+    """A new host key on storage1 (someone answers in its place, or it was reinstalled)."""
+    for name in (key, key + ".pub"):
+        os.unlink(name)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "not-storage1", "-f", key], check=True)
+    # stop_sshd kills the pid in storage1's pid file (and the sessions it serves), nothing else
+    fleet.stop_sshd("storage1")
+    fleet.start_sshd("storage1")

@@ -118,18 +118,6 @@ def app_pid_running(fleet, name):
     return appctl.health_answers(appctl.load_config(fleet.hdir(name, "app")))
 
 
-def flip_chunk_byte(repository, chunk_id):
-    """Damage a stored chunk in place: one byte in its middle inverted."""
-    from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
-    path = Repository(repository).chunk_path(chunk_id)
-    os.chmod(path, 0o600)
-    with open(path, "r+b") as handle:
-        handle.seek(os.path.getsize(path) // 2)
-        byte = handle.read(1)
-        handle.seek(-1, 1)
-        handle.write(bytes([byte[0] ^ 0xFF]))
-
-
 def drop_pg_database(fleet, name):
     params = params_of(fleet, name)
     admin = open_engine(dataclasses.replace(params, db_name="postgres"))

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A tampered or unlucky repository on a fleet host, attacked for real through the collection's
 modules (issue 13): symbolic links that would lead housekeeping outside the repository, an empty
-database that would replace good backups, a damaged newest manifest, a malformed lock file.
+database that would replace good backups (and forgetting it once examined), a damaged newest
+manifest, a malformed lock file.
 
 Each story asserts what the operator cares about: nothing outside the repository (or the restore
 target) changed, and no good backup was lost. The repositories are scratch folders of the test on
@@ -126,6 +127,14 @@ def test_an_empty_database_with_keep_last_one_loses_no_good_backup(area, backup,
     assert payload(info)["suspicious"] == [result["backup_id"]], str(info)
     assert tree(os.path.join(area, "outside")) == before
     assert os.path.getsize(empty) == 0
+
+    # Examined: the operator forgets it with the next backup; a good backup cannot be forgotten so.
+    refused = backup(repo, forget_suspicious=[good[0]])
+    assert refused.hosts.get(HOST) == "failed" and "is not suspicious" in refused.stdout, str(refused)
+    assert manifests(repo) == sorted(good + [result["backup_id"]])
+    forgot = _ok(backup(repo, forget_suspicious=[result["backup_id"]]))
+    assert forgot["forgotten"] == [result["backup_id"]] and not forgot["suspicious"], forgot
+    assert manifests(repo) == sorted(good + [forgot["backup_id"]])
 
 
 def test_a_damaged_newest_manifest_stops_no_backup_and_latest_refuses_it(area, backup, run_ansible):

@@ -21,6 +21,7 @@ import time
 import pytest
 
 import restore_helpers as rh
+from damage import flip_chunk_byte
 from conftest import PREREQUISITES, _tool, ansible_env
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
@@ -208,7 +209,7 @@ def _damage(host, backup, how):
     repo = Repository(host.fleet.hosts[host.name]["backup_repository"])
     manifest = repo.load_manifest(backup["id"])
     if how == "corrupt_chunk":
-        rh.flip_chunk_byte(repo.path, manifest["streams"]["files"]["chunks"][0][0])
+        flip_chunk_byte(repo.path, manifest["streams"]["files"]["chunks"][0][0])
         return
     from ansible_collections.bim.wall_system.plugins.module_utils.repository.writer import ChunkSession
     chunks, size = ChunkSession(repo, workers=1).store_stream([os.urandom(8192)])

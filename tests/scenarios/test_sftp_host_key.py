@@ -10,17 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 
-import pytest
+from conftest import fingerprint, replace_storage_host_key
 
 HOST = "lite1"
-
-
-def _fingerprint(public_key_file):
-    out = subprocess.check_output(["ssh-keygen", "-l", "-E", "sha256", "-f", public_key_file], text=True)
-    return out.split()[1]
 
 
 def _summary(result, kind):
@@ -33,39 +26,13 @@ def _manifests(folder):
     return sorted(n for n in os.listdir(path) if n.endswith(".json")) if os.path.isdir(path) else []
 
 
-@pytest.fixture
-def storage_key(fleet):
-    """storage1's host key files; the original ones are put back (and its sshd restarted) afterwards."""
-    key = fleet.hdir("storage1", "ssh", "ssh_host_ed25519_key")
-    saved = key + ".scenario-saved"
-    for name in (key, key + ".pub"):
-        shutil.copy2(name, name.replace(key, saved))
-    try:
-        yield key
-    finally:
-        for name in (key, key + ".pub"):
-            shutil.copy2(name.replace(key, saved), name)
-            os.unlink(name.replace(key, saved))
-        fleet.stop_sshd("storage1")
-        fleet.start_sshd("storage1")
-
-
-def _replace_host_key(fleet, key):
-    for name in (key, key + ".pub"):
-        os.unlink(name)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "not-storage1", "-f", key], check=True)
-    # stop_sshd kills the pid in storage1's pid file (and the sessions it serves), nothing else
-    fleet.stop_sshd("storage1")
-    fleet.start_sshd("storage1")
-
-
 def test_changed_storage_host_key_is_refused_by_copies_and_fetch(fleet, run_playbook, storage_key, tmp_path):
     known_hosts = os.path.join(fleet.state_dir, HOST, "known_hosts-host-key-scenario")
     if os.path.exists(known_hosts):
         os.unlink(known_hosts)
     copy_vars = {"bim_backup_copy_key_file": fleet.client_key, "bim_backup_known_hosts_file": known_hosts}
     storage_folder = os.path.join(fleet.hosts["storage1"]["backups_dir"], HOST)
-    old_fp = _fingerprint(storage_key + ".pub")
+    old_fp = fingerprint(storage_key + ".pub")
 
     first = run_playbook("bim.wall_system.backup", extra_vars=copy_vars, limit=HOST)
     assert first.rc == 0, first
@@ -76,8 +43,8 @@ def test_changed_storage_host_key_is_refused_by_copies_and_fetch(fleet, run_play
         recorded = handle.read()
     assert recorded.startswith(fleet.hosts["storage1"]["address"] + " ssh-ed25519 ")
 
-    _replace_host_key(fleet, storage_key)
-    new_fp = _fingerprint(storage_key + ".pub")
+    replace_storage_host_key(fleet, storage_key)
+    new_fp = fingerprint(storage_key + ".pub")
     assert new_fp != old_fp
     copied_before = _manifests(storage_folder)
 

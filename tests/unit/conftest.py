@@ -68,6 +68,12 @@ def folder_tree():
     return load_fleet_module("snapshot").tree
 
 
+@pytest.fixture(scope="session")
+def flip_chunk():
+    """tests/fleet/damage.py's ``flip_chunk_byte(repository, chunk_id)``: one byte of a stored chunk inverted."""
+    return load_fleet_module("damage").flip_chunk_byte
+
+
 def load_generator():
     """tests/fleet/generate.py as a module (``populate_postgresql``, ``populate_sqlite``)."""
     return load_fleet_module("generate")

@@ -126,7 +126,8 @@ class PostgresArchive(Archive):
         super().__init__(params, descriptor, archive_dir, state_dir)
         self.os_user = descriptor.get("os_user") or "postgres"
         self.tool = PgBackRest(descriptor["config"], descriptor["stanza"], os_user=self.os_user,
-                               password=params.db_password, binary=descriptor.get("binary") or "pgbackrest")
+                               password=params.db_password, binary=descriptor.get("binary") or "pgbackrest",
+                               remote_backups=descriptor.get("remote_backups"))
         cluster = descriptor.get("cluster") or {}
         self.live = Cluster(self.data_dir, self.os_user, start_command=cluster.get("start_command"),
                             stop_command=cluster.get("stop_command"), log_file=cluster.get("log_file"),
@@ -230,7 +231,7 @@ class PostgresArchive(Archive):
         return ages
 
     def physical_backup(self, kind):
-        return self.tool.backup(kind)
+        return self.tool.backup(kind, repos=len(self.descriptor.get("repositories") or [None]))
 
     # -- copies ----------------------------------------------------------------------------------
     def _copy_dir(self, kind):
@@ -458,8 +459,12 @@ class SqliteArchive(Archive):
 
     def __init__(self, params, descriptor, archive_dir, state_dir=None):
         super().__init__(params, descriptor, archive_dir, state_dir)
-        self.tool = Litestream(descriptor["config"], descriptor["db_path"], binary=descriptor.get("binary") or "litestream",
-                               socket_path=descriptor.get("socket"))
+        # One Litestream process per replica (older descriptors name only the one); the first is read first.
+        processes = descriptor.get("replicas") or [{"config": descriptor["config"], "socket": descriptor.get("socket"),
+                                                    "replica": descriptor.get("replica") or {}}]
+        self.tools = [Litestream(p["config"], descriptor["db_path"], binary=descriptor.get("binary") or "litestream",
+                                 socket_path=p.get("socket"), replica=p.get("replica")) for p in processes]
+        self.tool = self.tools[0]
         self.service = Service.from_descriptor(descriptor)
         self.target = SqliteTarget(params, state_dir=self.state_dir)
 
@@ -472,22 +477,32 @@ class SqliteArchive(Archive):
         be missing."""
         return (_seconds(self.descriptor.get("sync_interval")) or 1.0) + 1.0
 
-    def info(self):
-        """The replica is read over its transport (SFTP): when that fails the replica is reported
-        unreachable, not the check broken (the database itself keeps going)."""
+    @staticmethod
+    def _replica_health(tool):
+        """A replica is read over its transport (SFTP): when that fails it is reported unreachable,
+        not the check broken (the database itself keeps going)."""
         try:
-            files, error = self.tool.ltx_files(), None
+            files, error = tool.ltx_files(), None
         except ArchiveError as exc:
             files, error = None, str(exc)
-        health = dict(self.tool.health(files or []), tool="litestream", replica_reachable=error is None,
-                      replica=replica_url(self.descriptor.get("replica") or {}))
+        health = dict(tool.health(files or []), replica_reachable=error is None, replica=replica_url(tool.replica))
         if error:
-            health.update(replica_error=error[-500:], replica_txid=None, replica_time=None, lag_s=None)
+            health.update(replica_error=error[-1000:], replica_txid=None, replica_time=None, lag_s=None)
+        return health, files
+
+    def info(self):
+        """The first replica's health, every replica's under ``replicas`` (the worst of them is what
+        the archiving check reports), and the window of the first replica that can be read (the
+        one a restore reads)."""
+        replicas = [self._replica_health(tool) for tool in self.tools]
+        readable = [(h, files) for h, files in replicas if h["replica_reachable"]]
+        health = dict(replicas[0][0], tool="litestream", replicas=[h for h, _files in replicas],
+                      window_replica=readable[0][0]["replica"] if readable else None)
         return {
             "tool": "litestream",
             "replica": health["replica"],
             "physical_backups": [],
-            "recoverable_window": self.tool.recoverable_window(files or []),
+            "recoverable_window": self.tool.recoverable_window(readable[0][1] if readable else []),
             "archive_health": health,
         }
 
@@ -495,7 +510,7 @@ class SqliteArchive(Archive):
         location = self.target.scratch_name(kind)
         copy = Copy(location, dataclasses.replace(self.params, sqlite_path=location), kind)
         try:
-            copy.summary = self.tool.restore(location, target_time)
+            copy.summary = self._restore_from_a_replica(location, target_time)
             self.target.engine.make_self_contained(location)
             like = self.live_location() if os.path.exists(self.live_location()) else None
             if like:
@@ -506,6 +521,19 @@ class SqliteArchive(Archive):
             self.drop_copy(copy)
             raise
         return copy
+
+    def _restore_from_a_replica(self, location, target_time):
+        """Litestream's restore from the first replica that answers; the others are tried in turn
+        when it fails (e.g. the storage host is gone with the data center)."""
+        failures = []
+        for tool in self.tools:
+            try:
+                return dict(tool.restore(location, target_time) or {}, replica=replica_url(tool.replica))
+            except ArchiveError as exc:
+                failures.append("%s: %s" % (replica_url(tool.replica), exc))
+                if os.path.exists(location):
+                    os.unlink(location)
+        raise ArchiveError("no Litestream replica could be restored: %s" % "; ".join(failures))
 
     def verify_copy(self, copy):
         problems = list(self.target.engine.check_database_file(copy.location))

@@ -18,12 +18,14 @@ import os
 import shutil
 import sys
 
-from ansible_collections.bim.wall_system.plugins.module_utils.archiving import litestream, pgbackrest
+from ansible_collections.bim.wall_system.plugins.module_utils.archiving import (
+    litestream, pgbackrest, replica_host_key, repo_host)
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import (
     ArchiveError, load_descriptor, os_user as lookup_user, owner_name, write_descriptor)
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pg_cluster import Cluster
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.host_keys import DEFAULT_KNOWN_HOSTS
 
 
 def in_window(window, now=None):
@@ -125,6 +127,26 @@ def _stanza(tool, config, stanza, changes):
     return True
 
 
+def _repository_hosts(ctx, repositories, changes):
+    """pgBackRest's ssh to the repository hosts (wrapper, key, pinned known_hosts) and what their
+    backups need there; returns ``(cmd_ssh, remote_backups)`` (``(None, {})`` without one)."""
+    remote = repo_host.remote_repositories(repositories)
+    if not remote:
+        return None, {}
+    for _index, repo in remote:
+        repo["host_config"] = repo_host.remote_files(repo, ctx["stanza"])["config"]
+    _folder(os.path.join(ctx["archive_dir"], "ssh"), ctx["user"], changes)
+
+    def write(path, text, owner, mode):
+        _file(path, text, owner, changes, mode=mode)
+
+    cmd_ssh, first_use = repo_host.ssh_files(ctx["archive_dir"], ctx["user"], remote, ctx["opts"], write,
+                                             check_mode=changes.check_mode)
+    for host in first_use:
+        changes.add("trust the host key of repository host %s on first use" % host)
+    return cmd_ssh, repo_host.prepare_remote_backups(ctx, remote, cmd_ssh, write, changes)
+
+
 def configure_postgresql(params, archive_dir, opts, check_mode=False):
     changes = Changes(check_mode)
     warnings = []
@@ -142,10 +164,13 @@ def configure_postgresql(params, archive_dir, opts, check_mode=False):
         folders += [r["path"] for r in repositories if not r.get("host")]
         for folder in folders:
             _folder(folder, user, changes, mode=0o750 if folder == archive_dir else 0o700)
+        cmd_ssh, remote_backups = _repository_hosts(
+            {"archive_dir": archive_dir, "user": user, "opts": opts, "params": params, "stanza": stanza,
+             "config": config, "data_dir": data_dir}, repositories, changes)
         text = pgbackrest.render_config(
             stanza, repositories, data_dir, params.db_port, params.db_socket_dir, params.db_user,
             os.path.join(archive_dir, "spool"), os.path.join(archive_dir, "lock"), os.path.join(archive_dir, "log"),
-            retention=opts.get("retention"), process_max=opts.get("process_max") or 2)
+            retention=opts.get("retention"), process_max=opts.get("process_max") or 2, cmd_ssh=cmd_ssh)
         _file(config, text, user, changes, mode=0o640)
         wanted = {"archive_mode": "on", "archive_command": pgbackrest.archive_command(config, stanza),
                   "archive_timeout": str(int(opts.get("archive_timeout") or 60))}
@@ -180,7 +205,7 @@ def configure_postgresql(params, archive_dir, opts, check_mode=False):
     descriptor = {"tool": "pgbackrest", "engine": "postgresql", "config": config, "stanza": stanza,
                   "data_dir": data_dir, "os_user": user, "binary": "pgbackrest",
                   "archive_timeout_s": int(opts.get("archive_timeout") or 60),
-                  "repositories": repositories,
+                  "repositories": repositories, "remote_backups": remote_backups,
                   "cluster": {"start_command": opts.get("start_command"), "stop_command": opts.get("stop_command"),
                               "log_file": cluster.log_file, "pg_ctl": opts.get("pg_ctl")}}
     _descriptor(archive_dir, descriptor, changes)
@@ -201,28 +226,65 @@ def _descriptor(archive_dir, descriptor, changes):
 
 
 # ---- SQLite ----------------------------------------------------------------------------------
+def _replicas(opts):
+    """The Litestream replicas asked for (``replicas``, else the one ``replica``), checked."""
+    replicas = [dict(r) for r in (opts.get("replicas") or ([opts["replica"]] if opts.get("replica") else []))]
+    if not replicas:
+        raise ArchiveError("a Litestream replica is required: {type: file, path: ...} or {type: sftp, host: ..., path: ...}")
+    for replica in replicas:
+        if replica.get("type") not in ("file", "sftp") or not replica.get("path"):
+            raise ArchiveError("a Litestream replica needs a type (file or sftp) and a path, not %r" % (replica,))
+        if replica["type"] == "sftp" and not replica.get("host"):
+            raise ArchiveError("an SFTP replica needs its host (addr:port)")
+    return replicas
+
+
+def _pin_host_key(replica, opts, changes):
+    """Pin an SFTP replica to its storage host's key, trusted as our own SFTP copies trust it."""
+    if replica["type"] != "sftp":
+        return
+    known_hosts = opts.get("known_hosts_file") or DEFAULT_KNOWN_HOSTS
+    line, status, print_ = replica_host_key.pin(replica["host"], known_hosts,
+                                                strict=bool(opts.get("strict_host_key_checking")),
+                                                record=not changes.check_mode)
+    replica.update(host_key=line, known_hosts_file=known_hosts)
+    if status in ("recorded", "new"):
+        changes.add("trust the host key %s of %s on first use (record it in %s)" % (print_, replica["host"], known_hosts))
+
+
+def _replica_files(archive_dir, index):
+    """Configuration, meta folder and control socket of the ``index``-th replica's Litestream process."""
+    suffix = "" if index == 0 else "-%d" % (index + 1)
+    return {"config": os.path.join(archive_dir, "litestream%s.yml" % suffix),
+            "meta": os.path.join(archive_dir, "litestream-meta" + suffix),
+            "socket": os.path.join(archive_dir, "litestream%s.sock" % suffix)}
+
+
 def configure_sqlite(params, archive_dir, opts, check_mode=False):
     changes = Changes(check_mode)
-    warnings = []
     db_path = os.path.abspath(params.sqlite_path)
     if not os.path.isfile(db_path):
         raise ArchiveError("the SQLite database %s does not exist" % db_path)
     binary = find_litestream(opts.get("litestream_binary"))
-    replica = dict(opts.get("replica") or {})
-    if not replica.get("type"):
-        raise ArchiveError("a Litestream replica is required: {type: file, path: ...} or {type: sftp, host: ..., path: ...}")
-    if replica["type"] == "file" and not replica.get("path"):
-        raise ArchiveError("a file replica needs its path")
+    replicas = _replicas(opts)
     _folder(archive_dir, "root", changes)
-    if replica["type"] == "file":
-        _folder(replica["path"], "root", changes)
-    socket_path = os.path.join(archive_dir, "litestream.sock")
-    config = os.path.join(archive_dir, "litestream.yml")
-    text = litestream.render_config(
-        db_path, replica, os.path.join(archive_dir, "litestream-meta"), socket_path,
-        sync_interval=opts.get("sync_interval") or "1s", l0_retention=opts.get("l0_retention") or "1h",
-        retention_days=pgbackrest.retention_days(opts.get("retention")))
-    _file(config, text, "root", changes)
+    processes = []
+    for index, replica in enumerate(replicas):
+        if replica["type"] == "file":
+            _folder(replica["path"], "root", changes)
+        _pin_host_key(replica, opts, changes)
+        files = _replica_files(archive_dir, index)
+        text = litestream.render_config(
+            db_path, replica, files["meta"], files["socket"], sync_interval=opts.get("sync_interval") or "1s",
+            l0_retention=opts.get("l0_retention") or "1h", retention_days=pgbackrest.retention_days(opts.get("retention")))
+        _file(files["config"], text, "root", changes)
+        processes.append({"config": files["config"], "socket": files["socket"],
+                          "replica": {k: v for k, v in replica.items() if v is not None}})
+    command = [binary, "replicate", "-config", processes[0]["config"]]
+    if len(processes) > 1:
+        command = ["/bin/bash", os.path.join(archive_dir, "litestream-replicas.sh")]
+        _file(command[1], litestream.supervisor_script(binary, [p["config"] for p in processes]), "root", changes,
+              mode=0o700)
     with open_engine(params) as eng:
         if eng.journal_mode() != "wal":
             changes.add("switch %s to WAL mode (Litestream replicates the WAL)" % db_path)
@@ -230,22 +292,22 @@ def configure_sqlite(params, archive_dir, opts, check_mode=False):
                 eng.set_wal_mode()
         if not check_mode and eng.ensure_marker_table():
             changes.add("create the marker table")
-    command = [binary, "replicate", "-config", config]
     service = opts.get("service") or {}
-    descriptor = {"tool": "litestream", "engine": "sqlite", "config": config, "db_path": db_path, "binary": binary,
-                  "socket": socket_path, "replica": {k: v for k, v in replica.items() if v is not None},
+    first = processes[0]
+    descriptor = {"tool": "litestream", "engine": "sqlite", "config": first["config"], "db_path": db_path,
+                  "binary": binary, "socket": first["socket"], "replica": first["replica"], "replicas": processes,
                   "sync_interval": opts.get("sync_interval") or "1s",
                   "service": {"unit": service.get("unit"), "start_command": service.get("start_command"),
                               "stop_command": service.get("stop_command")}}
     _descriptor(archive_dir, descriptor, changes)
-    return {"changed": changes.changed, "changes": changes.items, "tool": "litestream", "config": config,
-            "replica": litestream.replica_url(replica), "litestream_binary": binary, "command": command,
-            "warnings": warnings}
+    return {"changed": changes.changed, "changes": changes.items, "tool": "litestream", "config": first["config"],
+            "replica": litestream.replica_url(replicas[0]), "replicas": [litestream.replica_url(r) for r in replicas],
+            "litestream_binary": binary, "command": command, "warnings": []}
 
 
 CONFIGURE = {"postgresql": configure_postgresql, "sqlite": configure_sqlite}
-# Litestream ships the file to a replica, which the operator must name (pgBackRest keeps its own).
-REQUIRED_IF = [("engine", "sqlite", ("replica",))]
+# Litestream ships the file to replicas, which the operator must name (pgBackRest keeps its own).
+REQUIRED_IF = [("engine", "sqlite", ("replica", "replicas"), True)]
 
 
 def configure(params, archive_dir, opts, check_mode=False):

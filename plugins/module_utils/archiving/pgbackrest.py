@@ -17,6 +17,7 @@ import datetime
 import json
 import os
 import re
+import shlex
 
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import (
     ArchiveError, checked, from_epoch, iso_utc, run_as, window)
@@ -36,18 +37,28 @@ def retention_days(retention):
     return max(days) or None
 
 
+def retention_lines(prefix, retention):
+    """``<prefix>retention-full*`` lines of the collection's ``keep_*`` rules (see render_config)."""
+    days = retention_days(retention)
+    keep_last = int((retention or {}).get("keep_last") or 0)
+    if days:
+        return [prefix + "retention-full-type=time", prefix + "retention-full=%d" % days]
+    if keep_last:
+        return [prefix + "retention-full-type=count", prefix + "retention-full=%d" % keep_last]
+    return []
+
+
 def render_config(stanza, repositories, pg_path, pg_port, pg_socket_dir, pg_user, spool_path, lock_path, log_path,
-                  retention=None, process_max=2, compress_type="zst", archive_push_queue_max=None):
+                  retention=None, process_max=2, compress_type="zst", archive_push_queue_max=None, cmd_ssh=None):
     """The text of the collection's pgbackrest.conf.
 
     ``repositories``: list of ``{"path": ..., "host": optional repository host reached over SSH,
-    "host_user": optional}``, repo1 first. Retention: with keep_daily/weekly/monthly the full
+    "host_user", "host_port", "host_config": optional}``, repo1 first; ``cmd_ssh`` the ssh program
+    pgBackRest runs to reach those hosts (repo_host.py). Retention: with keep_daily/weekly/monthly the full
     backups are kept by age (``repo-retention-full-type=time``, the longest of those periods in
     days) so every moment inside it stays recoverable; with only keep_last, by count.
     """
     lines = ["# Written by bim.wall_system.continuous_archiving: changes here are overwritten.", "[global]"]
-    days = retention_days(retention)
-    keep_last = int((retention or {}).get("keep_last") or 0)
     for number, repo in enumerate(repositories, start=1):
         prefix = "repo%d-" % number
         lines.append(prefix + "path=" + repo["path"])
@@ -55,12 +66,11 @@ def render_config(stanza, repositories, pg_path, pg_port, pg_socket_dir, pg_user
             lines.append(prefix + "host=" + repo["host"])
             if repo.get("host_user"):
                 lines.append(prefix + "host-user=" + repo["host_user"])
+            if repo.get("host_port"):
+                lines.append(prefix + "host-port=%d" % int(repo["host_port"]))
             if repo.get("host_config"):
                 lines.append(prefix + "host-config=" + repo["host_config"])
-        if days:
-            lines += [prefix + "retention-full-type=time", prefix + "retention-full=%d" % days]
-        elif keep_last:
-            lines += [prefix + "retention-full-type=count", prefix + "retention-full=%d" % keep_last]
+        lines += retention_lines(prefix, retention)
     lines += [
         "archive-async=y",
         "spool-path=" + spool_path,
@@ -74,6 +84,8 @@ def render_config(stanza, repositories, pg_path, pg_port, pg_socket_dir, pg_user
     ]
     if archive_push_queue_max:
         lines.append("archive-push-queue-max=" + str(archive_push_queue_max))
+    if cmd_ssh:
+        lines.append("cmd-ssh=" + cmd_ssh)
     lines += ["", "[%s]" % stanza, "pg1-path=" + pg_path, "pg1-port=%d" % int(pg_port)]
     if pg_socket_dir:
         lines.append("pg1-socket-path=" + pg_socket_dir)
@@ -92,8 +104,12 @@ class PgBackRest:
 
     tool = "pgbackrest"
 
-    def __init__(self, config, stanza, os_user="postgres", password=None, binary="pgbackrest", timeout=6 * 3600):
+    def __init__(self, config, stanza, os_user="postgres", password=None, binary="pgbackrest", timeout=6 * 3600,
+                 remote_backups=None):
         self.config = config
+        # {"N": {"ssh": argv reaching repository host N, "config": its pgbackrest.conf}}: pgBackRest backs
+        # up into a repository host's repository only when run there (repo_host.py)
+        self.remote_backups = remote_backups or {}
         self.stanza = stanza
         self.os_user = os_user
         self.password = password
@@ -154,17 +170,28 @@ class PgBackRest:
         self.run("check", "--archive-timeout=%d" % max(10, int(timeout)), timeout=timeout + 60)
 
     # -- backups ---------------------------------------------------------------------------------
-    def backup(self, kind="full"):
-        """Take a physical backup (full / diff / incr); returns the new backup's entry."""
+    def backup(self, kind="full", repos=1):
+        """Take a physical backup (full / diff / incr) into each of the ``repos`` repositories (pgBackRest
+        backs up to one repository per run: each holds its own backups, so each can restore alone; a
+        repository without a full gets one, as pgBackRest upgrades the type itself). Returns the new
+        backup's entry (repo1's)."""
         kind = TYPE_NAMES.get(kind, kind)
         if kind not in BACKUP_TYPES:
             raise ArchiveError("physical backup type must be full, differential or incremental, not %r" % kind)
-        before = {b["label"] for b in self.backups()}
-        self.run("backup", "--type=" + kind)
-        new = [b for b in self.backups() if b["label"] not in before]
+        before = {(b["label"], b["repo"]) for b in self.backups()}
+        for repo in range(1, int(repos) + 1):
+            remote = self.remote_backups.get(str(repo))
+            if remote:
+                command = "pgbackrest --config=%s --stanza=%s --repo=%d --type=%s backup" % (
+                    shlex.quote(remote["config"]), shlex.quote(self.stanza), repo, kind)
+                checked(remote["ssh"] + [command], "pgbackrest backup on repository host %d" % repo,
+                        user=self.os_user, timeout=self.timeout)
+            else:
+                self.run("backup", "--type=" + kind, "--repo=%d" % repo)
+        new = [b for b in self.backups() if (b["label"], b["repo"]) not in before]
         if not new:
             raise ArchiveError("pgbackrest backup ended without a new backup in the repository")
-        return new[-1]
+        return ([b for b in new if b["repo"] == 1] or new)[-1]
 
     def backups(self, info=None):
         """Physical backups, oldest first, in the collection's words."""
@@ -175,6 +202,7 @@ class PgBackRest:
             size = item.get("info") or {}
             out.append({
                 "label": item.get("label"),
+                "repo": (item.get("database") or {}).get("repo-key", 1),
                 "type": {"diff": "differential", "incr": "incremental"}.get(item.get("type"), item.get("type")),
                 "parent": item.get("prior"),
                 "started": iso_utc(from_epoch(stamp["start"])) if stamp.get("start") else None,

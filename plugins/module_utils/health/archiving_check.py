@@ -7,8 +7,10 @@ Runs where the ``continuous_archiving`` role set archiving up (its descriptor is
 folder). PostgreSQL (pgBackRest): ``pg_stat_archiver`` reports a failure newer than the last
 success (archive_command is failing now) -> error; WAL written after the last archived segment
 has waited longer than ``archive_delay_ratio`` x archive_timeout (seed 2x) -> warning (10x
-error). SQLite (Litestream): the daemon must run and the replica's lag (``replica_lag_s``, seconds
-the newest shipped transaction is behind while transactions wait) stay under 5 s (60 s error).
+error). SQLite (Litestream): each replica's daemon must run, its replica be readable (an SFTP replica whose
+storage host shows another key than the pinned one is refused: both fingerprints in the message),
+and the worst replica's lag (``replica_lag_s``, seconds the newest shipped transaction is behind
+while transactions wait) stay under 5 s (60 s error).
 Metrics carry the recoverable window (``recoverable_window``: earliest / latest, ISO-8601 UTC).
 """
 
@@ -84,19 +86,30 @@ def _postgresql(result, ctx, health, parts):
 
 
 def _sqlite(result, ctx, health, parts):
-    if not health.get("daemon_pid"):
+    """Every replica (one Litestream process each) must run and be readable; the worst lag counts."""
+    lags, stopped, unreadable = [], [], []
+    for replica in health.get("replicas") or [health]:
+        where = replica.get("replica") or "the replica"
+        if not replica.get("daemon_pid"):
+            stopped.append(where)
+            parts.append("Litestream of %s is not running" % where)
+        if not replica.get("replica_reachable", True):
+            unreadable.append(where)
+            parts.append("%s cannot be read: %s" % (where, ctx.mask(replica.get("replica_error"))))
+            continue
+        parts.append("%s at transaction %s, %s behind, lag %ss" % (
+            where, replica.get("replica_txid"), replica.get("transactions_behind"), replica.get("lag_s")))
+        lags.append(replica.get("lag_s") or 0.0)
+    if stopped:
         result.status = ERROR
         result.alerts.append(Alert("archiving", "replica_daemon_running", 0, 1, "critical"))
-        parts.append("Litestream is not running")
         result.recommendations.append("archiving: start Litestream (the continuous_archiving role does)")
-    if not health.get("replica_reachable", True):
+    if unreadable:
         result.status = ERROR
         result.alerts.append(Alert("archiving", "replica_reachable", 0, 1, "critical"))
-        parts.append("the replica cannot be read: %s" % ctx.mask(health.get("replica_error")))
-        result.recommendations.append("archiving: the Litestream replica is unreachable; its lag grows with every write")
-        return
-    parts.append("replica at transaction %s, %s behind, lag %ss" % (
-        health.get("replica_txid"), health.get("transactions_behind"), health.get("lag_s")))
-    result.metrics["replica_lag_s"] = health.get("lag_s")
-    if evaluate(result, ctx, "replica_lag_s", health.get("lag_s")):
-        result.recommendations.append("archiving: the Litestream replica lags; is the replica reachable?")
+        result.recommendations.append("archiving: the Litestream replica %s is unreachable or refused; its lag "
+                                      "grows with every write" % " and ".join(unreadable))
+    if lags:
+        result.metrics["replica_lag_s"] = max(lags)
+        if evaluate(result, ctx, "replica_lag_s", max(lags)):
+            result.recommendations.append("archiving: the Litestream replica lags; is the replica reachable?")

@@ -69,6 +69,12 @@ class CheckResult:
         if CHECK_STATUSES.index(status) > CHECK_STATUSES.index(self.status):
             self.status = status
 
+    def missing_library(self, exc):
+        """The check cannot run on this host: a library of the collection is missing there."""
+        self.status = ERROR
+        self.message = "%s on the managed host (run the bim.wall_system.prerequisites role)" % exc
+        return self
+
     def as_dict(self):
         return {
             "name": self.name,

@@ -180,9 +180,7 @@ def check_database(ctx):
         finally:
             engine.close()
     except MissingLibraryError as exc:
-        result.status = ERROR
-        result.message = "%s on the managed host (run the bim.wall_system.prerequisites role)" % exc
-        return result
+        return result.missing_library(exc)
     except DatabaseError as exc:
         result.status = ERROR
         parts.insert(0, ctx.mask(exc))

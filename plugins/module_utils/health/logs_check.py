@@ -114,9 +114,7 @@ def check_logs(ctx):
         finally:
             engine.close()
     except MissingLibraryError as exc:
-        result.status = ERROR
-        result.message = "%s on the managed host (run the bim.wall_system.prerequisites role)" % exc
-        return result
+        return result.missing_library(exc)
     except DatabaseError as exc:
         result.status = ERROR
         result.message = "cannot read the logs table: %s" % ctx.mask(exc)

@@ -37,6 +37,7 @@ def fleet_summary_argument_spec():
         report_dir=dict(type="path", default="bim-reports"),
         write=dict(type="bool", default=True),
         max_percent=dict(type="dict", default={}),
+        stats=dict(type="str"),
     )
 
 

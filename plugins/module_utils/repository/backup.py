@@ -20,8 +20,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker, files_stream, guard, retention
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import copy_backups, parse_target
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
-    Repository, RepositoryError, friendly_os_error, iso, manifest_format_version, new_backup_id, parse_time, syncfs,
-    utcnow,
+    Repository, RepositoryError, check_backup_id, friendly_os_error, iso, manifest_format_version, new_backup_id,
+    parse_time, syncfs, utcnow,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.writer import ChunkSession
 
@@ -37,6 +37,8 @@ DEFAULTS = {
     "copy_to": [],
     "lock_timeout": 0,
     "suspicious_drop": guard.DEFAULT_SUSPICIOUS_DROP,
+    # Ids of suspicious backups the operator has examined and removes in this run (see guard).
+    "forget_suspicious": [],
     "workers": 2,
     # Library-only switch for benchmarks: skip the table digests (the manifest then has no tables).
     "table_digests": True,
@@ -70,6 +72,7 @@ def _options(options):
         if not os.path.exists(path):
             raise RepositoryError("include_paths entry %s does not exist" % path)
     opts["targets"] = [parse_target(entry) for entry in opts["copy_to"] or []]
+    opts["forget_suspicious"] = [check_backup_id(i) for i in dict.fromkeys(opts["forget_suspicious"] or [])]
     return opts
 
 
@@ -116,6 +119,7 @@ def plan_backup(params, repository, options=None, now=None):
         "parent_id": parent,
         "backup_id": None,
         "expired": _expiry(repo, backups, opts["retention"], "planned", now) if opts["retention"] else [],
+        "forgotten": guard.suspicious_to_forget(repo, opts["forget_suspicious"]) if repo else [],
         "repository": os.path.abspath(repository),
         "repository_exists": Repository.exists(repository),
         "storage_locations": [{"url": t.url, "status": "planned"} for t in opts["targets"]],
@@ -187,6 +191,8 @@ def _run(params, repository, opts):
         # Chunks of a crashed run are named by no manifest: remove them before deduplicating
         # against the repository, so nothing unverified is ever reused.
         orphans = repo.prune()
+        # Before this backup is judged: it is then compared with the newest backup that stays.
+        forgotten = guard.forget_suspicious(repo, opts["forget_suspicious"])
         backups = repo.list_backups()
         kind, parent = plan_type(backups, opts["type"], int(opts["full_every_days"]), started)
         backup_id = new_backup_id(started)
@@ -205,7 +211,7 @@ def _run(params, repository, opts):
         if suspicious:
             manifest["suspicious"] = suspicious
         manifest = repo.write_manifest(manifest)
-        expired, pruned, rules = _apply_retention(repo, backup_id, suspicious, opts)
+        expired, pruned, rules = _apply_retention(repo, backup_id, suspicious, forgotten, opts)
         pruned["orphans_removed"] = orphans["removed_chunks"]
         locations = _copy_to_targets(repo, session, opts, rules)
     return {
@@ -232,6 +238,7 @@ def _run(params, repository, opts):
         "storage_locations": locations,
         "copy_failed": any(loc["status"] != "ok" for loc in locations),
         "expired": expired,
+        "forgotten": forgotten,
         "pruned": pruned,
         "timings": session.timings,
         "protection": protection(repo),
@@ -291,8 +298,9 @@ def _manifest(repo, session, params, opts, identity, started, streams, tables):
     }
 
 
-def _apply_retention(repo, backup_id, suspicious, opts):
-    """(expired ids, prune figures, the rules applied): a suspicious backup expires nothing."""
+def _apply_retention(repo, backup_id, suspicious, forgotten, opts):
+    """(expired ids, prune figures, the rules applied): a suspicious backup expires nothing; the
+    chunks of expired and ``forgotten`` backups are pruned."""
     expired = []
     pruned = {"removed_chunks": 0, "removed_bytes": 0}
     rules = opts["retention"]
@@ -305,7 +313,7 @@ def _apply_retention(repo, backup_id, suspicious, opts):
         expired = _expiry(repo, repo.list_backups(), rules)
         for old_id in expired:
             repo.remove_backup(old_id)
-    if opts["prune"] and expired:
+    if opts["prune"] and (expired or forgotten):
         pruned = repo.prune()
     return expired, pruned, rules
 
@@ -318,7 +326,7 @@ def _copy_to_targets(repo, session, opts, rules):
         # Copy every backup the target lacks: a copy interrupted last time completes now.
         remaining = repo.list_backups()
         for target in opts["targets"]:
-            status = copy_backups(repo, target, remaining, rules, opts["prune"])
+            status = copy_backups(repo, target, remaining, rules, opts["prune"], opts["forget_suspicious"])
             status["primary"] = False
             locations.append(status)
         session.timings["copies_s"] = round(time.monotonic() - mark, 3)

@@ -26,6 +26,10 @@ CDC_AVG = 128 * 1024
 CDC_MAX = 512 * 1024
 CDC_NORMALIZATION = 1
 FIXED_SIZE = 256 * 1024
+# No chunker writes a larger chunk (a fixed chunk is at most FIXED_SIZE, its page size at most
+# 64 KiB): a reader refuses any chunk, or manifest entry, that claims more, so a forged repository
+# cannot make it allocate more than this per chunk.
+MAX_CHUNK_SIZE = max(CDC_MAX, FIXED_SIZE)
 
 
 def cdc_parameters():

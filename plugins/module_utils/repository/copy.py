@@ -286,14 +286,17 @@ class SftpTarget:
         self.sftp.remove(posixpath.join(self.path, "chunks", chunk_id[:2], chunk_id))
 
 
-def _apply_retention(target, rules, prune, result):
-    """Same retention rules on the target, then remove the target's chunks no manifest there names."""
+def _apply_retention(target, rules, prune, result, forget_suspicious=()):
+    """Same retention rules on the target, and the same suspicious backups forgotten (those that are
+    flagged there too), then remove the target's chunks no manifest there names."""
     manifests = sorted(target.manifests(), key=lambda m: (m["finished"], m["id"]))
-    forget = set(guard.expiry(manifests, rules))  # suspicious backups are kept there too
+    expire = set(guard.expiry(manifests, rules)) if rules else set()  # suspicious backups are kept there too
+    dropped = {m["id"] for m in manifests if m["id"] in forget_suspicious and guard.is_suspicious(m)}
+    forget = expire | dropped
     for manifest in manifests:
         if manifest["id"] in forget:
             target.forget(manifest["id"])
-            result["expired"].append(manifest["id"])
+            result["expired" if manifest["id"] in expire else "forgotten"].append(manifest["id"])
     if prune and forget:
         needed = set()
         for manifest in manifests:
@@ -327,11 +330,11 @@ def match_identity(repo, target):
         raise RepositoryError("copy target %s is a keyed repository and its source is not" % describe_url(target.url))
 
 
-def copy_backups(repo, target, manifests, rules=None, prune=True):
+def copy_backups(repo, target, manifests, rules=None, prune=True, forget_suspicious=()):
     """Copy ``manifests`` (and their chunks) that the target lacks, then apply ``rules`` (retention)
-    on the target. Returns a status dict."""
+    and forget the suspicious backups ``forget_suspicious`` on the target. Returns a status dict."""
     result = {"url": describe_url(target.url), "status": "ok", "copied_backups": [], "copied_chunks": 0,
-              "copied_bytes": 0, "error": None, "expired": [], "pruned_chunks": 0}
+              "copied_bytes": 0, "error": None, "expired": [], "forgotten": [], "pruned_chunks": 0}
     try:
         target.open()
         if getattr(target, "trust", None) is not None:
@@ -356,8 +359,8 @@ def copy_backups(repo, target, manifests, rules=None, prune=True):
             with open(repo.manifest_path(manifest["id"]), "rb") as handle:
                 target.put_manifest(manifest["id"], handle.read())
             result["copied_backups"].append(manifest["id"])
-        if rules:
-            _apply_retention(target, rules, prune, result)
+        if rules or forget_suspicious:
+            _apply_retention(target, rules, prune, result, forget_suspicious)
     except CorruptChunkError as exc:
         result.update(status="failed", error="copy to %s stopped: %s" % (result["url"], exc))
     except RepositoryError as exc:

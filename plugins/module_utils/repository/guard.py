@@ -3,15 +3,18 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What retention must never trade away: a backup that looks wrong is kept and flagged
 ``suspicious`` (and counts for no ``keep_*`` rule), a run that took a suspicious backup expires
-nothing, and the newest backup that passed a restore-level verification is never expired.
+nothing, and the newest backup that passed a restore-level verification is never expired. A
+suspicious backup goes only when the operator names it (``forget_suspicious``).
 
-Plain functions over manifests (dicts); the repository is asked only for verification records.
+Plain functions over manifests (dicts); the repository is asked only for verification records and,
+to forget a suspicious backup, to remove it.
 """
 
 from __future__ import annotations
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import retention
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
 
 DEFAULT_SUSPICIOUS_DROP = 0.5
 
@@ -75,3 +78,30 @@ def expiry(manifests, rules, protected=(), new_id=None, new_finished=None):
         listing.append({"id": new_id, "finished": new_finished})
     forget = set(retention.plan(listing, rules)[1]) - set(protected) - {new_id}
     return [m["id"] for m in manifests if m["id"] in forget]
+
+
+def suspicious_to_forget(repo, ids):
+    """The ids among ``ids`` that ``repo`` holds, each checked to be flagged suspicious: a good backup
+    is never removed this way (RepositoryError naming it; good backups go by retention). An id the
+    repository does not hold is a warning, not an error: a run that forgot it already is repeated."""
+    held = set(repo.backup_ids())
+    out = []
+    for backup_id in ids:
+        if backup_id not in held:
+            repo.warnings.append("backup %s is not in repository %s (forgotten already?): nothing to forget"
+                                 % (backup_id, repo.path))
+            continue
+        if not is_suspicious(repo.load_listed(backup_id)):
+            raise RepositoryError("backup %s is not suspicious: forget_suspicious removes only backups flagged "
+                                  "suspicious (retention removes good ones); nothing was removed" % backup_id)
+        out.append(backup_id)
+    return out
+
+
+def forget_suspicious(repo, ids):
+    """Remove the suspicious backups ``ids`` (their manifests and verification records; call under
+    the lock): every id is checked before any is removed. Their chunks go at the next prune."""
+    forget = suspicious_to_forget(repo, ids)
+    for backup_id in forget:
+        repo.remove_backup(backup_id)
+    return forget

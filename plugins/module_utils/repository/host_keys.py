@@ -62,6 +62,19 @@ def _load(path):
     return keys
 
 
+def append_key(path, name, key):
+    """Add ``name key`` to the known_hosts file ``path`` (atomically; the caller holds its lock)."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        text = b""
+    if text and not text.endswith(b"\n"):
+        text += b"\n"
+    line = "%s %s %s\n" % (name, key.get_name(), key.get_base64())
+    atomic_write(path, text + line.encode("ascii"), mode=0o600)
+
+
 class HostTrust:
     """Host-key checking of one SFTP connection; ``status`` tells what happened to the key."""
 
@@ -134,15 +147,7 @@ class HostTrust:
                     raise self.refused_change(name, key, expected)
                 self.status = "known"
                 return
-            try:
-                with open(self.path, "rb") as handle:
-                    text = handle.read()
-            except FileNotFoundError:
-                text = b""
-            if text and not text.endswith(b"\n"):
-                text += b"\n"
-            line = "%s %s %s\n" % (name, key.get_name(), key.get_base64())
-            atomic_write(self.path, text + line.encode("ascii"), mode=0o600)
+            append_key(self.path, name, key)
         self.status = "recorded"
 
 

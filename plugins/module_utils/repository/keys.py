@@ -17,6 +17,7 @@ Rotation re-wraps the same data key under a new operator key: chunks and manifes
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -76,7 +77,15 @@ def _unb64(text):
 
 
 def _kek(passphrase, salt, params):
-    return Scrypt(salt=salt, length=32, n=params["n"], r=params["r"], p=params["p"]).derive(_check_passphrase(passphrase))
+    return _scrypt(_check_passphrase(passphrase), salt, params["n"], params["r"], params["p"])
+
+
+@functools.lru_cache(maxsize=4)
+def _scrypt(secret, salt, n, r, p):
+    """scrypt, once per run for each (key, salt, parameters): a backup with copies and a restore
+    from a secondary open several folders holding the same key.json, and each derivation costs
+    ~0.08 s of CPU. The cache lives as long as the module's process, which holds the key anyway."""
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(secret)
 
 
 def _wrap_context(repository_id, mode):
@@ -161,15 +170,16 @@ class RepositoryKey:
         if self._aead is not None:
             if len(sealed) < NONCE_SIZE + 16:
                 return None
-            try:
-                return self._aead.decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], context)
+            try:  # a view, not a copy, of the ciphertext
+                return self._aead.decrypt(sealed[:NONCE_SIZE], memoryview(sealed)[NONCE_SIZE:], context)
             except InvalidTag:
                 return None
         if len(sealed) < TAG_SIZE:
             return None
-        payload, tag = sealed[:-TAG_SIZE], sealed[-TAG_SIZE:]
-        expected = hmac.new(self._mac_key, context + payload, hashlib.sha256).digest()
-        return payload if hmac.compare_digest(tag, expected) else None
+        payload = sealed[:-TAG_SIZE]
+        mac = hmac.new(self._mac_key, context, hashlib.sha256)
+        mac.update(payload)  # not context + payload: that would copy every chunk once more
+        return payload if hmac.compare_digest(sealed[-TAG_SIZE:], mac.digest()) else None
 
     @staticmethod
     def _chunk_context(chunk_id):

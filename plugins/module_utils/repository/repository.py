@@ -36,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - checked by the modules
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write, fsync_directory
 from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import file_lock
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import keys
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.chunker import MAX_CHUNK_SIZE
 
 FORMAT_NAME = "bim-backup-repository"
 # Of the repository itself (config.json): 1 unkeyed, 2 keyed. An unkeyed repository is still
@@ -122,6 +123,10 @@ def stream_chunks(manifest, name, stream):
                 and entry[1] >= 0):
             raise RepositoryError("backup %s: stream %s: chunk entry %d is malformed (%.80r); an entry is "
                                   "[64 hex digits, length]" % (manifest.get("id"), name, index, entry))
+        if entry[1] > MAX_CHUNK_SIZE:
+            raise RepositoryError("backup %s: stream %s: chunk entry %d gives chunk %s %d bytes, more than the "
+                                  "largest chunk a backup writes (%d bytes)"
+                                  % (manifest.get("id"), name, index, entry[0], entry[1], MAX_CHUNK_SIZE))
         out.append((entry[0], entry[1]))
     return out
 
@@ -334,6 +339,26 @@ class ChunkReader:
         self.close()
 
 
+def decompress_chunk(chunk_id, frame):
+    """The content of a chunk's zstd ``frame``, never more than MAX_CHUNK_SIZE bytes: a frame that
+    declares more is refused before anything is allocated for it (zstandard sizes its output by
+    the declared size and ignores ``max_output_size`` then), one that declares no size is cut off."""
+    try:
+        declared = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError as exc:
+        raise CorruptChunkError(chunk_id, "does not decompress (%s)" % exc)
+    if declared > MAX_CHUNK_SIZE:
+        raise CorruptChunkError(chunk_id, "declares %d bytes of content, more than the largest chunk a backup "
+                                          "writes (%d bytes)" % (declared, MAX_CHUNK_SIZE))
+    try:
+        return zstandard.ZstdDecompressor().decompress(frame, max_output_size=MAX_CHUNK_SIZE)
+    except zstandard.ZstdError as exc:
+        if declared < 0:  # no declared size: more than MAX_CHUNK_SIZE, or damaged
+            raise CorruptChunkError(chunk_id, "does not decompress into the largest chunk a backup writes (%d "
+                                              "bytes): larger, or damaged (%s)" % (MAX_CHUNK_SIZE, exc))
+        raise CorruptChunkError(chunk_id, "does not decompress (%s)" % exc)
+
+
 class Codec:
     """How a repository names, stores and checks chunks and manifests.
 
@@ -363,21 +388,26 @@ class Codec:
         return self.key.seal_chunk(chunk_id, frame) if self.keyed else frame
 
     def decode_chunk(self, chunk_id, raw, expected_length=None):
-        """The content of a stored chunk, checked: authentic (keyed), decompresses, right length and name."""
+        """The content of a stored chunk, checked: authentic (keyed) or named by its content (unkeyed),
+        decompresses into at most MAX_CHUNK_SIZE bytes, right length."""
         if not CHUNK_ID_RE.match(chunk_id or ""):
             raise CorruptChunkError(chunk_id, "invalid chunk id")
+        if expected_length is not None and expected_length > MAX_CHUNK_SIZE:
+            raise CorruptChunkError(chunk_id, "its manifest entry gives it %d bytes, more than the largest chunk a "
+                                              "backup writes (%d bytes)" % (expected_length, MAX_CHUNK_SIZE))
         if self.keyed:
             raw = self.key.open_chunk(chunk_id, raw)
             if raw is None:
                 raise CorruptChunkError(chunk_id, "fails its authentication (damaged, forged, or moved from another "
                                                   "name or repository)")
-        try:
-            data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=64 * 1024 * 1024)
-        except zstandard.ZstdError as exc:
-            raise CorruptChunkError(chunk_id, "does not decompress (%s)" % exc)
+        data = decompress_chunk(chunk_id, raw)
         if expected_length is not None and len(data) != expected_length:
             raise CorruptChunkError(chunk_id, "length %d, manifest says %d" % (len(data), expected_length))
-        if self.chunk_id(data) != chunk_id:
+        # Keyed: the tag checked above binds this frame to its name, and only a holder of the key
+        # (whose writer names a chunk by the keyed hash of its content) can make it; deriving the
+        # keyed name from the content again would prove the same thing with one more hash pass
+        # over every byte (a quarter of a restore's CPU). Unkeyed: the name is the only check.
+        if not self.keyed and chunk_hash(data) != chunk_id:
             raise CorruptChunkError(chunk_id, "content does not match its hash")
         return data
 

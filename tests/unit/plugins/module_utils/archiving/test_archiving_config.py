@@ -146,3 +146,34 @@ def test_restart_window_may_wrap_midnight():
     assert in_window("01:00-04:00", at.replace(hour=1)) and not in_window("01:00-04:00", at.replace(hour=4))
     with pytest.raises(ArchiveError, match="HH:MM-HH:MM"):
         in_window("1-4", at)
+
+
+def test_a_repository_host_comes_after_a_local_repo1_and_gets_its_own_config():
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving import repo_host
+    with pytest.raises(ArchiveError, match="keep repo1 local"):
+        repo_host.remote_repositories([{"path": "/srv/r", "host": "10.0.0.9"}])
+    repos = [{"path": "/a/repo"}, {"path": "/srv/pgbr/pg1", "host": "10.0.0.9", "host_user": "root", "host_port": 2222}]
+    assert repo_host.remote_repositories(repos) == [(2, repos[1])]
+    lines = _lines(_pg_config(repositories=repos, cmd_ssh="/a/ssh/ssh", retention={"keep_last": 2}))
+    assert ["repo2-path=/srv/pgbr/pg1", "repo2-host=10.0.0.9", "repo2-host-user=root", "repo2-host-port=2222"] == \
+        [line for line in lines if line.startswith("repo2-") and "retention" not in line]
+    assert "cmd-ssh=/a/ssh/ssh" in lines and "repo2-retention-full=2" in lines
+    pg = {"host": "10.0.0.1", "user": "postgres", "config": "/a/pgbackrest.conf", "cmd": "/a/pgbackrest-remote",
+          "data_dir": "/data", "port": 5432, "socket_dir": "/run/pg", "db_user": "postgres", "key_file": "/k"}
+    text, ssh = repo_host.render_remote_config(2, repos[1], "bim-pg1", {"keep_daily": 7}, pg)
+    remote = _lines(text)
+    # the database host passes its repo2-* options as they are: the repository keeps its number there
+    assert "repo2-path=/srv/pgbr/pg1" in remote and not any(line.startswith("repo1-") for line in remote)
+    assert "repo2-retention-full=7" in remote and "cmd-ssh=/srv/pgbr/pgbackrest-bim-pg1-ssh" in remote
+    expected = ["[bim-pg1]", "pg1-host=10.0.0.1", "pg1-host-user=postgres", "pg1-host-config=/a/pgbackrest.conf",
+                "pg1-host-cmd=/a/pgbackrest-remote"]
+    assert remote[remote.index("[bim-pg1]"):][:5] == expected
+    assert "StrictHostKeyChecking=accept-new" in ssh and "-i /k" in ssh
+    assert repo_host.remote_argv("/a/ssh/ssh", repos[1], "cat", "/x") == ["/a/ssh/ssh", "-p", "2222", "root@10.0.0.9", "cat /x"]
+
+
+def test_litestream_supervisor_runs_one_process_per_config():
+    script = litestream.supervisor_script("/v/bin/litestream", ["/a/litestream.yml", "/a/litestream-2.yml"])
+    assert "/v/bin/litestream replicate -config /a/litestream.yml &" in script
+    assert "/v/bin/litestream replicate -config /a/litestream-2.yml &" in script
+    assert script.index("wait -n") < script.index("kill 0", script.index("wait -n"))

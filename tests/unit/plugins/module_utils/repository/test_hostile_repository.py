@@ -8,6 +8,8 @@ repository changed and that no good backup was lost."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -15,11 +17,13 @@ import sqlite3
 import time
 
 import pytest
+import zstandard
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup import plan_backup, run_backup
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.chunker import MAX_CHUNK_SIZE
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
-    ContainmentError, LockedError, Repository, RepositoryError, manifest_checksum)
+    ContainmentError, CorruptChunkError, LockedError, Repository, RepositoryError, manifest_checksum)
 
 
 @pytest.fixture
@@ -185,6 +189,65 @@ def test_a_bad_suspicious_drop_is_refused(sqlite_conn_params, repo_path, share):
         run_backup(sqlite_conn_params, repo_path, {"suspicious_drop": share})
 
 
+def _drop_walls(path, share):
+    with sqlite3.connect(path) as conn:
+        total = conn.execute("SELECT count(*) FROM walls").fetchone()[0]
+        conn.execute("DELETE FROM walls WHERE rowid IN (SELECT rowid FROM walls LIMIT ?)", (int(total * share),))
+
+
+def _sqlite_copy(source, target):
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
+def test_a_suspicious_backup_is_forgotten_once_examined_here_and_on_the_copies(sqlite_conn_params, repo_path,
+                                                                               tmp_path, repository_sound):
+    live = sqlite_conn_params.sqlite_path
+    copy = {"url": str(tmp_path / "copy")}
+    good = run_backup(sqlite_conn_params, repo_path, {"type": "full", "copy_to": [copy]})["backup_id"]
+    saved = str(tmp_path / "before-the-drop.db")
+    _sqlite_copy(live, saved)
+    _drop_walls(live, 0.9)
+    bad = run_backup(sqlite_conn_params, repo_path, {"type": "full", "copy_to": [copy]})
+    assert bad["suspicious"] and _ids(copy["url"]) == [good, bad["backup_id"]]
+    own = set(Repository.manifest_chunks(Repository(repo_path).load_manifest(bad["backup_id"])))
+    own -= set(Repository.manifest_chunks(Repository(repo_path).load_manifest(good)))
+    assert own, "the dropped rows should leave chunks of the suspicious backup's own"
+    Repository(repo_path).record_verification(bad["backup_id"], "checksums", True)
+    _sqlite_copy(saved, live)  # the operator restored the live database
+    options = {"forget_suspicious": [bad["backup_id"]], "copy_to": [copy], "retention": {"keep_last": 5}}
+
+    plan = plan_backup(sqlite_conn_params, repo_path, options)
+    assert plan["forgotten"] == [bad["backup_id"]]
+    assert _ids(repo_path) == [good, bad["backup_id"]]  # check mode removes nothing
+
+    after = run_backup(sqlite_conn_params, repo_path, options)
+
+    assert after["forgotten"] == [bad["backup_id"]] and not after["suspicious"]
+    assert _ids(repo_path) == [good, after["backup_id"]]
+    assert not own & Repository(repo_path).list_chunks()  # its chunks went with this run's prune
+    assert not os.path.exists(Repository(repo_path).verification_path(bad["backup_id"]))
+    assert after["storage_locations"][1]["forgotten"] == [bad["backup_id"]]
+    assert _ids(copy["url"]) == [good, after["backup_id"]]
+    assert not own & Repository(copy["url"]).list_chunks()
+    repository_sound(repo_path)
+    repository_sound(copy["url"])
+    # Asked again (the same -e on the next run): nothing to forget, and said so.
+    again = run_backup(sqlite_conn_params, repo_path, options)
+    assert again["forgotten"] == [] and again["storage_locations"][1]["forgotten"] == []
+    assert any("%s is not in repository" % bad["backup_id"] in w for w in again["warnings"]), again["warnings"]
+
+
+def test_forget_suspicious_never_removes_a_good_backup(sqlite_conn_params, repo_path):
+    good = run_backup(sqlite_conn_params, repo_path, {"type": "full"})["backup_id"]
+    for run in (plan_backup, run_backup):
+        with pytest.raises(RepositoryError, match="backup %s is not suspicious.*nothing was removed" % good):
+            run(sqlite_conn_params, repo_path, {"forget_suspicious": [good]})
+    with pytest.raises(RepositoryError, match="not a valid id"):
+        run_backup(sqlite_conn_params, repo_path, {"forget_suspicious": ["20261127T124501Z"]})
+    assert _ids(repo_path) == [good]  # and no backup was taken by the refused runs
+
+
 def test_the_newest_restore_verified_backup_is_never_expired(sqlite_conn_params, repo_path):
     verified = run_backup(sqlite_conn_params, repo_path, {"type": "full"})["backup_id"]
     repo = Repository(repo_path)
@@ -265,3 +328,70 @@ def test_a_check_mode_plan_of_a_secondary_refuses_a_malformed_chunk_id(sqlite_co
     with pytest.raises(RestoreError, match="chunk entry 0 is malformed"):
         plan_pull({"url": repo_path}, backup_id, staging)
     assert not os.path.exists(staging)
+
+
+# ------------------------------------------------------------------ oversized chunks
+def _zero_bomb(size, declare):
+    """A zstd frame of ``size`` zero bytes (a few KiB on disk), with or without its declared size,
+    and the SHA-256 name of that content (a valid name in an unkeyed repository)."""
+    out, name = io.BytesIO(), hashlib.sha256()
+    compressor = zstandard.ZstdCompressor(write_content_size=declare)
+    with compressor.stream_writer(out, size=size if declare else -1, closefd=False) as writer:
+        block = bytes(1024 * 1024)
+        for _step in range(size // len(block)):
+            writer.write(block)
+            name.update(block)
+    return out.getvalue(), name.hexdigest()
+
+
+def _plant_chunk(repo, chunk_id, frame):
+    os.makedirs(os.path.dirname(repo.chunk_path(chunk_id)), exist_ok=True)
+    with open(repo.chunk_path(chunk_id), "wb") as handle:
+        handle.write(frame)
+
+
+@pytest.mark.parametrize("declare", [True, False], ids=["declared-size", "no-declared-size"])
+def test_a_forged_chunk_larger_than_any_chunk_is_refused_before_it_is_inflated(sqlite_conn_params, repo_path,
+                                                                               declare):
+    backup_id = run_backup(sqlite_conn_params, repo_path, {"type": "full"})["backup_id"]
+    repo = Repository(repo_path)
+    # 8 MiB of zeros in a frame of a few KiB, named by its real SHA-256; the manifest lies about
+    # its length (1000 bytes, a plausible chunk), so only the frame itself tells its size.
+    frame, bomb = _zero_bomb(8 * 1024 * 1024, declare)
+    assert len(frame) < 64 * 1024
+    _plant_chunk(repo, bomb, frame)
+
+    def add_bomb(manifest):
+        manifest["streams"]["database"]["chunks"].insert(0, [bomb, 1000])
+        manifest["streams"]["database"]["size"] += 1000
+    _rewrite_manifest(repo, backup_id, add_bomb)
+
+    manifest = repo.resolve(backup_id)
+    with pytest.raises(CorruptChunkError, match="largest chunk a backup writes \\(%d bytes\\)" % MAX_CHUNK_SIZE) as info:
+        repo.open_stream(manifest).read(10)
+    assert info.value.chunk_id == bomb
+    problems = repo.verify_checksums([manifest])[backup_id]
+    assert len(problems) == 1 and bomb in problems[0] and "largest chunk" in problems[0], problems
+
+
+def test_a_manifest_entry_longer_than_any_chunk_makes_the_manifest_damaged(sqlite_conn_params, repo_path):
+    backup_id = run_backup(sqlite_conn_params, repo_path, {"type": "full"})["backup_id"]
+    repo = Repository(repo_path)
+    first = repo.load_manifest(backup_id)["streams"]["database"]["chunks"][0][0]
+    _rewrite_manifest(repo, backup_id, lambda m: m["streams"]["database"]["chunks"].insert(0, [first, 2 ** 40]))
+
+    with pytest.raises(RepositoryError, match="chunk entry 0 gives chunk %s %d bytes, more than the largest chunk"
+                       % (first, 2 ** 40)):
+        repo.resolve(backup_id)
+    assert "largest chunk" in repo.damaged_manifests()[backup_id]
+    # The codec refuses such a length on its own too, before it reads the frame.
+    with pytest.raises(CorruptChunkError, match="manifest entry gives it %d bytes" % (MAX_CHUNK_SIZE + 1)):
+        repo.read_chunk(first, expected_length=MAX_CHUNK_SIZE + 1)
+
+
+def test_a_chunk_of_the_largest_size_is_read(repo_path):
+    repo = Repository(repo_path, create=True)
+    data = os.urandom(MAX_CHUNK_SIZE)
+    frame = zstandard.ZstdCompressor(write_content_size=False).compress(data)
+    _plant_chunk(repo, hashlib.sha256(data).hexdigest(), frame)
+    assert repo.read_chunk(hashlib.sha256(data).hexdigest(), expected_length=MAX_CHUNK_SIZE) == data

@@ -18,6 +18,7 @@ import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup import backup_summary, run_backup
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import copy_backups, parse_target
+from ansible_collections.bim.wall_system.plugins.module_utils.repository import keys
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.keys import TAG_SIZE
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (
     CorruptChunkError, Repository, RepositoryError, manifest_checksum)
@@ -284,3 +285,24 @@ def test_keyed_copy_refuses_a_target_holding_another_repository(sqlite_conn_para
     repo = Repository(primary, key=KEY)
     status = copy_backups(repo, parse_target(other), repo.list_backups())
     assert status["status"] == "failed" and "holds another repository" in status["error"]
+
+
+def test_a_run_derives_the_key_once_per_key_file(sqlite_conn_params, tmp_path):
+    """A backup with a copy opens two folders holding the same key.json: scrypt runs once. Another
+    key file (a rotation writes a new salt) or another key is derived anew, and a wrong key still fails."""
+    primary, secondary = str(tmp_path / "primary"), str(tmp_path / "secondary")
+    _backup(sqlite_conn_params, primary, copy_to=[secondary])
+    keys._scrypt.cache_clear()
+
+    result = _backup(sqlite_conn_params, primary, copy_to=[secondary])
+
+    assert result["storage_locations"][1]["status"] == "ok", result["storage_locations"]
+    assert keys._scrypt.cache_info().misses == 1
+    Repository(secondary, key=KEY)
+    assert keys._scrypt.cache_info().misses == 1
+    with pytest.raises(RepositoryError, match="does not open"):
+        Repository(secondary, key=OTHER_KEY)
+    assert keys._scrypt.cache_info().misses == 2
+    Repository(primary, key=KEY).rotate_key(OTHER_KEY)
+    Repository(primary, key=OTHER_KEY)
+    assert keys._scrypt.cache_info().misses == 3  # the rotation's new salt, derived by the wrap only

@@ -124,20 +124,3 @@ def _digests_fixture():
 @pytest.fixture(name="change_data")
 def _change_data_fixture():
     return change_data
-
-
-def flip_chunk_byte(repo_path, chunk_id):
-    """Damage a stored chunk in place: one byte in its middle inverted."""
-    from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
-    path = Repository(repo_path).chunk_path(chunk_id)
-    os.chmod(path, 0o600)
-    with open(path, "r+b") as handle:
-        handle.seek(os.path.getsize(path) // 2)
-        byte = handle.read(1)
-        handle.seek(-1, 1)
-        handle.write(bytes([byte[0] ^ 0xFF]))
-
-
-@pytest.fixture(name="flip_chunk")
-def _flip_chunk_fixture():
-    return flip_chunk_byte

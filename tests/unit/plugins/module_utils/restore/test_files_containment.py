@@ -18,6 +18,7 @@ import tarfile
 
 import pytest
 
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.chunker import MAX_CHUNK_SIZE
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.writer import ChunkSession
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import files_step
@@ -269,10 +270,12 @@ print(json.dumps({"maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxr
 
 
 def test_a_huge_member_from_one_repeated_chunk_keeps_memory_bounded(place, tmp_path, collection_env):
-    """The reproduced case: a tiny repository repeating one 16 MiB chunk. Restoring it must not
-    hold the member in memory (it used 2.1 GB); measured as the peak RSS of a child process."""
-    piece = 16 * 1024 * 1024
-    count = 16  # a 256 MiB member
+    """The reproduced case: a tiny repository repeating one chunk into a huge member (it repeated a
+    16 MiB chunk, which readers now refuse as larger than any chunk a backup writes; here the
+    largest allowed). Restoring it must not hold the member in memory (it used 2.1 GB); measured
+    as the peak RSS of a child process."""
+    piece = MAX_CHUNK_SIZE
+    count = 512  # a 256 MiB member
     info = tarfile.TarInfo(CONF + "/huge.bin")
     info.size = piece * count
     header = info.tobuf(format=tarfile.PAX_FORMAT)
@@ -290,7 +293,7 @@ def test_a_huge_member_from_one_repeated_chunk_keeps_memory_bounded(place, tmp_p
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert os.path.getsize(os.path.join(place.root, CONF, "huge.bin")) == piece * count
-    # One 16 MiB chunk (stored, decompressed, and the repository reader's copy) and a few blocks in
-    # flight, beside the interpreter with psycopg and cryptography loaded (about 70-170 MiB measured);
+    # A few chunks (stored, decompressed, and the repository reader's copy) and blocks in flight,
+    # beside the interpreter with psycopg and cryptography loaded (about 70-170 MiB measured);
     # reading the member whole would need more than its 256 MiB on top of that.
     assert report["maxrss_kib"] < 200 * 1024, report
