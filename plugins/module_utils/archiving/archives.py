@@ -29,7 +29,7 @@ import re
 import shutil
 
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import (
-    ArchiveError, Service, load_descriptor, utc_now)
+    ArchiveError, Background, Service, load_descriptor, utc_now)
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.litestream import Litestream, replica_url
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pg_cluster import Cluster
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pgbackrest import PgBackRest
@@ -250,7 +250,7 @@ class PostgresArchive(Archive):
         return dataclasses.replace(self.params, db_socket_dir=self.copy_socket_dir(), db_port=self.copy_port())
 
     def restore_copy(self, target_time=None, kind="restore", info=None):
-        """``info``: the archive read meanwhile (``pitr._Background``); its listing is what the archive
+        """``info``: the archive read meanwhile (``common.Background``); its listing is what the archive
         held when the restore began."""
         location = self._copy_dir(kind)
         os.makedirs(location, mode=0o700)
@@ -270,6 +270,12 @@ class PostgresArchive(Archive):
             cluster.configure_copy(self.copy_port(), socket_dir)
             cluster.start(use_commands=False)
             cluster.wait_promoted(lambda: open_engine(copy.params))
+        except ArchiveError as exc:
+            self.drop_copy(copy)
+            reason = _target_not_reached(cluster.log_file)
+            if reason:
+                raise ArchiveError(reason + "; nothing was swapped", **exc.details) from None
+            raise
         except BaseException:
             self.drop_copy(copy)
             raise
@@ -316,21 +322,28 @@ class PostgresArchive(Archive):
                     os.unlink(path)
 
     def verify_copy(self, copy):
+        """amcheck runs on a connection of its own while the tables are counted on another: the
+        copy is idle but for these checks, so each gets a core."""
         problems = []
         if copy.summary.get("target") == "latest":
             problems += self.recovery_end_problems(copy)
-        with open_engine(copy.params) as eng:
-            found, counts = self._table_checks(eng)
-            problems += found
         eng = open_engine(copy.params)
-        problems += eng.check_btree_indexes(copy.params.db_name)
+        btree = Background(lambda: eng.check_btree_indexes(copy.params.db_name))
+        try:
+            with open_engine(copy.params) as counting:
+                found, counts = self._table_checks(counting)
+                problems += found
+        finally:
+            problems += btree.result()
         problems += ["index %s is invalid" % i for i in eng.invalid_indexes(copy.params.db_name)]
         return problems, counts
 
     def drop_copy(self, copy):
+        """A copy that is thrown away is stopped at once (no shutdown checkpoint writing out the
+        pages its recovery dirtied), then removed."""
         cluster = Cluster(copy.location, self.os_user)
         try:
-            cluster.stop(use_commands=False)
+            cluster.stop(use_commands=False, mode="immediate")
         except ArchiveError:
             pass
         shutil.rmtree(copy.location, ignore_errors=True)
@@ -431,13 +444,47 @@ class PostgresArchive(Archive):
 
 
 def _tool_errors(log_file):
-    """pgBackRest's ERROR lines (archive-get of a damaged segment) in a restored copy's log, for the message."""
+    """pgBackRest's last ERROR (archive-get of a damaged segment: the line and its indented
+    continuation, which names the repository file and the fault) in a restored copy's log, for the
+    message."""
     try:
         with open(log_file, encoding="utf-8", errors="replace") as handle:
-            errors = [line.strip() for line in handle if "ERROR: [" in line]
+            lines = handle.read().splitlines()
     except OSError:
         return ""
-    return " (pgBackRest: %s)" % errors[-1][-400:] if errors else ""
+    errors = []
+    for line in lines:
+        if line.startswith("ERROR: ["):
+            errors.append([line.strip()])
+        elif errors and line.startswith((" ", "\t")) and len(errors[-1]) < 4:
+            errors[-1].append(line.strip())
+    return " (pgBackRest: %s)" % " ".join(errors[-1])[-600:] if errors else ""
+
+
+TARGET_NOT_REACHED = "recovery ended before configured recovery target was reached"
+
+
+def _target_not_reached(log_file):
+    """Why a copy recovering to a moment shut down, when its log says the archive's WAL ended before
+    the moment (a damaged or missing segment on the way): the last segment it replayed and the
+    next one, which could not be read; "" for any other failure."""
+    try:
+        with open(log_file, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return ""
+    if TARGET_NOT_REACHED not in text:
+        return ""
+    restored = re.findall(r'restored log file "([0-9A-F]{24})" from archive', text)
+    if not restored:
+        return "the copy's recovery ended before target_time, before any WAL segment was replayed%s" % (
+            _tool_errors(log_file))
+    last = restored[-1]
+    number = int(last[8:16], 16) * 0x100 + int(last[16:24], 16) + 1  # 16 MB segments, as recovery_end_problems
+    following = "%s%08X%08X" % (last[:8], number // 0x100, number % 0x100)
+    return ("the copy's recovery ended before target_time: it replayed WAL up to segment %s and could not read "
+            "the next one, %s, which is damaged or missing in the archive; the restored copy is incomplete%s" % (
+                last, following, _tool_errors(log_file)))
 
 
 def _seconds(value):
