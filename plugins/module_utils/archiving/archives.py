@@ -272,7 +272,7 @@ class PostgresArchive(Archive):
             cluster.wait_promoted(lambda: open_engine(copy.params))
         except ArchiveError as exc:
             self.drop_copy(copy)
-            reason = _target_not_reached(cluster.log_file)
+            reason = self._target_not_reached(cluster.log_file, info)
             if reason:
                 raise ArchiveError(reason + "; nothing was swapped", **exc.details) from None
             raise
@@ -309,6 +309,36 @@ class PostgresArchive(Archive):
         return ["recovery stopped at %s in WAL segment %s, but the archive holds segments of that timeline up to %s: "
                 "segment %s or one after it is damaged or missing; the restored copy is incomplete%s" % (
                     switchpoint, stopped, later[-1], later[0], tool_error)]
+
+    def _target_not_reached(self, log_file, reader):
+        """Why a copy recovering to a moment shut down, when its log says the archived WAL ended before
+        the moment: a segment pgBackRest could not read, or one missing before segments the archive
+        holds (named), or simply no transaction after the moment archived yet; "" for any other
+        failure."""
+        try:
+            with open(log_file, encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+        except OSError:
+            return ""
+        if TARGET_NOT_REACHED not in text:
+            return ""
+        restored = re.findall(r'restored log file "([0-9A-F]{24})" from archive', text)
+        tool_error = _tool_errors(log_file)
+        try:
+            if reader is not None:
+                reader.result()
+        except (ArchiveError, DatabaseError):
+            pass  # the archive could not be read: judged by pgBackRest's error alone
+        held = self.tool.archived_segments(listing=self.tool.last_listing or {})
+        last = restored[-1] if restored else None
+        later = [s for s in held if last and s[:8] == last[:8] and s > last]
+        if last and (tool_error or later):
+            return ("the copy's recovery ended before target_time: it replayed WAL up to segment %s and could not read "
+                    "the next one, %s, which is damaged or missing in the archive; the restored copy is incomplete%s"
+                    % (last, _next_segment(last), tool_error))
+        return ("the copy's recovery reached the end of the archived WAL (%s) before target_time: no transaction "
+                "after that moment has been archived yet; choose an earlier moment, or wait until a later one is "
+                "archived%s" % ("segment " + last if last else "no segment replayed", tool_error))
 
     def _clear_archive_get_queue(self):
         """pgBackRest's asynchronous archive-get keeps the segments it fetched ahead, and the errors it
@@ -464,27 +494,10 @@ def _tool_errors(log_file):
 TARGET_NOT_REACHED = "recovery ended before configured recovery target was reached"
 
 
-def _target_not_reached(log_file):
-    """Why a copy recovering to a moment shut down, when its log says the archive's WAL ended before
-    the moment (a damaged or missing segment on the way): the last segment it replayed and the
-    next one, which could not be read; "" for any other failure."""
-    try:
-        with open(log_file, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
-    except OSError:
-        return ""
-    if TARGET_NOT_REACHED not in text:
-        return ""
-    restored = re.findall(r'restored log file "([0-9A-F]{24})" from archive', text)
-    if not restored:
-        return "the copy's recovery ended before target_time, before any WAL segment was replayed%s" % (
-            _tool_errors(log_file))
-    last = restored[-1]
-    number = int(last[8:16], 16) * 0x100 + int(last[16:24], 16) + 1  # 16 MB segments, as recovery_end_problems
-    following = "%s%08X%08X" % (last[:8], number // 0x100, number % 0x100)
-    return ("the copy's recovery ended before target_time: it replayed WAL up to segment %s and could not read "
-            "the next one, %s, which is damaged or missing in the archive; the restored copy is incomplete%s" % (
-                last, following, _tool_errors(log_file)))
+def _next_segment(name):
+    """The WAL segment after ``name`` on its timeline (16 MB segments, as recovery_end_problems)."""
+    number = int(name[8:16], 16) * 0x100 + int(name[16:24], 16) + 1
+    return "%s%08X%08X" % (name[:8], number // 0x100, number % 0x100)
 
 
 def _seconds(value):
