@@ -106,14 +106,13 @@ TOOL_ERROR = """ERROR: [042]: raised from local-1 protocol: unable to get 000000
     ("", ["000000060000000000000017", "000000070000000000000019"], "reached the end of the archived WAL (segment "
                                                                    "000000060000000000000017) before target_time"),
 ])
-def test_a_copy_that_stopped_short_of_its_moment_says_which_segment_or_that_the_archive_ends(tmp_path, error, held,
-                                                                                            expected):
+def test_a_copy_stopped_short_of_its_moment_names_the_segment_or_the_archive_end(tmp_path, error, held, expected):
     from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import PostgresArchive
     from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
     log = tmp_path / "restored-copy.log"
     log.write_text(RECOVERY_LOG.format(error=error))
-    archive = PostgresArchive(ConnectionParams(engine="postgresql"), {"data_dir": str(tmp_path / "data"),
-                              "config": str(tmp_path / "pgbackrest.conf"), "stanza": "bim"}, str(tmp_path))
+    descriptor = {"data_dir": str(tmp_path / "data"), "config": str(tmp_path / "pgbackrest.conf"), "stanza": "bim"}
+    archive = PostgresArchive(ConnectionParams(engine="postgresql"), descriptor, str(tmp_path))
     archive.tool.last_listing = {"15-1/%s/%s-%s.zst" % (s[:16], s, "0" * 40): {"type": "file"} for s in held}
     reason = archive._target_not_reached(str(log), None)
     assert expected in reason, reason
