@@ -30,15 +30,20 @@ import sys
 import threading
 import time
 
-BASE = "/var/tmp/bim-bench-pitr"
 PG_BIN = "/usr/lib/postgresql/15/bin"
-PORT = 5515
 DB = "bim_walls"
-DATA = os.path.join(BASE, "data")
-RUN = os.path.join(BASE, "run")
-ARCHIVE = os.path.join(BASE, "archiving")
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAST = {}
+
+
+def use_folder(base, port):
+    """The bench's own folder and port (--base, --port): two engineers measuring at once keep apart."""
+    global BASE, PORT, DATA, RUN, ARCHIVE  # pylint: disable=global-statement
+    BASE, PORT = base, port
+    DATA, RUN, ARCHIVE = (os.path.join(base, name) for name in ("data", "run", "archiving"))
+
+
+use_folder("/var/tmp/bim-bench-pitr", 5515)
 
 
 def as_postgres(cmd, check=True, timeout=3600):
@@ -187,11 +192,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--setup", action="store_true")
     parser.add_argument("--walls", type=int, default=1000000)
+    parser.add_argument("--base", default="/var/tmp/bim-bench-pitr", help="the bench's own folder (cluster, archive)")
+    parser.add_argument("--port", type=int, default=5515, help="the bench cluster's port (socket only); the copy +1")
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--load-minutes", type=float, default=4)
     parser.add_argument("--only", choices=["backup", "restore", "load"], action="append",
                         help="run only these parts (default: all three)")
     args = parser.parse_args()
+    use_folder(os.path.abspath(args.base), args.port)
     if args.setup:
         setup(args.walls)
         return

@@ -218,3 +218,131 @@ def pitr_child(fleet, host, env_extra=None):
     env.update(env_extra or {})
     return subprocess.Popen([sys.executable, "-c", PITR_CHILD, json.dumps(cfg)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+
+
+def setup_archiving(fleet, cwd, hosts=HOSTS):
+    """The continuous_archiving role on ``hosts`` and, when pg2 is among them, the base of its
+    point-in-time restores: a physical full backup taken by the backup role."""
+    import conftest
+
+    runs = [(hosts, archiving_vars(fleet), "bim.wall_system.continuous_archiving")]
+    if PG_HOST in hosts.split(","):
+        runs.append((PG_HOST, archiving_vars(fleet, bim_backup_method="physical", bim_backup_type="full"),
+                     "bim.wall_system.backup"))
+    for limit, values, playbook in runs:
+        cmd = [conftest._tool("ansible-playbook"), "-i", fleet.inventory, "--limit", limit, "-e",
+               json.dumps(values), playbook]
+        proc = subprocess.run(cmd, cwd=str(cwd), env=conftest.ansible_env(fleet), text=True, capture_output=True,
+                              check=False, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+
+
+class FullArchive:
+    """pg2's WAL archive (``repo/archive``) moved onto a small tmpfs of its own and filled to the last
+    byte: pgBackRest's archive-push meets ENOSPC, as on a full repository disk. ``heal()`` frees the
+    space; ``close()`` moves the archive back onto the host's disk (the contents the tmpfs hid are a
+    subset of what it holds: an archive only grows)."""
+
+    def __init__(self, fleet, host):
+        d = descriptor(fleet, host)
+        self.folder = os.path.join(archive_dir(fleet, host), "repo", "archive")
+        self.stage = os.path.join(fleet.state_dir, host, "archive-stage")
+        self.filler = os.path.join(self.folder, "filler")
+        stat = os.stat(self.folder)
+        subprocess.run(["cp", "-a", self.folder + "/.", self._fresh_stage()], check=True)
+        used = int(subprocess.run(["du", "-sm", self.stage], check=True, capture_output=True, text=True).stdout.split()[0])
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=%o,uid=%d,gid=%d" % (
+            used + 16, stat.st_mode & 0o7777, stat.st_uid, stat.st_gid), "tmpfs-" + d["stanza"], self.folder], check=True)
+        subprocess.run(["cp", "-a", self.stage + "/.", self.folder], check=True)
+        self._fill()
+
+    def _fresh_stage(self):
+        import shutil
+
+        shutil.rmtree(self.stage, ignore_errors=True)
+        os.makedirs(self.stage)
+        return self.stage
+
+    def _fill(self):
+        import errno
+
+        with open(self.filler, "wb", buffering=0) as handle:  # unbuffered: a write that fits partly is kept
+            for chunk in (1 << 20, 4096, 1):
+                try:
+                    while True:
+                        handle.write(b"\0" * chunk)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC, exc
+        assert os.statvfs(self.folder).f_bavail == 0
+
+    def heal(self):
+        if os.path.exists(self.filler):
+            os.unlink(self.filler)
+
+    def close(self):
+        import shutil
+        import time
+
+        self.heal()
+        subprocess.run(["cp", "-a", self.folder + "/.", self._fresh_stage()], check=True)
+        for _attempt in range(30):  # an archive-push may hold a file of it open for a moment
+            if subprocess.run(["umount", self.folder], check=False, capture_output=True).returncode == 0:
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError("the tmpfs on %s could not be unmounted" % self.folder)
+        subprocess.run(["cp", "-a", self.stage + "/.", self.folder], check=True)
+        shutil.rmtree(self.stage, ignore_errors=True)
+
+
+def restore_copies(fleet, host, kind="restore"):
+    """The restored copies of kind ``kind`` beside the host's data directory."""
+    import glob
+
+    return sorted(glob.glob(fleet.hdir(host, "data.%s-*" % kind)))
+
+
+def wait_for(predicate, timeout=120, step=0.02):
+    """Poll ``predicate`` until it returns something true; returns that, or None after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(step)
+    return None
+
+
+def restore(run_ansible, fleet, host, env=None, **args):
+    """The restore module run ad hoc on ``host`` against its archive; (result, the module's JSON)."""
+    info = fleet.hosts[host]
+    values = {"engine": info["engine"], "archive_dir": archive_dir(fleet, host),
+              "state_dir": fleet.hdir(host, "restore-state")}
+    if info["engine"] == "sqlite":
+        values["sqlite_path"] = info["sqlite_path"]
+    else:
+        values.update(db_socket_dir=info["db_socket_dir"], db_password=fleet.password)
+    values.update(args)
+    result = run_ansible(host, "bim.wall_system.restore", values, env=env)
+    match = re.search(r"^\S+ \| [A-Z!]+ => (\{.*)", result.stdout, re.M | re.S)
+    assert match, str(result)
+    return result, json.loads(match.group(1))
+
+
+def health(run_playbook, fleet, hosts):
+    """The health_check playbook on ``hosts``: ({host: fleet report row}, names of the firing alert rules)."""
+    result = run_playbook("bim.wall_system.health_check", limit=hosts, extra_vars=archiving_vars(fleet))
+    assert result.rc == 0, str(result)
+    with open(os.path.join(result.cwd, "bim-reports", "fleet-report.json")) as handle:
+        report = {row["host"]: row for row in json.load(handle)["hosts"]}
+    with open(os.path.join(result.cwd, "bim-reports", "alert-state.json")) as handle:
+        state = json.load(handle)
+    firing = {name for name, rule in state["rules"].items() if rule.get("firing")}
+    return report, firing
+
+
+def archiving_check(row):
+    """The archiving check of a fleet report row."""
+    return next(c for c in row["checks"] if c["name"] == "archiving")

@@ -14,7 +14,6 @@ import glob
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import time
@@ -30,22 +29,7 @@ RUN = "t%d-" % int(time.time())
 
 @pytest.fixture(scope="module")
 def archived(fleet, tmp_path_factory):
-    import conftest
-    import subprocess
-
-    cwd = tmp_path_factory.mktemp("archiving")
-    cmd = [conftest._tool("ansible-playbook"), "-i", fleet.inventory, "--limit", ph.HOSTS, "-e",
-           conftest.json.dumps(ph.archiving_vars(fleet)), "bim.wall_system.continuous_archiving"]
-    proc = subprocess.run(cmd, cwd=str(cwd), env=conftest.ansible_env(fleet), text=True, capture_output=True,
-                          check=False, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    # The base of PostgreSQL's point-in-time restores: a physical full backup, taken by the backup role.
-    cmd = [conftest._tool("ansible-playbook"), "-i", fleet.inventory, "--limit", ph.PG_HOST, "-e",
-           conftest.json.dumps(ph.archiving_vars(fleet, bim_backup_method="physical", bim_backup_type="full")),
-           "bim.wall_system.backup"]
-    proc = subprocess.run(cmd, cwd=str(cwd), env=conftest.ansible_env(fleet), text=True, capture_output=True,
-                          check=False, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    ph.setup_archiving(fleet, tmp_path_factory.mktemp("archiving"))
     yield fleet
     fleet.unit_stop(ph.LITE_HOST, ph.unit_file(fleet, ph.LITE_HOST))
     for path in glob.glob(fleet.hdir(ph.PG_HOST, "data.rp-*")):
@@ -72,19 +56,7 @@ def test_archiving_role_is_idempotent_and_its_tools_agree(archived, run_playbook
     assert fleet.unit_pid(ph.LITE_HOST, ph.unit_file(fleet, ph.LITE_HOST))
 
 
-def _restore(run_ansible, fleet, host, env=None, **args):
-    info = fleet.hosts[host]
-    values = {"engine": info["engine"], "archive_dir": ph.archive_dir(fleet, host),
-              "state_dir": fleet.hdir(host, "restore-state")}
-    if info["engine"] == "sqlite":
-        values["sqlite_path"] = info["sqlite_path"]
-    else:
-        values.update(db_socket_dir=info["db_socket_dir"], db_password=fleet.password)
-    values.update(args)
-    result = run_ansible(host, "bim.wall_system.restore", values, env=env)
-    match = re.search(r"^\S+ \| [A-Z!]+ => (\{.*)", result.stdout, re.M | re.S)
-    assert match, str(result)
-    return result, json.loads(match.group(1))
+_restore = ph.restore
 
 
 def test_restore_to_a_moment_holds_every_marker_up_to_it_and_none_after(archived, run_ansible):
@@ -178,19 +150,7 @@ def test_archive_drill_measures_rpo_from_markers_and_checks_a_moment(archived, r
 
 
 # ---- faults, for real ------------------------------------------------------------------------------
-def _health(run_playbook, fleet, hosts):
-    result = run_playbook("bim.wall_system.health_check", limit=hosts, extra_vars=ph.archiving_vars(fleet))
-    assert result.rc == 0, str(result)
-    with open(os.path.join(result.cwd, "bim-reports", "fleet-report.json")) as handle:
-        report = {row["host"]: row for row in json.load(handle)["hosts"]}
-    with open(os.path.join(result.cwd, "bim-reports", "alert-state.json")) as handle:
-        state = json.load(handle)
-    firing = {name for name, rule in state["rules"].items() if rule.get("firing")}
-    return report, firing
-
-
-def _archiving(row):
-    return next(c for c in row["checks"] if c["name"] == "archiving")
+_health, _archiving = ph.health, ph.archiving_check
 
 
 def test_archive_destination_unreachable_alerts_and_catches_up_without_a_gap(archived, run_playbook, run_ansible):

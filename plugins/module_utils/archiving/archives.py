@@ -29,7 +29,7 @@ import re
 import shutil
 
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import (
-    ArchiveError, Service, load_descriptor, utc_now)
+    ArchiveError, Background, Service, load_descriptor, utc_now)
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.litestream import Litestream, replica_url
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pg_cluster import Cluster
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pgbackrest import PgBackRest
@@ -252,7 +252,7 @@ class PostgresArchive(Archive):
         return dataclasses.replace(self.params, db_socket_dir=self.copy_socket_dir(), db_port=self.copy_port())
 
     def restore_copy(self, target_time=None, kind="restore", info=None):
-        """``info``: the archive read meanwhile (``pitr._Background``); its listing is what the archive
+        """``info``: the archive read meanwhile (``common.Background``); its listing is what the archive
         held when the restore began."""
         location = self._copy_dir(kind)
         os.makedirs(location, mode=0o700)
@@ -272,6 +272,12 @@ class PostgresArchive(Archive):
             cluster.configure_copy(self.copy_port(), socket_dir)
             cluster.start(use_commands=False)
             cluster.wait_promoted(lambda: open_engine(copy.params))
+        except ArchiveError as exc:
+            self.drop_copy(copy)
+            reason = self._target_not_reached(cluster.log_file, info)
+            if reason:
+                raise ArchiveError(reason + "; nothing was swapped", **exc.details) from None
+            raise
         except BaseException:
             self.drop_copy(copy)
             raise
@@ -306,6 +312,36 @@ class PostgresArchive(Archive):
                 "segment %s or one after it is damaged or missing; the restored copy is incomplete%s" % (
                     switchpoint, stopped, later[-1], later[0], tool_error)]
 
+    def _target_not_reached(self, log_file, reader):
+        """Why a copy recovering to a moment shut down, when its log says the archived WAL ended before
+        the moment: a segment pgBackRest could not read, or one missing before segments the archive
+        holds (named), or simply no transaction after the moment archived yet; "" for any other
+        failure."""
+        try:
+            with open(log_file, encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+        except OSError:
+            return ""
+        if TARGET_NOT_REACHED not in text:
+            return ""
+        restored = re.findall(r'restored log file "([0-9A-F]{24})" from archive', text)
+        tool_error = _tool_errors(log_file)
+        try:
+            if reader is not None:
+                reader.result()
+        except (ArchiveError, DatabaseError):
+            pass  # the archive could not be read: judged by pgBackRest's error alone
+        held = self.tool.archived_segments(listing=self.tool.last_listing or {})
+        last = restored[-1] if restored else None
+        later = [s for s in held if last and s[:8] == last[:8] and s > last]
+        if last and (tool_error or later):
+            return ("the copy's recovery ended before target_time: it replayed WAL up to segment %s and could not read "
+                    "the next one, %s, which is damaged or missing in the archive; the restored copy is incomplete%s"
+                    % (last, _next_segment(last), tool_error))
+        return ("the copy's recovery reached the end of the archived WAL (%s) before target_time: no transaction "
+                "after that moment has been archived yet; choose an earlier moment, or wait until a later one is "
+                "archived%s" % ("segment " + last if last else "no segment replayed", tool_error))
+
     def _clear_archive_get_queue(self):
         """pgBackRest's asynchronous archive-get keeps the segments it fetched ahead, and the errors it
         met, in the spool's ``in`` queue; an error stays there after the repository was repaired and
@@ -318,21 +354,28 @@ class PostgresArchive(Archive):
                     os.unlink(path)
 
     def verify_copy(self, copy):
+        """amcheck runs on a connection of its own while the tables are counted on another: the
+        copy is idle but for these checks, so each gets a core."""
         problems = []
         if copy.summary.get("target") == "latest":
             problems += self.recovery_end_problems(copy)
-        with open_engine(copy.params) as eng:
-            found, counts = self._table_checks(eng)
-            problems += found
         eng = open_engine(copy.params)
-        problems += eng.check_btree_indexes(copy.params.db_name)
+        btree = Background(lambda: eng.check_btree_indexes(copy.params.db_name))
+        try:
+            with open_engine(copy.params) as counting:
+                found, counts = self._table_checks(counting)
+                problems += found
+        finally:
+            problems += btree.result()
         problems += ["index %s is invalid" % i for i in eng.invalid_indexes(copy.params.db_name)]
         return problems, counts
 
     def drop_copy(self, copy):
+        """A copy that is thrown away is stopped at once (no shutdown checkpoint writing out the
+        pages its recovery dirtied), then removed."""
         cluster = Cluster(copy.location, self.os_user)
         try:
-            cluster.stop(use_commands=False)
+            cluster.stop(use_commands=False, mode="immediate")
         except ArchiveError:
             pass
         shutil.rmtree(copy.location, ignore_errors=True)
@@ -433,13 +476,30 @@ class PostgresArchive(Archive):
 
 
 def _tool_errors(log_file):
-    """pgBackRest's ERROR lines (archive-get of a damaged segment) in a restored copy's log, for the message."""
+    """pgBackRest's last ERROR (archive-get of a damaged segment: the line and its indented
+    continuation, which names the repository file and the fault) in a restored copy's log, for the
+    message."""
     try:
         with open(log_file, encoding="utf-8", errors="replace") as handle:
-            errors = [line.strip() for line in handle if "ERROR: [" in line]
+            lines = handle.read().splitlines()
     except OSError:
         return ""
-    return " (pgBackRest: %s)" % errors[-1][-400:] if errors else ""
+    errors = []
+    for line in lines:
+        if line.startswith("ERROR: ["):
+            errors.append([line.strip()])
+        elif errors and line.startswith((" ", "\t")) and len(errors[-1]) < 4:
+            errors[-1].append(line.strip())
+    return " (pgBackRest: %s)" % " ".join(errors[-1])[-600:] if errors else ""
+
+
+TARGET_NOT_REACHED = "recovery ended before configured recovery target was reached"
+
+
+def _next_segment(name):
+    """The WAL segment after ``name`` on its timeline (16 MB segments, as recovery_end_problems)."""
+    number = int(name[8:16], 16) * 0x100 + int(name[16:24], 16) + 1
+    return "%s%08X%08X" % (name[:8], number // 0x100, number % 0x100)
 
 
 def _seconds(value):

@@ -2,7 +2,8 @@
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the continuous-archiving tools (pgBackRest, Litestream) share: the error type, running a
-tool as the database's OS user, moments in time, and the archive descriptor.
+tool as the database's OS user, a call run in the background, moments in time, and the archive
+descriptor.
 
 The descriptor (``archiving.json`` in the archive folder, written by the ``continuous_archiving``
 module) records how archiving was set up on the host: the tool, its configuration file, the
@@ -18,6 +19,7 @@ import json
 import os
 import pwd
 import subprocess
+import threading
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
 
@@ -135,6 +137,29 @@ def checked(argv, what, **kwargs):
         text = (err.strip() or out.strip())[-2000:]
         raise ArchiveError("%s failed (rc=%d): %s" % (what, rc, text), rc=rc, stderr=text, cmd=" ".join(argv))
     return out
+
+
+class Background:
+    """A call run in a thread of its own; ``result()`` waits for it and returns (or raises) what it did."""
+
+    def __init__(self, func, run=True, value=None):
+        self.value, self.error = value, None
+        self.thread = threading.Thread(target=self._run, args=(func,), daemon=True) if run else None
+        if self.thread:
+            self.thread.start()
+
+    def _run(self, func):
+        try:
+            self.value = func()
+        except BaseException as exc:  # raised in the caller by result()
+            self.error = exc
+
+    def result(self):
+        if self.thread:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 # ---- the descriptor --------------------------------------------------------------------------

@@ -65,14 +65,15 @@ class Cluster:
             raise ArchiveError("%s failed (rc=%d): %s" % (what, rc, (err.strip() or out.strip())[-1000:]),
                                rc=rc, cmd=command)
 
-    def stop(self, use_commands=True):
-        """Stop the cluster (fast shutdown); nothing to do when it is not running."""
+    def stop(self, use_commands=True, mode="fast"):
+        """Stop the cluster (``fast`` shutdown, or ``immediate`` for a copy about to be removed);
+        nothing to do when it is not running."""
         if not self.running():
             return False
         if use_commands and self.stop_command:
             self._command(self.stop_command, "the database stop command")
         else:
-            rc, out, err = run_as([self.pg_ctl, "-D", self.data_dir, "-m", "fast", "-w", "-t", "300", "stop"],
+            rc, out, err = run_as([self.pg_ctl, "-D", self.data_dir, "-m", mode, "-w", "-t", "300", "stop"],
                                   user=self.os_user, timeout=360)
             if rc != 0 and self.running():
                 raise ArchiveError("pg_ctl stop of %s failed: %s" % (self.data_dir, (err or out).strip()[-1000:]))

@@ -26,12 +26,11 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import threading
 import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import open_archive
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import (
-    ArchiveError, iso_utc, parse_moment, parse_target_time)
+    ArchiveError, Background, iso_utc, parse_moment, parse_target_time)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 
 MODES = ("swap", "new")
@@ -103,29 +102,6 @@ def _in_window(target, window):
                                iso_utc(target), window["earliest"], window["latest"]))
 
 
-class _Background:
-    """A call run in a thread of its own; ``result()`` waits for it and returns (or raises) what it did."""
-
-    def __init__(self, func, run=True, value=None):
-        self.value, self.error = value, None
-        self.thread = threading.Thread(target=self._run, args=(func,), daemon=True) if run else None
-        if self.thread:
-            self.thread.start()
-
-    def _run(self, func):
-        try:
-            self.value = func()
-        except BaseException as exc:  # raised in the caller by result()
-            self.error = exc
-
-    def result(self):
-        if self.thread:
-            self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
 def _pitr_plan(archive, info, result):
     """Check mode: the recoverable window and what a restore to ``result["target_time"]`` would touch."""
     window = info["recoverable_window"]
@@ -165,11 +141,11 @@ def run_pitr_restore(params, archive_dir, target_time="latest", mode="swap", kee
     if target is None and not check_mode:
         # "latest" needs no window to be checked against: the archive is read while the copy is
         # restored (the restore itself fails clearly when the archive holds no base).
-        info = _Background(archive.info)
+        info = Background(archive.info)
     else:
         info = archive.info()
         _in_window(target, info["recoverable_window"])
-        info = _Background(lambda: info, run=False, value=info)
+        info = Background(lambda: info, run=False, value=info)
     result = {"changed": False, "mode": mode, "target_time": iso_utc(target) if target else "latest",
               "restore_point": None, "verified": False, "warnings": [], "source": archive.tool.tool}
     if check_mode:

@@ -87,3 +87,35 @@ def test_postgresql_markers_live_in_their_own_table(pg_conn_params):
         assert eng.marker_times("unit") == [first, second] and len(eng.marker_times()) == 3
         assert "bim_recovery_markers" not in eng.existing_tables()
         assert "bim_recovery_markers" not in eng.table_digests()
+
+
+RECOVERY_LOG = """2026-12-05 17:07:28.904 UTC [15111] LOG:  restored log file "000000060000000000000017" from archive
+{error}2026-12-05 17:07:30.166 UTC [15111] LOG:  redo done at 0/170002C0
+2026-12-05 17:07:30.166 UTC [15111] FATAL:  recovery ended before configured recovery target was reached
+2026-12-05 17:07:30.171 UTC [15076] LOG:  database system is shut down
+"""
+TOOL_ERROR = """ERROR: [042]: raised from local-1 protocol: unable to get 000000060000000000000018:
+       repo1: 15-1/0000000600000000/000000060000000000000018-db3d.zst [FormatError] zst error: [-20] Data corruption
+       [FileReadError] on retry after 0ms
+"""
+
+
+@pytest.mark.parametrize("error, held, expected", [
+    (TOOL_ERROR, [], "could not read the next one, 000000060000000000000018, which is damaged or missing"),
+    ("", ["000000060000000000000019"], "could not read the next one, 000000060000000000000018, which is damaged"),
+    ("", ["000000060000000000000017", "000000070000000000000019"], "reached the end of the archived WAL (segment "
+                                                                   "000000060000000000000017) before target_time"),
+])
+def test_a_copy_stopped_short_of_its_moment_names_the_segment_or_the_archive_end(tmp_path, error, held, expected):
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import PostgresArchive
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
+    log = tmp_path / "restored-copy.log"
+    log.write_text(RECOVERY_LOG.format(error=error))
+    descriptor = {"data_dir": str(tmp_path / "data"), "config": str(tmp_path / "pgbackrest.conf"), "stanza": "bim"}
+    archive = PostgresArchive(ConnectionParams(engine="postgresql"), descriptor, str(tmp_path))
+    archive.tool.last_listing = {"15-1/%s/%s-%s.zst" % (s[:16], s, "0" * 40): {"type": "file"} for s in held}
+    reason = archive._target_not_reached(str(log), None)
+    assert expected in reason, reason
+    assert ("Data corruption" in reason) == bool(error)
+    log.write_text("2026-12-05 17:07:30.166 UTC [15111] FATAL:  could not connect\n")
+    assert archive._target_not_reached(str(log), None) == ""
