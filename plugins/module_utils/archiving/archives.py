@@ -33,6 +33,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common i
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.litestream import Litestream, replica_url
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pg_cluster import Cluster
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pgbackrest import PgBackRest
+from ansible_collections.bim.wall_system.plugins.module_utils.common.paths import unused_path
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES, SPATIAL_TABLES
@@ -235,12 +236,7 @@ class PostgresArchive(Archive):
 
     # -- copies ----------------------------------------------------------------------------------
     def _copy_dir(self, kind):
-        base = "%s.%s-%s" % (self.data_dir.rstrip("/"), kind, utc_stamp())
-        path, n = base, 1
-        while os.path.exists(path):
-            n += 1
-            path = "%s_%d" % (base, n)
-        return path
+        return unused_path("%s.%s-%s" % (self.data_dir.rstrip("/"), kind, utc_stamp()))
 
     def copy_socket_dir(self):
         return os.path.join(self.archive_dir, "copy-socket")

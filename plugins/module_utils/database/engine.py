@@ -28,6 +28,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_maintenance import Maintains
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_probes import HealthProbes
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_restore import Restores
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import CLEANUP_TABLES
 
 
 class DatabaseEngine(HealthProbes, Digests, Dumps, Restores, Maintains):
@@ -76,6 +78,35 @@ class DatabaseEngine(HealthProbes, Digests, Dumps, Restores, Maintains):
     def _discover_schema(self):
         """Read the catalog into a ``DiscoveredSchema`` (pg_schema.py / sqlite_schema.py)."""
 
+    # ---- queries: each engine's _run talks to its driver; these name what the caller wants ----
+    @abc.abstractmethod
+    def _run(self, query, params, fetch):
+        """Run ``query`` with ``params``; ``fetch`` "all" (rows), "one" (a row or None) or None
+        (the affected row count, -1 if not applicable). Driver errors become DatabaseError."""
+
+    def _fetchall(self, query, params=None):
+        """Run ``query`` and return all rows as tuples."""
+        return self._run(query, params, "all")
+
+    def _fetchone(self, query, params=None):
+        """Run ``query`` and return the first row (a tuple) or None."""
+        return self._run(query, params, "one")
+
+    def _execute(self, query, params=None):
+        """Run ``query`` for its effect; return the affected row count (-1 if not applicable)."""
+        return self._run(query, params, None)
+
+    def _cleanup_names(self, table):
+        """(table, time column, key column) names of a cleanup table (``schema()``), unquoted;
+        refuses a table cleanup may not touch or one that lacks what cleanup needs."""
+        if table not in CLEANUP_TABLES:
+            raise DatabaseError("cleanup is only allowed on %s, not %r" % (", ".join(CLEANUP_TABLES), table))
+        columns = self.schema().time_columns.get(table)
+        problem = columns.cleanup_problem() if columns else "table %s does not exist" % table
+        if problem:
+            raise DatabaseError(problem)
+        return table, columns.time, columns.key
+
 
 def open_engine(params, read_only=False):
     """Return the (not yet connected) engine for ``params.engine``.
@@ -89,5 +120,4 @@ def open_engine(params, read_only=False):
     if params.engine == "sqlite":
         from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite import SqliteEngine
         return SqliteEngine(params, read_only=read_only)
-    from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
     raise DatabaseError("unknown database engine %r (expected postgresql or sqlite)" % (params.engine,))

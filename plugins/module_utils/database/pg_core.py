@@ -136,18 +136,6 @@ class PostgresCoreMixin(DatabaseEngine):
         except psycopg.Error as exc:
             raise DatabaseError("query on %s failed: %s" % (self._where(), str(exc).strip())) from None
 
-    def _fetchall(self, query, params=None):
-        """Run ``query`` (str or psycopg.sql object) and return all rows as tuples."""
-        return self._run(query, params, "all")
-
-    def _fetchone(self, query, params=None):
-        """Run ``query`` and return the first row (a tuple) or None."""
-        return self._run(query, params, "one")
-
-    def _execute(self, query, params=None):
-        """Run ``query`` for its effect; return the affected row count (-1 if not applicable)."""
-        return self._run(query, params, None)
-
     # ---- client programs, for every PostgreSQL mixin (digests, dumps, restores) ----------
     def pg_tool(self, tool):
         """Path of a PostgreSQL client program, preferring the server's major version (looked

@@ -23,7 +23,6 @@ except ImportError:  # pragma: no cover - pg_core reports the missing library
     sql = None
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, LockTimeout
-from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import CLEANUP_TABLES
 
 # pg_try_advisory_lock(int4, int4) key pair: "BIM" and "MNT" as integers, stable across releases.
 MAINTENANCE_LOCK_KEY = (0x42494D, 0x4D4E54)
@@ -63,13 +62,7 @@ class PostgresMaintenanceMixin:
     # ---- cleanup --------------------------------------------------------------------------
     def _cleanup_columns(self, table):
         """(table, time column, key column) identifiers of a cleanup table (``schema()``)."""
-        if table not in CLEANUP_TABLES:
-            raise DatabaseError("cleanup is only allowed on %s, not %r" % (", ".join(CLEANUP_TABLES), table))
-        columns = self.schema().time_columns.get(table)
-        problem = columns.cleanup_problem() if columns else "table %s does not exist" % table
-        if problem:
-            raise DatabaseError(problem)
-        return sql.Identifier(table), sql.Identifier(columns.time), sql.Identifier(columns.key)
+        return tuple(sql.Identifier(name) for name in self._cleanup_names(table))
 
     def maint_count_older(self, table, cutoff):
         """Rows of ``table`` whose time column is strictly older than ``cutoff`` (aware datetime)."""

@@ -92,18 +92,6 @@ class SqliteCoreMixin(DatabaseEngine):
         except sqlite3.Error as exc:
             raise DatabaseError("query on sqlite %s failed: %s" % (self._path(), exc)) from None
 
-    def _fetchall(self, query, params=None):
-        """Run ``query`` with ``?`` parameters and return all rows as tuples."""
-        return self._run(query, params, "all")
-
-    def _fetchone(self, query, params=None):
-        """Run ``query`` and return the first row (a tuple) or None."""
-        return self._run(query, params, "one")
-
-    def _execute(self, query, params=None):
-        """Run ``query`` for its effect; return the affected row count (-1 if not applicable)."""
-        return self._run(query, params, None)
-
     def _quote_identifier(self, name):
         """Return ``name`` double-quoted for SQL, only if it names an object in sqlite_master."""
         row = self._fetchone("SELECT 1 FROM sqlite_master WHERE name = ?", [name])

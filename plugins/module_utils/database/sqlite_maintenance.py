@@ -18,7 +18,6 @@ import tempfile
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import LockBusy, acquire, release
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, LockTimeout
-from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import CLEANUP_TABLES
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import file_uri
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import quote as _quote
 
@@ -93,13 +92,7 @@ class SqliteMaintenanceMixin:
     # ---- cleanup ------------------------------------------------------------------------------
     def _cleanup_columns(self, table):
         """(table, time column, key column), quoted, of a cleanup table (``schema()``)."""
-        if table not in CLEANUP_TABLES:
-            raise DatabaseError("cleanup is only allowed on %s, not %r" % (", ".join(CLEANUP_TABLES), table))
-        columns = self.schema().time_columns.get(table)
-        problem = columns.cleanup_problem() if columns else "table %s does not exist" % table
-        if problem:
-            raise DatabaseError(problem)
-        return _quote(table), _quote(columns.time), _quote(columns.key)
+        return tuple(_quote(name) for name in self._cleanup_names(table))
 
     @staticmethod
     def _text_time(cutoff):

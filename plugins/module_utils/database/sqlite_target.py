@@ -22,6 +22,7 @@ import os
 import re
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import fsync_directory
+from ansible_collections.bim.wall_system.plugins.module_utils.common.paths import unused_path
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_restore import remove_database_file
@@ -62,15 +63,7 @@ class SqliteTarget(Target):
     def scratch_name(self, kind):
         folder = self.folder if kind == "restore" else (self.scratch_dir or self.folder)
         base = os.path.join(folder, ".%s.%s-%s" % (os.path.basename(self.live), kind, utc_stamp()))
-        return self._unique(base)
-
-    @staticmethod
-    def _unique(path):
-        base, n = path, 1
-        while os.path.exists(path):
-            n += 1
-            path = "%s_%d" % (base, n)
-        return path
+        return unused_path(base)
 
     def restore_points(self):
         pattern = re.compile(re.escape(os.path.basename(self.live)) + r"\.rp-" + STAMP_RE + "$")
@@ -78,7 +71,7 @@ class SqliteTarget(Target):
         return sorted(found)
 
     def new_restore_point_name(self):
-        return self._unique("%s.rp-%s" % (self.live, utc_stamp()))
+        return unused_path("%s.rp-%s" % (self.live, utc_stamp()))
 
     def data_directory(self):
         return self.data_dir or self.folder

@@ -69,11 +69,15 @@ class CheckResult:
         if CHECK_STATUSES.index(status) > CHECK_STATUSES.index(self.status):
             self.status = status
 
+    def fail(self, message):
+        """The check could not look at what it checks: ``error`` with ``message``; returns itself."""
+        self.status = ERROR
+        self.message = message
+        return self
+
     def missing_library(self, exc):
         """The check cannot run on this host: a library of the collection is missing there."""
-        self.status = ERROR
-        self.message = "%s on the managed host (run the bim.wall_system.prerequisites role)" % exc
-        return self
+        return self.fail("%s on the managed host (run the bim.wall_system.prerequisites role)" % exc)
 
     def as_dict(self):
         return {

@@ -135,9 +135,7 @@ def check_database(ctx):
     result = CheckResult("database")
     params = ctx.conn
     if params is None:
-        result.status = ERROR
-        result.message = "no database connection options given"
-        return result
+        return result.fail("no database connection options given")
     absent = _missing_database(params)
     if absent:
         result.status = ERROR

@@ -84,9 +84,7 @@ def check_logs(ctx):
     result = CheckResult("logs")
     params = ctx.conn
     if params is None:
-        result.status = ERROR
-        result.message = "no database connection options given"
-        return result
+        return result.fail("no database connection options given")
     opts = dict(DEFAULTS)
     opts.update({k: v for k, v in (ctx.options or {}).items() if k in DEFAULTS and v is not None})
     now = (ctx.options or {}).get("now") or datetime.datetime.now(datetime.timezone.utc)
