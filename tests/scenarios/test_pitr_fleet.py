@@ -222,6 +222,32 @@ def test_kill_9_of_archive_push_at_random_moments_loses_no_wal(archived, run_ans
     assert ph.pgbackrest(fleet, ph.PG_HOST, "check").returncode == 0
 
 
+def test_litestream_killed_and_restarted_resumes_without_loss(archived, run_ansible):
+    """lite1's Litestream processes (one per replica, found by lite1's archive folder on their command
+    line) are killed with SIGKILL between markers; the unit ends with them, markers are written while
+    nothing replicates, the unit is started again (what systemd's Restart= does on a real host), and the
+    latest restore holds every marker, those written while Litestream was down included."""
+    fleet = archived
+    run = RUN + "kill-litestream"
+    unit = ph.unit_file(fleet, ph.LITE_HOST)
+    ph.write_markers(fleet, ph.LITE_HOST, 5, run=run)
+    processes = ph.pids_with_cmdline(["replicate", ph.archive_dir(fleet, ph.LITE_HOST)])
+    assert processes, "no Litestream process of lite1 to kill"
+    for pid in processes:
+        os.kill(pid, signal.SIGKILL)
+    assert ph.wait_for(lambda: fleet.unit_pid(ph.LITE_HOST, unit) is None, timeout=30), "the unit outlived Litestream"
+    ph.write_markers(fleet, ph.LITE_HOST, 5, run=run)
+    fleet.unit_start(ph.LITE_HOST, unit)
+    ph.write_markers(fleet, ph.LITE_HOST, 5, run=run)
+    written = ph.marker_times(fleet, ph.LITE_HOST, run)
+    assert len(written) == 15, written
+    ph.wait_archived_past(fleet, ph.LITE_HOST, written[-1])
+    _result, out = _restore(run_ansible, fleet, ph.LITE_HOST, target_time="latest", mode="new", keep_target=False,
+                            marker_run=run)
+    assert out["verified"] is True and out["markers_restored"] == len(written), out
+    assert fleet.unit_pid(ph.LITE_HOST, unit)
+
+
 def test_a_damaged_wal_segment_stops_the_restore_and_nothing_is_swapped(archived, run_ansible):
     fleet = archived
     ph.write_markers(fleet, ph.PG_HOST, 5, run=RUN + "damaged")
