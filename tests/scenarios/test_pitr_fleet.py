@@ -241,6 +241,9 @@ def test_litestream_killed_and_restarted_resumes_without_loss(archived, run_ansi
     ph.write_markers(fleet, ph.LITE_HOST, 5, run=run)
     written = ph.marker_times(fleet, ph.LITE_HOST, run)
     assert len(written) == 15, written
+    # The window's end has whole seconds: a write in a later second shows the last marker is shipped.
+    time.sleep(1.1)
+    ph.write_markers(fleet, ph.LITE_HOST, 1, run=run + "-later")
     ph.wait_archived_past(fleet, ph.LITE_HOST, written[-1])
     _result, out = _restore(run_ansible, fleet, ph.LITE_HOST, target_time="latest", mode="new", keep_target=False,
                             marker_run=run)
