@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -141,7 +142,7 @@ def bench_disaster_recovery(args):
             steps.append(step_s)
         _report(args, by_hand, ours, steps)
     finally:
-        subprocess.run(["rm", "-rf", work], check=False)
+        shutil.rmtree(work, ignore_errors=True)
         if not args.keep:
             subprocess.run([sys.executable, FLEET, "--state-dir", state_dir, "down"], env=fleet_env,
                            stdout=subprocess.DEVNULL, check=False)
