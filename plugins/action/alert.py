@@ -11,6 +11,7 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.custom_stats import custom_stat
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.notify import run_alerts
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.rules import RuleError
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.scrub import collect_secrets, scrub
@@ -83,6 +84,12 @@ class ActionModule(ActionBase):
                 "alert rule %r: channel %s failed: %s" % (e["rule"], e["channel"], e["error"]) for e in errors)
             if args["fail_on_channel_error"]:
                 result["failed"] = True
+        if args["stats"]:
+            result["ansible_stats"] = custom_stat(args["stats"], {
+                "firing": outcome["firing"], "channel_errors": errors,
+                "notified": [n["rule"] for n in outcome["notifications"]],
+                "suppressed": [s["rule"] for s in outcome["suppressed"]],
+                "resolved": [r["rule"] for r in outcome["resolved"]]})
         for entry in outcome["rule_errors"]:
             result.setdefault("warnings", []).append(
                 "alert rule %r could not be evaluated on %s: %s" % (entry["rule"], entry["host"], entry["error"]))

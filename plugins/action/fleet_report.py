@@ -11,6 +11,7 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.custom_stats import custom_stat
 from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.report_files import (
     ReportError, fleet_report_argument_spec, read_summary, write_report)
@@ -76,4 +77,7 @@ class ActionModule(ActionBase):
                 report["fleet"]["hosts"], report["fleet"]["overall_status"],
                 " would be written" if self._task.check_mode else "", written["html_path"]),
         )
+        if args["stats"]:
+            result["ansible_stats"] = custom_stat(args["stats"], {
+                "html": result["html_path"], "json": result["json_path"], "fleet": result["fleet"], "hosts": result["hosts"]})
         return result

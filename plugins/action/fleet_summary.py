@@ -10,6 +10,7 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.bim.wall_system.plugins.module_utils.common.custom_stats import custom_stat
 from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.fleet_summary import (
     FLEET_SUMMARY_MUTUALLY_EXCLUSIVE, FLEET_SUMMARY_REQUIRED_ONE_OF, SummaryError, build_summary,
@@ -53,8 +54,7 @@ class ActionModule(ActionBase):
         result["summary"] = summary
         result["violations"] = violations
         if args["stats"]:
-            # what ansible.builtin.set_stats returns: the strategy records it from any task's result
-            result["ansible_stats"] = {"data": {args["stats"]: summary}, "per_host": False, "aggregate": True}
+            result["ansible_stats"] = custom_stat(args["stats"], summary)
         result["changed"] = False
         if args["write"] and not self._task.check_mode:
             report_dir = os.path.abspath(args["report_dir"])

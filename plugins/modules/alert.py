@@ -218,6 +218,12 @@ options:
     description: Fail the task when a configured channel fails (by default a warning is issued).
     type: bool
     default: false
+  stats:
+    description:
+      - Also hand the outcome (the rules firing, notified, suppressed and resolved, the channel errors)
+        to AWX / ansible-runner as the custom stat of this name, as M(ansible.builtin.set_stats) would (aggregated, not per host), so that a play needs no
+        separate C(set_stats) task. Unset hands nothing over.
+    type: str
 attributes:
   check_mode:
     support: full

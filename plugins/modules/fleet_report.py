@@ -97,6 +97,12 @@ options:
     description: The history keeps the runs of this many days.
     type: int
     default: 90
+  stats:
+    description:
+      - Also hand where the report went and the fleet's and each host's status to AWX / ansible-runner
+        as the custom stat of this name, as M(ansible.builtin.set_stats) would (aggregated, not per host), so that a play needs no
+        separate C(set_stats) task. Unset hands nothing over.
+    type: str
 attributes:
   check_mode:
     support: full

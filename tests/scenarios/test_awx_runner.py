@@ -82,6 +82,10 @@ def test_health_check_playbook_under_ansible_runner(fleet, tmp_path):
     artifact_data = stats[0]["event_data"]["artifact_data"]
     summary = artifact_data["bim_health_summary"]
     assert sorted(summary["hosts"]) == sorted(BASE) and summary["total"] == 3
+    # the alert and fleet report actions hand their own outcome over (no set_stats task)
+    assert set(artifact_data["bim_alerts"]) == {"firing", "notified", "suppressed", "resolved", "channel_errors"}
+    report = artifact_data["bim_fleet_report"]
+    assert sorted(report["hosts"]) == sorted(BASE) and os.path.isfile(os.path.join(pdd / "project", report["html"])), report
     # the survey's values reached the play: only the selected checks ran
     results = [e for e in events if e.get("event") == "runner_on_ok"
                and e["event_data"].get("task_action") == "bim.wall_system.health_check"]

@@ -68,6 +68,7 @@ def alert_argument_spec():
         history_limit=dict(type="int", default=500),
         lock_timeout=dict(type="int", default=60),
         fail_on_channel_error=dict(type="bool", default=False),
+        stats=dict(type="str"),
     )
 
 

@@ -47,6 +47,7 @@ def fleet_report_argument_spec():
         history=dict(type="bool", default=True),
         history_runs=dict(type="int", default=history_lib.DEFAULT_RUNS),
         history_days=dict(type="int", default=history_lib.DEFAULT_DAYS),
+        stats=dict(type="str"),
     )
 
 
