@@ -137,6 +137,13 @@ options:
       - Default is the host's name (C(socket.gethostname())); role C(bim.wall_system.health_check)
         passes C(inventory_hostname).
     type: str
+  prerequisites_stamp:
+    description:
+      - File the C(bim.wall_system.prerequisites) role writes into its virtualenv once this release's
+        libraries are installed there. When set and absent, the module fails at once, before any
+        check, with RV(prerequisites_missing) true; role C(bim.wall_system.health_check) passes it
+        and then runs the prerequisites role and checks again.
+    type: path
 notes:
   - The CPU figure is sampled for 0.1 s; the checks run concurrently, so this adds 0.1 s at most.
 seealso:
@@ -174,6 +181,13 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+prerequisites_missing:
+  description:
+    - V(true) when the host lacks a library of the collection (a check could not run for it) or
+      O(prerequisites_stamp) is absent; the C(bim.wall_system.prerequisites) role installs them.
+  returned: always
+  type: bool
+  sample: false
 overall_status:
   description: V(healthy) when every check is healthy, V(degraded) when one warns, V(unhealthy) when one errors.
   returned: always
@@ -325,10 +339,14 @@ def main():
         prometheus_textfile_mode=dict(type="raw", default="0644"),
         prometheus_host=dict(type="str"),
         archive_dir=dict(type="path", default="/var/lib/bim-wall-system/archiving"),
+        prerequisites_stamp=dict(type="path"),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_if=database_required_if(),
                            supports_check_mode=True)
     params = module.params
+    if params["prerequisites_stamp"] and not os.path.exists(params["prerequisites_stamp"]):
+        module.fail_json(msg="the collection's libraries are not installed for this release (no %s): run the "
+                         "bim.wall_system.prerequisites role" % params["prerequisites_stamp"], prerequisites_missing=True)
     # credentials inside app_url (http://user:password@host) are masked in every output of the module
     module.no_log_values.update(url_secrets(params["app_url"]))
     if params["check_timeout"] <= 0:

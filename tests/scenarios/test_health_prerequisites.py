@@ -8,6 +8,7 @@ quick start are in test_quick_start.py.)"""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -173,3 +174,46 @@ def test_install_killed_midway_is_redone_by_the_next_run(fleet, run_playbook, tm
     again = run_playbook(write_play(tmp_path), extra_vars=extra)
     assert again.rc == 0, str(again)
     assert recap(again, "lite1")["changed"] == 1 and len(stamps(venv)) == 1
+
+
+PROBE_TASK = "TASK [bim.wall_system.prerequisites : Look for the virtualenv of the collection's libraries]"
+INSTALL_TASK = "TASK [bim.wall_system.prerequisites : Create the virtualenv and install the libraries"
+
+
+def lite1_status(tmp_path):
+    with open(os.path.join(tmp_path, "bim-reports", "health-summary.json"), encoding="utf-8") as handle:
+        return json.load(handle)["hosts"]["lite1"]["status"]
+
+
+def test_health_check_installs_only_where_the_libraries_are_missing(fleet, run_playbook, tmp_path):
+    """The health check does not probe first: it runs with the virtualenv's Python and runs the
+    prerequisites role only on a host where that Python is missing or its stamp is not this release's."""
+    extra = small_venv(tmp_path)
+    venv = extra["bim_prerequisites_venv"]
+    first = run_playbook("bim.wall_system.health_check", extra_vars=extra, limit="lite1")
+    assert first.rc == 0, str(first)
+    assert PROBE_TASK in first.stdout and len(stamps(venv)) == 1  # no virtualenv: installed, then checked
+    assert lite1_status(tmp_path) == "healthy"
+    second = run_playbook("bim.wall_system.health_check", extra_vars=extra, limit="lite1")
+    assert second.rc == 0, str(second)
+    assert PROBE_TASK not in second.stdout and recap(second, "lite1")["failed"] == 0
+    assert lite1_status(tmp_path) == "healthy"
+    # A new release's list of libraries has another stamp: the module stops at once, the role installs.
+    newer = dict(extra, bim_prerequisites_packages=["redis", "six"], bim_prerequisites_imports=["redis", "six"])
+    third = run_playbook("bim.wall_system.health_check", extra_vars=newer, limit="lite1")
+    assert third.rc == 0, str(third)
+    assert PROBE_TASK in third.stdout and recap(third, "lite1")["changed"] >= 1
+    assert lite1_status(tmp_path) == "healthy"
+
+
+def test_health_check_on_the_current_interpreter_lacking_a_library_fails_with_the_list(
+        fleet, run_playbook, tmp_path, host_libraries):
+    """bim_prerequisites_use_current_interpreter: a check that finds its library missing sends the
+    host through the prerequisites role, which fails it with what is missing (nothing installed)."""
+    system_python = "/usr/bin/python3"  # the bare host's own Python: no psycopg
+    result = run_playbook("bim.wall_system.health_check", limit="pg1", extra_vars={
+        "bim_prerequisites_use_current_interpreter": True, "ansible_python_interpreter": system_python})
+    assert result.rc != 0
+    output = result.stdout + result.stderr
+    assert INSTALL_TASK not in output  # verify-only mode: nothing installed
+    assert "lacks: psycopg" in output, str(result)

@@ -5,8 +5,9 @@
 
 ``open_archive(params, archive_dir)`` reads the descriptor the ``continuous_archiving`` module
 wrote and returns ``PostgresArchive`` (pgBackRest, whole-cluster restores) or ``SqliteArchive``
-(Litestream, file restores). Callers (the point-in-time restore, backup, backup_info, the health
-check) only use the interface:
+(Litestream, file restores), each its engine's read-only status class (``archive_status.py``: the
+tools, ``info()``; all the health check reads) with the restore side added. Callers (the
+point-in-time restore, backup, backup_info) only use the interface:
 
     info()                      physical backups, recoverable window, archive health
     physical_backup(kind)       PostgreSQL only (pgBackRest full / diff / incr)
@@ -29,10 +30,11 @@ import re
 import shutil
 
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import (
-    ArchiveError, Background, Service, load_descriptor, utc_now)
-from ansible_collections.bim.wall_system.plugins.module_utils.archiving.litestream import Litestream, replica_url
+    ArchiveError, Background, load_descriptor)
+from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archive_status import (
+    PostgresArchiveStatus, SqliteArchiveStatus, checked_descriptor)
+from ansible_collections.bim.wall_system.plugins.module_utils.archiving.litestream import replica_url
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pg_cluster import Cluster
-from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pgbackrest import PgBackRest
 from ansible_collections.bim.wall_system.plugins.module_utils.common.paths import unused_path
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
@@ -43,8 +45,6 @@ from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets im
     STAMP_RE, _spatial_problems, utc_stamp)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_target import SqliteTarget
 
-# WAL written after the last archived segment that is still "nothing": the server's own bookkeeping.
-UNARCHIVED_SLACK_BYTES = 4096
 # Copies a run removes when a killed run left them; "copy" (mode new) is kept for the operator.
 SCRATCH_KINDS = ("restore", "drill")
 
@@ -64,20 +64,14 @@ def _newest(times):
 
 
 class Archive:
-    """What both engines' archives share."""
-
-    engine_name = ""
+    """The restore side both engines' archives share; each engine's class puts it before its
+    read-only status class (``archive_status.py``), which holds the tools and ``info()``."""
 
     def __init__(self, params, descriptor, archive_dir, state_dir=None):
-        self.params = params
-        self.descriptor = descriptor
-        self.archive_dir = archive_dir
+        super().__init__(params, descriptor, archive_dir)
         self.state_dir = state_dir or DEFAULT_STATE_DIR
         self.key = safe_key("pitr-%s" % self.live_location())
         self.journal = Journal(os.path.join(self.state_dir, "%s.swap.json" % self.key))
-
-    def live_location(self):
-        raise NotImplementedError
 
     def lock(self, wait=60.0):
         return TargetLock(os.path.join(self.state_dir, "%s.lock" % self.key), wait=wait)
@@ -89,10 +83,6 @@ class Archive:
                 return eng.marker_times(run)
         except DatabaseError:
             return None
-
-    def grain_s(self):
-        """Seconds before a moment whose transactions a restore to it may lack (0: exact)."""
-        return 0.0
 
     def copy_engine(self, copy):
         return open_engine(copy.params)
@@ -119,24 +109,7 @@ class Archive:
 
 
 # --------------------------------------------------------------------------------------------
-class PostgresArchive(Archive):
-    engine_name = "postgresql"
-
-    def __init__(self, params, descriptor, archive_dir, state_dir=None):
-        self.data_dir = descriptor["data_dir"]
-        super().__init__(params, descriptor, archive_dir, state_dir)
-        self.os_user = descriptor.get("os_user") or "postgres"
-        self.tool = PgBackRest(descriptor["config"], descriptor["stanza"], os_user=self.os_user,
-                               password=params.db_password, binary=descriptor.get("binary") or "pgbackrest",
-                               remote_backups=descriptor.get("remote_backups"))
-        cluster = descriptor.get("cluster") or {}
-        self.live = Cluster(self.data_dir, self.os_user, start_command=cluster.get("start_command"),
-                            stop_command=cluster.get("stop_command"), log_file=cluster.get("log_file"),
-                            pg_ctl=cluster.get("pg_ctl"))
-
-    def live_location(self):
-        return self.data_dir
-
+class PostgresArchive(Archive, PostgresArchiveStatus):
     def start_live(self):
         """Start the live cluster and wake its checkpointer, so archive_timeout holds at once (see
         ``wake_checkpointer``)."""
@@ -146,90 +119,6 @@ class PostgresArchive(Archive):
                 eng.wake_checkpointer()
         except DatabaseError:
             pass  # a server started by the inventory's command may take longer to accept connections
-
-    # -- what the archive holds -----------------------------------------------------------------
-    def archiver_stats(self):
-        """``pg_stat_archiver`` of the live server, or None when it does not answer."""
-        try:
-            with open_engine(self.params) as eng:
-                return eng.archiver_stats()
-        except DatabaseError:
-            return None
-
-    def timeline(self):
-        """The timeline to recover along: the live cluster's when it answers, else the one whose
-        archived WAL reaches furthest."""
-        try:
-            with open_engine(self.params) as eng:
-                return eng.current_timeline()
-        except DatabaseError:
-            return self.tool.newest_timeline()
-
-    def info(self):
-        info = self.tool.info()
-        stats = self.archiver_stats()
-        last_time = stats.get("last_archived_time") if stats else None
-        segment, arrived = self.tool.newest_archived(info)
-        return {
-            "tool": "pgbackrest",
-            "stanza": self.tool.stanza,
-            "physical_backups": self.tool.backups(info),
-            "recoverable_window": self.tool.recoverable_window(info, last_archived_time=last_time),
-            "archive_health": dict(self._health(stats, segment, arrived), tool="pgbackrest", stanza=self.tool.stanza,
-                                   status=((info or {}).get("status") or {}).get("message") or "missing stanza"),
-        }
-
-    def _health(self, stats, segment, arrived):
-        """Last archived WAL and its age, failures, and how long WAL has waited for the archive:
-        ``archive_delay_s`` is the age of the last archive while WAL written after it waits
-        (unarchived bytes or ``.ready`` segments), 0 when nothing waits (an idle server switches no
-        segment, so an old last archive alone is no problem)."""
-        now = utc_now()
-        last = (stats or {}).get("last_archived_time") or arrived
-        health = {
-            "last_archived_wal": (stats or {}).get("last_archived_wal") or segment,
-            "last_archived_time": last.isoformat() if last else None,
-            "last_archived_age_s": round((now - last).total_seconds(), 1) if last else None,
-            "server_answered": stats is not None,
-        }
-        if stats is None:
-            return health
-        timeout = _seconds(stats.get("archive_timeout")) or 0
-        failed_at = stats.get("last_failed_time")
-        ready_ages = self._ready_segment_ages(now)
-        unarchived = 0
-        if stats.get("last_archived_wal") and len(stats["last_archived_wal"]) == 24 and stats.get("wal_segment_size"):
-            size = int(stats["wal_segment_size"])
-            name = stats["last_archived_wal"]
-            position = (int(name[8:16], 16) * (0x100000000 // size) + int(name[16:24], 16) + 1) * size
-            unarchived = max(0, int(stats["current_lsn_bytes"]) - position)
-        waiting = unarchived > UNARCHIVED_SLACK_BYTES or bool(ready_ages)
-        delay = max([health["last_archived_age_s"] or 0.0] + ready_ages) if waiting else 0.0
-        health.update(
-            failed_count=stats.get("failed_count"),
-            last_failed_wal=stats.get("last_failed_wal"),
-            last_failed_time=failed_at.isoformat() if failed_at else None,
-            archive_failing=bool(failed_at and (last is None or failed_at > last)),
-            archive_mode=stats.get("archive_mode"),
-            archive_timeout_s=timeout,
-            ready_segments=len(ready_ages),
-            unarchived_bytes=unarchived,
-            archive_delay_s=round(delay, 1),
-            archive_delay_ratio=round(delay / timeout, 2) if timeout else None,
-        )
-        return health
-
-    def _ready_segment_ages(self, now):
-        """Ages (s) of the segments PostgreSQL has handed to archive_command and not yet seen archived."""
-        folder = os.path.join(self.data_dir, "pg_wal", "archive_status")
-        ages = []
-        try:
-            for name in os.listdir(folder):
-                if name.endswith(".ready"):
-                    ages.append(round(now.timestamp() - os.stat(os.path.join(folder, name)).st_mtime, 1))
-        except OSError:
-            pass
-        return ages
 
     def physical_backup(self, kind):
         return self.tool.backup(kind, repos=len(self.descriptor.get("repositories") or [None]))
@@ -498,69 +387,10 @@ def _next_segment(name):
     return "%s%08X%08X" % (name[:8], number // 0x100, number % 0x100)
 
 
-def _seconds(value):
-    """A duration as PostgreSQL ('1min', '60s', '60') or Litestream ('1s', '500ms', '1m') write it, in seconds."""
-    if value is None:
-        return None
-    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$", str(value))
-    if not match:
-        return None
-    factor = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[match.group(2)]
-    return float(match.group(1)) * factor
-
-
-# --------------------------------------------------------------------------------------------
-class SqliteArchive(Archive):
-    engine_name = "sqlite"
-
+class SqliteArchive(Archive, SqliteArchiveStatus):
     def __init__(self, params, descriptor, archive_dir, state_dir=None):
         super().__init__(params, descriptor, archive_dir, state_dir)
-        # One Litestream process per replica (older descriptors name only the one); the first is read first.
-        processes = descriptor.get("replicas") or [{"config": descriptor["config"], "socket": descriptor.get("socket"),
-                                                    "replica": descriptor.get("replica") or {}}]
-        self.tools = [Litestream(p["config"], descriptor["db_path"], binary=descriptor.get("binary") or "litestream",
-                                 socket_path=p.get("socket"), replica=p.get("replica")) for p in processes]
-        self.tool = self.tools[0]
-        self.service = Service.from_descriptor(descriptor)
         self.target = SqliteTarget(params, state_dir=self.state_dir)
-
-    def live_location(self):
-        return os.path.abspath(self.params.sqlite_path)
-
-    def grain_s(self):
-        """Litestream ships what was committed by each sync: a restore to T holds what the sync at or
-        before T shipped, so up to one sync interval (plus the second its timestamps are cut to) may
-        be missing."""
-        return (_seconds(self.descriptor.get("sync_interval")) or 1.0) + 1.0
-
-    @staticmethod
-    def _replica_health(tool):
-        """A replica is read over its transport (SFTP): when that fails it is reported unreachable,
-        not the check broken (the database itself keeps going)."""
-        try:
-            files, error = tool.ltx_files(), None
-        except ArchiveError as exc:
-            files, error = None, str(exc)
-        health = dict(tool.health(files or []), replica_reachable=error is None, replica=replica_url(tool.replica))
-        if error:
-            health.update(replica_error=error[-1000:], replica_txid=None, replica_time=None, lag_s=None)
-        return health, files
-
-    def info(self):
-        """The first replica's health, every replica's under ``replicas`` (the worst of them is what
-        the archiving check reports), and the window of the first replica that can be read (the
-        one a restore reads)."""
-        replicas = [self._replica_health(tool) for tool in self.tools]
-        readable = [(h, files) for h, files in replicas if h["replica_reachable"]]
-        health = dict(replicas[0][0], tool="litestream", replicas=[h for h, _files in replicas],
-                      window_replica=readable[0][0]["replica"] if readable else None)
-        return {
-            "tool": "litestream",
-            "replica": health["replica"],
-            "physical_backups": [],
-            "recoverable_window": self.tool.recoverable_window(readable[0][1] if readable else []),
-            "archive_health": health,
-        }
 
     def restore_copy(self, target_time=None, kind="restore", info=None):
         location = self.target.scratch_name(kind)
@@ -637,6 +467,9 @@ class SqliteArchive(Archive):
         return self.target.prune(keep)
 
 
+ARCHIVE_CLASSES = {"pgbackrest": PostgresArchive, "litestream": SqliteArchive}
+
+
 def archive_if_set_up(params, archive_dir, state_dir=None):
     """The archive when ``archive_dir`` holds a descriptor for this engine, else None."""
     descriptor = load_descriptor(archive_dir, required=False)
@@ -647,10 +480,5 @@ def archive_if_set_up(params, archive_dir, state_dir=None):
 
 def open_archive(params, archive_dir, state_dir=None):
     """The archive of the database ``params`` names, as ``archive_dir``'s descriptor sets it up."""
-    descriptor = load_descriptor(archive_dir)
-    kinds = {"pgbackrest": ("postgresql", PostgresArchive), "litestream": ("sqlite", SqliteArchive)}
-    engine, cls = kinds[descriptor["tool"]]
-    if params.engine != engine:
-        raise ArchiveError("the archive in %s is kept by %s for %s, not for a %s database" % (
-            archive_dir, descriptor["tool"], engine, params.engine))
-    return cls(params, descriptor, archive_dir, state_dir)
+    descriptor = checked_descriptor(params, archive_dir)
+    return ARCHIVE_CLASSES[descriptor["tool"]](params, descriptor, archive_dir, state_dir)

@@ -30,7 +30,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common i
 from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import file_lock
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.host_keys import (
     HostKeyRefused, HostTrust, append_key, entry_name, fingerprint)
-from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.errors import RepositoryError
 
 # golang.org/x/crypto/ssh's host key algorithms, in its order of preference (without certificates)
 GO_KEY_TYPES = ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-256",

@@ -24,7 +24,7 @@ except ImportError as exc:  # pragma: no cover - depends on the host
     HAS_PSYCOPG = False
     PSYCOPG_IMPORT_ERROR = str(exc)
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import DatabaseEngine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.interface import ProbingEngine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import find_pg_tool, libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_copy_digest import copy_digest
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import (
@@ -85,7 +85,7 @@ def _connect_reason(text, password):
     return first[:200]
 
 
-class PostgresCoreMixin(DatabaseEngine):
+class PostgresCoreMixin(ProbingEngine):
     """Connection, probes and digests of the PostgreSQL engine."""
 
     # ---- connection -------------------------------------------------------------------

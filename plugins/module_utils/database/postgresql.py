@@ -2,7 +2,7 @@
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The PostgreSQL engine, assembled from one mixin per domain so each domain stays in its own file
-(the domains' interfaces: ``engine.py``):
+(the domains' interfaces: ``interface.py``):
 
   pg_core.py: connection, probes and table digests
   pg_maintenance.py: maintenance statements; pg_maintenance_ops.py: vacuum, analyze, reindex
@@ -21,10 +21,11 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archiv
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_restore import PostgresRestoreMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_logs import PostgresLogsMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archiving import PostgresArchivingMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.interface import DatabaseEngine
 
 
 class PostgresEngine(PostgresArchivingMixin, PostgresLogsMixin, PostgresRestoreMixin, PostgresArchiveMixin,
-                     PostgresMaintenanceOpsMixin, PostgresMaintenanceMixin, PostgresCoreMixin):
-    """PostgreSQL implementation of ``engine.DatabaseEngine``."""
+                     PostgresMaintenanceOpsMixin, PostgresMaintenanceMixin, PostgresCoreMixin, DatabaseEngine):
+    """PostgreSQL implementation of ``interface.DatabaseEngine``."""
 
     name = "postgresql"

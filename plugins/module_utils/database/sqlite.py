@@ -2,7 +2,7 @@
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The SQLite engine, assembled from one mixin per domain so each domain stays in its own file
-(the domains' interfaces: ``engine.py``):
+(the domains' interfaces: ``interface.py``):
 
   sqlite_core.py: connection, probes and table digests
   sqlite_maintenance.py: maintenance statements; sqlite_maintenance_ops.py: vacuum, analyze, reindex
@@ -21,10 +21,11 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_ar
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_restore import SqliteRestoreMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_logs import SqliteLogsMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archiving import SqliteArchivingMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.interface import DatabaseEngine
 
 
 class SqliteEngine(SqliteArchivingMixin, SqliteLogsMixin, SqliteRestoreMixin, SqliteArchiveMixin,
-                   SqliteMaintenanceOpsMixin, SqliteMaintenanceMixin, SqliteCoreMixin):
-    """SQLite implementation of ``engine.DatabaseEngine``."""
+                   SqliteMaintenanceOpsMixin, SqliteMaintenanceMixin, SqliteCoreMixin, DatabaseEngine):
+    """SQLite implementation of ``interface.DatabaseEngine``."""
 
     name = "sqlite"

@@ -16,7 +16,7 @@ import sqlite3
 import time
 import urllib.parse
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import DatabaseEngine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.interface import ProbingEngine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database import sqlite_schema
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import (
@@ -48,7 +48,7 @@ def file_uri(path, mode):
     return "file:%s?mode=%s" % (urllib.parse.quote(path), mode)
 
 
-class SqliteCoreMixin(DatabaseEngine):
+class SqliteCoreMixin(ProbingEngine):
     """Connection, probes and digests of the SQLite engine."""
 
     # ---- connection -------------------------------------------------------------------

@@ -35,10 +35,10 @@ def _epoch(text):
 @register_check("archiving", thresholds=THRESHOLDS, needs=("archive_dir",),
                 description="continuous archive keeping up (pgBackRest / Litestream), recoverable window")
 def archiving_check(ctx):
-    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import open_archive
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archive_status import open_archive_status
     result = CheckResult("archiving")
     try:
-        info = open_archive(ctx.conn, ctx.archive_dir).info()
+        info = open_archive_status(ctx.conn, ctx.archive_dir).info()
     except (ArchiveError, DatabaseError, OSError) as exc:
         result.status = ERROR
         result.message = "cannot read the continuous archive: %s" % ctx.mask(exc)

@@ -63,6 +63,9 @@ class CheckResult:
     alerts: list = dataclasses.field(default_factory=list)
     recommendations: list = dataclasses.field(default_factory=list)
     duration_ms: float = 0.0
+    # Set by missing_library(): the host lacks a library of the collection, which the
+    # prerequisites role installs (the health_check role runs it then, and checks again).
+    library_missing: bool = False
 
     def worsen(self, status):
         """Raise the status to ``status`` if that is worse than the current one."""
@@ -77,6 +80,7 @@ class CheckResult:
 
     def missing_library(self, exc):
         """The check cannot run on this host: a library of the collection is missing there."""
+        self.library_missing = True
         return self.fail("%s on the managed host (run the bim.wall_system.prerequisites role)" % exc)
 
     def as_dict(self):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.probe_engines import open_probe_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import (
     DatabaseError, MissingLibraryError)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES
@@ -117,7 +117,7 @@ def _missing_database(params):
     """(message, recommendation) when the engine knows the database is missing without
     connecting; an unknown engine is reported by the connection attempt below."""
     try:
-        return open_engine(params, read_only=True).missing_database()
+        return open_probe_engine(params).missing_database()
     except DatabaseError:
         return None
 
@@ -146,7 +146,7 @@ def check_database(ctx):
     # read by the maintenance gate (health/gates.py): no connection, nothing to maintain
     result.metrics["reachable"] = False
     try:
-        engine = open_engine(params, read_only=True)
+        engine = open_probe_engine(params)
         connect_s = engine.connect()
         result.metrics["reachable"] = True
         try:

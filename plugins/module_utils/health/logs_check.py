@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.probe_engines import open_probe_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import (
     DatabaseError, MissingLibraryError)
 from ansible_collections.bim.wall_system.plugins.module_utils.health.base import (
@@ -89,7 +89,7 @@ def check_logs(ctx):
     opts.update({k: v for k, v in (ctx.options or {}).items() if k in DEFAULTS and v is not None})
     now = (ctx.options or {}).get("now") or datetime.datetime.now(datetime.timezone.utc)
     try:
-        engine = open_engine(params, read_only=True)
+        engine = open_probe_engine(params)
         engine.connect()
         try:
             if "logs" not in set(engine.existing_tables()):

@@ -151,6 +151,7 @@ def build_report(results):
         "recommendations": recommendations,
         "problems": problems,
         "system": system,
+        "prerequisites_missing": any(r.library_missing for r in results),
     }
 
 

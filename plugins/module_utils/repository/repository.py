@@ -37,6 +37,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic impo
 from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import file_lock
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import keys
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.chunker import MAX_CHUNK_SIZE
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.errors import CorruptChunkError, RepositoryError
 
 FORMAT_NAME = "bim-backup-repository"
 # Of the repository itself (config.json): 1 unkeyed, 2 keyed. An unkeyed repository is still
@@ -58,19 +59,6 @@ DIR_MODE = 0o700
 # Decoded chunks a parallel ChunkReader keeps in flight: enough to keep two cores busy, small
 # beside the 200 MiB a backup or restore process may use.
 READ_AHEAD_BYTES = 32 * 1024 * 1024
-
-
-class RepositoryError(Exception):
-    """A repository operation failed; the message is safe to show."""
-
-
-class CorruptChunkError(RepositoryError):
-    """A chunk is missing, does not decompress, or its content does not match its name."""
-
-    def __init__(self, chunk_id, reason):
-        super().__init__("chunk %s is corrupt: %s" % (chunk_id, reason))
-        self.chunk_id = chunk_id
-        self.reason = reason
 
 
 class LockedError(RepositoryError):

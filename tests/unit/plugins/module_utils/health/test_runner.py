@@ -188,3 +188,12 @@ def test_a_stuck_check_is_not_started_again_while_its_thread_hangs(temp_checks):
     abandoned["t_stuck"].join(5)
     fourth = run_checks(ctx, ["t_stuck"], abandoned=abandoned)[0]  # the thread ended: the check runs again
     assert fourth.status == "healthy" and len(started) == 2
+
+
+def test_a_missing_library_marks_the_report_for_the_prerequisites_role():
+    fine = CheckResult("memory")
+    lacking = CheckResult("database").missing_library(ImportError("psycopg is required"))
+    assert build_report([fine])["prerequisites_missing"] is False
+    report = build_report([fine, lacking])
+    assert report["prerequisites_missing"] is True
+    assert "run the bim.wall_system.prerequisites role" in report["problems"][0]
