@@ -38,9 +38,10 @@ class AppCommands:
         item = {"action": action, "cmd": self.commands[action], "rc": rc, "stdout": (out or "")[-OUTPUT_KEPT:],
                 "stderr": (err or "")[-OUTPUT_KEPT:], "duration_s": round(time.monotonic() - started, 3)}
         self.ran.append(item)
-        self.log.write("app_" + action, "ok" if rc == 0 else "failed",
-                       {"cmd": item["cmd"], "rc": rc} if rc == 0 else {"cmd": item["cmd"], "rc": rc,
-                                                                      "msg": (err or out or "").strip()[-500:]})
+        detail = {"cmd": item["cmd"], "rc": rc, "duration_s": item["duration_s"]}
+        if rc != 0:
+            detail["msg"] = (err or out or "").strip()[-500:]
+        self.log.write("app_" + action, "ok" if rc == 0 else "failed", detail, took_s=item["duration_s"])
         return item
 
     def stop(self):

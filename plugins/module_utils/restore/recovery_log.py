@@ -7,7 +7,8 @@
 runs as tasks (``roles/restore/tasks/log.yml``); the ``restore`` module writes the steps it runs
 itself (``start`` and ``preflight`` in its preflight run; ``app_stop``, ``restore``, ``app_start``
 in its restore run), so those cost no task of their own. Each record written is also returned
-with its epoch seconds (``at``), which the role's closing summary turns into seconds per step.
+with its epoch seconds (``at``) and, for a step the module timed itself (the application's commands,
+the restore), its seconds (``took_s``); the role's closing summary turns them into seconds per step.
 """
 
 from __future__ import annotations
@@ -41,14 +42,18 @@ class RecoveryLog:
     def active(self):
         return bool(self.path)
 
-    def write(self, step, status="ok", detail=None):
-        """Append one record; returns it (None when the log is not active)."""
+    def write(self, step, status="ok", detail=None, took_s=None):
+        """Append one record; returns it (None when the log is not active). ``took_s``: the step's own
+        seconds when the module timed it (else the summary counts from the previous record)."""
         if not self.active:
             return None
         now = datetime.datetime.now(datetime.timezone.utc)
         entry = {"time": now.strftime(TIME_FORMAT), "host": self.host, "step": step, "status": status,
                  "detail": detail or {}}
-        self.records.append({"step": step, "status": status, "at": round(now.timestamp(), 3)})
+        record = {"step": step, "status": status, "at": round(now.timestamp(), 3)}
+        if took_s is not None:
+            record["took_s"] = took_s
+        self.records.append(record)
         if self.check_mode:
             return entry
         folder = os.path.dirname(self.path)

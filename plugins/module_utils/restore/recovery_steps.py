@@ -31,7 +31,7 @@ def restore_with_steps(params, repository, opts, app=None, log=None):
     except Exception as exc:
         raise _failed(exc, app, log)
     if log is not None:
-        log.write("restore", "ok", restore_detail(result))
+        log.write("restore", "ok", restore_detail(result), took_s=result.get("duration_s"))
     if app is not None:
         problem = app.start()
         if problem:
