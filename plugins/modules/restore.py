@@ -198,7 +198,7 @@ options:
         Chooses the repository as O(fetch_only) does (the backup fetched from O(secondary_repository) when
         O(repository) is not usable), verifies the chosen backup's checksums (every chunk read and its length and
         SHA-256 checked, as M(bim.wall_system.backup_verify) with C(level=checksum); the result is recorded in the
-        repository), and plans the restore (RV(plan): backup, bytes to read, free space needed vs available; fails
+        repository), and plans the restore (RV(plan) - backup, bytes to read, free space needed vs available; fails
         with the numbers when it would not fit). A damaged backup fails here, before anything else runs.
       - In check mode nothing is recorded; with the primary unusable nothing is fetched either and RV(plan) is read
         from the secondary (its chunks are hash-checked when a real run fetches them, RV(checksums) is null).

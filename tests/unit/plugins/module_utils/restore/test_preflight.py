@@ -123,7 +123,7 @@ def test_the_application_stops_right_before_the_swap_and_starts_after(rs_params,
     result = restore_with_steps(rs_params, rs_repo, runner.RestoreOptions(
         backup["backup_id"], jobs=1, state_dir=rs_state), app=app, log=log)
 
-    assert [cmd for cmd, _ in seen] == ["true stop", "true start"]
+    assert [item[0] for item in seen] == ["true stop", "true start"]
     assert seen[0][1] == live  # stopped before the swap: live data still the old
     assert seen[1][1] != live and result["verified"] is True  # started after it
     assert [(r["step"], r["status"]) for r in result["recovery_log_records"]] == [
@@ -150,7 +150,7 @@ def test_a_failing_stop_command_swaps_nothing_and_starts_the_application_again(r
                            app=app, log=log)
 
     assert digests(rs_params) == live
-    assert [cmd for cmd, _ in seen] == ["false", "true start"]
+    assert [item[0] for item in seen] == ["false", "true start"]
     assert [(r["step"], r["status"]) for r in caught.value.details["recovery_log_records"]] == [
         ("app_stop", "failed"), ("restore", "failed"), ("app_start", "ok")]
     assert runner.list_restore_points(rs_params, state_dir=rs_state) == []
