@@ -59,7 +59,7 @@ class RecoveryLog:
         folder = os.path.dirname(self.path)
         if folder and not os.path.isdir(folder):
             os.makedirs(folder, mode=0o700, exist_ok=True)  # an existing folder keeps its mode
-        line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode("utf-8")
+        line = (json.dumps(entry, default=str) + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
             os.write(fd, line)
