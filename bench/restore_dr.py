@@ -14,7 +14,10 @@ up once by the backup playbook. Then, alternated, ``--reps`` times:
   application stop, verified swap restore with a restore point, start, health gate).
 
 Prints the medians, the ratio (issue 14 target: <= 1.5x) and the median time of each step of the
-recovery, taken from the recovery log the play writes on the host.
+recovery, taken from the recovery log the play writes on the host: the seconds from the previous
+record to the step's own (with the application's commands in the restore run, the gap before
+``app_stop`` holds the restore into the copy and its verification, the one before ``restore`` the
+swap and the configuration files).
 """
 
 from __future__ import annotations

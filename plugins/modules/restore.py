@@ -192,6 +192,52 @@ options:
         restores from RV(repository_used), so the choice is made here only.
     type: bool
     default: false
+  preflight:
+    description:
+      - Only the disaster recovery's preflight, in one run; restores nothing and changes no database.
+        Chooses the repository as O(fetch_only) does (the backup fetched from O(secondary_repository) when
+        O(repository) is not usable), verifies the chosen backup's checksums (every chunk read and its length and
+        SHA-256 checked, as M(bim.wall_system.backup_verify) with C(level=checksum); the result is recorded in the
+        repository), and plans the restore (RV(plan) - backup, bytes to read, free space needed vs available; fails
+        with the numbers when it would not fit). A damaged backup fails here, before anything else runs.
+      - In check mode nothing is recorded; with the primary unusable nothing is fetched either and RV(plan) is read
+        from the secondary (its chunks are hash-checked when a real run fetches them, RV(checksums) is null).
+      - The restore role runs this before it stops the application, then restores RV(backup_id) from
+        RV(repository_used).
+    type: bool
+    default: false
+  recovery_log:
+    description:
+      - The disaster recovery's log on the host (one JSON line per step, C(bim_restore_log)); the module appends
+        the records of the steps it runs itself - with O(preflight) C(start) (when O(recovery_log.start) is given)
+        and C(preflight); with a swap C(app_stop) and C(app_start) (with O(app_stop_command)) and C(restore) (V(ok)
+        or V(failed)). The folder is created (0700) when missing, the file is 0600. Nothing is written in check mode.
+    type: dict
+    suboptions:
+      path:
+        description: The log file.
+        type: path
+        required: true
+      host:
+        description: The C(host) field of the records (the inventory name).
+        type: str
+      start:
+        description: Detail of a C(start) record written first (O(preflight) only).
+        type: dict
+  app_stop_command:
+    description:
+      - O(mode=swap) only. Command (no shell) that stops the application; it runs right before the swap, once the
+        restored copy and the configuration files are verified and staged. If it fails nothing is swapped and the
+        restore fails (after O(app_start_command) ran).
+      - Requires O(app_start_command), which runs after the swap and the configuration files, and again after any
+        failure once the stop command ran (the live data is then untouched). A failing start command is reported
+        (RV(app_commands), a warning) without undoing the restore; the restore role's health gate then fails and
+        rolls back.
+      - Not run in check mode.
+    type: str
+  app_start_command:
+    description: Command (no shell) that starts the application again (see O(app_stop_command)).
+    type: str
   data_dir:
     description:
       - Folder whose file system receives the restored database, for the free-space check.
@@ -272,6 +318,32 @@ EXAMPLES = r'''
     sqlite_path: /var/lib/bim/walls.db
     target_time: latest
     mode: new
+
+- name: Disaster recovery's preflight - repository, checksums of the backup, plan - in one run
+  bim.wall_system.restore:
+    engine: postgresql
+    db_name: bim_walls
+    repository: /var/backups/bim
+    secondary_repository:
+      url: sftp://root@storage1/srv/bim/pg1
+      key_file: /root/.ssh/bim_backup
+    preflight: true
+    recovery_log:
+      path: /var/log/bim-wall-system/recovery.log
+      host: pg1
+  register: preflight
+
+- name: Restore it, the application stopped right before the swap and started after
+  bim.wall_system.restore:
+    engine: postgresql
+    db_name: bim_walls
+    repository: "{{ preflight.repository_used }}"
+    backup_id: "{{ preflight.backup_id }}"
+    app_stop_command: systemctl stop bim-wall-system
+    app_start_command: systemctl start bim-wall-system
+    recovery_log:
+      path: /var/log/bim-wall-system/recovery.log
+      host: pg1
 
 - name: Roll back to the restore point the last swap kept
   bim.wall_system.restore:
@@ -450,6 +522,25 @@ kept_copy:
   returned: with O(target_time) and O(mode=new)
   type: dict
   sample: {data_dir: /var/lib/postgresql/15/main.copy-20261205101500, socket_dir: /var/lib/bim-wall-system/archiving/copy-socket, port: 5433}
+checksums:
+  description:
+    - O(preflight) only. The checksum verification of the chosen backup (C(chunks) read and checked, C(problems),
+      C(recorded) in the repository); null in check mode when the plan was read from the secondary.
+  returned: with O(preflight)
+  type: dict
+  sample: {backup_id: 20261127T124501Z-3fa9c2d1, passed: true, chunks: 412, problems: [], recorded: true, duration_s: 0.8}
+app_commands:
+  description: The application's commands that ran (O(app_stop_command), O(app_start_command)), in order.
+  returned: with O(app_stop_command) or O(recovery_log)
+  type: list
+  elements: dict
+  sample: [{action: stop, cmd: systemctl stop bim-wall-system, rc: 0, stdout: "", stderr: "", duration_s: 0.1}]
+recovery_log_records:
+  description: The records this run appended to O(recovery_log.path) (C(step), C(status), C(at) epoch seconds).
+  returned: with O(recovery_log)
+  type: list
+  elements: dict
+  sample: [{step: preflight, status: ok, at: 1764962101.412}]
 secondary:
   description:
     - What was fetched from the secondary repository.
@@ -479,6 +570,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.repository.keys im
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import DEFAULT_STATE_DIR
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.app_commands import AppCommands
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.recovery_log import RecoveryLog, preflight_detail
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.source import resolve_source
 
 
@@ -495,7 +588,7 @@ def paused_archiver(p, params):
     """A swap or rollback of a live database whose archiver holds it open (Litestream) pauses it."""
     from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import archive_if_set_up
     archive = None
-    if not p["fetch_only"] and (p["rollback_to"] or p["mode"] == "swap"):
+    if not (p["fetch_only"] or p["preflight"]) and (p["rollback_to"] or p["mode"] == "swap"):
         archive = archive_if_set_up(params, p["archive_dir"], p["state_dir"])
     return archive.paused() if archive else contextlib.nullcontext()
 
@@ -549,6 +642,11 @@ def argument_spec():
         secondary_repository=dict(type="dict", options=location_options()),
         secondary_staging=dict(type="path"),
         fetch_only=dict(type="bool", default=False),
+        preflight=dict(type="bool", default=False),
+        recovery_log=dict(type="dict", options=dict(path=dict(type="path", required=True), host=dict(type="str"),
+                                                    start=dict(type="dict"))),
+        app_stop_command=dict(type="str"),
+        app_start_command=dict(type="str"),
         state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
         data_dir=dict(type="path"),
         staging_dir=dict(type="path"),
@@ -565,7 +663,11 @@ MUTUALLY_EXCLUSIVE = [
     ("rollback_to", "tables"), ("rollback_to", "target"), ("rollback_to", "fetch_only"),
     ("target_time", "tables"), ("target_time", "rollback_to"), ("target_time", "fetch_only"),
     ("target_time", "secondary_repository"), ("target_time", "target"),
+    ("preflight", "fetch_only"), ("preflight", "rollback_to"), ("preflight", "target_time"),
+    ("preflight", "app_stop_command"), ("recovery_log", "rollback_to"), ("recovery_log", "target_time"),
+    ("app_stop_command", "rollback_to"), ("app_stop_command", "target_time"), ("app_stop_command", "fetch_only"),
 ]
+REQUIRED_TOGETHER = [("app_stop_command", "app_start_command")]
 
 
 def _failing(module, params, base):
@@ -580,7 +682,8 @@ def _failing(module, params, base):
         except RestoreError as exc:
             details = dict(exc.details)
             base["warnings"] = list(details.pop("warnings", None) or base["warnings"])
-            kept = ("plan", "problems", "tables", "chunk", "restore_point", "rolled_back_to")
+            kept = ("plan", "problems", "tables", "chunk", "restore_point", "rolled_back_to", "checksums",
+                    "app_commands", "recovery_log_records")
             base.update({key: details[key] for key in kept if key in details})
             _finish(module, base, "restore of %s: %s" % (params.describe(), exc))
         except (DatabaseError, RepositoryError, OSError) as exc:
@@ -600,10 +703,31 @@ def rollback(module, params, base):
     _finish(module, base)
 
 
-def restore_backup(module, params, base):
-    """A logical backup: choose its repository (fetching from the secondary when needed), restore it."""
-    from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
+def preflight(module, params, base):
+    """preflight: the repository chosen, the backup's checksums verified, the restore planned, one run."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore.preflight import run_preflight
     p = module.params
+    log = RecoveryLog.from_option(p["recovery_log"], module.check_mode)
+    with _failing(module, params, base):
+        if (p["recovery_log"] or {}).get("start") is not None:
+            log.write("start", "ok", p["recovery_log"]["start"])
+        result = run_preflight(params, p, module.check_mode)
+        base["warnings"].extend(result.pop("warnings", None) or [])
+        base.update(result)
+        log.write("preflight", "ok", preflight_detail(base))
+        base.update(recovery_log_records=list(log.records), changed=base["changed"] or log.written)
+    _finish(module, base)
+
+
+def restore_backup(module, params, base):
+    """A logical backup: choose its repository (fetching from the secondary when needed), restore it
+    (with the application's commands around the swap and the steps logged, when asked)."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore.recovery_steps import restore_with_steps
+    p = module.params
+    log = RecoveryLog.from_option(p["recovery_log"], module.check_mode) if p["recovery_log"] else None
+    app = (AppCommands(module.run_command, p["app_stop_command"], p["app_start_command"], log or RecoveryLog(None, ""))
+           if p["app_stop_command"] else None)
     with _failing(module, params, base):
         source = resolve_source(params, p, module.check_mode)
         base["warnings"].extend(source.warnings)
@@ -611,13 +735,13 @@ def restore_backup(module, params, base):
         if source.done:
             _finish(module, base)
         with contextlib.nullcontext() if module.check_mode else paused_archiver(p, params):
-            base.update(runner.run_restore(params, source.repository, runner.RestoreOptions(
+            base.update(restore_with_steps(params, source.repository, runner.RestoreOptions(
                 source.backup_id, mode=p["mode"], target_name=p["target"], tables=p["tables"], jobs=p["jobs"],
                 keep_restore_points=p["keep_restore_points"], keep_target=p["keep_target"],
                 check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
                 restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
                 data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"],
-                verification=p["verification"], repository_key=p["repository_key"])))
+                verification=p["verification"], repository_key=p["repository_key"]), app=app, log=log))
         if source.secondary:
             base["changed"] = True
     _finish(module, base)
@@ -625,7 +749,8 @@ def restore_backup(module, params, base):
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), required_if=database_required_if(),
-                           mutually_exclusive=MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+                           mutually_exclusive=MUTUALLY_EXCLUSIVE, required_together=REQUIRED_TOGETHER,
+                           supports_check_mode=True)
     p = module.params
     if p["repository_key"] and not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
@@ -640,6 +765,8 @@ def main():
         point_in_time(module, params, base)
     if p["rollback_to"]:
         rollback(module, params, base)
+    if p["preflight"]:
+        preflight(module, params, base)
     restore_backup(module, params, base)
 
 

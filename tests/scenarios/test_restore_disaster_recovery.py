@@ -13,6 +13,7 @@ import shutil
 import pytest
 
 import restore_helpers as rh
+from damage import flip_chunk_byte
 
 
 PLAYBOOK = "bim.wall_system.disaster_recovery"
@@ -75,16 +76,24 @@ def test_missing_sqlite_file_and_config_are_brought_back(fleet, run_playbook, tm
     os.unlink(conf)
     assert rh.live_digests(fleet, host) is None
 
-    result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"]))
+    log_dir = tmp_path / "task-log"
+    env = {"ANSIBLE_CALLBACKS_ENABLED": "bim.wall_system.jsonl_log", "BIM_JSONL_LOG_FOLDER": str(log_dir)}
+    result = run_playbook(PLAYBOOK, env=env,
+                          extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"]))
     assert result.rc == 0, str(result)
     assert rh.live_digests(fleet, host) == rh.manifest_digests(backup)
+    # Two runs of the restore module (the preflight, the restore with the application's commands
+    # around its swap), then the health gate; backup_verify no longer runs on its own.
+    modules = [r["action"] for r in _task_results(log_dir)
+               if r["host"] == host and r["action"].startswith("bim.wall_system.") and r["status"] != "skipped"]
+    assert modules == ["bim.wall_system.restore", "bim.wall_system.restore", "bim.wall_system.health_check"], modules
     with open(conf) as handle:
         assert "listen = 8080" in handle.read()
     assert rh.app_pid_running(fleet, host)
     steps = [(e["step"], e["status"]) for e in rh.recovery_log(log_path(fleet, host))]
     assert steps[0] == ("start", "ok")
-    for step in ("preflight", "app_stop", "restore", "app_start", "health_gate", "done"):
-        assert (step, "ok") in steps, steps
+    assert steps == [(step, "ok") for step in ("start", "preflight", "app_stop", "restore", "app_start",
+                                               "health_gate", "done")], steps
     restore = [e for e in rh.recovery_log(log_path(fleet, host)) if e["step"] == "restore"][-1]
     assert restore["detail"]["verification"] == "full"  # checksum-verified only: every check ran
     shutil.rmtree(conf_dir, ignore_errors=True)
@@ -198,9 +207,9 @@ def test_check_mode_plans_from_the_secondary_and_changes_nothing(fleet, run_play
     # Task names carry the role's name in front ("<role> : <task>").
     results = {line["task"].split(" : ")[-1]: line["result"] for line in lines if line["event"] == "task_result"}
     # The module chose the secondary and planned from it; that plan stands for the restore.
-    planned = results["Choose the repository (fetch the backup from the secondary repository when the primary "
-                      "is not usable)"]
+    planned = results["Preflight (repository, fetch from the secondary when the primary is not usable, checksums, plan)"]
     assert planned["backup_id"] == backup["id"] and planned["plan"]["fits"] is True
+    assert planned["checksums"] is None  # nothing fetched: the chunks are hash-checked when a real run fetches them
     assert planned["secondary"]["would_fetch"] is True and planned["secondary"]["fetch_chunks"] > 0
     assert planned["plan"]["bytes_to_read"] == planned["secondary"]["fetch_bytes"] > 0
     statuses = {line["task"].split(" : ")[-1]: line["status"] for line in lines if line["event"] == "task_result"}
@@ -211,6 +220,41 @@ def test_check_mode_plans_from_the_secondary_and_changes_nothing(fleet, run_play
     assert not os.path.exists(os.path.join(fleet.state_dir, host, "secondary-staging"))
     assert not os.path.exists(fleet.hosts[host]["sqlite_path"])
     assert not os.path.exists(log_path(fleet, host))
+
+
+def _task_results(log_dir):
+    return [json.loads(line) for f in sorted(log_dir.iterdir()) for line in f.read_text().splitlines()
+            if json.loads(line)["event"] == "task_result"]
+
+
+def test_a_damaged_backup_stops_in_the_one_preflight_run_before_the_application_stops(fleet, run_playbook, tmp_path,
+                                                                                      clean_host):
+    """The backup is checked before the application stops: a flipped byte in one of its chunks fails
+    the preflight, which is one module run, and the application keeps running on its live data."""
+    host = clean_host("lite1")
+    backup = rh.take_backup(fleet, run_playbook, tmp_path, host)
+    repo = fleet.hosts[host]["backup_repository"]
+    chunk_id = backup["streams"]["database"]["chunks"][0][0]
+    before = rh.live_digests(fleet, host)
+    log_dir = tmp_path / "task-log"
+    env = {"ANSIBLE_CALLBACKS_ENABLED": "bim.wall_system.jsonl_log", "BIM_JSONL_LOG_FOLDER": str(log_dir)}
+    flip_chunk_byte(repo, chunk_id)
+    try:
+        result = run_playbook(PLAYBOOK, env=env,
+                              extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"]))
+    finally:
+        flip_chunk_byte(repo, chunk_id)  # the byte back: chunks are shared with other backups
+    assert result.rc != 0
+    assert "failed checksum verification" in result.stdout and "nothing was changed" in result.stdout, str(result)
+    assert chunk_id in result.stdout
+    assert rh.live_digests(fleet, host) == before and rh.app_pid_running(fleet, host)
+    steps = [(e["step"], e["status"]) for e in rh.recovery_log(log_path(fleet, host))]
+    assert steps == [("start", "ok"), ("preflight", "failed")], steps
+    ran = [(r["action"], r["status"]) for r in _task_results(log_dir) if r["host"] == host]
+    modules = [action for action, status in ran if action.startswith("bim.wall_system.")]
+    assert modules == ["bim.wall_system.restore"], ran  # one preflight run; no restore, no app command
+    assert not [action for action, status in ran if action in ("ansible.builtin.command", "ansible.builtin.service")
+                and status != "skipped"], ran
 
 
 def test_primary_cut_off_without_secondary_fails_clearly(fleet, run_playbook, tmp_path, clean_host):

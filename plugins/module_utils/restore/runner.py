@@ -223,6 +223,9 @@ class RestoreOptions:
     progress: object = None
     verification: str = "auto"
     repository_key: str | None = dataclasses.field(default=None, repr=False)
+    # mode swap: called right before the swap, once the copy (and the files) are verified and staged
+    # (the application's stop command); raising stops the restore, the copy is dropped, live untouched
+    before_swap: object = None
 
     def validate(self):
         if self.mode not in ("swap", "new"):
@@ -266,6 +269,7 @@ def run_restore(params, repository, opts):
             staged = _stage_files(target, repo, manifest, opts.files_root, scratch, result["warnings"], opts.progress)
         result["changed"] = True
         if opts.mode == "swap":
+            _before_swap(target, opts, result, scratch, staged)
             _swap_copy_in(target, manifest, opts, result, scratch, staged)
         else:
             _keep_or_drop_copy(target, opts, result, scratch, staged)
@@ -329,8 +333,6 @@ def _recover_and_plan(target, repo, manifest, opts, result):
         warnings.append("free space could not be checked for: %s" % ", ".join(plan["space_unknown_for"]))
     if opts.mode == "new" and opts.target_name and target.exists(opts.target_name):
         raise RestoreError("the target %s already exists; a restore in new mode never overwrites" % opts.target_name)
-    if opts.mode == "swap":
-        warnings.extend(target.swap_warnings())
 
 
 def _copy_name(target, opts):
@@ -386,6 +388,20 @@ def _restore_reporting(target, repo, manifest, scratch, opts, verifier, warnings
     except (DatabaseError, OSError) as exc:  # OSError: e.g. the staging folder filled up meanwhile
         raise RestoreError("restoring backup %s into %s failed, live data untouched: %s" % (
             manifest["id"], scratch, exc), warnings=warnings)
+
+
+def _before_swap(target, opts, result, scratch, staged):
+    """``opts.before_swap`` (a failure drops the copy and the staged files: nothing was swapped), then
+    the warnings about the live database the swap replaces (processes holding it open)."""
+    if opts.before_swap:
+        try:
+            opts.before_swap()
+        except (RestoreError, OSError) as exc:
+            target.drop(scratch)
+            if staged:
+                files_step.discard(target)
+            raise RestoreError("%s; nothing was swapped and live data is untouched" % exc, warnings=result["warnings"])
+    result["warnings"].extend(target.swap_warnings())
 
 
 def _swap_copy_in(target, manifest, opts, result, scratch, staged):
