@@ -187,12 +187,14 @@ def lite1_status(tmp_path):
 
 def test_health_check_installs_only_where_the_libraries_are_missing(fleet, run_playbook, tmp_path):
     """The health check does not probe first: it runs with the virtualenv's Python and runs the
-    prerequisites role only on a host where that Python is missing or its stamp is not this release's."""
-    extra = small_venv(tmp_path)
+    prerequisites role only on a host where that Python is missing or its stamp is not this release's.
+    From a wheelhouse, so the install runs modules (copy) with the host's own Python again."""
+    extra = dict(small_venv(tmp_path), bim_prerequisites_wheelhouse=str(tmp_path / "wheelhouse"))
     venv = extra["bim_prerequisites_venv"]
     first = run_playbook("bim.wall_system.health_check", extra_vars=extra, limit="lite1")
     assert first.rc == 0, str(first)
     assert PROBE_TASK in first.stdout and len(stamps(venv)) == 1  # no virtualenv: installed, then checked
+    assert os.listdir(venv + ".wheelhouse"), "the install did not copy the wheels"
     assert lite1_status(tmp_path) == "healthy"
     second = run_playbook("bim.wall_system.health_check", extra_vars=extra, limit="lite1")
     assert second.rc == 0, str(second)
