@@ -119,6 +119,21 @@ def wait_archived_past(fleet, host, moment, timeout=120):
     raise AssertionError("the archive of %s did not reach %s within %ss (latest %s)" % (host, moment, timeout, latest))
 
 
+def wait_archive_failing(fleet, host, timeout=120):
+    """Wait until PostgreSQL reports a failed archive_command after its last archived segment
+    (pgBackRest's archive-push may take a while to give up; under load longer than a WAL switch)."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
+
+    def failing():
+        with open_engine(rh.params_of(fleet, host)) as eng:
+            stats = eng.archiver_stats()
+        failed, archived = stats.get("last_failed_time"), stats.get("last_archived_time")
+        return bool(failed and (archived is None or failed > archived))
+
+    if not wait_for(failing, timeout=timeout, step=1):
+        raise AssertionError("%s reported no failed archive_command within %ss" % (host, timeout))
+
+
 def destroy_host_database(fleet, host):
     """What a dying host does to its database: PostgreSQL killed (-9) and its data directory removed; the
     SQLite file and its -wal/-shm removed."""

@@ -166,6 +166,7 @@ def test_archive_destination_unreachable_alerts_and_catches_up_without_a_gap(arc
         during = {h: ph.write_markers(fleet, h, 12, run=RUN + "outage") for h in (ph.PG_HOST, ph.LITE_HOST)}
         time.sleep(2 * ph.ARCHIVE_TIMEOUT + 2)
         during = {h: during[h] + ph.write_markers(fleet, h, 3, run=RUN + "outage") for h in during}
+        ph.wait_archive_failing(fleet, ph.PG_HOST)
         report, firing = _health(run_playbook, fleet, ph.HOSTS)
     finally:
         os.chmod(repo, 0o700)
