@@ -8,7 +8,7 @@ its AnsiballZ payload does not carry the backup, restore and maintenance code th
 
 from __future__ import annotations
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import UnknownEngineError
 
 
 def open_engine(params, read_only=False):
@@ -23,4 +23,4 @@ def open_engine(params, read_only=False):
     if params.engine == "sqlite":
         from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite import SqliteEngine
         return SqliteEngine(params, read_only=read_only)
-    raise DatabaseError("unknown database engine %r (expected postgresql or sqlite)" % (params.engine,))
+    raise UnknownEngineError(params.engine)

@@ -19,5 +19,12 @@ class MissingLibraryError(DatabaseError):
         self.exception_text = exception_text
 
 
+class UnknownEngineError(DatabaseError):
+    """``ConnectionParams.engine`` names no engine of the collection (both engine factories say so)."""
+
+    def __init__(self, name):
+        super().__init__("unknown database engine %r (expected postgresql or sqlite)" % (name,))
+
+
 class LockTimeout(DatabaseError):
     """A maintenance batch waited longer than its lock (or busy) timeout for a lock."""

@@ -13,7 +13,7 @@ engine's module is imported only for the engine asked for, so a SQLite host neve
 
 from __future__ import annotations
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import UnknownEngineError
 
 
 def open_probe_engine(params, read_only=True):
@@ -24,4 +24,4 @@ def open_probe_engine(params, read_only=True):
     if params.engine == "sqlite":
         from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_probe_engine import SqliteProbeEngine
         return SqliteProbeEngine(params, read_only=read_only)
-    raise DatabaseError("unknown database engine %r (expected postgresql or sqlite)" % (params.engine,))
+    raise UnknownEngineError(params.engine)

@@ -111,14 +111,19 @@ def _runner_seeing(params, seen, digests):
     return run
 
 
+def _watched_app(params, digests, tmp_path, stop_command):
+    """An AppCommands that notes the live digests when each command runs, and its recovery log."""
+    seen = []
+    log = RecoveryLog(str(tmp_path / "recovery.log"), "h1")
+    return seen, log, AppCommands(_runner_seeing(params, seen, digests), stop_command, "true start", log)
+
+
 def test_the_application_stops_right_before_the_swap_and_starts_after(rs_params, rs_repo, rs_state, tmp_path,
                                                                       take_backup, digests, change_data):
     backup = take_backup(rs_params, rs_repo)
     change_data(rs_params)
     live = digests(rs_params)
-    seen = []
-    log = RecoveryLog(str(tmp_path / "recovery.log"), "h1")
-    app = AppCommands(_runner_seeing(rs_params, seen, digests), "true stop", "true start", log)
+    seen, log, app = _watched_app(rs_params, digests, tmp_path, "true stop")
 
     result = restore_with_steps(rs_params, rs_repo, runner.RestoreOptions(
         backup["backup_id"], jobs=1, state_dir=rs_state), app=app, log=log)
@@ -141,9 +146,7 @@ def test_a_failing_stop_command_swaps_nothing_and_starts_the_application_again(r
     backup = take_backup(rs_params, rs_repo)
     change_data(rs_params)
     live = digests(rs_params)
-    seen = []
-    log = RecoveryLog(str(tmp_path / "recovery.log"), "h1")
-    app = AppCommands(_runner_seeing(rs_params, seen, digests), "false", "true start", log)
+    seen, log, app = _watched_app(rs_params, digests, tmp_path, "false")
 
     with pytest.raises(RestoreError, match="stop command 'false' failed .*nothing was swapped.*started again") as caught:
         restore_with_steps(rs_params, rs_repo, runner.RestoreOptions(backup["backup_id"], jobs=1, state_dir=rs_state),
@@ -161,9 +164,7 @@ def test_a_restore_that_fails_before_the_swap_never_stops_the_application(rs_sql
     backup = take_backup(rs_sqlite_params, rs_repo)
     chunks = Repository(rs_repo).load_manifest(backup["backup_id"])["streams"]["database"]["chunks"]
     flip_chunk(rs_repo, chunks[0][0])
-    seen = []
-    log = RecoveryLog(str(tmp_path / "recovery.log"), "h1")
-    app = AppCommands(_runner_seeing(rs_sqlite_params, seen, digests), "true stop", "true start", log)
+    seen, log, app = _watched_app(rs_sqlite_params, digests, tmp_path, "true stop")
     with pytest.raises(RestoreError, match="damaged, nothing was changed") as caught:
         restore_with_steps(rs_sqlite_params, rs_repo, runner.RestoreOptions(
             backup["backup_id"], jobs=1, state_dir=rs_state), app=app, log=log)
