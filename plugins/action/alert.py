@@ -18,6 +18,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.alerting.scrub imp
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.spec import alert_argument_spec, channel_config
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.state import StateError
 from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
+from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
 
 
 class ActionModule(ActionBase):
@@ -38,17 +39,7 @@ class ActionModule(ActionBase):
         missing = []
         if results is None:
             hosts = args.get("hosts") or task_vars.get("ansible_play_hosts_all") or []
-            hostvars = task_vars.get("hostvars") or {}
-            results = {}
-            for host in hosts:
-                try:
-                    value = hostvars[host].get(args["result_var"]) if host in hostvars else None
-                except Exception:  # an undefined or broken variable is a missing result
-                    value = None
-                if isinstance(value, dict) and value:
-                    results[host] = value
-                else:
-                    missing.append(host)
+            results, missing = host_results(task_vars, hosts, args["result_var"])
         else:
             missing = sorted(h for h, v in results.items() if not isinstance(v, dict) or not v)
         results = {str(h): to_plain(v) for h, v in results.items() if isinstance(v, dict) and v}

@@ -13,6 +13,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.custom_stats import custom_stat
 from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
+from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.report_files import (
     ReportError, fleet_report_argument_spec, read_summary, write_report)
 
@@ -31,15 +32,7 @@ class ActionModule(ActionBase):
         hosts = args.get("hosts") or task_vars.get("ansible_play_hosts_all") or []
         results = args.get("results")
         if results is None:
-            hostvars = task_vars.get("hostvars") or {}
-            results = {}
-            for host in hosts:
-                try:
-                    value = hostvars[host].get(args["result_var"]) if host in hostvars else None
-                except Exception:  # an undefined or broken variable is a missing result
-                    value = None
-                if isinstance(value, dict) and value:
-                    results[host] = value
+            results, _missing = host_results(task_vars, hosts, args["result_var"])
         results = {str(h): to_plain(v) for h, v in (results or {}).items()}
 
         dest = args["dest"]

@@ -12,6 +12,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.custom_stats import custom_stat
 from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
+from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.fleet_summary import (
     FLEET_SUMMARY_MUTUALLY_EXCLUSIVE, FLEET_SUMMARY_REQUIRED_ONE_OF, SummaryError, build_summary,
     fleet_summary_argument_spec, host_entry, threshold_violations, write_summary)
@@ -38,12 +39,9 @@ class ActionModule(ActionBase):
             for host, value in to_plain(args["results"]).items():
                 entries[host] = host_entry(value, **opts)
         else:
-            hostvars = task_vars.get("hostvars") or {}
+            results, _missing = host_results(task_vars, hosts, args["fact"])
             for host in hosts:
-                value = None
-                if host in hostvars:
-                    value = hostvars[host].get(args["fact"])
-                entries[host] = host_entry(to_plain(value) if value is not None else None, **opts)
+                entries[host] = host_entry(results.get(host), **opts)
 
         try:
             summary = build_summary(args["kind"], hosts, entries, ok_statuses=args["ok_statuses"])

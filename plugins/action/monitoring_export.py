@@ -12,6 +12,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.rules import RuleError
 from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
+from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
 from ansible_collections.bim.wall_system.plugins.module_utils.health.base import HealthError
 from ansible_collections.bim.wall_system.plugins.module_utils.health.runner import thresholds_for
 from ansible_collections.bim.wall_system.plugins.module_utils.monitoring.export import (
@@ -28,16 +29,8 @@ class ActionModule(ActionBase):
         if args["thresholds"] is not None:
             return {str(h): thresholds_for(t) for h, t in args["thresholds"].items()}
         hosts = args["hosts"] if args["hosts"] is not None else list(task_vars.get("ansible_play_hosts_all") or [])
-        hostvars = task_vars.get("hostvars") or {}
-        found = {}
-        for host in hosts:
-            try:
-                value = hostvars[host].get(args["result_var"]) if host in hostvars else None
-            except Exception:  # an undefined or broken variable is a host without a result
-                value = None
-            value = to_plain(value) if value else None
-            if isinstance(value, dict) and isinstance(value.get("thresholds"), dict):
-                found[str(host)] = value["thresholds"]
+        results, _missing = host_results(task_vars, hosts, args["result_var"])
+        found = {host: value["thresholds"] for host, value in results.items() if isinstance(value.get("thresholds"), dict)}
         return found or {"default": thresholds_for()}
 
     def run(self, tmp=None, task_vars=None):
