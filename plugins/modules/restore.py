@@ -238,6 +238,45 @@ options:
   app_start_command:
     description: Command (no shell) that starts the application again (see O(app_stop_command)).
     type: str
+  health_gate:
+    description:
+      - O(mode=swap) only. The disaster recovery's health gate in this run, right after the swap and
+        O(app_start_command) (without it, right after the swap): the checks of M(bim.wall_system.health_check)
+        run until the overall status is no worse than O(health_gate.fail_on), at most O(health_gate.retries) + 1
+        times, O(health_gate.delay) seconds apart. A start command that failed fails the gate without checks.
+      - The gate decides and reports (RV(health_gate)); with O(recovery_log) it writes the C(health_gate) record and,
+        when it passed, C(done). A failed gate does not fail the module and undoes nothing - the restore role then
+        rolls back to RV(restore_point) (O(rollback_to)) and starts the application again.
+      - Wrong check names are refused before anything is restored. Not run in check mode.
+    type: dict
+    suboptions:
+      checks:
+        description: Checks of M(bim.wall_system.health_check) to run (C(bim_restore_health_checks)).
+        type: list
+        elements: str
+        default: [database, application]
+      app_url:
+        description:
+          - Base URL of the application (C(bim_app_url)); credentials in it are never shown.
+          - Without it the application checks are left out unless named in O(health_gate.checks).
+        type: str
+      fail_on:
+        description: The first overall status that fails the gate (C(bim_restore_health_fail_on)).
+        type: str
+        choices: [degraded, unhealthy]
+        default: unhealthy
+      retries:
+        description: Checks run again this many times while the gate fails (C(bim_restore_health_retries)).
+        type: int
+        default: 10
+      delay:
+        description: Seconds between two runs of the checks (C(bim_restore_health_delay)).
+        type: float
+        default: 3.0
+      check_timeout:
+        description: Seconds each check may take.
+        type: float
+        default: 15.0
   data_dir:
     description:
       - Folder whose file system receives the restored database, for the free-space check.
@@ -535,6 +574,14 @@ app_commands:
   type: list
   elements: dict
   sample: [{action: stop, cmd: systemctl stop bim-wall-system, rc: 0, stdout: "", stderr: "", duration_s: 0.1}]
+health_gate:
+  description:
+    - The health gate (O(health_gate)) - C(passed), the last C(overall_status) (null when the start command
+      failed), its C(problems), the C(attempts) and the C(checks) of the last attempt, as
+      M(bim.wall_system.health_check) returns them.
+  returned: with O(health_gate), after a swap
+  type: dict
+  sample: {passed: true, overall_status: healthy, problems: [], attempts: 1, checks: []}
 recovery_log_records:
   description: The records this run appended to O(recovery_log.path) (C(step), C(status), C(at) epoch seconds).
   returned: with O(recovery_log)
@@ -571,8 +618,10 @@ from ansible_collections.bim.wall_system.plugins.module_utils.repository.reposit
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import DEFAULT_STATE_DIR
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.app_commands import AppCommands
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.health_gate import HealthGate, gate_options_spec
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.recovery_log import RecoveryLog, preflight_detail
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.source import resolve_source
+from ansible_collections.bim.wall_system.plugins.module_utils.common.urls import url_secrets
 
 
 def _finish(module, base, failed_msg=None):
@@ -645,6 +694,7 @@ def argument_spec():
         preflight=dict(type="bool", default=False),
         recovery_log=dict(type="dict", options=dict(path=dict(type="path", required=True), host=dict(type="str"),
                                                     start=dict(type="dict"))),
+        health_gate=dict(type="dict", options=gate_options_spec()),
         app_stop_command=dict(type="str"),
         app_start_command=dict(type="str"),
         state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
@@ -666,6 +716,8 @@ MUTUALLY_EXCLUSIVE = [
     ("preflight", "fetch_only"), ("preflight", "rollback_to"), ("preflight", "target_time"),
     ("preflight", "app_stop_command"), ("recovery_log", "rollback_to"), ("recovery_log", "target_time"),
     ("app_stop_command", "rollback_to"), ("app_stop_command", "target_time"), ("app_stop_command", "fetch_only"),
+    ("health_gate", "rollback_to"), ("health_gate", "target_time"), ("health_gate", "fetch_only"),
+    ("health_gate", "preflight"),
 ]
 REQUIRED_TOGETHER = [("app_stop_command", "app_start_command")]
 
@@ -719,6 +771,16 @@ def preflight(module, params, base):
     _finish(module, base)
 
 
+def health_gate(module, params, p):
+    """The ``health_gate`` option's gate (None without it); its settings checked before anything runs."""
+    if not p["health_gate"]:
+        return None
+    if p["mode"] != "swap":
+        raise RestoreError("health_gate goes with mode=swap: mode=new leaves the live database and the application alone")
+    module.no_log_values.update(url_secrets(p["health_gate"]["app_url"]))
+    return HealthGate(params, p["health_gate"], data_dir=p["data_dir"], secrets=[p["db_password"]])
+
+
 def restore_backup(module, params, base):
     """A logical backup: choose its repository (fetching from the secondary when needed), restore it
     (with the application's commands around the swap and the steps logged, when asked)."""
@@ -729,6 +791,7 @@ def restore_backup(module, params, base):
     app = (AppCommands(module.run_command, p["app_stop_command"], p["app_start_command"], log or RecoveryLog(None, ""))
            if p["app_stop_command"] else None)
     with _failing(module, params, base):
+        gate = health_gate(module, params, p)
         source = resolve_source(params, p, module.check_mode)
         base["warnings"].extend(source.warnings)
         base.update(source.result())
@@ -741,7 +804,7 @@ def restore_backup(module, params, base):
                 check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
                 restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
                 data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"],
-                verification=p["verification"], repository_key=p["repository_key"]), app=app, log=log))
+                verification=p["verification"], repository_key=p["repository_key"]), app=app, log=log, gate=gate))
         if source.secondary:
             base["changed"] = True
     _finish(module, base)
