@@ -206,6 +206,17 @@ options:
         RV(repository_used).
     type: bool
     default: false
+  then_restore:
+    description:
+      - With O(preflight), not in check mode - once the preflight passed, restore its RV(backup_id) from its
+        RV(repository_used) in the same run, as a swap (with O(app_stop_command), O(app_start_command),
+        O(health_gate) and the other restore options): one module run for the whole disaster recovery of a host
+        whose application is managed by commands.
+      - A failure says where it stopped - RV(failed_step) V(preflight) (nothing was changed) or V(restore) (see
+        O(app_stop_command) for what the application's commands do then).
+      - In check mode only the preflight runs (it plans the restore).
+    type: bool
+    default: false
   recovery_log:
     description:
       - The disaster recovery's log on the host (one JSON line per step, C(bim_restore_log)); the module appends
@@ -574,6 +585,11 @@ app_commands:
   type: list
   elements: dict
   sample: [{action: stop, cmd: systemctl stop bim-wall-system, rc: 0, stdout: "", stderr: "", duration_s: 0.1}]
+failed_step:
+  description: With O(then_restore), when the run failed - V(preflight) (nothing was changed) or V(restore).
+  returned: on failure, with O(then_restore)
+  type: str
+  sample: preflight
 health_gate:
   description:
     - The health gate (O(health_gate)) - C(passed), the last C(overall_status) (null when the start command
@@ -637,7 +653,8 @@ def paused_archiver(p, params):
     """A swap or rollback of a live database whose archiver holds it open (Litestream) pauses it."""
     from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import archive_if_set_up
     archive = None
-    if not (p["fetch_only"] or p["preflight"]) and (p["rollback_to"] or p["mode"] == "swap"):
+    restores = not (p["fetch_only"] or p["preflight"]) or p["then_restore"]
+    if restores and (p["rollback_to"] or p["mode"] == "swap"):
         archive = archive_if_set_up(params, p["archive_dir"], p["state_dir"])
     return archive.paused() if archive else contextlib.nullcontext()
 
@@ -692,6 +709,7 @@ def argument_spec():
         secondary_staging=dict(type="path"),
         fetch_only=dict(type="bool", default=False),
         preflight=dict(type="bool", default=False),
+        then_restore=dict(type="bool", default=False),
         recovery_log=dict(type="dict", options=dict(path=dict(type="path", required=True), host=dict(type="str"),
                                                     start=dict(type="dict"))),
         health_gate=dict(type="dict", options=gate_options_spec()),
@@ -714,10 +732,10 @@ MUTUALLY_EXCLUSIVE = [
     ("target_time", "tables"), ("target_time", "rollback_to"), ("target_time", "fetch_only"),
     ("target_time", "secondary_repository"), ("target_time", "target"),
     ("preflight", "fetch_only"), ("preflight", "rollback_to"), ("preflight", "target_time"),
-    ("preflight", "app_stop_command"), ("recovery_log", "rollback_to"), ("recovery_log", "target_time"),
+    ("then_restore", "rollback_to"), ("then_restore", "target_time"), ("then_restore", "fetch_only"),
+    ("recovery_log", "rollback_to"), ("recovery_log", "target_time"),
     ("app_stop_command", "rollback_to"), ("app_stop_command", "target_time"), ("app_stop_command", "fetch_only"),
     ("health_gate", "rollback_to"), ("health_gate", "target_time"), ("health_gate", "fetch_only"),
-    ("health_gate", "preflight"),
 ]
 REQUIRED_TOGETHER = [("app_stop_command", "app_start_command")]
 
@@ -756,11 +774,16 @@ def rollback(module, params, base):
 
 
 def preflight(module, params, base):
-    """preflight: the repository chosen, the backup's checksums verified, the restore planned, one run."""
+    """preflight: the repository chosen, the backup's checksums verified, the restore planned, one run;
+    with then_restore (not in check mode) the restore of that backup follows in the same run."""
     from ansible_collections.bim.wall_system.plugins.module_utils.restore.preflight import run_preflight
     p = module.params
     log = RecoveryLog.from_option(p["recovery_log"], module.check_mode)
+    restore_too = p["then_restore"] and not module.check_mode
     with _failing(module, params, base):
+        app, gate = _app_and_gate(module, params, log if p["recovery_log"] else None)
+        if p["then_restore"]:
+            base["failed_step"] = "preflight"
         if (p["recovery_log"] or {}).get("start") is not None:
             log.write("start", "ok", p["recovery_log"]["start"])
         result = run_preflight(params, p, module.check_mode)
@@ -768,7 +791,23 @@ def preflight(module, params, base):
         base.update(result)
         log.write("preflight", "ok", preflight_detail(base))
         base.update(recovery_log_records=list(log.records), changed=base["changed"] or log.written)
+        if restore_too:
+            base["failed_step"] = "restore"
+            _restore(module, params, base, base["repository_used"], base["backup_id"], log, app, gate)
+            base["changed"] = True
+        base.pop("failed_step", None)
     _finish(module, base)
+
+
+def _app_and_gate(module, params, log):
+    """The application's commands and the health gate the options ask for (their settings checked before
+    anything runs); (None, None) for a run that restores nothing."""
+    p = module.params
+    if (p["app_stop_command"] or p["health_gate"]) and p["preflight"] and not p["then_restore"]:
+        raise RestoreError("app_stop_command and health_gate go with a restore: with preflight, set then_restore")
+    app = (AppCommands(module.run_command, p["app_stop_command"], p["app_start_command"], log or RecoveryLog(None, ""))
+           if p["app_stop_command"] else None)
+    return app, health_gate(module, params, p)
 
 
 def health_gate(module, params, p):
@@ -783,31 +822,35 @@ def health_gate(module, params, p):
 
 def restore_backup(module, params, base):
     """A logical backup: choose its repository (fetching from the secondary when needed), restore it
-    (with the application's commands around the swap and the steps logged, when asked)."""
-    from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
-    from ansible_collections.bim.wall_system.plugins.module_utils.restore.recovery_steps import restore_with_steps
+    (with the application's commands around the swap, the health gate and the steps logged, when asked)."""
     p = module.params
     log = RecoveryLog.from_option(p["recovery_log"], module.check_mode) if p["recovery_log"] else None
-    app = (AppCommands(module.run_command, p["app_stop_command"], p["app_start_command"], log or RecoveryLog(None, ""))
-           if p["app_stop_command"] else None)
     with _failing(module, params, base):
-        gate = health_gate(module, params, p)
+        app, gate = _app_and_gate(module, params, log)
         source = resolve_source(params, p, module.check_mode)
         base["warnings"].extend(source.warnings)
         base.update(source.result())
         if source.done:
             _finish(module, base)
-        with contextlib.nullcontext() if module.check_mode else paused_archiver(p, params):
-            base.update(restore_with_steps(params, source.repository, runner.RestoreOptions(
-                source.backup_id, mode=p["mode"], target_name=p["target"], tables=p["tables"], jobs=p["jobs"],
-                keep_restore_points=p["keep_restore_points"], keep_target=p["keep_target"],
-                check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
-                restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
-                data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"],
-                verification=p["verification"], repository_key=p["repository_key"]), app=app, log=log, gate=gate))
+        _restore(module, params, base, source.repository, source.backup_id, log, app, gate)
         if source.secondary:
             base["changed"] = True
     _finish(module, base)
+
+
+def _restore(module, params, base, repository, backup_id, log, app, gate):
+    """The restore itself (``recovery_steps.restore_with_steps``), its result merged into ``base``."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore.recovery_steps import restore_with_steps
+    p = module.params
+    with contextlib.nullcontext() if module.check_mode else paused_archiver(p, params):
+        base.update(restore_with_steps(params, repository, runner.RestoreOptions(
+            backup_id, mode=p["mode"], target_name=p["target"], tables=p["tables"], jobs=p["jobs"],
+            keep_restore_points=p["keep_restore_points"], keep_target=p["keep_target"],
+            check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
+            restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
+            data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"],
+            verification=p["verification"], repository_key=p["repository_key"]), app=app, log=log, gate=gate))
 
 
 def main():

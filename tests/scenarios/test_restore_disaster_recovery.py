@@ -85,11 +85,11 @@ def test_missing_sqlite_file_and_config_are_brought_back(fleet, run_playbook, tm
                           extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"]))
     assert result.rc == 0, str(result)
     assert rh.live_digests(fleet, host) == rh.manifest_digests(backup)
-    # Two runs of the restore module: the preflight, then the restore with the application's commands
-    # around its swap and the health gate after them; backup_verify and health_check no longer run on their own.
+    # One run of the restore module: the preflight, then the restore with the application's commands around its
+    # swap and the health gate after them; backup_verify and health_check no longer run on their own.
     modules = [r["action"] for r in _task_results(log_dir)
                if r["host"] == host and r["action"].startswith("bim.wall_system.") and r["status"] != "skipped"]
-    assert modules == ["bim.wall_system.restore", "bim.wall_system.restore"], modules
+    assert modules == ["bim.wall_system.restore"], modules
     with open(conf) as handle:
         assert "listen = 8080" in handle.read()
     assert rh.app_pid_running(fleet, host)
@@ -143,10 +143,11 @@ def test_health_gate_failure_rolls_back(fleet, run_playbook, tmp_path, clean_hos
                           extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"]))
     assert result.rc != 0
     assert "health gate failed" in result.stdout and "Rolled back to" in result.stdout, str(result)
-    # The gate ran in the restore's own run, right after the start command (no health_check task), and failed
-    # it: the rollback is the third restore run, and the application runs again, on the data of before.
+    # The gate ran in the restore's own run (the preflight's too), right after the start command (no
+    # health_check task), and failed it: the rollback is the second restore run, and the application runs
+    # again, on the data of before.
     ran = [r for r in _task_results(log_dir) if r["host"] == host and r["status"] != "skipped"]
-    assert [r["action"] for r in ran if r["action"].startswith("bim.wall_system.")] == ["bim.wall_system.restore"] * 3
+    assert [r["action"] for r in ran if r["action"].startswith("bim.wall_system.")] == ["bim.wall_system.restore"] * 2
     gate = [r["result"]["health_gate"] for r in ran if "health_gate" in (r.get("result") or {})]
     assert gate and gate[0]["passed"] is False and gate[0]["overall_status"] == "unhealthy", gate
     assert gate[0]["attempts"] == 4  # bim_restore_health_retries 3: the checks ran 4 times before it failed
@@ -321,6 +322,26 @@ def test_a_damaged_backup_stops_in_the_one_preflight_run_before_the_application_
     assert modules == ["bim.wall_system.restore"], ran  # one preflight run; no restore, no app command
     assert not [action for action, status in ran if action in ("ansible.builtin.command", "ansible.builtin.service")
                 and status != "skipped"], ran
+
+
+def test_a_stop_command_that_fails_in_the_one_run_swaps_nothing_and_says_so(fleet, run_playbook, tmp_path,
+                                                                             clean_host):
+    """The preflight passed, then in the same run the application's stop command fails: the failure is the
+    restore's (not the preflight's), nothing was swapped, and the application runs on its live data."""
+    host = clean_host("lite1")
+    backup = rh.take_backup(fleet, run_playbook, tmp_path, host)
+    before = rh.live_digests(fleet, host)
+    result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"],
+                                                       bim_app_stop_command="/bin/false"))
+    assert result.rc != 0
+    assert "the restore failed, live data untouched" in result.stdout and "nothing was swapped" in result.stdout, str(
+        result)
+    assert "stopped in the preflight" not in result.stdout
+    assert rh.live_digests(fleet, host) == before and rh.app_pid_running(fleet, host)
+    steps = [(e["step"], e["status"]) for e in rh.recovery_log(log_path(fleet, host))]
+    assert steps == [("start", "ok"), ("preflight", "ok"), ("app_stop", "failed"), ("restore", "failed"),
+                     ("app_start", "ok")], steps
+    assert rh.restore_points(fleet, host, state_dir(fleet, host)) == []
 
 
 def test_primary_cut_off_without_secondary_fails_clearly(fleet, run_playbook, tmp_path, clean_host):
