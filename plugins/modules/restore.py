@@ -800,8 +800,8 @@ def preflight(module, params, base):
 
 
 def _app_and_gate(module, params, log):
-    """The application's commands and the health gate the options ask for (their settings checked before
-    anything runs); (None, None) for a run that restores nothing."""
+    """The application's commands and the health gate the options ask for, or None each (their settings
+    checked before anything runs); they go with a restore, not with a preflight alone."""
     p = module.params
     if (p["app_stop_command"] or p["health_gate"]) and p["preflight"] and not p["then_restore"]:
         raise RestoreError("app_stop_command and health_gate go with a restore: with preflight, set then_restore")
