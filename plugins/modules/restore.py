@@ -210,7 +210,7 @@ options:
     description:
       - With O(preflight), not in check mode - once the preflight passed, restore its RV(backup_id) from its
         RV(repository_used) in the same run, as a swap (with O(app_stop_command), O(app_start_command),
-        O(health_gate) and the other restore options): one module run for the whole disaster recovery of a host
+        O(health_gate) and the other restore options) - one module run for the whole disaster recovery of a host
         whose application is managed by commands.
       - A failure says where it stopped - RV(failed_step) V(preflight) (nothing was changed) or V(restore) (see
         O(app_stop_command) for what the application's commands do then).
@@ -252,7 +252,7 @@ options:
   health_gate:
     description:
       - O(mode=swap) only. The disaster recovery's health gate in this run, right after the swap and
-        O(app_start_command) (without it, right after the swap): the checks of M(bim.wall_system.health_check)
+        O(app_start_command) (without it, right after the swap) - the checks of M(bim.wall_system.health_check)
         run until the overall status is no worse than O(health_gate.fail_on), at most O(health_gate.retries) + 1
         times, O(health_gate.delay) seconds apart. A start command that failed fails the gate without checks.
       - The gate decides and reports (RV(health_gate)); with O(recovery_log) it writes the C(health_gate) record and,

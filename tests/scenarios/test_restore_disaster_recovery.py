@@ -324,8 +324,7 @@ def test_a_damaged_backup_stops_in_the_one_preflight_run_before_the_application_
                 and status != "skipped"], ran
 
 
-def test_a_stop_command_that_fails_in_the_one_run_swaps_nothing_and_says_so(fleet, run_playbook, tmp_path,
-                                                                             clean_host):
+def test_a_stop_command_that_fails_in_the_one_run_swaps_nothing(fleet, run_playbook, tmp_path, clean_host):
     """The preflight passed, then in the same run the application's stop command fails: the failure is the
     restore's (not the preflight's), nothing was swapped, and the application runs on its live data."""
     host = clean_host("lite1")
