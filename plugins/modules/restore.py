@@ -206,6 +206,17 @@ options:
         RV(repository_used).
     type: bool
     default: false
+  then_restore:
+    description:
+      - With O(preflight), not in check mode - once the preflight passed, restore its RV(backup_id) from its
+        RV(repository_used) in the same run, as a swap (with O(app_stop_command), O(app_start_command),
+        O(health_gate) and the other restore options) - one module run for the whole disaster recovery of a host
+        whose application is managed by commands.
+      - A failure says where it stopped - RV(failed_step) V(preflight) (nothing was changed) or V(restore) (see
+        O(app_stop_command) for what the application's commands do then).
+      - In check mode only the preflight runs (it plans the restore).
+    type: bool
+    default: false
   recovery_log:
     description:
       - The disaster recovery's log on the host (one JSON line per step, C(bim_restore_log)); the module appends
@@ -238,6 +249,45 @@ options:
   app_start_command:
     description: Command (no shell) that starts the application again (see O(app_stop_command)).
     type: str
+  health_gate:
+    description:
+      - O(mode=swap) only. The disaster recovery's health gate in this run, right after the swap and
+        O(app_start_command) (without it, right after the swap) - the checks of M(bim.wall_system.health_check)
+        run until the overall status is no worse than O(health_gate.fail_on), at most O(health_gate.retries) + 1
+        times, O(health_gate.delay) seconds apart. A start command that failed fails the gate without checks.
+      - The gate decides and reports (RV(health_gate)); with O(recovery_log) it writes the C(health_gate) record and,
+        when it passed, C(done). A failed gate does not fail the module and undoes nothing - the restore role then
+        rolls back to RV(restore_point) (O(rollback_to)) and starts the application again.
+      - Wrong check names are refused before anything is restored. Not run in check mode.
+    type: dict
+    suboptions:
+      checks:
+        description: Checks of M(bim.wall_system.health_check) to run (C(bim_restore_health_checks)).
+        type: list
+        elements: str
+        default: [database, application]
+      app_url:
+        description:
+          - Base URL of the application (C(bim_app_url)); credentials in it are never shown.
+          - Without it the application checks are left out unless named in O(health_gate.checks).
+        type: str
+      fail_on:
+        description: The first overall status that fails the gate (C(bim_restore_health_fail_on)).
+        type: str
+        choices: [degraded, unhealthy]
+        default: unhealthy
+      retries:
+        description: Checks run again this many times while the gate fails (C(bim_restore_health_retries)).
+        type: int
+        default: 10
+      delay:
+        description: Seconds between two runs of the checks (C(bim_restore_health_delay)).
+        type: float
+        default: 3.0
+      check_timeout:
+        description: Seconds each check may take.
+        type: float
+        default: 15.0
   data_dir:
     description:
       - Folder whose file system receives the restored database, for the free-space check.
@@ -535,6 +585,19 @@ app_commands:
   type: list
   elements: dict
   sample: [{action: stop, cmd: systemctl stop bim-wall-system, rc: 0, stdout: "", stderr: "", duration_s: 0.1}]
+failed_step:
+  description: With O(then_restore), when the run failed - V(preflight) (nothing was changed) or V(restore).
+  returned: on failure, with O(then_restore)
+  type: str
+  sample: preflight
+health_gate:
+  description:
+    - The health gate (O(health_gate)) - C(passed), the last C(overall_status) (null when the start command
+      failed), its C(problems), the C(attempts) and the C(checks) of the last attempt, as
+      M(bim.wall_system.health_check) returns them.
+  returned: with O(health_gate), after a swap
+  type: dict
+  sample: {passed: true, overall_status: healthy, problems: [], attempts: 1, checks: []}
 recovery_log_records:
   description: The records this run appended to O(recovery_log.path) (C(step), C(status), C(at) epoch seconds).
   returned: with O(recovery_log)
@@ -571,8 +634,10 @@ from ansible_collections.bim.wall_system.plugins.module_utils.repository.reposit
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal import DEFAULT_STATE_DIR
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.app_commands import AppCommands
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.health_gate import HealthGate, gate_options_spec
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.recovery_log import RecoveryLog, preflight_detail
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.source import resolve_source
+from ansible_collections.bim.wall_system.plugins.module_utils.common.urls import url_secrets
 
 
 def _finish(module, base, failed_msg=None):
@@ -588,7 +653,8 @@ def paused_archiver(p, params):
     """A swap or rollback of a live database whose archiver holds it open (Litestream) pauses it."""
     from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import archive_if_set_up
     archive = None
-    if not (p["fetch_only"] or p["preflight"]) and (p["rollback_to"] or p["mode"] == "swap"):
+    restores = not (p["fetch_only"] or p["preflight"]) or p["then_restore"]
+    if restores and (p["rollback_to"] or p["mode"] == "swap"):
         archive = archive_if_set_up(params, p["archive_dir"], p["state_dir"])
     return archive.paused() if archive else contextlib.nullcontext()
 
@@ -643,8 +709,10 @@ def argument_spec():
         secondary_staging=dict(type="path"),
         fetch_only=dict(type="bool", default=False),
         preflight=dict(type="bool", default=False),
+        then_restore=dict(type="bool", default=False),
         recovery_log=dict(type="dict", options=dict(path=dict(type="path", required=True), host=dict(type="str"),
                                                     start=dict(type="dict"))),
+        health_gate=dict(type="dict", options=gate_options_spec()),
         app_stop_command=dict(type="str"),
         app_start_command=dict(type="str"),
         state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
@@ -664,8 +732,10 @@ MUTUALLY_EXCLUSIVE = [
     ("target_time", "tables"), ("target_time", "rollback_to"), ("target_time", "fetch_only"),
     ("target_time", "secondary_repository"), ("target_time", "target"),
     ("preflight", "fetch_only"), ("preflight", "rollback_to"), ("preflight", "target_time"),
-    ("preflight", "app_stop_command"), ("recovery_log", "rollback_to"), ("recovery_log", "target_time"),
+    ("then_restore", "rollback_to"), ("then_restore", "target_time"), ("then_restore", "fetch_only"),
+    ("recovery_log", "rollback_to"), ("recovery_log", "target_time"),
     ("app_stop_command", "rollback_to"), ("app_stop_command", "target_time"), ("app_stop_command", "fetch_only"),
+    ("health_gate", "rollback_to"), ("health_gate", "target_time"), ("health_gate", "fetch_only"),
 ]
 REQUIRED_TOGETHER = [("app_stop_command", "app_start_command")]
 
@@ -704,11 +774,16 @@ def rollback(module, params, base):
 
 
 def preflight(module, params, base):
-    """preflight: the repository chosen, the backup's checksums verified, the restore planned, one run."""
+    """preflight: the repository chosen, the backup's checksums verified, the restore planned, one run;
+    with then_restore (not in check mode) the restore of that backup follows in the same run."""
     from ansible_collections.bim.wall_system.plugins.module_utils.restore.preflight import run_preflight
     p = module.params
     log = RecoveryLog.from_option(p["recovery_log"], module.check_mode)
+    restore_too = p["then_restore"] and not module.check_mode
     with _failing(module, params, base):
+        app, gate = _app_and_gate(module, params, log if p["recovery_log"] else None)
+        if p["then_restore"]:
+            base["failed_step"] = "preflight"
         if (p["recovery_log"] or {}).get("start") is not None:
             log.write("start", "ok", p["recovery_log"]["start"])
         result = run_preflight(params, p, module.check_mode)
@@ -716,35 +791,66 @@ def preflight(module, params, base):
         base.update(result)
         log.write("preflight", "ok", preflight_detail(base))
         base.update(recovery_log_records=list(log.records), changed=base["changed"] or log.written)
+        if restore_too:
+            base["failed_step"] = "restore"
+            _restore(module, params, base, base["repository_used"], base["backup_id"], log, app, gate)
+            base["changed"] = True
+        base.pop("failed_step", None)
     _finish(module, base)
+
+
+def _app_and_gate(module, params, log):
+    """The application's commands and the health gate the options ask for, or None each (their settings
+    checked before anything runs); they go with a restore, not with a preflight alone."""
+    p = module.params
+    if (p["app_stop_command"] or p["health_gate"]) and p["preflight"] and not p["then_restore"]:
+        raise RestoreError("app_stop_command and health_gate go with a restore: with preflight, set then_restore")
+    app = (AppCommands(module.run_command, p["app_stop_command"], p["app_start_command"], log or RecoveryLog(None, ""))
+           if p["app_stop_command"] else None)
+    return app, health_gate(module, params, p)
+
+
+def health_gate(module, params, p):
+    """The ``health_gate`` option's gate (None without it); its settings checked before anything runs."""
+    if not p["health_gate"]:
+        return None
+    if p["mode"] != "swap":
+        raise RestoreError("health_gate goes with mode=swap: mode=new leaves the live database and the application alone")
+    module.no_log_values.update(url_secrets(p["health_gate"]["app_url"]))
+    return HealthGate(params, p["health_gate"], data_dir=p["data_dir"], secrets=[p["db_password"]])
 
 
 def restore_backup(module, params, base):
     """A logical backup: choose its repository (fetching from the secondary when needed), restore it
-    (with the application's commands around the swap and the steps logged, when asked)."""
-    from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
-    from ansible_collections.bim.wall_system.plugins.module_utils.restore.recovery_steps import restore_with_steps
+    (with the application's commands around the swap, the health gate and the steps logged, when asked)."""
     p = module.params
     log = RecoveryLog.from_option(p["recovery_log"], module.check_mode) if p["recovery_log"] else None
-    app = (AppCommands(module.run_command, p["app_stop_command"], p["app_start_command"], log or RecoveryLog(None, ""))
-           if p["app_stop_command"] else None)
     with _failing(module, params, base):
+        app, gate = _app_and_gate(module, params, log)
         source = resolve_source(params, p, module.check_mode)
         base["warnings"].extend(source.warnings)
         base.update(source.result())
         if source.done:
             _finish(module, base)
-        with contextlib.nullcontext() if module.check_mode else paused_archiver(p, params):
-            base.update(restore_with_steps(params, source.repository, runner.RestoreOptions(
-                source.backup_id, mode=p["mode"], target_name=p["target"], tables=p["tables"], jobs=p["jobs"],
-                keep_restore_points=p["keep_restore_points"], keep_target=p["keep_target"],
-                check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
-                restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
-                data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"],
-                verification=p["verification"], repository_key=p["repository_key"]), app=app, log=log))
+        _restore(module, params, base, source.repository, source.backup_id, log, app, gate)
         if source.secondary:
             base["changed"] = True
     _finish(module, base)
+
+
+def _restore(module, params, base, repository, backup_id, log, app, gate):
+    """The restore itself (``recovery_steps.restore_with_steps``), its result merged into ``base``."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore.recovery_steps import restore_with_steps
+    p = module.params
+    with contextlib.nullcontext() if module.check_mode else paused_archiver(p, params):
+        base.update(restore_with_steps(params, repository, runner.RestoreOptions(
+            backup_id, mode=p["mode"], target_name=p["target"], tables=p["tables"], jobs=p["jobs"],
+            keep_restore_points=p["keep_restore_points"], keep_target=p["keep_target"],
+            check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
+            restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
+            data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"],
+            verification=p["verification"], repository_key=p["repository_key"]), app=app, log=log, gate=gate))
 
 
 def main():

@@ -111,7 +111,8 @@ def fleet():
 
 @pytest.fixture
 def run_playbook(fleet, tmp_path):
-    def run(playbook, extra_vars=None, limit=None, check=False, env=None, timeout=900):
+    def run(playbook, extra_vars=None, limit=None, check=False, env=None, timeout=900, while_running=None):
+        """``while_running(proc)``: called once the play is started (a fault test's kill), before its end."""
         cmd = [_tool("ansible-playbook"), "-i", fleet.inventory]
         if extra_vars:
             cmd += ["-e", json.dumps(extra_vars)]
@@ -122,9 +123,17 @@ def run_playbook(fleet, tmp_path):
         if os.path.exists(playbook) or os.sep in playbook:
             playbook = os.path.abspath(playbook)
         cmd.append(playbook)
-        proc = subprocess.run(cmd, cwd=str(tmp_path), env=ansible_env(fleet, env), text=True,
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
-        return Result(proc.returncode, proc.stdout, proc.stderr, cmd, str(tmp_path))
+        if while_running is None:
+            proc = subprocess.run(cmd, cwd=str(tmp_path), env=ansible_env(fleet, env), text=True,
+                                  stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+            return Result(proc.returncode, proc.stdout, proc.stderr, cmd, str(tmp_path))
+        with subprocess.Popen(cmd, cwd=str(tmp_path), env=ansible_env(fleet, env), text=True, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+            try:
+                while_running(proc)
+            finally:
+                stdout, stderr = proc.communicate(timeout=timeout)
+        return Result(proc.returncode, stdout, stderr, cmd, str(tmp_path))
 
     return run
 

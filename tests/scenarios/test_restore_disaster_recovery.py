@@ -6,9 +6,12 @@ repository, or the restored copy makes the application sick) and one playbook br
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
+import signal
+import time
 
 import pytest
 
@@ -82,11 +85,11 @@ def test_missing_sqlite_file_and_config_are_brought_back(fleet, run_playbook, tm
                           extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"]))
     assert result.rc == 0, str(result)
     assert rh.live_digests(fleet, host) == rh.manifest_digests(backup)
-    # Two runs of the restore module (the preflight, the restore with the application's commands
-    # around its swap), then the health gate; backup_verify no longer runs on its own.
+    # One run of the restore module: the preflight, then the restore with the application's commands around its
+    # swap and the health gate after them; backup_verify and health_check no longer run on their own.
     modules = [r["action"] for r in _task_results(log_dir)
                if r["host"] == host and r["action"].startswith("bim.wall_system.") and r["status"] != "skipped"]
-    assert modules == ["bim.wall_system.restore", "bim.wall_system.restore", "bim.wall_system.health_check"], modules
+    assert modules == ["bim.wall_system.restore"], modules
     with open(conf) as handle:
         assert "listen = 8080" in handle.read()
     assert rh.app_pid_running(fleet, host)
@@ -134,14 +137,25 @@ def test_health_gate_failure_rolls_back(fleet, run_playbook, tmp_path, clean_hos
     assert before != rh.manifest_digests(backup)
     fleet.set_app_health(host, False)
 
-    result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"]))
+    log_dir = tmp_path / "task-log"
+    env = {"ANSIBLE_CALLBACKS_ENABLED": "bim.wall_system.jsonl_log", "BIM_JSONL_LOG_FOLDER": str(log_dir)}
+    result = run_playbook(PLAYBOOK, env=env,
+                          extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"]))
     assert result.rc != 0
     assert "health gate failed" in result.stdout and "Rolled back to" in result.stdout, str(result)
+    # The gate ran in the restore's own run (the preflight's too), right after the start command (no
+    # health_check task), and failed it: the rollback is the second restore run, and the application runs
+    # again, on the data of before.
+    ran = [r for r in _task_results(log_dir) if r["host"] == host and r["status"] != "skipped"]
+    assert [r["action"] for r in ran if r["action"].startswith("bim.wall_system.")] == ["bim.wall_system.restore"] * 2
+    gate = [r["result"]["health_gate"] for r in ran if "health_gate" in (r.get("result") or {})]
+    assert gate and gate[0]["passed"] is False and gate[0]["overall_status"] == "unhealthy", gate
+    assert gate[0]["attempts"] == 4  # bim_restore_health_retries 3: the checks ran 4 times before it failed
     assert rh.live_digests(fleet, host) == before
     assert rh.app_pid_running(fleet, host)
     steps = [(e["step"], e["status"]) for e in rh.recovery_log(log_path(fleet, host))]
-    assert ("health_gate", "failed") in steps and ("rollback", "ok") in steps, steps
-    assert ("done", "ok") not in steps
+    assert steps == [("start", "ok"), ("preflight", "ok"), ("app_stop", "ok"), ("restore", "ok"), ("app_start", "ok"),
+                     ("health_gate", "failed"), ("app_stop", "ok"), ("rollback", "ok"), ("app_start", "ok")], steps
     # The rollback put the configuration back as it was before the restore.
     with open(kept) as handle:
         assert handle.read() == "edited after the backup\n"
@@ -149,6 +163,59 @@ def test_health_gate_failure_rolls_back(fleet, run_playbook, tmp_path, clean_hos
     rollback = [e for e in rh.recovery_log(log_path(fleet, host)) if e["step"] == "rollback"][-1]
     assert rollback["detail"]["files_put_back"] == [kept] and rollback["detail"]["files_removed"] == [created]
     shutil.rmtree(conf_dir, ignore_errors=True)
+
+
+def _processes_of(python):
+    """PIDs of the processes running ``python``: a fleet host's own virtualenv, so only the modules this
+    test's play started on that host."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                argv0 = handle.read().split(b"\0")[0].decode("utf-8", "replace")
+        except (OSError, ValueError):
+            continue
+        if entry.isdigit() and argv0 == python:
+            found.append(int(entry))
+    return found
+
+
+def test_a_restore_run_killed_in_its_health_gate_is_rolled_back(fleet, run_playbook, clean_host, tmp_path):
+    """kill -9 of the restore run after its swap, while its health gate waits for a sick application: the
+    play finds the swap in the recovery log and rolls it back as after a failed gate; nothing is left half-done."""
+    host = clean_host("pg2")
+    backup = rh.take_backup(fleet, run_playbook, tmp_path, host)
+    import psycopg
+    params = rh.params_of(fleet, host)
+    with psycopg.connect(host=params.db_socket_dir, user="postgres", password=fleet.password,
+                         dbname="bim_walls", autocommit=True) as conn:
+        conn.execute("UPDATE walls SET name = name || ' (edited)' WHERE id <= 10")
+    before = rh.live_digests(fleet, host)
+    fleet.set_app_health(host, False)  # the gate retries: time to kill the run in it
+    killed = []
+
+    def kill_in_the_gate(proc):
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if ("app_start", "ok") in [(e["step"], e["status"]) for e in rh.recovery_log(log_path(fleet, host))]:
+                for pid in _processes_of(os.path.join(fleet.venv(host), "bin", "python")):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                return
+            time.sleep(0.05)
+
+    result = run_playbook(PLAYBOOK, while_running=kill_in_the_gate,
+                          extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"],
+                                             bim_restore_health_retries=30))
+    assert killed, str(result)
+    assert result.rc != 0
+    assert "the restore run ended without its result" in result.stdout and "Rolled back to" in result.stdout, str(result)
+    assert rh.live_digests(fleet, host) == before
+    assert rh.app_pid_running(fleet, host)
+    steps = [(e["step"], e["status"]) for e in rh.recovery_log(log_path(fleet, host))]
+    assert steps[-3:] == [("app_stop", "ok"), ("rollback", "ok"), ("app_start", "ok")], steps
+    assert ("health_gate", "ok") not in steps and ("done", "ok") not in steps
+    assert glob.glob(os.path.join(state_dir(fleet, host), "*.swap.json")) == []  # no swap left half-done
 
 
 @pytest.fixture
@@ -255,6 +322,25 @@ def test_a_damaged_backup_stops_in_the_one_preflight_run_before_the_application_
     assert modules == ["bim.wall_system.restore"], ran  # one preflight run; no restore, no app command
     assert not [action for action, status in ran if action in ("ansible.builtin.command", "ansible.builtin.service")
                 and status != "skipped"], ran
+
+
+def test_a_stop_command_that_fails_in_the_one_run_swaps_nothing(fleet, run_playbook, tmp_path, clean_host):
+    """The preflight passed, then in the same run the application's stop command fails: the failure is the
+    restore's (not the preflight's), nothing was swapped, and the application runs on its live data."""
+    host = clean_host("lite1")
+    backup = rh.take_backup(fleet, run_playbook, tmp_path, host)
+    before = rh.live_digests(fleet, host)
+    result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"],
+                                                       bim_app_stop_command="/bin/false"))
+    assert result.rc != 0
+    assert "the restore failed, live data untouched" in result.stdout and "nothing was swapped" in result.stdout, str(
+        result)
+    assert "stopped in the preflight" not in result.stdout
+    assert rh.live_digests(fleet, host) == before and rh.app_pid_running(fleet, host)
+    steps = [(e["step"], e["status"]) for e in rh.recovery_log(log_path(fleet, host))]
+    assert steps == [("start", "ok"), ("preflight", "ok"), ("app_stop", "failed"), ("restore", "failed"),
+                     ("app_start", "ok")], steps
+    assert rh.restore_points(fleet, host, state_dir(fleet, host)) == []
 
 
 def test_primary_cut_off_without_secondary_fails_clearly(fleet, run_playbook, tmp_path, clean_host):

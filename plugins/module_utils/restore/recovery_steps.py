@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A disaster recovery's restore as one run of the ``restore`` module: the application's stop
 command right before the swap, the restore, the start command after it (and again after a failure
-once stopped), each step appended to the recovery log (``recovery_log.py``). Without commands or
-log it is the plain ``runner.run_restore``."""
+once stopped), then the health gate (``health_gate.py``), each step appended to the recovery log
+(``recovery_log.py``). Without commands, gate or log it is the plain ``runner.run_restore``."""
 
 from __future__ import annotations
 
@@ -16,15 +16,17 @@ from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors imp
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.recovery_log import restore_detail
 
 
-def restore_with_steps(params, repository, opts, app=None, log=None):
-    """``runner.run_restore`` with ``app`` (``AppCommands``, or None) around the swap and the steps
-    logged in ``log`` (``RecoveryLog``, or None). Returns the result with ``app_commands`` and
-    ``recovery_log_records``; a failure raises RestoreError with them in its details."""
-    if app is not None and not opts.check_mode and opts.mode == "swap":
-        opts = dataclasses.replace(opts, before_swap=app.stop)
+def restore_with_steps(params, repository, opts, app=None, log=None, gate=None):
+    """``runner.run_restore`` with ``app`` (``AppCommands``, or None) around the swap, the health
+    ``gate`` (``HealthGate``, or None) after the start command and the steps logged in ``log``
+    (``RecoveryLog``, or None). Returns the result with ``app_commands``, ``recovery_log_records``
+    and ``health_gate`` (with a gate); a failure raises RestoreError with them in its details. A
+    failed gate is no failure here: the result says so, the caller rolls back."""
+    if not opts.check_mode and opts.mode == "swap":
+        opts = dataclasses.replace(opts, before_swap=app.stop) if app is not None else opts
     else:
-        app = None
-    if app is None and log is None:
+        app = gate = None  # check mode swaps nothing; mode=new leaves live data and application alone
+    if app is None and log is None and gate is None:
         return runner.run_restore(params, repository, opts)
     try:
         result = runner.run_restore(params, repository, opts)
@@ -32,10 +34,11 @@ def restore_with_steps(params, repository, opts, app=None, log=None):
         raise _failed(exc, app, log)
     if log is not None:
         log.write("restore", "ok", restore_detail(result), took_s=result.get("duration_s"))
-    if app is not None:
-        problem = app.start()
-        if problem:
-            result.setdefault("warnings", []).append(problem)
+    problem = app.start() if app is not None else None
+    if problem:
+        result.setdefault("warnings", []).append(problem)
+    if gate is not None:
+        result["health_gate"] = gate.run_and_record(log, result, start_problem=problem)
     return _with_steps(result, app, log)
 
 
