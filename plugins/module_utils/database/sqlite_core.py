@@ -299,7 +299,7 @@ class SqliteCoreMixin(ProbingEngine):
     def table_digest(self, table):
         return self._digest_snapshot([table])[table][1]
 
-    def table_digests(self, tables=DIGEST_TABLES, forms=None):
+    def table_digests(self, tables=DIGEST_TABLES, forms=None, recorded=None):
         """SQLite has one digest form and records none; ``forms`` is accepted so callers can pass
         a manifest's on either engine, and a form it names is refused."""
         named = sorted(t for t, f in (forms or {}).items() if f)
