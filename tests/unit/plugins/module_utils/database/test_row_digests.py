@@ -184,7 +184,7 @@ def test_damaged_and_hostile_streams_give_no_digest_and_no_exception(odd_params)
     assert reader.unsupported is None
     assert sum(whole[name] != value for name, value in reader.digests().items()) == 1
     # garbage, an empty stream, another version, noise after the table of contents
-    noise = bytes(random.Random(1).randrange(256) for _ in range(5000))
+    noise = random.Random(1).randbytes(5000)
     for junk in (b"", b"PGDMP", b"not an archive at all" * 100, archive[:5] + b"\x09" + archive[6:],
                  archive[:data + 3000] + noise):
         assert check(junk, 333) is not None
