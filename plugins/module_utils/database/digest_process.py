@@ -17,11 +17,8 @@ import multiprocessing
 import time
 
 
-def _child(conn, parent_end, make_consumer):
-    """In the child: feed every block received to a new consumer; send back its ``result()``.
-    The parent's end of the pipe, inherited by the fork, is closed first: should the parent die
-    (kill -9), the child then reads the end of the pipe and leaves instead of waiting forever."""
-    parent_end.close()
+def _child(conn, make_consumer):
+    """In the child: feed every block received to a new consumer; send back its ``result()``."""
     begun = time.process_time()
     try:
         consumer = make_consumer()
@@ -31,8 +28,6 @@ def _child(conn, parent_end, make_consumer):
                 break
             consumer.feed(block)
         conn.send(("ok", consumer.result(), time.process_time() - begun))
-    except EOFError:  # the parent is gone
-        pass
     except Exception as exc:  # reported to the parent, which falls back
         conn.send(("error", "%s: %s" % (type(exc).__name__, exc), time.process_time() - begun))
     finally:
@@ -63,7 +58,7 @@ class DigestProcess:
     def start(self):
         context = multiprocessing.get_context("fork")
         self._conn, child_end = context.Pipe()
-        self._process = context.Process(target=_child, args=(child_end, self._conn, self.make_consumer), daemon=True)
+        self._process = context.Process(target=_child, args=(child_end, self.make_consumer), daemon=True)
         self._process.start()
         child_end.close()
         return self
