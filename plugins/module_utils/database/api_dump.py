@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import queue
+import sys
 import threading
 import time
 
@@ -65,11 +66,13 @@ class DigestsAlongside:
         return self.found
 
 
+# The GIL switch interval while a DigestTee runs (see its __enter__).
+SWITCH_INTERVAL_S = 0.0005
+
+
 class DigestTee:
     """A reader over ``raw`` (a binary file) that hands every block it reads to ``consume(block)``
-    on a thread of its own, so the digests of a stream come from the read that stores it (for a
-    consumer that mostly releases the GIL, as SHA-256 of whole pages does; one that does Python
-    work per row runs in a process of its own: ``digest_process``).
+    on a thread of its own, so the digests of a stream come from the read that stores it.
     ``with`` waits for the thread at the end; ``error`` is what ``consume`` raised (it then sees
     no more blocks) and ``seconds`` the time it worked. Blocks are batched up to ``BATCH`` bytes;
     a bounded queue keeps memory flat when the consumer is slower than the stream."""
@@ -126,12 +129,18 @@ class DigestTee:
         self.seconds += time.monotonic() - begun
 
     def __enter__(self):
+        # The consumer holds the GIL for long runs of small C calls; at the default 5 ms switch
+        # interval the reading thread, which needs the GIL after every pipe read, would wait
+        # behind it and pg_dump would stall on a full pipe.
+        self._interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info):
         self._queue.put(None)
         self._thread.join()
+        sys.setswitchinterval(self._interval)
 
 
 class Dumps(abc.ABC):

@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import DigestsAlongside, Dumps
-from ansible_collections.bim.wall_system.plugins.module_utils.database.digest_process import DigestProcess
+from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import DigestTee, DigestsAlongside, Dumps
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_dump_digest import ArchiveRowDigests
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_row_digests import (
@@ -125,36 +125,24 @@ class PostgresArchiveMixin(Dumps):
             snapshot = self.export_snapshot() if with_digests else None
             try:
                 schema, hashed, others = self._digest_plan(snapshot) if with_digests else (None, [], [])
-                # forked before pg_dump and before any thread starts (digest_process)
-                tee = DigestProcess(lambda: ArchiveRowDigests(
-                    lambda namespace, table: namespace == schema and table in hashed)).start() if with_digests else None
+                rows = ArchiveRowDigests(lambda namespace, table: namespace == schema and table in hashed)
+                dump = self.open_dump_stream(snapshot=snapshot)
                 try:
-                    chunks, size, chunker, alongside = self._store_dump(store, snapshot, others, tee, timings)
-                finally:
-                    if tee:
-                        tee.stop()
-                digests = self._stream_digests(tee, schema, hashed, snapshot, timings) if with_digests else {}
+                    with DigestsAlongside(lambda: self.table_digests(others, snapshot=snapshot), timings,
+                                          bool(others)) as alongside:
+                        tee = DigestTee(dump.stdout, rows.feed) if with_digests else contextlib.nullcontext(dump.stdout)
+                        with tee as reader:
+                            chunks, size, chunker = store(reader)
+                        dump.finish()
+                except BaseException:
+                    dump.kill()
+                    raise
+                digests = self._stream_digests(rows, tee, schema, hashed, snapshot, timings) if with_digests else {}
                 digests.update(alongside.digests())
             finally:
                 if snapshot:
                     self.release_snapshot()
         return {"kind": "pg_dump_custom", "size": size, "chunks": chunks, "chunker": chunker}, digests
-
-    def _store_dump(self, store, snapshot, others, tee, timings):
-        """Run pg_dump into ``store`` (through ``tee`` when given) while the ``others`` tables
-        are digested alongside; returns (chunks, size, chunker, the ``DigestsAlongside``)."""
-        dump = self.open_dump_stream(snapshot=snapshot)
-        try:
-            with DigestsAlongside(lambda: self.table_digests(others, snapshot=snapshot), timings,
-                                  bool(others)) as alongside:
-                chunks, size, chunker = store(tee.reading(dump.stdout) if tee else dump.stdout)
-                if tee:
-                    tee.finish()
-                dump.finish()
-        except BaseException:
-            dump.kill()
-            raise
-        return chunks, size, chunker, alongside
 
     def _digest_plan(self, snapshot):
         """(schema, tables hashed from the stream, tables read a second time), read in ``snapshot``."""
@@ -172,15 +160,16 @@ class PostgresArchiveMixin(Dumps):
         except Exception as exc:
             raise DatabaseError("digest plan on %s failed: %s" % (self._where(), str(exc).strip())) from None
 
-    def _stream_digests(self, tee, schema, hashed, snapshot, timings):
+    def _stream_digests(self, rows, tee, schema, hashed, snapshot, timings):
         """The copy-rows digests the stream gave; a table it did not give is read again in the
         snapshot (``digest_fallback`` in the timings says why)."""
-        found, encoding, unsupported = tee.result if tee.error is None else ({}, None, None)
+        rows.close()
+        found = rows.digests() if tee.error is None else {}
         timings["digests_s"] = round(tee.seconds, 3)
-        digests = {t: row_entry(found[(schema, t)], encoding) for t in hashed if (schema, t) in found and encoding}
+        digests = {t: row_entry(found[(schema, t)], rows.encoding) for t in hashed if (schema, t) in found and rows.encoding}
         missing = [t for t in hashed if t not in digests]
         if missing:
-            timings["digest_fallback"] = str(tee.error or unsupported or "no encoding entry")
+            timings["digest_fallback"] = str(tee.error or rows.unsupported or "no encoding entry")
             begun = time.monotonic()
             digests.update(self.table_digests(missing, snapshot=snapshot))
             timings["digest_fallback_s"] = round(time.monotonic() - begun, 3)

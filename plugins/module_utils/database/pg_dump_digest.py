@@ -62,11 +62,6 @@ class ArchiveRowDigests(ArchiveFeed):
     def digests(self):
         return dict(self._done)
 
-    def result(self):
-        """(digests, encoding, why the reading stopped early or None), once the archive ended."""
-        self.close()
-        return self.digests(), self.encoding, self.unsupported
-
     def _give_up(self, reason):
         self.unsupported = reason
         self._prefix = bytearray()
