@@ -238,3 +238,23 @@ def test_a_money_table_keeps_a_second_read(pg_conn_params):
         _stream, recorded = engine.dump_database(lambda reader: (reader.read(), ([], 0, {}))[1], None, "x")
     assert recorded["logs"]["digest_form"] in ("copy-binary", "copy-text")
     assert recorded["walls"]["digest_form"] == "copy-rows"
+
+
+def test_a_failing_stream_digest_falls_back_to_a_second_read(pg_conn_params, monkeypatch):
+    """When hashing the stream fails, the tables are read again in the dump's snapshot and the
+    backup goes on with the earlier forms."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_archive
+
+    class Broken(pg_dump_digest.ArchiveRowDigests):
+        def feed(self, block):
+            raise RuntimeError("consumer broke")
+
+    monkeypatch.setattr(pg_archive, "ArchiveRowDigests", Broken)
+    timings = {}
+    with open_engine(pg_conn_params) as engine:
+        _stream, recorded = engine.dump_database(lambda reader: (reader.read(), ([], 0, {}))[1], None, "x",
+                                                 timings=timings)
+    with open_engine(pg_conn_params) as engine:
+        expected = engine.table_digests(tuple(recorded))
+    assert "consumer broke" in timings["digest_fallback"]
+    assert recorded == expected and {e["digest_form"] for e in recorded.values()} == {"copy-binary"}
