@@ -68,8 +68,10 @@ def params_of(fleet, name, db_name="bim_walls"):
                             db_password=fleet.password, db_name=db_name, connect_timeout=5)
 
 
-def live_digests(fleet, name):
-    """Table digests of the host's live database; None when it does not exist."""
+def live_digests(fleet, name, like=None):
+    """Table digests of the host's live database; None when it does not exist. ``like``: a
+    manifest whose digests they are compared with (then taken in its forms, as a verification
+    takes them, and given as ``manifest_digests`` gives the manifest's)."""
     params = params_of(fleet, name)
     if params.engine == "sqlite":
         if not os.path.exists(params.sqlite_path):
@@ -79,7 +81,16 @@ def live_digests(fleet, name):
         if not admin.database_exists(params.db_name):
             return None
     with open_engine(params) as eng:
+        return digests_like(eng, like)
+
+
+def digests_like(eng, manifest=None):
+    """``eng``'s table digests, in the forms ``manifest`` records when one is given."""
+    if manifest is None:
         return eng.table_digests()
+    tables = manifest["tables"]
+    found = eng.table_digests(tuple(tables), forms={t: e.get("digest_form") for t, e in tables.items()}, recorded=tables)
+    return manifest_digests({"tables": found})
 
 
 def latest_manifest(fleet, name):

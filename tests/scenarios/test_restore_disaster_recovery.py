@@ -84,7 +84,7 @@ def test_missing_sqlite_file_and_config_are_brought_back(fleet, run_playbook, tm
     result = run_playbook(PLAYBOOK, env=env,
                           extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"]))
     assert result.rc == 0, str(result)
-    assert rh.live_digests(fleet, host) == rh.manifest_digests(backup)
+    assert rh.live_digests(fleet, host, like=backup) == rh.manifest_digests(backup)
     # One run of the restore module: the preflight, then the restore with the application's commands around its
     # swap and the health gate after them; backup_verify and health_check no longer run on their own.
     modules = [r["action"] for r in _task_results(log_dir)
@@ -110,7 +110,7 @@ def test_dropped_postgresql_database_is_recreated(fleet, run_playbook, tmp_path,
 
     result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"]))
     assert result.rc == 0, str(result)
-    assert rh.live_digests(fleet, host) == rh.manifest_digests(backup)
+    assert rh.live_digests(fleet, host, like=backup) == rh.manifest_digests(backup)
     assert rh.restore_points(fleet, host, state_dir(fleet, host)) == []
 
 
@@ -134,7 +134,7 @@ def test_health_gate_failure_rolls_back(fleet, run_playbook, tmp_path, clean_hos
                          dbname="bim_walls", autocommit=True) as conn:
         conn.execute("UPDATE walls SET name = name || ' (edited)' WHERE id <= 10")
     before = rh.live_digests(fleet, host)
-    assert before != rh.manifest_digests(backup)
+    assert rh.live_digests(fleet, host, like=backup) != rh.manifest_digests(backup)
     fleet.set_app_health(host, False)
 
     log_dir = tmp_path / "task-log"
@@ -255,7 +255,7 @@ def test_primary_repository_cut_off_uses_secondary(fleet, run_playbook, primary_
     result = run_playbook(PLAYBOOK, extra_vars=dr_vars(fleet, bim_restore_hosts=host, bim_restore_backup_id=backup["id"],
                                                        bim_restore_secondary_repository=secondary))
     assert result.rc == 0, str(result)
-    assert rh.live_digests(fleet, host) == rh.manifest_digests(backup)
+    assert rh.live_digests(fleet, host, like=backup) == rh.manifest_digests(backup)
     preflight = [e for e in rh.recovery_log(log_path(fleet, host)) if e["step"] == "preflight"]
     assert preflight and preflight[-1]["detail"]["secondary_used"] in (True, "True", "true")
     assert preflight[-1]["detail"]["backup_id"] == backup["id"]

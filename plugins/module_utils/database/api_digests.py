@@ -23,7 +23,8 @@ class Digests(abc.ABC):
         """SHA-256 hex digest of the table's rows in primary-key order (same data, same digest)."""
 
     @abc.abstractmethod
-    def table_digests(self, tables=DIGEST_TABLES, forms=None):
+    def table_digests(self, tables=DIGEST_TABLES, forms=None, recorded=None):
         """``{table: {"rows": int, "digest": str}}`` for every existing table of ``tables``, all
-        from one snapshot. PostgreSQL adds ``digest_form`` (the form each table was digested in);
-        ``forms`` ({table: form}, e.g. a manifest's) makes the digests comparable with those."""
+        from one snapshot, with ``digest_form`` where the engine has more than one form;
+        ``forms`` ({table: form}, e.g. a manifest's) makes the digests comparable with those, and
+        ``recorded`` ({table: the manifest's entry}) hands a form what else it recorded."""

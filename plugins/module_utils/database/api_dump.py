@@ -12,6 +12,8 @@ repository's, handed in as ``store``.
 from __future__ import annotations
 
 import abc
+import queue
+import sys
 import threading
 import time
 
@@ -62,6 +64,83 @@ class DigestsAlongside:
         if self.errors:
             raise self.errors[0]
         return self.found
+
+
+# The GIL switch interval while a DigestTee runs (see its __enter__).
+SWITCH_INTERVAL_S = 0.0005
+
+
+class DigestTee:
+    """A reader over ``raw`` (a binary file) that hands every block it reads to ``consume(block)``
+    on a thread of its own, so the digests of a stream come from the read that stores it.
+    ``with`` waits for the thread at the end; ``error`` is what ``consume`` raised (it then sees
+    no more blocks) and ``seconds`` the time it worked. Blocks are batched up to ``BATCH`` bytes;
+    a bounded queue keeps memory flat when the consumer is slower than the stream."""
+
+    BATCH = 1024 * 1024
+
+    def __init__(self, raw, consume, depth=64):
+        self.raw = raw
+        self.consume = consume
+        self.error = None
+        self.seconds = 0.0
+        self._queue = queue.Queue(depth)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def readinto(self, buffer):
+        count = self.raw.readinto(buffer)
+        if count:
+            self._queue.put(bytes(buffer[:count]))
+        return count
+
+    def read(self, size=-1):
+        block = self.raw.read(size)
+        if block:
+            self._queue.put(bytes(block))
+        return block
+
+    def _run(self):
+        while True:
+            block = self._queue.get()
+            if block is None:
+                return
+            pending = [block]
+            size = len(block)
+            while size < self.BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._feed(pending)
+                    return
+                pending.append(more)
+                size += len(more)
+            self._feed(pending)
+
+    def _feed(self, pending):
+        if self.error is not None:
+            return
+        begun = time.monotonic()
+        try:
+            self.consume(b"".join(pending))
+        except Exception as exc:  # reported through ``error``
+            self.error = exc
+        self.seconds += time.monotonic() - begun
+
+    def __enter__(self):
+        # The consumer holds the GIL for long runs of small C calls; at the default 5 ms switch
+        # interval the reading thread, which needs the GIL after every pipe read, would wait
+        # behind it and pg_dump would stall on a full pipe.
+        self._interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._queue.put(None)
+        self._thread.join()
+        sys.setswitchinterval(self._interval)
 
 
 class Dumps(abc.ABC):

@@ -5,12 +5,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
+import time
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import DigestsAlongside, Dumps
+from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import DigestTee, DigestsAlongside, Dumps
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_dump_digest import ArchiveRowDigests
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_row_digests import (
+    dump_environment, row_entry, stream_tables,
+)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
 from ansible_collections.bim.wall_system.plugins.module_utils.common.process import failure_text
 
 
@@ -61,9 +68,12 @@ class DumpProcess:
 class PostgresArchiveMixin(Dumps):
     """Archive methods of the PostgreSQL engine.
 
-    A backup exports a snapshot from a second connection, runs ``pg_dump --snapshot`` in it and
-    takes the table digests inside the same snapshot (``table_digests(snapshot=...)`` of the
-    core mixin), so the digests describe exactly the dump.
+    A backup exports a snapshot from a second connection and runs ``pg_dump --snapshot`` in it.
+    The table digests are the ``copy-rows`` digests of the dump's own COPY data, hashed as the
+    stream goes by (``pg_dump_digest``): no second read. A table that form cannot describe (a
+    money column, see ``pg_row_digests``) is digested alongside by a second read in the same
+    snapshot (``table_digests(snapshot=...)``), and so is any table the stream did not yield
+    (an archive this collection cannot parse): the digests always describe exactly the dump.
     """
 
     _snapshot_conn = None
@@ -100,7 +110,7 @@ class PostgresArchiveMixin(Dumps):
         argv = [pg_dump or self.pg_tool("pg_dump"), "--format=custom", "--compress=0", "--no-password"]
         if snapshot:
             argv.append("--snapshot=%s" % snapshot)
-        return argv, libpq_environment(self.params)
+        return argv, dump_environment(libpq_environment(self.params))
 
     def open_dump_stream(self, snapshot=None, pg_dump=None):
         """Start pg_dump and return a ``DumpProcess`` whose ``stdout`` is the archive."""
@@ -108,21 +118,59 @@ class PostgresArchiveMixin(Dumps):
         return DumpProcess(argv, env)
 
     def dump_database(self, store, scratch_dir, name, with_digests=True, timings=None):
-        """pg_dump streams into ``store`` (content-defined chunks) while the digests run on their
-        own connection inside the snapshot pg_dump reads; no scratch copy."""
+        """pg_dump streams into ``store`` (content-defined chunks) and its rows are hashed on the
+        way (``_stream_digests``); no scratch copy."""
         timings = {} if timings is None else timings
         with self:
             snapshot = self.export_snapshot() if with_digests else None
-            dump = self.open_dump_stream(snapshot=snapshot)
             try:
-                with DigestsAlongside(lambda: self.table_digests(snapshot=snapshot), timings, with_digests) as digests:
-                    try:
-                        chunks, size, chunker = store(dump.stdout)
+                schema, hashed, others = self._digest_plan(snapshot) if with_digests else (None, [], [])
+                rows = ArchiveRowDigests(lambda namespace, table: namespace == schema and table in hashed)
+                dump = self.open_dump_stream(snapshot=snapshot)
+                try:
+                    with DigestsAlongside(lambda: self.table_digests(others, snapshot=snapshot), timings,
+                                          bool(others)) as alongside:
+                        tee = DigestTee(dump.stdout, rows.feed) if with_digests else contextlib.nullcontext(dump.stdout)
+                        with tee as reader:
+                            chunks, size, chunker = store(reader)
                         dump.finish()
-                    except BaseException:
-                        dump.kill()
-                        raise
+                except BaseException:
+                    dump.kill()
+                    raise
+                digests = self._stream_digests(rows, tee, schema, hashed, snapshot, timings) if with_digests else {}
+                digests.update(alongside.digests())
             finally:
                 if snapshot:
                     self.release_snapshot()
-        return {"kind": "pg_dump_custom", "size": size, "chunks": chunks, "chunker": chunker}, digests.digests()
+        return {"kind": "pg_dump_custom", "size": size, "chunks": chunks, "chunker": chunker}, digests
+
+    def _digest_plan(self, snapshot):
+        """(schema, tables hashed from the stream, tables read a second time), read in ``snapshot``."""
+        try:
+            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                from psycopg import sql
+                self._execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+                present = set(self._all_tables())
+                tables = [t for t in DIGEST_TABLES if t in present]
+                hashed = stream_tables(self._fetchall, tables)
+                return self._schema_name(), hashed, [t for t in tables if t not in hashed]
+            finally:
+                self.conn.execute("ROLLBACK")
+        except Exception as exc:
+            raise DatabaseError("digest plan on %s failed: %s" % (self._where(), str(exc).strip())) from None
+
+    def _stream_digests(self, rows, tee, schema, hashed, snapshot, timings):
+        """The copy-rows digests the stream gave; a table it did not give is read again in the
+        snapshot (``digest_fallback`` in the timings says why)."""
+        rows.close()
+        found = rows.digests() if tee.error is None else {}
+        timings["digests_s"] = round(tee.seconds, 3)
+        digests = {t: row_entry(found[(schema, t)], rows.encoding) for t in hashed if (schema, t) in found and rows.encoding}
+        missing = [t for t in hashed if t not in digests]
+        if missing:
+            timings["digest_fallback"] = str(tee.error or rows.unsupported or "no encoding entry")
+            begun = time.monotonic()
+            digests.update(self.table_digests(missing, snapshot=snapshot))
+            timings["digest_fallback_s"] = round(time.monotonic() - begun, 3)
+        return digests

@@ -19,6 +19,7 @@ import re
 import subprocess
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.row_digest import LineBuffer, RowMultiset
 from ansible_collections.bim.wall_system.plugins.module_utils.common.process import failure_text
 
 READ_BLOCK = 1024 * 1024
@@ -26,32 +27,36 @@ READ_BLOCK = 1024 * 1024
 _COPY_STATUS = re.compile(rb"^COPY (\d+)$", re.MULTILINE)
 
 
-def copy_digest(psql, env, snapshot, settings, copy_command):
+def copy_digest(psql, env, snapshot, settings, copy_command, rows=False):
     """Run ``copy_command`` (a one-line psql ``\\copy (...) TO pstdout ...``) in a READ ONLY
     REPEATABLE READ transaction that imports ``snapshot``, after ``SET LOCAL`` of each
     (name, value) in ``settings``.
 
     ``psql``: path of the program; ``env``: its libpq environment (host, port, user, database,
-    password). Returns ``(rows, sha256 hex)``; raises DatabaseError with psql's message.
+    password). Returns ``(rows, sha256 hex)`` of the output, or with ``rows`` the
+    ``row_digest`` multiset digest of its lines; raises DatabaseError with psql's message.
     """
     commands = ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                 "SET TRANSACTION SNAPSHOT '%s'" % snapshot.replace("'", "''")]
     commands += ["SET LOCAL %s TO '%s'" % (name, value.replace("'", "''")) for name, value in settings]
     commands += [copy_command, "ROLLBACK"]
     proc, status = _start(psql, commands, env)
-    digest = hashlib.sha256()
+    multiset = RowMultiset() if rows else None
+    digest = LineBuffer(multiset) if rows else hashlib.sha256()
     try:
         while True:
             block = proc.stdout.read(READ_BLOCK)
             if not block:
                 break
-            digest.update(block)
+            (digest.feed if rows else digest.update)(block)
         statuses = status.read()
         error = proc.stderr.read()
         rc = proc.wait()
-    except BaseException:
+    except BaseException as exc:
         proc.kill()
         proc.wait()
+        if isinstance(exc, ValueError):  # rows that are not COPY text
+            raise DatabaseError("digest query: %s" % exc) from None
         raise
     finally:
         proc.stdout.close()
@@ -62,7 +67,20 @@ def copy_digest(psql, env, snapshot, settings, copy_command):
     counts = _COPY_STATUS.findall(statuses)
     if not counts:
         raise DatabaseError("digest query: psql reported no COPY row count")
+    if rows:
+        return _rows_result(int(counts[-1]), digest, multiset)
     return int(counts[-1]), digest.hexdigest()
+
+
+def _rows_result(count, lines, multiset):
+    """(rows, digest) of a copy-rows read whose server reported ``count`` rows."""
+    try:
+        lines.close()
+    except ValueError as exc:
+        raise DatabaseError("digest query: %s" % exc) from None
+    if multiset.rows != count:
+        raise DatabaseError("digest query: %d rows read where the server sent %d" % (multiset.rows, count))
+    return count, multiset.hexdigest()
 
 
 def _start(psql, commands, env):

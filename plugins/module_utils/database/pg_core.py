@@ -27,6 +27,9 @@ except ImportError as exc:  # pragma: no cover - depends on the host
 from ansible_collections.bim.wall_system.plugins.module_utils.database.interface import ProbingEngine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import find_pg_tool, libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_copy_digest import copy_digest
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_row_digests import (
+    DIGEST_FORM_ROWS, copy_rows_command, row_encoding, rows_digest,
+)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import (
     DatabaseError,
     MissingLibraryError,
@@ -53,7 +56,7 @@ DIGEST_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("extra_float
 # written before binary digests records none: text). See _digest_query.
 DIGEST_FORM_TEXT = "copy-text"
 DIGEST_FORM_BINARY = "copy-binary"
-DIGEST_FORMS = (DIGEST_FORM_TEXT, DIGEST_FORM_BINARY)
+DIGEST_FORMS = (DIGEST_FORM_TEXT, DIGEST_FORM_BINARY, DIGEST_FORM_ROWS)
 
 # Known causes of a failed connection, matched against the driver's text; the message shown is
 # always rebuilt from these phrases, so nothing the driver echoes (conninfo) can leak.
@@ -340,27 +343,35 @@ class PostgresCoreMixin(ProbingEngine):
     def _digest_query(self, table, form):
         """The psql ``\\copy`` whose output is ``table``'s canonical form; defined here, in one place.
 
-        The bytes hashed are exactly the output of ``COPY (SELECT t.* FROM table AS t ORDER BY
-        <primary key>) TO STDOUT``, a table without a primary key ordered by its row text; the
-        server formats the rows with the same functions as pg_dump's COPY. ``copy-text``: one
-        line per row, the columns in table order separated by tabs, NULL as ``\\N``, COPY's
-        backslash escapes, geometry as hex EWKB; the session settings that shape the text are
-        fixed by ``DIGEST_SETTINGS`` and the client encoding is this connection's.
+        ``copy-text`` and ``copy-binary`` hash the bytes of ``COPY (SELECT t.* FROM table AS t
+        ORDER BY <primary key>) TO STDOUT``, a table without a primary key ordered by its row
+        text; the server formats the rows with the same functions as pg_dump's COPY.
+        ``copy-text``: one line per row, the columns in table order separated by tabs, NULL as
+        ``\\N``, COPY's backslash escapes, geometry as hex EWKB; the session settings that shape
+        the text are fixed by ``DIGEST_SETTINGS`` and the client encoding is this connection's.
         ``copy-binary`` (``FORMAT binary``, for tables ``_binary_safe_tables`` admits): COPY's
         binary header, rows and trailer, values in their types' send form; about a fifth less
-        server and hashing work than text.
+        server and hashing work than text. ``copy-rows`` (``pg_row_digests``): the multiset of
+        the rows of a plain ``COPY table TO STDOUT``, as pg_dump prints them; no ORDER BY.
         """
+        if form == DIGEST_FORM_ROWS:
+            return copy_rows_command(self.conn, self._schema_name(), table)
         pk = self._primary_key(table)
         order = sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in pk) if pk else sql.SQL("t::text")
         options = sql.SQL(" (FORMAT binary)") if form == DIGEST_FORM_BINARY else sql.SQL("")
         return sql.SQL("\\copy (SELECT t.* FROM {} AS t ORDER BY {}) TO pstdout{}").format(
             sql.Identifier(table), order, options).as_string(self.conn)
 
-    def _digest_snapshot(self, tables, snapshot=None, forms=None):
-        """{table: (rows, sha256 hex, form)} of ``tables``, all read in one REPEATABLE READ
+    def _schema_name(self):
+        return self._fetchone("SELECT current_schema()")[0]
+
+    def _digest_snapshot(self, tables, snapshot=None, forms=None, recorded=None):
+        """{table: (rows, digest, form)} of ``tables``, all read in one REPEATABLE READ
         snapshot: the exported ``snapshot`` (the backup's, so the digests describe exactly what
         pg_dump reads) or one exported here. Each table is read by a psql of its own
-        (``pg_copy_digest``), ``DIGEST_PROCESSES`` at a time; ``forms`` as in ``_digest_forms``."""
+        (``pg_copy_digest``), ``DIGEST_PROCESSES`` at a time; ``forms`` as in ``_digest_forms``;
+        ``recorded`` ({table: manifest entry}) gives a ``copy-rows`` read its encoding and
+        ordered digest (``pg_row_digests.rows_digest``)."""
         import concurrent.futures
         try:
             self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -370,13 +381,9 @@ class PostgresCoreMixin(ProbingEngine):
                 else:
                     snapshot = self._fetchone("SELECT pg_export_snapshot()")[0]
                 chosen = self._digest_forms(tables, forms)
-                queries = {t: self._digest_query(t, chosen[t]) for t in tables}
-                env = libpq_environment(self.params)
-                env["PGCLIENTENCODING"] = self.conn.info.parameter_status("client_encoding") or "UTF8"
-                psql = self.pg_tool("psql")
+                jobs = {t: self._digest_job(t, chosen[t], (recorded or {}).get(t) or {}, snapshot) for t in tables}
                 with concurrent.futures.ThreadPoolExecutor(max(1, min(DIGEST_PROCESSES, len(tables)))) as pool:
-                    futures = {t: pool.submit(copy_digest, psql, env, snapshot, DIGEST_SETTINGS, q)
-                               for t, q in queries.items()}
+                    futures = {t: pool.submit(*job) for t, job in jobs.items()}
                     return {t: f.result() + (chosen[t],) for t, f in futures.items()}
             finally:
                 self.conn.execute("ROLLBACK")
@@ -385,18 +392,33 @@ class PostgresCoreMixin(ProbingEngine):
         except DatabaseError as exc:
             raise DatabaseError("digest on %s failed: %s" % (self._where(), exc)) from None
 
+    def _digest_job(self, table, form, recorded, snapshot):
+        """(function, arguments...) that digests one table (run on a pool thread)."""
+        env = libpq_environment(self.params)
+        own = self.conn.info.parameter_status("client_encoding") or "UTF8"
+        psql = self.pg_tool("psql")
+        query = self._digest_query(table, form)
+        if form == DIGEST_FORM_ROWS:
+            env["PGCLIENTENCODING"] = row_encoding(recorded.get("digest_encoding"), own)
+            return rows_digest, copy_digest, psql, env, snapshot, query, recorded
+        env["PGCLIENTENCODING"] = own
+        return copy_digest, psql, env, snapshot, DIGEST_SETTINGS, query
+
     def table_digest(self, table):
         if table not in self._all_tables():
             raise DatabaseError("table %s does not exist in %s" % (table, self._where()))
         return self._digest_snapshot([table])[table][1]
 
-    def table_digests(self, tables=DIGEST_TABLES, forms=None, snapshot=None):
+    def table_digests(self, tables=DIGEST_TABLES, forms=None, recorded=None, snapshot=None):
         """{table: {rows, digest, digest_form}} of the tables present, all in one snapshot: a new
         REPEATABLE READ one, or ``snapshot`` (an id from ``pg_export_snapshot()``, as the backup
         uses so that the digests describe exactly what pg_dump reads). ``forms``: {table: form}
-        of the digests to compare with (a manifest's ``digest_form``s), else each table's own."""
+        of the digests to compare with (a manifest's ``digest_form``s), else each table's own;
+        ``recorded``: {table: the manifest's entry} (a ``copy-rows`` entry's encoding and
+        ordered digest)."""
         present = set(self._all_tables())
-        done = self._digest_snapshot([t for t in tables if t in present], snapshot=snapshot, forms=forms)
+        done = self._digest_snapshot([t for t in tables if t in present], snapshot=snapshot, forms=forms,
+                                     recorded=recorded)
         return {t: {"rows": r, "digest": d, "digest_form": f} for t, (r, d, f) in done.items()}
 
     def _all_tables(self):

@@ -103,18 +103,24 @@ class _TocReader:
             self.string()
 
     def entries(self):
-        """[(dump_id, desc, offset_flag_position, offset_flag)] of the table of contents."""
+        """[(dump_id, desc, offset_flag_position, offset_flag)] of the table of contents;
+        ``details`` then maps each dump id to (desc, namespace, tag, definition)."""
         found = []
+        self.details = {}
         for _index in range(self.integer()):
             dump_id = self.integer()
             self.integer()  # had a data dumper
             self.string()  # table oid
             self.string()  # oid
-            self.string()  # tag
+            tag = self.string()
             desc = self.string()
             self.integer()  # section
-            for _field in range(5):  # defn, drop statement, copy statement, namespace, tablespace
-                self.string()
+            defn = self.string()
+            self.string()  # drop statement
+            self.string()  # copy statement
+            namespace = self.string()
+            self.string()  # tablespace
+            self.details[dump_id] = (desc, namespace, tag, defn)
             if self.version >= (1, 14):
                 self.string()  # table access method
             if self.version >= (1, 16):
@@ -135,7 +141,30 @@ class _TocReader:
         return b"\x00" + value.to_bytes(self.int_size, "little")
 
 
-class DataOffsetFinder:
+class ArchiveFeed:
+    """An archive fed block by block: its first bytes are held until ``_read_toc()`` has read the
+    table of contents (and set ``_reader``), the rest goes to ``_data(block)``; what either
+    raises as ``_Unsupported`` ends the reading (``_give_up``)."""
+
+    _reader = None
+    unsupported = None
+
+    def feed(self, block):
+        """The next ``block`` (bytes) of the archive."""
+        if self.unsupported is not None:
+            return
+        try:
+            if self._reader is None:
+                self._prefix += block
+                block = self._read_toc()
+                if self._reader is None:
+                    return
+            self._data(block)
+        except _Unsupported as exc:
+            self._give_up(str(exc))
+
+
+class DataOffsetFinder(ArchiveFeed):
     """Finds the data blocks of an archive fed to it in order, block by block, as it is written.
 
     pg_dump writes the data blocks in table-of-contents order, each ``BLOCK_DATA, dump id,
@@ -154,19 +183,8 @@ class DataOffsetFinder:
         self._tail_start = 0  # stream position of _tail[0]
         self.unsupported = None  # why the archive is left alone, once known
 
-    def feed(self, block):
-        """The next ``block`` (bytes) of the archive."""
-        if self.unsupported is not None:
-            return
-        try:
-            if self._reader is None:
-                self._prefix += block
-                block = self._read_toc()
-                if self._reader is None:
-                    return
-            self._search(block)
-        except _Unsupported as exc:
-            self._give_up(str(exc))
+    def _data(self, block):
+        self._search(block)
 
     def _give_up(self, reason):
         self.unsupported = reason

@@ -5,11 +5,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import DigestsAlongside, Dumps, ScratchError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import (
+    DigestTee, DigestsAlongside, Dumps, ScratchError,
+)
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_pages import PageDigests, has_dbstat
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 
 
@@ -53,16 +57,23 @@ class SqliteArchiveMixin(Dumps):
         return online_copy(self.params.sqlite_path, target_path, timeout=timeout)
 
     def dump_database(self, store, scratch_dir, name, with_digests=True, timings=None):
-        """An online copy into ``scratch_dir``, stored in page-sized chunks while its digests are
-        taken (exactly the state the backup holds); the copy is removed afterwards."""
+        """An online copy into ``scratch_dir``, stored in page-sized chunks; the table digests
+        are ``sqlite-pages`` digests of the pages as they are stored (``sqlite_pages``), or, with
+        a SQLite library without ``dbstat``, the row digests of the copy read alongside. The copy
+        is removed afterwards."""
         timings = {} if timings is None else timings
         copy_path = os.path.join(scratch_dir, "%s.sqlite" % name)
         try:
             page_size, journal_mode = self._scratch_copy(copy_path, scratch_dir, timings)
-            with DigestsAlongside(lambda: self._copy_digests(copy_path), timings, with_digests) as digests:
+            with self.engine_for_path(copy_path) as engine:
+                by_pages = with_digests and has_dbstat(engine.conn)
+            pages = PageDigests(page_size)
+            with DigestsAlongside(lambda: self._copy_digests(copy_path), timings, with_digests and not by_pages) as rows:
                 with open(copy_path, "rb") as handle:
-                    chunks, size, chunker = store(handle, page_size=page_size)
-            found = digests.digests()
+                    tee = DigestTee(handle, pages.feed) if by_pages else contextlib.nullcontext(handle)
+                    with tee as reader:
+                        chunks, size, chunker = store(reader, page_size=page_size)
+            found = self._page_digests(copy_path, pages, tee, timings) if by_pages else rows.digests()
         finally:
             for suffix in ("", "-journal", "-wal", "-shm"):
                 try:
@@ -78,6 +89,16 @@ class SqliteArchiveMixin(Dumps):
     def _copy_digests(self, copy_path):
         with self.engine_for_path(copy_path) as engine:
             return engine.table_digests()
+
+    def _page_digests(self, copy_path, pages, tee, timings):
+        """The sqlite-pages digests of the stored copy, from the page digests its store took."""
+        if tee.error is not None:
+            raise tee.error
+        begun = time.monotonic()
+        with self.engine_for_path(copy_path) as engine:
+            found = engine.page_digests(pages)
+        timings["digests_s"] = round(tee.seconds + time.monotonic() - begun, 3)
+        return found
 
     def _scratch_copy(self, copy_path, scratch_dir, timings):
         begun = time.monotonic()

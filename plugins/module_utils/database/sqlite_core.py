@@ -19,6 +19,9 @@ import urllib.parse
 from ansible_collections.bim.wall_system.plugins.module_utils.database.interface import ProbingEngine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database import sqlite_schema
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_pages import (
+    DIGEST_FORM_PAGES, file_pages, page_table_digests,
+)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import (
     BIM_TABLES,
     DIGEST_TABLES,
@@ -299,13 +302,33 @@ class SqliteCoreMixin(ProbingEngine):
     def table_digest(self, table):
         return self._digest_snapshot([table])[table][1]
 
-    def table_digests(self, tables=DIGEST_TABLES, forms=None):
-        """SQLite has one digest form and records none; ``forms`` is accepted so callers can pass
-        a manifest's on either engine, and a form it names is refused."""
-        named = sorted(t for t, f in (forms or {}).items() if f)
-        if named:
-            raise DatabaseError("unknown digest form of table %s on sqlite (a SQLite digest records no form)"
-                                % ", ".join(named))
+    def table_digests(self, tables=DIGEST_TABLES, forms=None, recorded=None):
+        """The row digests (``_digest_rows``, recorded with no form), or where ``forms`` names
+        ``sqlite-pages`` for every table, the page digests of this database's file
+        (``sqlite_pages``; the form is then in each entry). Another form is refused."""
+        named = {t: f for t, f in (forms or {}).items() if f}
+        unknown = sorted(t for t, f in named.items() if f != DIGEST_FORM_PAGES)
+        if unknown:
+            raise DatabaseError("unknown digest form of table %s on sqlite (%s or none)"
+                                % (", ".join(unknown), DIGEST_FORM_PAGES))
         present = set(self._all_tables())
-        done = self._digest_snapshot([t for t in tables if t in present])
+        wanted = [t for t in tables if t in present]
+        if named and set(named) >= set(wanted):
+            return self.page_digests(file_pages(self._path(), self._fetchone("PRAGMA page_size")[0]), wanted)
+        if named:
+            raise DatabaseError("a manifest mixes sqlite-pages digests with row digests")
+        done = self._digest_snapshot(wanted)
         return {t: {"rows": r, "digest": d} for t, (r, d) in done.items()}
+
+    def page_digests(self, pages, tables=DIGEST_TABLES):
+        """{table: {rows, digest, digest_form}} of the tables present, from ``pages``
+        (``sqlite_pages.PageDigests`` of this database's image), in one read transaction."""
+        present = set(self._all_tables())
+        self._execute("BEGIN")
+        try:
+            found = page_table_digests(self.conn, self._quote_identifier, [t for t in tables if t in present], pages)
+        except sqlite3.Error as exc:
+            raise DatabaseError("page digests of sqlite %s failed: %s" % (self._path(), exc)) from None
+        finally:
+            self._execute("ROLLBACK")
+        return {t: {"rows": r, "digest": d, "digest_form": DIGEST_FORM_PAGES} for t, (r, d) in found.items()}

@@ -48,7 +48,11 @@ KNOWN_FORMAT_VERSIONS = (1, 2)
 # Manifest version 2 adds a table entry's "digest_form", which a reader must honour to verify
 # the table (a reader that does not know it would take a binary digest for a text one and call a
 # good backup damaged). A manifest that records no form stays version 1, so older releases read it.
-KNOWN_MANIFEST_VERSIONS = (1, 2)
+# Version 3 adds the digest forms taken from the backup's own read (PostgreSQL "copy-rows", with
+# "digest_encoding" and "ordered_digest"; SQLite "sqlite-pages"): a version-2 reader knows neither.
+KNOWN_MANIFEST_VERSIONS = (1, 2, 3)
+# The digest forms that need manifest version 3.
+VERSION_3_DIGEST_FORMS = ("copy-rows", "sqlite-pages")
 HASH_NAME = "sha256"
 KEYED_HASH_NAME = "hmac-sha256"
 BACKUP_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
@@ -145,7 +149,10 @@ def manifest_checksum(manifest):
 
 def manifest_format_version(tables):
     """The version a manifest with these ``tables`` entries is written as (see KNOWN_MANIFEST_VERSIONS)."""
-    return 2 if any("digest_form" in (entry or {}) for entry in (tables or {}).values()) else 1
+    forms = [(entry or {}).get("digest_form", False) for entry in (tables or {}).values()]
+    if any(form in VERSION_3_DIGEST_FORMS for form in forms):
+        return 3
+    return 2 if any(form is not False for form in forms) else 1
 
 
 def chunk_hash(data):

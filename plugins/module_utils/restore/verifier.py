@@ -60,9 +60,10 @@ def _digest_group(params, tables, expected):
     """Digests of ``tables`` in the forms the manifest ``expected`` records, on a connection of
     its own (the rows are formatted by the database server or the SQLite library, which release
     the GIL, so threads use the machine's cores)."""
-    forms = {t: (expected.get(t) or {}).get("digest_form") for t in tables}
+    recorded = {t: expected.get(t) or {} for t in tables}
+    forms = {t: entry.get("digest_form") for t, entry in recorded.items()}
     with open_engine(params) as eng:
-        return eng.table_digests(tuple(tables), forms=forms)
+        return eng.table_digests(tuple(tables), forms=forms, recorded=recorded)
 
 
 def _largest_first(names, expected):

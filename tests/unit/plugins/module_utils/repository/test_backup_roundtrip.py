@@ -59,13 +59,17 @@ def test_postgresql_round_trip(pg_conn_params, repo_path, repository_sound):
     repo = Repository(repo_path)
     manifest = repo.load_manifest(result["backup_id"])
     assert manifest["tables"]["walls"]["rows"] == 300
-    # binary digests are recorded with their form, in a version-2 manifest older releases refuse
-    assert manifest["tables"]["walls"]["digest_form"] == "copy-binary" and manifest["format_version"] == 2
+    # the digests of the dump's own rows, with their form, in a version-3 manifest older releases refuse
+    walls = manifest["tables"]["walls"]
+    assert walls["digest_form"] == "copy-rows" and walls["digest_encoding"] == "UTF8" and manifest["format_version"] == 3
     assert repo.stream_size(manifest, "database") == manifest["source_bytes"]
     target = restore_postgresql(repo, manifest, pg_conn_params)
     try:
         with open_engine(target) as engine:
-            assert engine.table_digests() == manifest["tables"]
+            tables = manifest["tables"]
+            assert engine.table_digests(tuple(tables), forms={t: e["digest_form"] for t, e in tables.items()},
+                                        recorded=tables) == {
+                t: {"rows": e["rows"], "digest": e["digest"], "digest_form": e["digest_form"]} for t, e in tables.items()}
     finally:
         drop_database(target)
     repository_sound(repo_path)
@@ -83,11 +87,15 @@ def test_sqlite_round_trip(sqlite_conn_params, repo_path, tmp_path):
                 break
             out.write(block)
     assert sqlite3.connect(restored).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    tables = manifest["tables"]
     with open_engine(ConnectionParams(engine="sqlite", sqlite_path=restored)) as engine:
-        assert engine.table_digests() == manifest["tables"]
+        # the digests of the stored pages, taken as they were stored, verify on the written image
+        assert engine.table_digests(tuple(tables), forms={t: e["digest_form"] for t, e in tables.items()}) == tables
+        rows = engine.table_digests()
     with open_engine(sqlite_conn_params) as engine:
-        assert engine.table_digests() == manifest["tables"]
-    assert manifest["tables"]["walls"]["rows"] == 300 and manifest["format_version"] == 1
+        assert engine.table_digests() == rows  # and the rows are the source's
+    assert tables["walls"]["rows"] == 300 and tables["walls"]["digest_form"] == "sqlite-pages"
+    assert manifest["format_version"] == 3
     assert manifest["streams"]["database"]["page_size"] > 0
 
 

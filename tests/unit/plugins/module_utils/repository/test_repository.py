@@ -99,13 +99,13 @@ def test_manifest_checksum_detects_edit(repo_path):
     assert any("not pruning" in w for w in repo.warnings)
 
 
-def test_manifest_versions_one_and_two_are_read_and_a_newer_one_refused(repo_path):
+def test_manifest_versions_one_to_three_are_read_and_a_newer_one_refused(repo_path):
     repo = Repository(repo_path, create=True)
-    for version in (1, 2):
+    for version in (1, 2, 3):
         manifest = _store(repo, [b"v%d" % version * 100], format_version=version)[0]
         assert repo.load_manifest(manifest["id"])["format_version"] == version
-    newer = _store(repo, [b"v3" * 100], format_version=3)[0]
-    with pytest.raises(RepositoryError, match=r"manifest format version 3; this release reads \[1, 2\]"):
+    newer = _store(repo, [b"v4" * 100], format_version=4)[0]
+    with pytest.raises(RepositoryError, match=r"manifest format version 4; this release reads \[1, 2, 3\]"):
         repo.load_manifest(newer["id"])
 
 
@@ -114,6 +114,10 @@ def test_manifest_version_two_only_when_a_table_records_its_digest_form():
     assert manifest_format_version({"walls": {"rows": 1, "digest": "ab"}}) == 1  # SQLite
     assert manifest_format_version({"walls": {"rows": 1, "digest": "ab", "digest_form": "copy-binary"},
                                     "logs": {"rows": 1, "digest": "cd"}}) == 2
+    # the forms taken from the backup's own read: version 3, which a version-2 release refuses
+    for form in ("copy-rows", "sqlite-pages"):
+        assert manifest_format_version({"walls": {"rows": 1, "digest": "ab", "digest_form": form},
+                                        "logs": {"rows": 1, "digest": "cd", "digest_form": "copy-binary"}}) == 3
 
 
 def test_open_stream_names_corrupt_chunk(repo_path):

@@ -78,7 +78,9 @@ def take_backup(params, repo, **options):
     return run_backup(params, repo, options)
 
 
-def digests(params):
+def digests(params, like=None):
+    """The table digests of ``params``' database; ``like``: a manifest's tables, whose forms and
+    entries the digests are taken in (and then returned as the manifest records them)."""
     if params.engine == "sqlite" and not os.path.exists(params.sqlite_path):
         return None
     if params.engine == "postgresql":
@@ -86,7 +88,10 @@ def digests(params):
             if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (params.db_name,)).fetchall():
                 return None
     with open_engine(params) as eng:
-        return eng.table_digests()
+        if not like:
+            return eng.table_digests()
+        found = eng.table_digests(tuple(like), forms={t: e.get("digest_form") for t, e in like.items()}, recorded=like)
+        return {t: dict(like[t], rows=e["rows"], digest=e["digest"]) for t, e in found.items()}
 
 
 def change_data(params, delete_ids=(1, 2, 3)):
