@@ -283,14 +283,12 @@ from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic impo
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import (
     ConnectionParams, database_argument_spec, database_required_if)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SchemaOverrideError
-from ansible_collections.bim.wall_system.plugins.module_utils.health.base import CheckContext, HealthError
+from ansible_collections.bim.wall_system.plugins.module_utils.health.base import CheckContext, FAIL_ON_STATUSES, HealthError
 from ansible_collections.bim.wall_system.plugins.module_utils.health.options import health_options_spec
 from ansible_collections.bim.wall_system.plugins.module_utils.health.runner import (
     run_checks, build_report, select_checks, thresholds_for)
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.prometheus import render_host
 from ansible_collections.bim.wall_system.plugins.module_utils.common.urls import url_secrets
-
-FAIL_LEVELS = {"never": (), "degraded": ("degraded", "unhealthy"), "unhealthy": ("unhealthy",)}
 
 
 def url_password(url):
@@ -334,7 +332,7 @@ def main():
     argument_spec.update(health_options_spec())
     argument_spec.update(
         check_timeout=dict(type="float", default=15.0),
-        fail_on=dict(type="str", default="never", choices=list(FAIL_LEVELS)),
+        fail_on=dict(type="str", default="never", choices=list(FAIL_ON_STATUSES)),
         prometheus_textfile=dict(type="path"),
         prometheus_textfile_mode=dict(type="raw", default="0644"),
         prometheus_host=dict(type="str"),
@@ -385,7 +383,7 @@ def main():
         changed = write_textfile(module, params["prometheus_textfile"], content, mode)
         report["prometheus_textfile"] = params["prometheus_textfile"]
 
-    if report["overall_status"] in FAIL_LEVELS[params["fail_on"]]:
+    if report["overall_status"] in FAIL_ON_STATUSES[params["fail_on"]]:
         module.fail_json(msg="overall status is %s (fail_on=%s): %s" % (
             report["overall_status"], params["fail_on"], "; ".join(report["problems"])), changed=changed, **report)
     module.exit_json(changed=changed, **report)

@@ -29,6 +29,9 @@ OVERALL_HEALTHY = "healthy"
 OVERALL_DEGRADED = "degraded"
 OVERALL_UNHEALTHY = "unhealthy"
 OVERALL_STATUSES = (OVERALL_HEALTHY, OVERALL_DEGRADED, OVERALL_UNHEALTHY)
+# fail_on level -> the overall statuses that fail it (the health_check module's option, the
+# restore's health gate)
+FAIL_ON_STATUSES = {"never": (), "degraded": (OVERALL_DEGRADED, OVERALL_UNHEALTHY), "unhealthy": (OVERALL_UNHEALTHY,)}
 
 # check name -> CheckSpec, in registration order (the order checks are reported in)
 REGISTRY = collections.OrderedDict()
