@@ -57,13 +57,14 @@ class ActionModule(ActionBase):
         if args["write"] and not self._task.check_mode:
             report_dir = os.path.abspath(args["report_dir"])
             try:
-                latest, stamped = write_summary(report_dir, summary)
+                latest, stamped, pruned = write_summary(report_dir, summary, keep_copies=args["keep_copies"])
             except OSError as exc:
                 raise AnsibleActionFail("cannot write the %s summary to %s: %s"
                                         % (args["kind"], report_dir, exc.strerror or exc))
             result["changed"] = True
             result["report_file"] = latest
             result["report_files"] = [latest, stamped]
+            result["pruned_copies"] = pruned
         if violations:
             result["failed"] = True
             result["msg"] = "fleet %s threshold exceeded: %s" % (args["kind"], "; ".join(violations))
