@@ -12,10 +12,10 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.custom_stats import custom_stat
 from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
-from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.fleet_summary import (
     FLEET_SUMMARY_MUTUALLY_EXCLUSIVE, FLEET_SUMMARY_REQUIRED_ONE_OF, SummaryError, build_summary,
     fleet_summary_argument_spec, host_entry, threshold_violations, write_summary)
+from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
 
 
 class ActionModule(ActionBase):
