@@ -633,6 +633,7 @@ secondary:
 '''
 
 import contextlib
+import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -640,7 +641,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.connectio
     ConnectionParams, database_argument_spec, database_required_if)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SchemaOverrideError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
-from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import location_options
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.locations import location_options
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.keys import (
     CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, key_argument_spec)
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
@@ -664,10 +665,11 @@ def _finish(module, base, failed_msg=None):
 
 def paused_archiver(p, params):
     """A swap or rollback of a live database whose archiver holds it open (Litestream) pauses it."""
-    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import archive_if_set_up
     archive = None
     restores = not (p["fetch_only"] or p["preflight"]) or p["then_restore"]
-    if restores and (p["rollback_to"] or p["mode"] == "swap"):
+    # no archive folder, no archive: the archiving code is not even imported
+    if restores and (p["rollback_to"] or p["mode"] == "swap") and os.path.isdir(p["archive_dir"]):
+        from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import archive_if_set_up
         archive = archive_if_set_up(params, p["archive_dir"], p["state_dir"])
     return archive.paused() if archive else contextlib.nullcontext()
 
@@ -876,6 +878,12 @@ def _restore(module, params, base, repository, backup_id, log, app, gate, read_c
             app=app, log=log, gate=gate))
 
 
+def _cluster_restore_point(p):
+    """rollback_to names a point-in-time swap's restore point (the archiving code is imported only then)."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pitr import is_cluster_restore_point
+    return is_cluster_restore_point(p["engine"], p["rollback_to"])
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), required_if=database_required_if(),
                            mutually_exclusive=MUTUALLY_EXCLUSIVE, required_together=REQUIRED_TOGETHER,
@@ -889,8 +897,7 @@ def main():
         params = ConnectionParams.from_params(p)
     except SchemaOverrideError as exc:
         module.fail_json(msg=str(exc), **base)
-    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pitr import is_cluster_restore_point
-    if p["target_time"] or is_cluster_restore_point(p["engine"], p["rollback_to"]):
+    if p["target_time"] or (p["rollback_to"] and _cluster_restore_point(p)):
         point_in_time(module, params, base)
     if p["rollback_to"]:
         rollback(module, params, base)

@@ -45,21 +45,6 @@ def describe_url(url):
     return url
 
 
-def location_options():
-    """Argument-spec ``options`` of one secondary repository location, as parse_target() reads it.
-
-    Shared by the modules that take one (backup ``copy_to``, restore ``secondary_repository``).
-    """
-    return dict(
-        url=dict(type="str", required=True),
-        # a path to the key, not the key itself
-        key_file=dict(type="path", no_log=False),
-        # false: trust on first use, recorded in known_hosts_file; true: the key must be known already
-        strict_host_key_checking=dict(type="bool", default=False),
-        known_hosts_file=dict(type="path", default=DEFAULT_KNOWN_HOSTS),
-    )
-
-
 def parse_target(entry, record_new_keys=True):
     """``entry``: a URL string or {url, key_file, strict_host_key_checking, known_hosts_file}.
     Returns a target. ``record_new_keys=False`` (check mode): a host seen for the first time is
