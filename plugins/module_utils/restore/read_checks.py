@@ -9,9 +9,9 @@ named by its content; decompresses within bounds; the manifest's length): the ch
 ``backup_verify`` makes at ``level: checksum``. ``ReadChecks`` notes each chunk so read (the
 repository's ``read_log``); once the copy is restored and verified and the files staged - before the
 application's stop command and before the swap - ``finish`` reads the chunks the restore did not
-(a files stream not restored, an archive's tail its reader left), checks that each stream's chunk
-lengths add up to its size, and records the verification in the repository only when all of that
-passed. A damaged backup is a ``RestoreError`` carrying ``checksums`` (``passed: false``,
+(a files stream not restored, an archive's tail its reader left) and records the verification in the
+repository only when all of them passed; that each stream's chunk lengths add up to its size is
+checked before anything is read (``check_sizes``). A damaged backup is a ``RestoreError`` carrying ``checksums`` (``passed: false``,
 ``recorded: false``): the caller drops the copy, nothing was changed.
 """
 
@@ -51,20 +51,22 @@ class ReadChecks:
                             checksums=self.summary(manifest, False, problems), chunk=getattr(exc, "chunk_id", None),
                             warnings=warnings)
 
+    def check_sizes(self, repo, manifest, warnings):
+        """Before anything is read: each stream's chunk lengths add up to its size (the manifest alone)."""
+        problems = repo.stream_size_problems(manifest)
+        if problems:
+            raise RestoreError("backup %s failed checksum verification, nothing was changed: %s" % (
+                manifest["id"], "; ".join(problems)), problems=problems,
+                checksums=self.summary(manifest, False, problems), warnings=warnings)
+
     def read_rest(self, repo, manifest, warnings):
-        """Read and check every chunk of ``manifest`` not checked yet; raises ``damaged`` at the first bad one
-        and when a stream's chunk lengths do not add up to its size."""
+        """Read and check every chunk of ``manifest`` not checked yet; raises ``damaged`` at the first bad one."""
         for chunk_id, length in sorted(repo.manifest_chunks(manifest).items()):
             if (chunk_id, length) not in self.checked:
                 try:
                     repo.read_chunk(chunk_id, expected_length=length)
                 except CorruptChunkError as exc:
                     raise self.damaged(manifest, exc, warnings)
-        problems = repo.stream_size_problems(manifest)
-        if problems:
-            raise RestoreError("backup %s failed checksum verification, nothing was changed: %s" % (
-                manifest["id"], "; ".join(problems)), problems=problems,
-                checksums=self.summary(manifest, False, problems), warnings=warnings)
 
     def finish(self, repo, manifest, warnings):
         """``read_rest``, then the verification recorded in the repository; returns the ``checksums`` result.

@@ -260,6 +260,8 @@ def run_restore(params, repository, opts):
     order; ``opts``: ``RestoreOptions``). Returns the result dict."""
     opts.validate()
     target, repo, manifest, result = _open_restore(params, repository, opts)
+    if opts.read_checks:
+        opts.read_checks.check_sizes(repo, manifest, result["warnings"])
     if opts.check_mode:
         return _plan_only(target, repo, manifest, opts, result)
     started = time.monotonic()

@@ -152,3 +152,20 @@ def test_without_read_checks_a_restore_records_no_verification(rs_sqlite_params,
     done = runner.run_restore(rs_sqlite_params, rs_repo, runner.RestoreOptions(backup["backup_id"], state_dir=rs_state))
     assert done["verified"] is True and "checksums" not in done
     assert Repository(rs_repo).verification_records(backup["backup_id"]) == []
+
+
+def test_a_stream_whose_chunks_do_not_add_up_is_refused_before_anything_is_read(rs_sqlite_params, rs_repo, rs_state,
+                                                                                tmp_path, take_backup, digests):
+    backup = take_backup(rs_sqlite_params, rs_repo)
+    repo = Repository(rs_repo)
+    manifest = repo.load_manifest(backup["backup_id"])
+    manifest["streams"]["database"]["size"] += 1  # a forged, unkeyed manifest: its checksum is made again
+    repo.write_manifest({k: v for k, v in manifest.items() if k != "checksum"})
+    live = digests(rs_sqlite_params)
+    app = _App(tmp_path)
+
+    with pytest.raises(RestoreError, match="failed checksum verification, nothing was changed: stream database") as caught:
+        _one_run(rs_sqlite_params, rs_repo, rs_state, tmp_path, app)
+    assert caught.value.details["checksums"]["passed"] is False
+    assert digests(rs_sqlite_params) == live and app.ran == []
+    assert Repository(rs_repo).verification_records(backup["backup_id"]) == []
