@@ -31,7 +31,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.repository.reposit
     RepositoryError, read_config,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import guard
-from ansible_collections.bim.wall_system.plugins.module_utils.repository.host_keys import DEFAULT_KNOWN_HOSTS, HostTrust, entry_name, translate
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.host_keys import HostTrust, entry_name, translate
 
 
 def describe_url(url):
