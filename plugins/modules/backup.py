@@ -433,7 +433,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import backup as backup_lib
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.chunker import HAS_FASTCDC, FASTCDC_IMPORT_ERROR
-from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import location_options
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.locations import location_options
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.keys import (
     CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, key_argument_spec)
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import (

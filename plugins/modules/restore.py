@@ -215,6 +215,11 @@ options:
       - A failure says where it stopped - RV(failed_step) V(preflight) (nothing was changed) or V(restore) (see
         O(app_stop_command) for what the application's commands do then).
       - In check mode only the preflight runs (it plans the restore).
+      - The backup is read once - the preflight reads no chunk and the restore's own reads are its checksum
+        verification (every chunk checked as it is read; the chunks the restore did not read, such as a files stream
+        not restored, read and checked after the copy is verified; each stream's size checked) - completed and
+        recorded in the repository before O(app_stop_command) and the swap. A damaged backup fails with
+        RV(failed_step) V(preflight) - nothing was stopped, swapped or recorded.
     type: bool
     default: false
   recovery_log:
@@ -575,10 +580,16 @@ kept_copy:
 checksums:
   description:
     - O(preflight) only. The checksum verification of the chosen backup (C(chunks) read and checked, C(problems),
-      C(recorded) in the repository); null in check mode when the plan was read from the secondary.
+      C(recorded) in the repository, C(checked_by)); null in check mode when the plan was read from the secondary.
+    - C(checked_by) V(preflight) - the preflight read every chunk itself (alone, or in check mode).
+    - C(checked_by) V(restore) - with O(then_restore) - the restore's reads checked every chunk; C(passed) and
+      C(recorded) are then those of the whole backup once the restore has read it (C(duration_s) the seconds
+      spent on the chunks it did not read and the record); a damaged backup gives C(passed) false, C(recorded)
+      false and RV(failed_step) V(preflight).
   returned: with O(preflight)
   type: dict
-  sample: {backup_id: 20261127T124501Z-3fa9c2d1, passed: true, chunks: 412, problems: [], recorded: true, duration_s: 0.8}
+  sample: {backup_id: 20261127T124501Z-3fa9c2d1, passed: true, chunks: 412, problems: [], recorded: true, duration_s: 0.8,
+           checked_by: preflight}
 app_commands:
   description: The application's commands that ran (O(app_stop_command), O(app_start_command)), in order.
   returned: with O(app_stop_command) or O(recovery_log)
@@ -586,7 +597,9 @@ app_commands:
   elements: dict
   sample: [{action: stop, cmd: systemctl stop bim-wall-system, rc: 0, stdout: "", stderr: "", duration_s: 0.1}]
 failed_step:
-  description: With O(then_restore), when the run failed - V(preflight) (nothing was changed) or V(restore).
+  description:
+    - With O(then_restore), when the run failed - V(preflight) (nothing was changed; also a damaged backup found by
+      the restore's reads, before anything was stopped or swapped) or V(restore).
   returned: on failure, with O(then_restore)
   type: str
   sample: preflight
@@ -620,6 +633,7 @@ secondary:
 '''
 
 import contextlib
+import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -627,7 +641,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.connectio
     ConnectionParams, database_argument_spec, database_required_if)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import SchemaOverrideError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
-from ansible_collections.bim.wall_system.plugins.module_utils.repository.copy import location_options
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.locations import location_options
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.keys import (
     CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, key_argument_spec)
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import RepositoryError
@@ -651,10 +665,11 @@ def _finish(module, base, failed_msg=None):
 
 def paused_archiver(p, params):
     """A swap or rollback of a live database whose archiver holds it open (Litestream) pauses it."""
-    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import archive_if_set_up
     archive = None
     restores = not (p["fetch_only"] or p["preflight"]) or p["then_restore"]
-    if restores and (p["rollback_to"] or p["mode"] == "swap"):
+    # no archive folder, no archive: the archiving code is not even imported
+    if restores and (p["rollback_to"] or p["mode"] == "swap") and os.path.isdir(p["archive_dir"]):
+        from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import archive_if_set_up
         archive = archive_if_set_up(params, p["archive_dir"], p["state_dir"])
     return archive.paused() if archive else contextlib.nullcontext()
 
@@ -777,23 +792,31 @@ def preflight(module, params, base):
     """preflight: the repository chosen, the backup's checksums verified, the restore planned, one run;
     with then_restore (not in check mode) the restore of that backup follows in the same run."""
     from ansible_collections.bim.wall_system.plugins.module_utils.restore.preflight import run_preflight
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore.read_checks import ReadChecks
     p = module.params
     log = RecoveryLog.from_option(p["recovery_log"], module.check_mode)
     restore_too = p["then_restore"] and not module.check_mode
+    # in one run the restore's reads are the checksum verification: the backup is read once
+    checks = ReadChecks() if restore_too else None
     with _failing(module, params, base):
         app, gate = _app_and_gate(module, params, log if p["recovery_log"] else None)
         if p["then_restore"]:
             base["failed_step"] = "preflight"
         if (p["recovery_log"] or {}).get("start") is not None:
             log.write("start", "ok", p["recovery_log"]["start"])
-        result = run_preflight(params, p, module.check_mode)
+        result = run_preflight(params, p, module.check_mode, read_checks=checks)
         base["warnings"].extend(result.pop("warnings", None) or [])
         base.update(result)
         log.write("preflight", "ok", preflight_detail(base))
         base.update(recovery_log_records=list(log.records), changed=base["changed"] or log.written)
         if restore_too:
             base["failed_step"] = "restore"
-            _restore(module, params, base, base["repository_used"], base["backup_id"], log, app, gate)
+            try:
+                _restore(module, params, base, base["repository_used"], base["backup_id"], log, app, gate, checks)
+            except RestoreError as exc:
+                if "checksums" in exc.details:  # the preflight's check failed, before anything was stopped or swapped
+                    base["failed_step"] = "preflight"
+                raise
             base["changed"] = True
         base.pop("failed_step", None)
     _finish(module, base)
@@ -838,8 +861,9 @@ def restore_backup(module, params, base):
     _finish(module, base)
 
 
-def _restore(module, params, base, repository, backup_id, log, app, gate):
-    """The restore itself (``recovery_steps.restore_with_steps``), its result merged into ``base``."""
+def _restore(module, params, base, repository, backup_id, log, app, gate, read_checks=None):
+    """The restore itself (``recovery_steps.restore_with_steps``), its result merged into ``base``;
+    ``read_checks``: its reads verify the backup's checksums (the preflight's, in one run)."""
     from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
     from ansible_collections.bim.wall_system.plugins.module_utils.restore.recovery_steps import restore_with_steps
     p = module.params
@@ -850,7 +874,14 @@ def _restore(module, params, base, repository, backup_id, log, app, gate):
             check_live_unchanged=p["check_live_unchanged"], check_mode=module.check_mode,
             restore_files=p["restore_files"], files_root=p["files_root"], state_dir=p["state_dir"],
             data_dir=p["data_dir"], staging_dir=p["staging_dir"], lock_wait=p["lock_timeout"],
-            verification=p["verification"], repository_key=p["repository_key"]), app=app, log=log, gate=gate))
+            verification=p["verification"], repository_key=p["repository_key"], read_checks=read_checks),
+            app=app, log=log, gate=gate))
+
+
+def _cluster_restore_point(p):
+    """rollback_to names a point-in-time swap's restore point (the archiving code is imported only then)."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pitr import is_cluster_restore_point
+    return is_cluster_restore_point(p["engine"], p["rollback_to"])
 
 
 def main():
@@ -866,8 +897,7 @@ def main():
         params = ConnectionParams.from_params(p)
     except SchemaOverrideError as exc:
         module.fail_json(msg=str(exc), **base)
-    from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pitr import is_cluster_restore_point
-    if p["target_time"] or is_cluster_restore_point(p["engine"], p["rollback_to"]):
+    if p["target_time"] or (p["rollback_to"] and _cluster_restore_point(p)):
         point_in_time(module, params, base)
     if p["rollback_to"]:
         rollback(module, params, base)

@@ -294,14 +294,21 @@ def _task_results(log_dir):
             if json.loads(line)["event"] == "task_result"]
 
 
+@pytest.mark.parametrize("stream", ["database", "files"])
 def test_a_damaged_backup_stops_in_the_one_preflight_run_before_the_application_stops(fleet, run_playbook, tmp_path,
-                                                                                      clean_host):
-    """The backup is checked before the application stops: a flipped byte in one of its chunks fails
-    the preflight, which is one module run, and the application keeps running on its live data."""
+                                                                                      clean_host, stream):
+    """The backup is checked before the application stops: a flipped byte in one of its chunks (of the
+    database or of the configuration files) fails the one module run as its preflight - found by the
+    restore's own reads of the backup, before the stop command and the swap - and the application keeps
+    running on its live data; no verification is recorded."""
     host = clean_host("lite1")
-    backup = rh.take_backup(fleet, run_playbook, tmp_path, host)
+    conf_dir = fleet.hdir(host, "conf")
+    os.makedirs(conf_dir, exist_ok=True)
+    with open(os.path.join(conf_dir, "bim-app.conf"), "w") as handle:
+        handle.write("listen = 8080\n")
+    backup = rh.take_backup(fleet, run_playbook, tmp_path, host, extra={"backup_include_paths": [conf_dir]})
     repo = fleet.hosts[host]["backup_repository"]
-    chunk_id = backup["streams"]["database"]["chunks"][0][0]
+    chunk_id = backup["streams"][stream]["chunks"][0][0]
     before = rh.live_digests(fleet, host)
     log_dir = tmp_path / "task-log"
     env = {"ANSIBLE_CALLBACKS_ENABLED": "bim.wall_system.jsonl_log", "BIM_JSONL_LOG_FOLDER": str(log_dir)}
@@ -313,10 +320,13 @@ def test_a_damaged_backup_stops_in_the_one_preflight_run_before_the_application_
         flip_chunk_byte(repo, chunk_id)  # the byte back: chunks are shared with other backups
     assert result.rc != 0
     assert "failed checksum verification" in result.stdout and "nothing was changed" in result.stdout, str(result)
-    assert chunk_id in result.stdout
+    assert "stopped in the preflight" in result.stdout and chunk_id in result.stdout
     assert rh.live_digests(fleet, host) == before and rh.app_pid_running(fleet, host)
+    assert rh.restore_points(fleet, host, state_dir(fleet, host)) == []
+    assert not os.path.exists(os.path.join(repo, "verifications", backup["id"] + ".json"))
+    # The preflight (repository, plan) passed; the restore's reads found the damage and logged it.
     steps = [(e["step"], e["status"]) for e in rh.recovery_log(log_path(fleet, host))]
-    assert steps == [("start", "ok"), ("preflight", "failed")], steps
+    assert steps == [("start", "ok"), ("preflight", "ok"), ("restore", "failed")], steps
     ran = [(r["action"], r["status"]) for r in _task_results(log_dir) if r["host"] == host]
     modules = [action for action, status in ran if action.startswith("bim.wall_system.")]
     assert modules == ["bim.wall_system.restore"], ran  # one preflight run; no restore, no app command

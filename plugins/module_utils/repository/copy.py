@@ -31,7 +31,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.repository.reposit
     RepositoryError, read_config,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import guard
-from ansible_collections.bim.wall_system.plugins.module_utils.repository.host_keys import DEFAULT_KNOWN_HOSTS, HostTrust, entry_name, translate
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.host_keys import HostTrust, entry_name, translate
 
 
 def describe_url(url):
@@ -43,21 +43,6 @@ def describe_url(url):
             netloc += ":%d" % parts.port
         return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
     return url
-
-
-def location_options():
-    """Argument-spec ``options`` of one secondary repository location, as parse_target() reads it.
-
-    Shared by the modules that take one (backup ``copy_to``, restore ``secondary_repository``).
-    """
-    return dict(
-        url=dict(type="str", required=True),
-        # a path to the key, not the key itself
-        key_file=dict(type="path", no_log=False),
-        # false: trust on first use, recorded in known_hosts_file; true: the key must be known already
-        strict_host_key_checking=dict(type="bool", default=False),
-        known_hosts_file=dict(type="path", default=DEFAULT_KNOWN_HOSTS),
-    )
 
 
 def parse_target(entry, record_new_keys=True):

@@ -31,8 +31,8 @@ except ImportError:  # pragma: no cover - the copy targets check for paramiko fi
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import atomic_write
 from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import file_lock
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.errors import RepositoryError
+from ansible_collections.bim.wall_system.plugins.module_utils.repository.locations import DEFAULT_KNOWN_HOSTS
 
-DEFAULT_KNOWN_HOSTS = "/var/lib/bim-wall-system/known_hosts"
 SYSTEM_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "~/.ssh/known_hosts")
 
 

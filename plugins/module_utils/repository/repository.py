@@ -510,6 +510,9 @@ class Repository:
         self._passphrase = key  # kept in memory for copies and rotation, never written or shown
         self.codec = open_codec(self.config, self._read_optional(self.key_path), key, self.path)
         self.warnings.extend(self.codec.warnings())
+        # A set, when a caller wants to know which chunks were read and checked (restore/read_checks.py:
+        # a restore's reads as the backup's checksum verification): (chunk_id, length) of each read.
+        self.read_log = None
 
     # ----------------------------------------------------------------- setup
     @classmethod
@@ -873,7 +876,10 @@ class Repository:
             raise CorruptChunkError(chunk_id, "missing")
         except OSError as exc:
             raise CorruptChunkError(chunk_id, "unreadable: %s" % exc)
-        return self.decode_chunk(chunk_id, raw, expected_length)
+        data = self.decode_chunk(chunk_id, raw, expected_length)
+        if self.read_log is not None and expected_length is not None:
+            self.read_log.add((chunk_id, expected_length))  # set.add: safe from the reader's threads
+        return data
 
     def decode_chunk(self, chunk_id, raw, expected_length=None):
         return self.codec.decode_chunk(chunk_id, raw, expected_length)
@@ -1042,11 +1048,17 @@ class Repository:
                 for backup_id in backup_ids:
                     problems[backup_id].append(str(exc))
         for manifest in manifests:
-            for name, stream in (manifest.get("streams") or {}).items():
-                total = sum(length for _chunk_id, length in stream_chunks(manifest, name, stream))
-                if total != stream.get("size"):
-                    problems[manifest["id"]].append("stream %s: chunks add up to %d bytes, manifest says %s"
-                                                    % (name, total, stream.get("size")))
+            problems[manifest["id"]].extend(self.stream_size_problems(manifest))
+        return problems
+
+    @staticmethod
+    def stream_size_problems(manifest):
+        """Streams of ``manifest`` whose chunk lengths do not add up to the size it records."""
+        problems = []
+        for name, stream in (manifest.get("streams") or {}).items():
+            total = sum(length for _chunk_id, length in stream_chunks(manifest, name, stream))
+            if total != stream.get("size"):
+                problems.append("stream %s: chunks add up to %d bytes, manifest says %s" % (name, total, stream.get("size")))
         return problems
 
     def verification_path(self, backup_id):

@@ -61,6 +61,11 @@ def stage(target, repo, manifest, files_root):
     return plan
 
 
+def pending(target):
+    """Whether a killed run left this step's journal (``recover`` would repair it)."""
+    return _journal(target).read() is not None
+
+
 def discard(target):
     shutil.rmtree(staging_dir(target), ignore_errors=True)
     _journal(target).clear()

@@ -15,6 +15,10 @@ Changes nothing in the database, and runs before the application stops:
 3. plan the restore (bytes to read, free space needed vs available per file system) and refuse
    when it would not fit.
 
+With the restore following in the same run (``then_restore``), step 2 is left to the restore's own
+reads (``read_checks.py``): the backup is read once, every chunk checked as it is read, the rest
+read before anything is stopped or swapped, and a damaged backup still changes nothing.
+
 Returns the result keys of the module: ``repository_used``, ``backup_id``, ``backup_finished``,
 ``secondary`` (when used), ``checksums`` and ``plan``.
 """
@@ -26,10 +30,12 @@ from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors imp
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.source import resolve_source
 
 
-def run_preflight(params, options, check_mode):
+def run_preflight(params, options, check_mode, read_checks=None):
     """``options``: the restore module's parameters (repository, backup_id, secondary_repository,
-    secondary_staging, mode, jobs, state_dir, data_dir, staging_dir, repository_key). Raises
-    RestoreError with a message safe to show; nothing was changed then but a fetch into staging."""
+    secondary_staging, mode, jobs, state_dir, data_dir, staging_dir, repository_key). ``read_checks``
+    (a ``read_checks.ReadChecks``, not in check mode): the restore that follows verifies the checksums
+    with its reads, the preflight does not read the chunks. Raises RestoreError with a message safe to
+    show; nothing was changed then but a fetch into staging."""
     source = resolve_source(params, dict(options, fetch_only=True), check_mode)
     result = source.result()
     result.setdefault("changed", False)
@@ -40,7 +46,8 @@ def run_preflight(params, options, check_mode):
         result.update(checksums=None, backup_finished=source.plan.get("backup_finished"))
         return result
     key = options.get("repository_key")
-    result["checksums"] = verify_checksums(source.repository, source.backup_id, check_mode, key, result["warnings"])
+    if read_checks is None or check_mode:
+        result["checksums"] = verify_checksums(source.repository, source.backup_id, check_mode, key, result["warnings"])
     planned = runner.run_restore(params, source.repository, runner.RestoreOptions(
         source.backup_id, mode="swap", jobs=options["jobs"], check_mode=True, state_dir=options["state_dir"],
         data_dir=options["data_dir"], staging_dir=options["staging_dir"], lock_wait=options.get("lock_timeout", 60),
@@ -48,6 +55,9 @@ def run_preflight(params, options, check_mode):
     result["warnings"].extend(w for w in planned["warnings"] if w not in result["warnings"])
     result.update(backup_id=planned["backup_id"], backup_finished=planned.get("backup_finished"),
                   rpo_s=planned.get("rpo_s"), plan=planned["plan"], restore_points=planned.get("restore_points"))
+    if "checksums" not in result:
+        result["checksums"] = {"backup_id": planned["backup_id"], "passed": None, "chunks": None, "problems": [],
+                               "recorded": False, "duration_s": None, "checked_by": "restore"}
     return result
 
 
@@ -59,7 +69,7 @@ def verify_checksums(repository, backup_id, check_mode, key, warnings):
     item = checked["backups"][0]
     summary = {"backup_id": item["backup_id"], "passed": item["passed"], "chunks": item.get("chunks"),
                "problems": item["problems"], "recorded": checked["recorded"],
-               "duration_s": checked.get("duration_s")}
+               "duration_s": checked.get("duration_s"), "checked_by": "preflight"}
     if not item["passed"]:
         raise RestoreError("backup %s in %s failed checksum verification, nothing was changed: %s" % (
             item["backup_id"], repository, "; ".join(item["problems"][:10])), problems=item["problems"],

@@ -79,7 +79,9 @@ def preflight_detail(result):
     checksums = result.get("checksums") or {}
     return {"repository": result.get("repository_used"), "secondary_used": bool(result.get("secondary")),
             "backup_id": result.get("backup_id"), "bytes_to_read": plan.get("bytes_to_read"),
-            "space": plan.get("space"), "chunks_verified": checksums.get("chunks")}
+            "space": plan.get("space"), "chunks_verified": checksums.get("chunks") if checksums.get("passed") else None,
+            # "restore": in one run the restore's reads verify the chunks (its record says how many)
+            "checksums_by": checksums.get("checked_by", "preflight") if checksums else None}
 
 
 def restore_detail(result):
@@ -87,4 +89,5 @@ def restore_detail(result):
     return {"backup_id": result.get("backup_id"), "restore_point": result.get("restore_point"),
             "duration_s": result.get("duration_s"), "rto_s": result.get("rto_s"), "rpo_s": result.get("rpo_s"),
             "target_time": result.get("target_time"), "verification": result.get("verification"),
-            "files": (result.get("files") or {}).get("written") or []}
+            "files": (result.get("files") or {}).get("written") or [],
+            "chunks_verified": (result.get("checksums") or {}).get("chunks")}

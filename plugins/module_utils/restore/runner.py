@@ -226,6 +226,9 @@ class RestoreOptions:
     # mode swap: called right before the swap, once the copy (and the files) are verified and staged
     # (the application's stop command); raising stops the restore, the copy is dropped, live untouched
     before_swap: object = None
+    # read_checks.ReadChecks: the restore's reads are the backup's checksum verification (the preflight's
+    # in one run), finished and recorded before before_swap; a damaged backup changes nothing
+    read_checks: object = None
 
     def validate(self):
         if self.mode not in ("swap", "new"):
@@ -257,16 +260,23 @@ def run_restore(params, repository, opts):
     order; ``opts``: ``RestoreOptions``). Returns the result dict."""
     opts.validate()
     target, repo, manifest, result = _open_restore(params, repository, opts)
+    if opts.read_checks:
+        opts.read_checks.check_sizes(repo, manifest, result["warnings"])
     if opts.check_mode:
         return _plan_only(target, repo, manifest, opts, result)
     started = time.monotonic()
     with target.lock(wait=opts.lock_wait):
+        if opts.read_checks and _repairs_pending(target):
+            # a killed run's swap is repaired only for a backup known sound, as after a separate preflight
+            opts.read_checks.read_rest(repo, manifest, result["warnings"])
         _recover_and_plan(target, repo, manifest, opts, result)
         before = target.live_digests() if opts.check_live_unchanged else None
         scratch = _copy_and_verify(target, repo, manifest, opts, result)
         staged = None
         if opts.restore_files and (manifest.get("streams") or {}).get("files"):
-            staged = _stage_files(target, repo, manifest, opts.files_root, scratch, result["warnings"], opts.progress)
+            staged = _stage_files(target, repo, manifest, opts, scratch, result["warnings"])
+        if opts.read_checks:
+            _finish_read_checks(target, repo, manifest, opts, result, scratch, staged)
         result["changed"] = True
         if opts.mode == "swap":
             _before_swap(target, opts, result, scratch, staged)
@@ -289,6 +299,8 @@ def _open_restore(params, repository, opts):
     """The target, the repository, the chosen backup's manifest and the result to fill in."""
     target = make_target(params, **opts.target_options())
     repo = open_repository(repository, opts.repository_key)
+    if opts.read_checks:
+        opts.read_checks.watch(repo)
     manifest = resolve_backup(repo, opts.backup_id)
     unknown = [t for t in opts.tables or [] if t not in (manifest.get("tables") or {})]
     if unknown:
@@ -380,6 +392,8 @@ def _restore_reporting(target, repo, manifest, scratch, opts, verifier, warnings
     try:
         _restore_copy(target, repo, manifest, scratch, opts.jobs, opts.tables, verifier)
     except repository_mod.CorruptChunkError as exc:
+        if opts.read_checks:
+            raise opts.read_checks.damaged(manifest, exc, warnings)
         raise RestoreError("backup %s is damaged, nothing was changed: %s" % (manifest["id"], exc),
                            chunk=getattr(exc, "chunk_id", None), warnings=warnings)
     except repository_mod.RepositoryError as exc:
@@ -440,23 +454,49 @@ def _keep_or_drop_copy(target, opts, result, scratch, staged):
         result["target_dropped"] = True
 
 
-def _stage_files(target, repo, manifest, files_root, scratch, warnings, progress):
+def _stage_files(target, repo, manifest, opts, scratch, warnings):
     """Stage and check the configuration files before the swap; on failure the restored copy
     is dropped and the live database and files were never touched."""
     repository_mod = _repository_api()
-    if progress:
-        progress("staging files", scratch)
+    opts.tell("staging files", scratch)
     try:
-        staged = files_step.stage(target, repo, manifest, files_root)
-    except (repository_mod.RepositoryError, RestoreError, OSError) as exc:
+        staged = files_step.stage(target, repo, manifest, opts.files_root)
+    except repository_mod.CorruptChunkError as exc:
+        if not opts.read_checks:
+            raise _files_refused(target, manifest, scratch, exc, warnings)
         target.drop(scratch)
-        raise RestoreError("the configuration files of backup %s cannot be restored, nothing was swapped and live "
-                           "data is untouched: %s" % (manifest["id"], exc), warnings=warnings)
+        raise opts.read_checks.damaged(manifest, exc, warnings)
+    except (repository_mod.RepositoryError, RestoreError, OSError) as exc:
+        raise _files_refused(target, manifest, scratch, exc, warnings)
     if not staged["recorded"]:
         warnings.append("backup %s predates recorded file owners: restored files keep the owner of the file they "
                         "replace (new ones: the restoring user), modes come from its tar without set-id bits"
                         % manifest["id"])
     return staged
+
+
+def _files_refused(target, manifest, scratch, exc, warnings):
+    """The copy dropped; the error of configuration files that cannot be restored."""
+    target.drop(scratch)
+    return RestoreError("the configuration files of backup %s cannot be restored, nothing was swapped and live "
+                        "data is untouched: %s" % (manifest["id"], exc), warnings=warnings)
+
+
+def _repairs_pending(target):
+    """Whether ``recover()`` would repair a killed run's swap or configuration files step."""
+    return bool(target.pending_journal()) or files_step.pending(target)
+
+
+def _finish_read_checks(target, repo, manifest, opts, result, scratch, staged):
+    """The backup's checksum verification completed from the restore's reads (``read_checks.py``)
+    and recorded, before anything is stopped or swapped; a failure drops the copy and the staged files."""
+    try:
+        result["checksums"] = opts.read_checks.finish(repo, manifest, result["warnings"])
+    except RestoreError:
+        target.drop(scratch)
+        if staged:
+            files_step.discard(target)
+        raise
 
 
 def run_rollback(params, rollback_to="latest", keep_restore_points=2, check_mode=False, state_dir=None,
