@@ -585,7 +585,8 @@ checksums:
     - C(checked_by) V(restore) - with O(then_restore) - the restore's reads checked every chunk; C(passed) and
       C(recorded) are then those of the whole backup once the restore has read it (C(duration_s) the seconds
       spent on the chunks it did not read and the record); a damaged backup gives C(passed) false, C(recorded)
-      false and RV(failed_step) V(preflight).
+      true (its failure is recorded, as the preflight records it; false when the repository takes no record) and
+      RV(failed_step) V(preflight).
   returned: with O(preflight)
   type: dict
   sample: {backup_id: 20261127T124501Z-3fa9c2d1, passed: true, chunks: 412, problems: [], recorded: true, duration_s: 0.8,

@@ -11,8 +11,10 @@ repository's ``read_log``); once the copy is restored and verified and the files
 application's stop command and before the swap - ``finish`` reads the chunks the restore did not
 (a files stream not restored, an archive's tail its reader left) and records the verification in the
 repository only when all of them passed; that each stream's chunk lengths add up to its size is
-checked before anything is read (``check_sizes``). A damaged backup is a ``RestoreError`` carrying ``checksums`` (``passed: false``,
-``recorded: false``): the caller drops the copy, nothing was changed.
+checked before anything is read (``check_sizes``). A damaged backup is a ``RestoreError`` carrying
+``checksums`` (``passed: false``): the caller drops the copy, nothing was changed; the failure is
+recorded in the repository as the separate preflight recorded it, so that a later recovery that
+takes the newest verified backup does not pick this one again.
 """
 
 from __future__ import annotations
@@ -43,21 +45,33 @@ class ReadChecks:
         return {"backup_id": manifest["id"], "passed": passed, "chunks": len(Repository.manifest_chunks(manifest)),
                 "problems": list(problems), "recorded": recorded, "duration_s": duration_s, "checked_by": "restore"}
 
-    def damaged(self, manifest, exc, warnings):
+    def _record_failure(self, repo, manifest, problems, warnings):
+        """The failed verification recorded (True), or a warning when the repository takes no record."""
+        try:
+            repo.record_verification(manifest["id"], RECORDED_LEVEL, False, problems, {"checked_by": "restore"})
+        except (RepositoryError, OSError) as exc:
+            warnings.append("the failed checksum verification of backup %s could not be recorded: %s"
+                            % (manifest["id"], exc))
+            return False
+        return True
+
+    def damaged(self, repo, manifest, exc, warnings):
         """The error of a damaged chunk met by the restore's reads (``exc``: its ``CorruptChunkError``)."""
         problems = [str(exc)]
+        recorded = self._record_failure(repo, manifest, problems, warnings)
         return RestoreError("backup %s failed checksum verification as it was read for the restore, nothing was "
                             "changed: %s" % (manifest["id"], exc), problems=problems,
-                            checksums=self.summary(manifest, False, problems), chunk=getattr(exc, "chunk_id", None),
-                            warnings=warnings)
+                            checksums=self.summary(manifest, False, problems, recorded=recorded),
+                            chunk=getattr(exc, "chunk_id", None), warnings=warnings)
 
     def check_sizes(self, repo, manifest, warnings):
         """Before anything is read: each stream's chunk lengths add up to its size (the manifest alone)."""
         problems = repo.stream_size_problems(manifest)
         if problems:
+            recorded = self._record_failure(repo, manifest, problems, warnings)
             raise RestoreError("backup %s failed checksum verification, nothing was changed: %s" % (
                 manifest["id"], "; ".join(problems)), problems=problems,
-                checksums=self.summary(manifest, False, problems), warnings=warnings)
+                checksums=self.summary(manifest, False, problems, recorded=recorded), warnings=warnings)
 
     def read_rest(self, repo, manifest, warnings):
         """Read and check every chunk of ``manifest`` not checked yet; raises ``damaged`` at the first bad one."""
@@ -66,7 +80,7 @@ class ReadChecks:
                 try:
                     repo.read_chunk(chunk_id, expected_length=length)
                 except CorruptChunkError as exc:
-                    raise self.damaged(manifest, exc, warnings)
+                    raise self.damaged(repo, manifest, exc, warnings)
 
     def finish(self, repo, manifest, warnings):
         """``read_rest``, then the verification recorded in the repository; returns the ``checksums`` result.

@@ -393,7 +393,7 @@ def _restore_reporting(target, repo, manifest, scratch, opts, verifier, warnings
         _restore_copy(target, repo, manifest, scratch, opts.jobs, opts.tables, verifier)
     except repository_mod.CorruptChunkError as exc:
         if opts.read_checks:
-            raise opts.read_checks.damaged(manifest, exc, warnings)
+            raise opts.read_checks.damaged(repo, manifest, exc, warnings)
         raise RestoreError("backup %s is damaged, nothing was changed: %s" % (manifest["id"], exc),
                            chunk=getattr(exc, "chunk_id", None), warnings=warnings)
     except repository_mod.RepositoryError as exc:
@@ -465,7 +465,7 @@ def _stage_files(target, repo, manifest, opts, scratch, warnings):
         if not opts.read_checks:
             raise _files_refused(target, manifest, scratch, exc, warnings)
         target.drop(scratch)
-        raise opts.read_checks.damaged(manifest, exc, warnings)
+        raise opts.read_checks.damaged(repo, manifest, exc, warnings)
     except (repository_mod.RepositoryError, RestoreError, OSError) as exc:
         raise _files_refused(target, manifest, scratch, exc, warnings)
     if not staged["recorded"]:

@@ -4,7 +4,7 @@
 """The disaster recovery in one run reads the backup once: the restore's reads are the preflight's
 checksum verification (restore/read_checks.py). A damaged chunk in any stream stops the recovery
 before the application stops and before the swap, as the preflight's failure (nothing changed,
-nothing recorded); a sound backup is recorded as verified only once every chunk was read and checked.
+the failure recorded); a sound backup is recorded as verified only once every chunk was read and checked.
 Real PostgreSQL and SQLite databases, a real repository."""
 
 from __future__ import annotations
@@ -84,8 +84,15 @@ def test_a_sound_backup_is_read_once_and_recorded_as_verified(rs_params, rs_repo
     assert restored and restored[0]["status"] == "ok"
 
 
+def _assert_recorded_failed(repo, backup_id, chunk_id):
+    """One record, failed, naming the chunk: a later recovery of the newest verified backup skips this one."""
+    records = Repository(repo).verification_records(backup_id)
+    assert [(r["level"], r["passed"]) for r in records] == [("checksums", False)]
+    assert chunk_id in records[0]["problems"][0]
+
+
 @pytest.mark.parametrize("where", ["first", "last"])
-def test_a_damaged_database_chunk_changes_nothing_and_records_nothing(rs_params, rs_repo, rs_state, tmp_path, where,
+def test_a_damaged_database_chunk_changes_nothing_and_is_recorded_as_failed(rs_params, rs_repo, rs_state, tmp_path, where,
                                                                       take_backup, flip_chunk, digests, change_data):
     backup = take_backup(rs_params, rs_repo)
     chunks = Repository(rs_repo).load_manifest(backup["backup_id"])["streams"]["database"]["chunks"]
@@ -100,15 +107,15 @@ def test_a_damaged_database_chunk_changes_nothing_and_records_nothing(rs_params,
 
     assert chunk_id in str(caught.value)
     checksums = caught.value.details["checksums"]
-    assert (checksums["passed"], checksums["recorded"], checksums["checked_by"]) == (False, False, "restore")
+    assert (checksums["passed"], checksums["recorded"], checksums["checked_by"]) == (False, True, "restore")
     assert digests(rs_params) == live and app.ran == []  # never stopped, never swapped
-    assert Repository(rs_repo).verification_records(backup["backup_id"]) == []
+    _assert_recorded_failed(rs_repo, backup["backup_id"], chunk_id)
     assert make_target(rs_params, state_dir=rs_state).restore_points() == []
     assert [(r["step"], r["status"]) for r in caught.value.details["recovery_log_records"]] == [("restore", "failed")]
 
 
 @pytest.mark.parametrize("restore_files", [True, False])
-def test_a_damaged_files_chunk_changes_nothing_and_records_nothing(rs_params, rs_repo, rs_state, tmp_path,
+def test_a_damaged_files_chunk_changes_nothing_and_is_recorded_as_failed(rs_params, rs_repo, rs_state, tmp_path,
                                                                    restore_files, take_backup, flip_chunk, digests,
                                                                    change_data):
     """Restored or not, the files stream is checked before anything is stopped or swapped."""
@@ -126,7 +133,7 @@ def test_a_damaged_files_chunk_changes_nothing_and_records_nothing(rs_params, rs
 
     assert chunk_id in str(caught.value) and caught.value.details["checksums"]["passed"] is False
     assert digests(rs_params) == live and (conf / "app.conf").read_text() == "edited\n" and app.ran == []
-    assert Repository(rs_repo).verification_records(backup["backup_id"]) == []
+    _assert_recorded_failed(rs_repo, backup["backup_id"], chunk_id)
     target = make_target(rs_params, state_dir=rs_state)
     assert target.restore_points() == [] and not target.pending_journal()
     assert not os.path.exists(os.path.join(rs_state, "files-staging", target.key))
@@ -168,4 +175,5 @@ def test_a_stream_whose_chunks_do_not_add_up_is_refused_before_anything_is_read(
         _one_run(rs_sqlite_params, rs_repo, rs_state, tmp_path, app)
     assert caught.value.details["checksums"]["passed"] is False
     assert digests(rs_sqlite_params) == live and app.ran == []
-    assert Repository(rs_repo).verification_records(backup["backup_id"]) == []
+    records = Repository(rs_repo).verification_records(backup["backup_id"])
+    assert [(r["level"], r["passed"]) for r in records] == [("checksums", False)]
