@@ -92,8 +92,8 @@ def _assert_recorded_failed(repo, backup_id, chunk_id):
 
 
 @pytest.mark.parametrize("where", ["first", "last"])
-def test_a_damaged_database_chunk_changes_nothing_and_is_recorded_as_failed(rs_params, rs_repo, rs_state, tmp_path, where,
-                                                                      take_backup, flip_chunk, digests, change_data):
+def test_a_damaged_database_chunk_changes_nothing_and_is_recorded_as_failed(
+        rs_params, rs_repo, rs_state, tmp_path, where, take_backup, flip_chunk, digests, change_data):
     backup = take_backup(rs_params, rs_repo)
     chunks = Repository(rs_repo).load_manifest(backup["backup_id"])["streams"]["database"]["chunks"]
     chunk_id = chunks[0 if where == "first" else -1][0]
@@ -115,9 +115,8 @@ def test_a_damaged_database_chunk_changes_nothing_and_is_recorded_as_failed(rs_p
 
 
 @pytest.mark.parametrize("restore_files", [True, False])
-def test_a_damaged_files_chunk_changes_nothing_and_is_recorded_as_failed(rs_params, rs_repo, rs_state, tmp_path,
-                                                                   restore_files, take_backup, flip_chunk, digests,
-                                                                   change_data):
+def test_a_damaged_files_chunk_changes_nothing_and_is_recorded_as_failed(
+        rs_params, rs_repo, rs_state, tmp_path, restore_files, take_backup, flip_chunk, digests, change_data):
     """Restored or not, the files stream is checked before anything is stopped or swapped."""
     conf = _conf(tmp_path)
     backup = take_backup(rs_params, rs_repo, include_paths=[str(conf)])
