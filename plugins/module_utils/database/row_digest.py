@@ -79,9 +79,33 @@ class RowMultiset:
         """SHA-256 of the rows as one stream, in the order they were added."""
         return self._ordered.hexdigest()
 
+    def figures(self):
+        """(rows, multiset digest, ordered digest)."""
+        return self.rows, self.hexdigest(), self.ordered_hexdigest()
+
+
+class OrderedRows:
+    """The rows in the order they come, as one stream: their count and SHA-256 (``add_text``
+    as ``RowMultiset``'s). No per-row work: a block of whole lines is hashed as it is and its
+    rows are its newlines (COPY escapes a newline inside a value, so each ends one row)."""
+
+    def __init__(self):
+        self.rows = 0
+        self._ordered = hashlib.sha256()
+
+    def add_text(self, text):
+        if text and not text.endswith(b"\n"):
+            raise ValueError("COPY text does not end with a whole line")
+        self._ordered.update(text)
+        self.rows += text.count(b"\n")
+
+    def figures(self):
+        """(rows, None: no multiset digest, ordered digest)."""
+        return self.rows, None, self._ordered.hexdigest()
+
 
 class LineBuffer:
-    """Cuts a byte stream into whole lines for a ``RowMultiset``: ``feed`` any blocks, ``close``
+    """Cuts a byte stream into whole lines for a ``RowMultiset`` or ``OrderedRows``: ``feed`` any blocks, ``close``
     at the end (a last line without its newline is an error: COPY ends every row with one).
 
     A line ``\\.`` is COPY's end-of-data marker (pg_dump writes it after a table's rows, then
