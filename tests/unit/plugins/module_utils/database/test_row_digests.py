@@ -82,6 +82,28 @@ def test_a_raw_carriage_return_is_no_line_end_and_bad_endings_are_refused():
         lines.feed(b"1\ta\n\\.\n2\tb\n")
 
 
+@pytest.mark.parametrize("size", [1, 2, 5, 16, 17, 4099])
+def test_ordered_rows_hash_the_text_in_order_without_the_end_marker(size):
+    text = b"".join(ROWS * 9)
+    for stream, rows in ((text + b"\\.\n\n\n", 36), (text, 36), (b"\\.\n\n\n", 0), (b"", 0),
+                         (ROWS[0] + b"\\.\n\n\n", 1)):
+        ordered = row_digest.OrderedRows()
+        for start in range(0, len(stream), size):
+            ordered.feed(stream[start:start + size])
+        ordered.close()
+        body = stream[:len(stream) - 5] if stream.endswith(b"\\.\n\n\n") else stream
+        assert ordered.figures() == (rows, None, hashlib.sha256(body).hexdigest())
+    # a value that prints as a backslash and a dot (escaped: \\.) is a row, not the marker
+    ordered = row_digest.OrderedRows()
+    ordered.feed(b"\\\\.\n")
+    ordered.close()
+    assert ordered.figures()[0] == 1
+    ordered = row_digest.OrderedRows()
+    ordered.feed(b"1\ta\n2\tb")
+    with pytest.raises(ValueError, match="inside a row"):
+        ordered.close()
+
+
 # -- the archive reader against a real pg_dump ---------------------------------------------------
 def _sql(params, *statements):
     import psycopg
@@ -114,7 +136,7 @@ def _archive(params):
     return out.stdout
 
 
-def _read(archive, size, wanted=lambda namespace, table: namespace == "public", sink=row_digest.RowMultiset):
+def _read(archive, size, wanted=lambda namespace, table: namespace == "public", sink=row_digest.multiset_lines):
     reader = pg_dump_digest.ArchiveRowDigests(wanted, sink=sink)
     for start in range(0, len(archive), size):
         reader.feed(archive[start:start + size])
