@@ -121,6 +121,10 @@ def test_manifest_version_two_only_when_a_table_records_its_digest_form():
     # the rows' digest in dump order alone (no multiset): version 4, which a version-3 release refuses
     assert manifest_format_version({"walls": {"rows": 1, "digest": "ab", "digest_form": "copy-ordered"},
                                     "logs": {"rows": 1, "digest": "cd", "digest_form": "copy-rows"}}) == 4
+    # and so are chunks larger than a version-3 reader accepts, whatever the digests
+    cdc = {"database": {"chunker": {"name": "fastcdc2020", "max_size": 1024 * 1024}}}
+    assert manifest_format_version({}, cdc) == 4
+    assert manifest_format_version({}, {"database": {"chunker": {"name": "fixed", "size": 262144}}}) == 1
 
 
 def test_open_stream_names_corrupt_chunk(repo_path):
