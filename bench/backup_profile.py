@@ -68,8 +68,9 @@ def main():
     started = time.monotonic()
     result = backup.run_backup(params, repo, {"type": "full", "table_digests": "--no-digests" not in sys.argv})
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print("wall %.2f s, CPU %.2f s, %d chunks, timings %s" % (time.monotonic() - started, usage.ru_utime + usage.ru_stime,
-                                                            result["new_chunks"], result["timings"]))
+    cpu = usage.ru_utime + usage.ru_stime
+    print("wall %.2f s, CPU %.2f s, %d chunks, timings %s"
+          % (time.monotonic() - started, cpu, result["new_chunks"], result["timings"]))
     for name, (wall, cpu, calls) in sorted(_TOTALS.items()):
         print("  %-32s CPU %5.2f s  wall %5.2f s  calls %d" % (name, cpu, wall, calls))
 

@@ -418,7 +418,7 @@ class PostgresCoreMixin(ProbingEngine):
             raise DatabaseError("table %s does not exist in %s" % (table, self._where()))
         return self._digest_snapshot([table])[table][1]
 
-    def table_digests(self, tables=DIGEST_TABLES, forms=None, recorded=None, snapshot=None, archive=None):
+    def table_digests(self, tables=DIGEST_TABLES, forms=None, recorded=None, archive=None, snapshot=None):
         """{table: {rows, digest, digest_form}} of the tables present, all in one snapshot: a new
         REPEATABLE READ one, or ``snapshot`` (an id from ``pg_export_snapshot()``, as the backup
         uses so that the digests describe exactly what pg_dump reads). ``forms``: {table: form}

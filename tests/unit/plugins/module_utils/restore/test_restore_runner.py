@@ -448,8 +448,8 @@ def test_a_fresh_restore_verifies_by_the_ordered_digest_alone(rs_pg_params, rs_r
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_rows_in_another_order_are_decided_by_the_backup_s_own_archive(rs_pg_params, rs_repo, rs_state, tmp_path,
-                                                                     take_backup, digests, monkeypatch, jobs):
+def test_rows_in_another_order_are_decided_by_the_backup_s_own_archive(
+        rs_pg_params, rs_repo, rs_state, tmp_path, take_backup, digests, monkeypatch, jobs):
     """When a restored table's rows do not come in the dump's order, the verification compares
     their multiset with the backup's own rows: from the staged archive (jobs 2), or read again
     from the repository (jobs 1, nothing staged); the staged file is removed afterwards."""
