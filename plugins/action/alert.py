@@ -11,12 +11,12 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.bim.wall_system.plugins.module_utils.common.custom_stats import custom_stat
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.notify import run_alerts
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.rules import RuleError
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.scrub import collect_secrets, scrub
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.spec import alert_argument_spec, channel_config
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.state import StateError
+from ansible_collections.bim.wall_system.plugins.module_utils.common.custom_stats import custom_stat
 from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
 from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
 
@@ -36,13 +36,12 @@ class ActionModule(ActionBase):
         secrets |= collect_secrets(channels)
 
         results = args.get("results")
-        missing = []
-        if results is None:
+        if results is None:  # host_results gives plain, non-empty dicts
             hosts = args.get("hosts") or task_vars.get("ansible_play_hosts_all") or []
             results, missing = host_results(task_vars, hosts, args["result_var"])
         else:
             missing = sorted(h for h, v in results.items() if not isinstance(v, dict) or not v)
-        results = {str(h): to_plain(v) for h, v in results.items() if isinstance(v, dict) and v}
+            results = {str(h): to_plain(v) for h, v in results.items() if isinstance(v, dict) and v}
 
         state_file = args["state_file"]
         if not os.path.isabs(state_file):

@@ -13,9 +13,9 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.custom_stats import custom_stat
 from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
-from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.report_files import (
     ReportError, fleet_report_argument_spec, read_summary, write_report)
+from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
 
 
 class ActionModule(ActionBase):
@@ -31,9 +31,10 @@ class ActionModule(ActionBase):
 
         hosts = args.get("hosts") or task_vars.get("ansible_play_hosts_all") or []
         results = args.get("results")
-        if results is None:
+        if results is None:  # host_results gives plain dicts
             results, _missing = host_results(task_vars, hosts, args["result_var"])
-        results = {str(h): to_plain(v) for h, v in (results or {}).items()}
+        else:
+            results = {str(h): to_plain(v) for h, v in results.items()}
 
         dest = args["dest"]
         summary_paths = {}

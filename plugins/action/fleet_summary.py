@@ -12,10 +12,10 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.custom_stats import custom_stat
 from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
-from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.fleet_summary import (
     FLEET_SUMMARY_MUTUALLY_EXCLUSIVE, FLEET_SUMMARY_REQUIRED_ONE_OF, SummaryError, build_summary,
     fleet_summary_argument_spec, host_entry, threshold_violations, write_summary)
+from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
 
 
 class ActionModule(ActionBase):
@@ -57,13 +57,14 @@ class ActionModule(ActionBase):
         if args["write"] and not self._task.check_mode:
             report_dir = os.path.abspath(args["report_dir"])
             try:
-                latest, stamped = write_summary(report_dir, summary)
+                latest, stamped, pruned = write_summary(report_dir, summary, keep_copies=args["keep_copies"])
             except OSError as exc:
                 raise AnsibleActionFail("cannot write the %s summary to %s: %s"
                                         % (args["kind"], report_dir, exc.strerror or exc))
             result["changed"] = True
             result["report_file"] = latest
             result["report_files"] = [latest, stamped]
+            result["pruned_copies"] = pruned
         if violations:
             result["failed"] = True
             result["msg"] = "fleet %s threshold exceeded: %s" % (args["kind"], "; ".join(violations))

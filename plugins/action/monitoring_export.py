@@ -12,11 +12,11 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.rules import RuleError
 from ansible_collections.bim.wall_system.plugins.module_utils.common.plain import to_plain
-from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
 from ansible_collections.bim.wall_system.plugins.module_utils.health.base import HealthError
 from ansible_collections.bim.wall_system.plugins.module_utils.health.runner import thresholds_for
 from ansible_collections.bim.wall_system.plugins.module_utils.monitoring.export import (
     ExportError, build_files, monitoring_export_argument_spec, write_files)
+from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
 
 
 class ActionModule(ActionBase):

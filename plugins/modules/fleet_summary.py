@@ -97,6 +97,12 @@ options:
       - Write the JSON files. V(false) only returns the summary.
     type: bool
     default: true
+  keep_copies:
+    description:
+      - How many timestamped copies of this O(kind) stay in O(report_dir); older ones are removed after
+        each write (only files named C(<kind>-summary-<time>.json)). At least one, the one just written, stays.
+    type: int
+    default: 100
   max_percent:
     description:
       - "Fleet thresholds as C({status: percent}); the task fails when more than that share of the hosts
@@ -167,6 +173,12 @@ report_files:
   type: list
   elements: str
   sample: [/home/ops/bim-reports/health-summary.json, /home/ops/bim-reports/health-summary-20261127T120000Z.json]
+pruned_copies:
+  description: The older timestamped copies removed (see O(keep_copies)).
+  returned: when written
+  type: list
+  elements: str
+  sample: [/home/ops/bim-reports/health-summary-20261120T120000Z.json]
 violations:
   description: One message per exceeded O(max_percent) limit (empty when none is exceeded).
   returned: always

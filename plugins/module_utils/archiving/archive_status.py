@@ -18,7 +18,6 @@ import re
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common import (
     ArchiveError, Service, load_descriptor, utc_now)
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.litestream import Litestream, replica_url
-from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pg_cluster import Cluster
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pgbackrest import PgBackRest
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.probe_engines import open_probe_engine
@@ -72,10 +71,6 @@ class PostgresArchiveStatus(ArchiveStatus):
         self.tool = PgBackRest(descriptor["config"], descriptor["stanza"], os_user=self.os_user,
                                password=params.db_password, binary=descriptor.get("binary") or "pgbackrest",
                                remote_backups=descriptor.get("remote_backups"))
-        cluster = descriptor.get("cluster") or {}
-        self.live = Cluster(self.data_dir, self.os_user, start_command=cluster.get("start_command"),
-                            stop_command=cluster.get("stop_command"), log_file=cluster.get("log_file"),
-                            pg_ctl=cluster.get("pg_ctl"))
 
     def live_location(self):
         return self.data_dir

@@ -110,6 +110,15 @@ class Archive:
 
 # --------------------------------------------------------------------------------------------
 class PostgresArchive(Archive, PostgresArchiveStatus):
+    def __init__(self, params, descriptor, archive_dir, state_dir=None):
+        super().__init__(params, descriptor, archive_dir, state_dir)
+        # The live cluster is stopped and started only by a restore, so the status side (which the
+        # health check carries) does not hold it.
+        cluster = descriptor.get("cluster") or {}
+        self.live = Cluster(self.data_dir, self.os_user, start_command=cluster.get("start_command"),
+                            stop_command=cluster.get("stop_command"), log_file=cluster.get("log_file"),
+                            pg_ctl=cluster.get("pg_ctl"))
+
     def start_live(self):
         """Start the live cluster and wake its checkpointer, so archive_timeout holds at once (see
         ``wake_checkpointer``)."""

@@ -11,6 +11,6 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_logs i
 
 
 class PostgresProbeEngine(PostgresArchivingMixin, PostgresLogsMixin, PostgresCoreMixin):
-    """Connection, probes, digests, logs analysis and archiver statistics of PostgreSQL."""
+    """Connection, probes, logs analysis and archiver statistics of PostgreSQL."""
 
     name = "postgresql"

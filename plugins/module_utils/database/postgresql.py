@@ -4,7 +4,7 @@
 """The PostgreSQL engine, assembled from one mixin per domain so each domain stays in its own file
 (the domains' interfaces: ``interface.py``):
 
-  pg_core.py: connection, probes and table digests
+  pg_core.py: connection and probes; pg_digests.py: row counts and table digests
   pg_maintenance.py: maintenance statements; pg_maintenance_ops.py: vacuum, analyze, reindex
   pg_archive.py: dump stream for backups
   pg_restore.py: restore steps; pg_target.py: the restore target (copies, swap, recovery)
@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_core import PostgresCoreMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_digests import PostgresDigestsMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_maintenance import PostgresMaintenanceMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_maintenance_ops import PostgresMaintenanceOpsMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import PostgresArchiveMixin
@@ -25,7 +26,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.interface
 
 
 class PostgresEngine(PostgresArchivingMixin, PostgresLogsMixin, PostgresRestoreMixin, PostgresArchiveMixin,
-                     PostgresMaintenanceOpsMixin, PostgresMaintenanceMixin, PostgresCoreMixin, DatabaseEngine):
+                     PostgresMaintenanceOpsMixin, PostgresMaintenanceMixin, PostgresDigestsMixin, PostgresCoreMixin,
+                     DatabaseEngine):
     """PostgreSQL implementation of ``interface.DatabaseEngine``."""
 
     name = "postgresql"

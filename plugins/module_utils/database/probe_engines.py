@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Engines for modules that only look: connection, probes, digests, the logs analysis and the
+"""Engines for modules that only look: connection, probes, the logs analysis and the
 archiver's statistics (the core, logs and archiving mixins of each engine).
 
 ``open_probe_engine()`` is ``engine.open_engine()`` without the backup, restore and maintenance

@@ -4,7 +4,7 @@
 """The SQLite engine, assembled from one mixin per domain so each domain stays in its own file
 (the domains' interfaces: ``interface.py``):
 
-  sqlite_core.py: connection, probes and table digests
+  sqlite_core.py: connection and probes; sqlite_digests.py: row counts and table digests
   sqlite_maintenance.py: maintenance statements; sqlite_maintenance_ops.py: vacuum, analyze, reindex
   sqlite_archive.py: dump stream for backups
   sqlite_restore.py: restore steps; sqlite_target.py: the restore target (copies, swap, recovery)
@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import SqliteCoreMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_digests import SqliteDigestsMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_maintenance import SqliteMaintenanceMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_maintenance_ops import SqliteMaintenanceOpsMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archive import SqliteArchiveMixin
@@ -25,7 +26,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.interface
 
 
 class SqliteEngine(SqliteArchivingMixin, SqliteLogsMixin, SqliteRestoreMixin, SqliteArchiveMixin,
-                   SqliteMaintenanceOpsMixin, SqliteMaintenanceMixin, SqliteCoreMixin, DatabaseEngine):
+                   SqliteMaintenanceOpsMixin, SqliteMaintenanceMixin, SqliteDigestsMixin, SqliteCoreMixin, DatabaseEngine):
     """SQLite implementation of ``interface.DatabaseEngine``."""
 
     name = "sqlite"

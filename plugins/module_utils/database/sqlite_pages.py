@@ -13,7 +13,7 @@ SHA-256 of its pages' numbers and digests in page order. The row count is SQLite
 milliseconds for 400 MB, against seconds for formatting every row). The digest describes the
 image, not the rows alone: the same rows in another file (after a VACUUM, say) digest
 differently; that is why only a restore's verification, which compares an image with itself,
-uses it, and the row-formatting digest (``sqlite_core._digest_rows``) stays for the rest.
+uses it, and the row-formatting digest (``sqlite_digests._digest_rows``) stays for the rest.
 """
 
 from __future__ import annotations

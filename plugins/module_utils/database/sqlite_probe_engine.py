@@ -11,6 +11,6 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_lo
 
 
 class SqliteProbeEngine(SqliteArchivingMixin, SqliteLogsMixin, SqliteCoreMixin):
-    """Connection, probes, digests, logs analysis and marker times of SQLite."""
+    """Connection, probes, logs analysis and marker times of SQLite."""
 
     name = "sqlite"

@@ -19,6 +19,9 @@ from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic impo
 
 UNREACHABLE = "unreachable"
 DEFAULT_OK_STATUSES = ("healthy", "ok", "success", "succeeded", "passed", "verified", "skipped")
+# Timestamped copies of each kind kept in the report folder: a health check every five minutes
+# would otherwise leave 288 files a day there.
+DEFAULT_KEEP_COPIES = 100
 NO_RESULT_REASON = "no result: the host was unreachable or failed before the task ran"
 _KIND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -36,6 +39,7 @@ def fleet_summary_argument_spec():
         ok_statuses=dict(type="list", elements="str", default=list(DEFAULT_OK_STATUSES)),
         report_dir=dict(type="path", default="bim-reports"),
         write=dict(type="bool", default=True),
+        keep_copies=dict(type="int", default=DEFAULT_KEEP_COPIES),
         max_percent=dict(type="dict", default={}),
         stats=dict(type="str"),
     )
@@ -144,8 +148,9 @@ def threshold_violations(summary, max_percent):
     return messages
 
 
-def write_summary(report_dir, summary):
-    """Write ``<kind>-summary.json`` and a timestamped copy atomically; return both paths.
+def write_summary(report_dir, summary, keep_copies=DEFAULT_KEEP_COPIES):
+    """Write ``<kind>-summary.json`` and a timestamped copy atomically; return both paths and the
+    older copies removed (the newest ``keep_copies`` of this kind stay).
 
     The folder is created (0700) when missing; files are 0600.
     """
@@ -157,4 +162,20 @@ def write_summary(report_dir, summary):
     stamped = os.path.join(report_dir, "%s-summary-%s.json" % (kind, stamp))
     atomic_write(stamped, data)
     atomic_write(latest, data)
-    return latest, stamped
+    return latest, stamped, prune_copies(report_dir, kind, keep_copies)
+
+
+def prune_copies(report_dir, kind, keep_copies):
+    """Remove all but the newest ``keep_copies`` timestamped copies of ``kind`` (their names sort by
+    time); only names this module writes are touched. Returns the paths removed."""
+    pattern = re.compile(r"^%s-summary-\d{8}T\d{6}(\.\d+)?Z\.json$" % re.escape(kind))
+    copies = sorted(name for name in os.listdir(report_dir) if pattern.match(name))
+    removed = []
+    for name in copies[:max(0, len(copies) - max(1, keep_copies))]:
+        path = os.path.join(report_dir, name)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:  # another run pruned it first
+            continue
+        removed.append(path)
+    return removed

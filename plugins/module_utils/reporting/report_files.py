@@ -103,13 +103,17 @@ def write_report(results, dest, name="fleet-report", title="BIM Wall System flee
     if not check_mode:
         try:
             os.makedirs(dest, mode=0o700, exist_ok=True)
-            atomic_write(json_path, json_text, mode=0o600)
-            atomic_write(html_path, html, mode=0o600)
+            # Every run writes these anew from the results, so they are replaced atomically (a reader
+            # never sees half a file) but not fsynced: a crash can at worst cost the last run's
+            # report, which the next run writes again; the two fsyncs of each file took about 5 ms on the
+            # test machine, on every health check. The history, which no run can rebuild, is fsynced.
+            atomic_write(json_path, json_text, mode=0o600, fsync=False)
+            atomic_write(html_path, html, mode=0o600, fsync=False)
             if prometheus:
                 os.makedirs(prom_dir, mode=0o700, exist_ok=True)
                 for path, text in prom_files.values():
                     # node_exporter usually runs as another user: textfiles are world-readable
-                    atomic_write(path, text, mode=0o644)
+                    atomic_write(path, text, mode=0o644, fsync=False)
         except OSError as exc:
             raise ReportError("cannot write the fleet report into %s: %s" % (dest, exc.strerror or exc))
     return {

@@ -13,7 +13,7 @@ import sqlite3
 
 import pytest
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database import sqlite_core
+from ansible_collections.bim.wall_system.plugins.module_utils.database import sqlite_core, sqlite_digests
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
@@ -182,7 +182,7 @@ def test_canonical_rows_keep_types_apart(engine, monkeypatch):
     with pytest.raises(DatabaseError, match="unknown digest form of table typed on sqlite"):
         engine.table_digests(["typed"], forms={"typed": "copy-binary"})
     for batch in (1, 3, 8):
-        monkeypatch.setattr(sqlite_core, "DIGEST_BATCH_ROWS", batch)
+        monkeypatch.setattr(sqlite_digests, "DIGEST_BATCH_ROWS", batch)
         assert engine.table_digest("typed") == digest
     # the same rows in a table whose key is not the rowid (ordered scan) hash the same
     engine._execute("CREATE TABLE typed_text_key (id TEXT PRIMARY KEY, v)")

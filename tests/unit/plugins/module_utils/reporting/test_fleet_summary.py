@@ -77,7 +77,8 @@ def test_bad_kind_is_refused(kind):
 def test_write_summary_files(tmp_path):
     summary = build_summary("backup", ["h1"], {"h1": {"status": "success"}}, generated_at=WHEN)
     folder = tmp_path / "reports" / "nested"
-    latest, stamped = write_summary(str(folder), summary)
+    latest, stamped, pruned = write_summary(str(folder), summary)
+    assert pruned == []
     assert latest == str(folder / "backup-summary.json")
     assert stamped == str(folder / "backup-summary-20261127T120000Z.json")
     for path in (latest, stamped):
@@ -87,3 +88,20 @@ def test_write_summary_files(tmp_path):
     assert summary["problems"] == []
     # no temp file left behind
     assert sorted(os.listdir(folder)) == ["backup-summary-20261127T120000Z.json", "backup-summary.json"]
+
+
+def test_only_the_newest_copies_of_the_kind_stay(tmp_path):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    older = ["health-summary-20261126T0%d0000Z.json" % hour for hour in range(5)]
+    others = ["backup-summary-20261101T000000Z.json", "health-summary-notes.json", "health-summary.json.bak"]
+    for name in older + others:
+        (folder / name).write_text("{}")
+    summary = build_summary("health", ["h1"], {"h1": {"status": "healthy"}}, generated_at=WHEN)
+    _latest, stamped, pruned = write_summary(str(folder), summary, keep_copies=3)
+    # the two oldest copies of this kind went; the new one, the other kinds and other names stay
+    assert pruned == [str(folder / name) for name in older[:3]]
+    assert sorted(os.listdir(folder)) == sorted(older[3:] + others + ["health-summary.json", os.path.basename(stamped)])
+    # keep_copies below one still keeps the copy just written
+    _latest, stamped, pruned = write_summary(str(folder), summary, keep_copies=0)
+    assert os.path.exists(stamped) and len(pruned) == 2

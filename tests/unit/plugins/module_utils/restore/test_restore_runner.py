@@ -438,10 +438,10 @@ def test_site_schema_verifies_and_subset_restores_empty_the_discovered_rtree(
 def test_a_fresh_restore_verifies_by_the_ordered_digest_alone(rs_pg_params, rs_repo, rs_state, take_backup,
                                                               monkeypatch, jobs):
     """pg_restore loads each table in the dump's order: no table needs the backup's archive again."""
-    from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_core
+    from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_digests
     take_backup(rs_pg_params, rs_repo)
     reread = []
-    monkeypatch.setattr(pg_core, "archive_table_rows", lambda *args: reread.append(args[1:]))
+    monkeypatch.setattr(pg_digests, "archive_table_rows", lambda *args: reread.append(args[1:]))
     result = runner.run_restore(rs_pg_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, jobs=jobs))
     assert result["verified"] and reread == []
     assert {t["matches"] for t in result["tables"].values()} == {True}
@@ -453,10 +453,10 @@ def test_rows_in_another_order_are_decided_by_the_backup_s_own_archive(
     """When a restored table's rows do not come in the dump's order, the verification compares
     their multiset with the backup's own rows: from the staged archive (jobs 2), or read again
     from the repository (jobs 1, nothing staged); the staged file is removed afterwards."""
-    from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_core
+    from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_digests
     take_backup(rs_pg_params, rs_repo)
     original = digests(rs_pg_params)
-    real_copy, real_rows = pg_core.copy_digest, pg_core.archive_table_rows
+    real_copy, real_rows = pg_digests.copy_digest, pg_digests.archive_table_rows
     read_from = []
 
     def other_order(psql, env, snapshot, settings, query, rows=False):
@@ -468,8 +468,8 @@ def test_rows_in_another_order_are_decided_by_the_backup_s_own_archive(
             read_from.append(type(stream).__name__)
         return real_rows(open_archive, schema, table)
 
-    monkeypatch.setattr(pg_core, "copy_digest", other_order)
-    monkeypatch.setattr(pg_core, "archive_table_rows", archive_rows)
+    monkeypatch.setattr(pg_digests, "copy_digest", other_order)
+    monkeypatch.setattr(pg_digests, "archive_table_rows", archive_rows)
     staging = tmp_path / "staging"
     result = runner.run_restore(rs_pg_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, jobs=jobs,
                                                                       staging_dir=str(staging)))
