@@ -182,6 +182,7 @@ def bench_postgresql(work, level):
         "pg_dump_Z0_s": t_z0, "pg_dump_Fc_s": t_fc, "pg_dump_Fc_bytes": fc_bytes,
         "full_s": full["wall_s"], "full_stored_bytes": full["new_stored_bytes"], "full_source_bytes": full["source_bytes"],
         "bare_s": bare["wall_s"], "bare_peak_rss": bare["peak_rss_bytes"],
+        "full_cpu_s": full["cpu_self_s"], "bare_cpu_s": bare["cpu_self_s"],
         "full_peak_rss": full["peak_rss_bytes"], "incr_s": incr["wall_s"], "incr_stored_bytes": incr["new_stored_bytes"],
         "incr_peak_rss": incr["peak_rss_bytes"],
         "pgbackrest_full_s": t_br_full, "pgbackrest_full_bytes": br_full,
@@ -315,6 +316,8 @@ def report(pg, lite):
             % (pg["bare_s"] / pg["pg_dump_Z0_s"], pg["bare_s"]),
             "  full backup time / pg_dump -Fc               : %.2fx  (%.1f s / %.1f s; target <= 0.5x)"
             % (pg["full_s"] / pg["pg_dump_Fc_s"], pg["full_s"], pg["pg_dump_Fc_s"]),
+            # CPU of the backup process alone (not pg_dump, not the server): what load changes least
+            "  CPU-s of the backup process, full / stream only: %.2f / %.2f" % (pg["full_cpu_s"], pg["bare_cpu_s"]),
             "  full stored bytes / pg_dump -Fc file         : %.2fx  (%s / %s; target <= 1.0x)"
             % (pg["full_stored_bytes"] / pg["pg_dump_Fc_bytes"], mib(pg["full_stored_bytes"]), mib(pg["pg_dump_Fc_bytes"])),
             "  incremental stored / full stored (1%% change): %.2f%%  (%s; target <= 3%%)"

@@ -23,8 +23,10 @@ class Digests(abc.ABC):
         """SHA-256 hex digest of the table's rows in primary-key order (same data, same digest)."""
 
     @abc.abstractmethod
-    def table_digests(self, tables=DIGEST_TABLES, forms=None, recorded=None):
+    def table_digests(self, tables=DIGEST_TABLES, forms=None, recorded=None, archive=None):
         """``{table: {"rows": int, "digest": str}}`` for every existing table of ``tables``, all
         from one snapshot, with ``digest_form`` where the engine has more than one form;
-        ``forms`` ({table: form}, e.g. a manifest's) makes the digests comparable with those, and
-        ``recorded`` ({table: the manifest's entry}) hands a form what else it recorded."""
+        ``forms`` ({table: form}, e.g. a manifest's) makes the digests comparable with those,
+        ``recorded`` ({table: the manifest's entry}) hands a form what else it recorded, and
+        ``archive`` (a callable: a context manager reading the backup's database stream again)
+        lets a form compare with the backup's own rows where its cheap check does not decide."""

@@ -17,8 +17,9 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_copy_d
 # None when psycopg is missing: pg_core's connect() says so before any digest runs.
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_core import psycopg, sql
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_row_digests import (
-    DIGEST_FORM_ROWS, copy_rows_command, row_encoding, rows_digest,
+    DIGEST_FORM_ORDERED, DIGEST_FORM_ROWS, copy_rows_command, ordered_digest, row_encoding, rows_digest,
 )
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_dump_digest import archive_table_rows
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
 
@@ -31,7 +32,7 @@ DIGEST_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("extra_float
 # written before binary digests records none: text). See _digest_query.
 DIGEST_FORM_TEXT = "copy-text"
 DIGEST_FORM_BINARY = "copy-binary"
-DIGEST_FORMS = (DIGEST_FORM_TEXT, DIGEST_FORM_BINARY, DIGEST_FORM_ROWS)
+DIGEST_FORMS = (DIGEST_FORM_TEXT, DIGEST_FORM_BINARY, DIGEST_FORM_ROWS, DIGEST_FORM_ORDERED)
 
 
 class PostgresDigestsMixin(Digests):
@@ -99,8 +100,9 @@ class PostgresDigestsMixin(Digests):
         binary header, rows and trailer, values in their types' send form; about a fifth less
         server and hashing work than text. ``copy-rows`` (``pg_row_digests``): the multiset of
         the rows of a plain ``COPY table TO STDOUT``, as pg_dump prints them; no ORDER BY.
+        ``copy-ordered``: the SHA-256 of that same COPY's rows in their order.
         """
-        if form == DIGEST_FORM_ROWS:
+        if form in (DIGEST_FORM_ROWS, DIGEST_FORM_ORDERED):
             return copy_rows_command(self.conn, self._schema_name(), table)
         pk = self._primary_key(table)
         order = sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in pk) if pk else sql.SQL("t::text")
@@ -111,13 +113,14 @@ class PostgresDigestsMixin(Digests):
     def _schema_name(self):
         return self._fetchone("SELECT current_schema()")[0]
 
-    def _digest_snapshot(self, tables, snapshot=None, forms=None, recorded=None):
+    def _digest_snapshot(self, tables, snapshot=None, forms=None, recorded=None, archive=None):
         """{table: (rows, digest, form)} of ``tables``, all read in one REPEATABLE READ
         snapshot: the exported ``snapshot`` (the backup's, so the digests describe exactly what
         pg_dump reads) or one exported here. Each table is read by a psql of its own
         (``pg_copy_digest``), ``DIGEST_PROCESSES`` at a time; ``forms`` as in ``_digest_forms``;
         ``recorded`` ({table: manifest entry}) gives a ``copy-rows`` read its encoding and
-        ordered digest (``pg_row_digests.rows_digest``)."""
+        ordered digest (``pg_row_digests.rows_digest``); ``archive`` opens the backup's archive
+        again for a ``copy-ordered`` table whose order differs (``pg_row_digests.ordered_digest``)."""
         try:
             self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
@@ -126,7 +129,8 @@ class PostgresDigestsMixin(Digests):
                 else:
                     snapshot = self._fetchone("SELECT pg_export_snapshot()")[0]
                 chosen = self._digest_forms(tables, forms)
-                jobs = {t: self._digest_job(t, chosen[t], (recorded or {}).get(t) or {}, snapshot) for t in tables}
+                jobs = {t: self._digest_job(t, chosen[t], (recorded or {}).get(t) or {}, snapshot, archive)
+                        for t in tables}
                 with concurrent.futures.ThreadPoolExecutor(max(1, min(DIGEST_PROCESSES, len(tables)))) as pool:
                     futures = {t: pool.submit(*job) for t, job in jobs.items()}
                     return {t: f.result() + (chosen[t],) for t, f in futures.items()}
@@ -137,15 +141,20 @@ class PostgresDigestsMixin(Digests):
         except DatabaseError as exc:
             raise DatabaseError("digest on %s failed: %s" % (self._where(), exc)) from None
 
-    def _digest_job(self, table, form, recorded, snapshot):
+    def _digest_job(self, table, form, recorded, snapshot, archive=None):
         """(function, arguments...) that digests one table (run on a pool thread)."""
         env = libpq_environment(self.params)
         own = self.conn.info.parameter_status("client_encoding") or "UTF8"
         psql = self.pg_tool("psql")
         query = self._digest_query(table, form)
-        if form == DIGEST_FORM_ROWS:
+        if form in (DIGEST_FORM_ROWS, DIGEST_FORM_ORDERED):
             env["PGCLIENTENCODING"] = row_encoding(recorded.get("digest_encoding"), own)
+        if form == DIGEST_FORM_ROWS:
             return rows_digest, copy_digest, psql, env, snapshot, query, recorded
+        if form == DIGEST_FORM_ORDERED:
+            schema = self._schema_name()
+            kept = (lambda: archive_table_rows(archive, schema, table)) if archive else None
+            return ordered_digest, copy_digest, psql, env, snapshot, query, recorded, table, kept
         env["PGCLIENTENCODING"] = own
         return copy_digest, psql, env, snapshot, DIGEST_SETTINGS, query
 
@@ -154,16 +163,16 @@ class PostgresDigestsMixin(Digests):
             raise DatabaseError("table %s does not exist in %s" % (table, self._where()))
         return self._digest_snapshot([table])[table][1]
 
-    def table_digests(self, tables=DIGEST_TABLES, forms=None, recorded=None, snapshot=None):
+    def table_digests(self, tables=DIGEST_TABLES, forms=None, recorded=None, archive=None, snapshot=None):
         """{table: {rows, digest, digest_form}} of the tables present, all in one snapshot: a new
         REPEATABLE READ one, or ``snapshot`` (an id from ``pg_export_snapshot()``, as the backup
         uses so that the digests describe exactly what pg_dump reads). ``forms``: {table: form}
         of the digests to compare with (a manifest's ``digest_form``s), else each table's own;
         ``recorded``: {table: the manifest's entry} (a ``copy-rows`` entry's encoding and
-        ordered digest)."""
+        ordered digest); ``archive``: opens the backup's archive again (``_digest_snapshot``)."""
         present = set(self._all_tables())
         done = self._digest_snapshot([t for t in tables if t in present], snapshot=snapshot, forms=forms,
-                                     recorded=recorded)
+                                     recorded=recorded, archive=archive)
         return {t: {"rows": r, "digest": d, "digest_form": f} for t, (r, d, f) in done.items()}
 
     def _all_tables(self):

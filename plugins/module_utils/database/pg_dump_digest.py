@@ -27,19 +27,24 @@ import struct
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_custom_archive import (
     BLOCK_DATA, MAX_TOC_BYTES, ArchiveFeed, _TocReader, _Truncated, _Unsupported,
 )
-from ansible_collections.bim.wall_system.plugins.module_utils.database.row_digest import LineBuffer, RowMultiset
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.row_digest import OrderedRows, multiset_lines
 
 _INT_FORMATS = {4: "I", 8: "Q"}
+READ_BLOCK = 1024 * 1024
 
 
 class ArchiveRowDigests(ArchiveFeed):
     """Fed the archive block by block (``feed``, then ``close``); ``digests()`` returns
-    ``{(namespace, table): (rows, digest, ordered digest)}`` (``row_digest``) of the TABLE DATA
-    entries ``wanted(namespace, table)`` accepts whose data block was read to its end;
-    ``encoding`` is the archive's client encoding (the encoding of its COPY text)."""
+    ``{(namespace, table): (rows, multiset digest or None, ordered digest)}`` (``row_digest``) of
+    the TABLE DATA entries ``wanted(namespace, table)`` accepts whose data block was read to its
+    end; ``sink`` makes what a table's COPY text is fed to: ``OrderedRows`` (a backup: nearly
+    free) or ``row_digest.multiset_lines`` (also the per-row multiset). ``encoding`` is the
+    archive's client encoding (the encoding of its COPY text)."""
 
-    def __init__(self, wanted):
+    def __init__(self, wanted, sink=OrderedRows):
         self.wanted = wanted
+        self.sink = sink
         self.encoding = None
         self._prefix = bytearray()
         self._rest = b""
@@ -115,7 +120,7 @@ class ArchiveRowDigests(ArchiveFeed):
         desc, namespace, tag, _defn = self._reader.details.get(dump_id, (None,) * 4)
         if desc != "TABLE DATA":
             raise _Unsupported("a data block of entry %d, which is no TABLE DATA" % dump_id)
-        lines = LineBuffer(RowMultiset()) if self.wanted(namespace, tag) else None
+        lines = self.sink() if self.wanted(namespace, tag) else None
         self._current = ((namespace, tag), lines)
         return position + width
 
@@ -124,8 +129,7 @@ class ArchiveRowDigests(ArchiveFeed):
         self._current = None
         if lines is not None:
             lines.close()
-            multiset = lines.multiset
-            self._done[name] = (multiset.rows, multiset.hexdigest(), multiset.ordered_hexdigest())
+            self._done[name] = lines.figures()
 
     def _chunks(self, data, position):
         """Hash the whole chunks of ``data`` from ``position``; returns (position after them,
@@ -182,9 +186,10 @@ def _framed(parts, int_size):
     claimed = struct.unpack("<%d%s" % (count, _INT_FORMATS[int_size]), b"".join(lengths))
     ended = 0 in claimed
     whole = claimed.index(0) if ended else count - 1  # the last chunk is checked below
-    if list(map(len, payloads[:whole])) != list(claimed[:whole]):
+    found = tuple(map(len, payloads))
+    if found[:whole] != claimed[:whole]:
         return None, None, None
-    if not ended and len(payloads[-1]) == claimed[-1]:
+    if not ended and found[-1] == claimed[-1]:
         whole = count
     return payloads[:whole], claimed[:whole], ended
 
@@ -197,3 +202,28 @@ def _encoding(details):
             if found:
                 return found.group(1)
     return None
+
+
+def archive_table_rows(open_archive, schema, table):
+    """(rows, multiset digest, ordered digest) of ``schema.table``'s rows in the backup's own
+    archive, read again from start to end: ``open_archive()`` returns a context manager whose
+    value reads it (the staged archive file, or the repository's chunks). Raises DatabaseError
+    when the archive cannot be read or does not hold the table's data to its end."""
+    digests = ArchiveRowDigests(lambda namespace, name: (namespace, name) == (schema, table), sink=multiset_lines)
+    try:
+        with open_archive() as stream:
+            while True:
+                block = stream.read(READ_BLOCK)
+                if not block:
+                    break
+                digests.feed(block)
+                if digests.unsupported is not None or (schema, table) in digests.digests():
+                    break
+    except (DatabaseError, OSError, ValueError) as exc:
+        raise DatabaseError("the backup's archive cannot be read again: %s" % exc) from None
+    found = digests.digests().get((schema, table))
+    if found is None:
+        digests.close()
+        raise DatabaseError("the backup's archive holds no complete data of table %s.%s (%s)"
+                            % (schema, table, digests.unsupported or "no such table data"))
+    return found

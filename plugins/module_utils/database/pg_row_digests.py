@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 
 DIGEST_FORM_ROWS = "copy-rows"
+DIGEST_FORM_ORDERED = "copy-ordered"
 # The settings a copy-rows read runs with (the verification's; pg_dump sets its own to the same).
 ROW_SETTINGS = (("DateStyle", "ISO"), ("IntervalStyle", "postgres"), ("extra_float_digits", "3"),
                 ("TimeZone", "UTC"), ("bytea_output", "hex"), ("search_path", ""), ("synchronize_seqscans", "off"))
@@ -38,8 +39,11 @@ _ENCODING_NAME = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 
 
 def row_entry(found, encoding):
-    """The manifest entry of a table the stream digested: ``found`` is (rows, digest, ordered)."""
+    """The manifest entry of a table the stream digested: ``found`` is (rows, multiset digest or
+    None, ordered digest); without a multiset digest the form is ``copy-ordered``."""
     rows, digest, ordered = found
+    if digest is None:
+        return {"rows": rows, "digest": ordered, "digest_form": DIGEST_FORM_ORDERED, "digest_encoding": encoding}
     return {"rows": rows, "digest": digest, "digest_form": DIGEST_FORM_ROWS, "digest_encoding": encoding,
             "ordered_digest": ordered}
 
@@ -93,3 +97,26 @@ def rows_digest(copy_digest, psql, env, snapshot, query, recorded=None):
         if ordered == recorded["ordered_digest"] and rows == recorded.get("rows"):
             return rows, recorded.get("digest")
     return copy_digest(psql, env, snapshot, ROW_SETTINGS, query, rows=True)
+
+
+def ordered_digest(copy_digest, psql, env, snapshot, query, recorded, table, backup_rows=None):
+    """(rows, digest) of a ``copy-ordered`` read of ``table`` (``query``; ``copy_digest`` runs
+    it) against the ``recorded`` manifest entry: the copy's rows as one stream, in its physical
+    order. When that differs and ``backup_rows`` (a callable: (rows, multiset, ordered) of the
+    table in the backup's own archive) is given, the multisets of the copy's rows and of the
+    archive's decide: equal, the recorded digest is returned; else the copy's multiset digest,
+    which differs. Raises DatabaseError when the archive does not hold what the entry records."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+    rows, ordered = copy_digest(psql, env, snapshot, ROW_SETTINGS, query)
+    if (rows, ordered) == (recorded.get("rows"), recorded.get("digest")) or backup_rows is None:
+        return rows, ordered
+    try:
+        kept_rows, kept_multiset, kept_ordered = backup_rows()
+    except DatabaseError as exc:
+        raise DatabaseError("table %s: %s" % (table, exc)) from None
+    if (kept_rows, kept_ordered) != (recorded.get("rows"), recorded.get("digest")):
+        raise DatabaseError("table %s: the backup's archive does not hold the rows its manifest records" % table)
+    rows, multiset = copy_digest(psql, env, snapshot, ROW_SETTINGS, query, rows=True)
+    if (rows, multiset) == (kept_rows, kept_multiset):
+        return rows, recorded.get("digest")
+    return rows, multiset

@@ -153,6 +153,8 @@ class PostgresTarget(Target):
                     handle.write("\n".join(self._subset_toc(self.engine.archive_toc(staging), tables)) + "\n")
             self.engine.restore_archive(name, archive_path=staging, jobs=jobs, use_list=listfile,
                                         on_progress=_RestoreProgress(verifier, jobs) if verifier else None)
+            if verifier is not None and verifier.keep_staged(staging):
+                staging = None  # the verifier reads it if a table's order differs, then removes it
         except BaseException:
             if created:
                 try:
@@ -227,9 +229,10 @@ class PostgresTarget(Target):
             keep.append(line)
         return keep
 
-    def copy_verifier(self, name, expected, tables=None):
+    def copy_verifier(self, name, expected, tables=None, archive=None):
         """A ``CopyVerifier`` of copy ``name``: rows and digests against the manifest, amcheck of
-        btree indexes, GiST validity, no invalid index."""
+        btree indexes, GiST validity, no invalid index; ``archive`` opens the backup's stream
+        again (a ``copy-ordered`` table whose rows came in another order is decided by it)."""
         names = list(tables) if tables else sorted(expected)
 
         def checks():
@@ -238,7 +241,7 @@ class PostgresTarget(Target):
             found += self.engine.check_btree_indexes(name)
             return found + ["index %s is invalid" % i for i in self.engine.invalid_indexes(name)]
 
-        return CopyVerifier(self.engine.engine_for_database(name).params, expected, names, checks)
+        return CopyVerifier(self.engine.engine_for_database(name).params, expected, names, checks, archive=archive)
 
     def drop(self, name):
         self.engine.drop_database(name)

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Order-independent digest of a table's rows: the multiset of its COPY text lines.
+"""Digests of a table's rows as COPY text: in order (``OrderedRows``, what a backup records) and
+the order-independent multiset of its lines (``RowMultiset``).
 
 Each row is its COPY text line with the newline that ends it (byte-exact: ``1.0`` and ``1.00``
 are different lines). Its SHA-256 digest is read as a 256-bit little-endian number and the
@@ -79,6 +80,61 @@ class RowMultiset:
         """SHA-256 of the rows as one stream, in the order they were added."""
         return self._ordered.hexdigest()
 
+    def figures(self):
+        """(rows, multiset digest, ordered digest)."""
+        return self.rows, self.hexdigest(), self.ordered_hexdigest()
+
+
+class OrderedRows:
+    """The rows of a COPY text stream in the order they come: their count and the SHA-256 of
+    their bytes as one stream (``feed`` any blocks, ``close``, ``figures``). No per-row work and
+    no cutting into lines: the bytes are hashed as they come and the rows are their newlines
+    (COPY escapes a newline inside a value). pg_dump ends a table's rows with the end-of-data
+    line and blank lines, in a chunk of their own: the last ``_HELD`` bytes are held back until
+    the next block, and at the end that marker is left out, as a plain ``COPY TO`` prints none."""
+
+    _HELD = 16
+
+    def __init__(self):
+        self.rows = 0
+        self._ordered = hashlib.sha256()
+        self._held = b""
+        self._hashed = False  # whether any byte went to the digest before the held ones
+
+    def feed(self, block):
+        if not block:
+            return
+        self.rows += block.count(b"\n")
+        if len(block) < self._HELD:
+            block = self._held + block
+        elif self._held:
+            self._ordered.update(self._held)
+            self._hashed = True
+        if len(block) > self._HELD:
+            self._ordered.update(memoryview(block)[:-self._HELD])  # no copy of the block
+            self._hashed = True
+        self._held = block[-self._HELD:]
+
+    def close(self):
+        held, self._held = self._held, b""
+        body = held.rstrip(b"\n")
+        if body.endswith(b"\n\\.") or (body == b"\\." and not self._hashed):
+            # the end-of-data line and the blank lines after it hold no rows
+            self.rows -= held.count(b"\n", len(body) - 2)
+            held = held[:len(body) - 2]
+        if held and not held.endswith(b"\n"):
+            raise ValueError("COPY data ends inside a row")
+        self._ordered.update(held)
+
+    def figures(self):
+        """(rows, None: no multiset digest, ordered digest)."""
+        return self.rows, None, self._ordered.hexdigest()
+
+
+def multiset_lines():
+    """A ``LineBuffer`` feeding a new ``RowMultiset``: the per-row digest of a COPY text stream."""
+    return LineBuffer(RowMultiset())
+
 
 class LineBuffer:
     """Cuts a byte stream into whole lines for a ``RowMultiset``: ``feed`` any blocks, ``close``
@@ -126,3 +182,6 @@ class LineBuffer:
     def close(self):
         if self._partial:
             raise ValueError("COPY data ends inside a row")
+
+    def figures(self):
+        return self.multiset.figures()

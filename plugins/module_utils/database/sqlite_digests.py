@@ -105,10 +105,11 @@ class SqliteDigestsMixin(Digests):
     def table_digest(self, table):
         return self._digest_snapshot([table])[table][1]
 
-    def table_digests(self, tables=DIGEST_TABLES, forms=None, recorded=None):
+    def table_digests(self, tables=DIGEST_TABLES, forms=None, recorded=None, archive=None):
         """The row digests (``_digest_rows``, recorded with no form), or where ``forms`` names
         ``sqlite-pages`` for every table, the page digests of this database's file
-        (``sqlite_pages``; the form is then in each entry). Another form is refused."""
+        (``sqlite_pages``; the form is then in each entry). Another form is refused; no form
+        here needs the backup's ``archive``."""
         named = {t: f for t, f in (forms or {}).items() if f}
         unknown = sorted(t for t, f in named.items() if f != DIGEST_FORM_PAGES)
         if unknown:

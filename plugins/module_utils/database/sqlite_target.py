@@ -110,9 +110,10 @@ class SqliteTarget(Target):
             self.drop(name)
             raise
 
-    def copy_verifier(self, name, expected, tables=None):
+    def copy_verifier(self, name, expected, tables=None, archive=None):
         """A ``CopyVerifier`` of file ``name``: rows and digests against the manifest,
-        integrity_check, foreign_key_check, rtreecheck and the spatial index probes."""
+        integrity_check, foreign_key_check, rtreecheck and the spatial index probes (no SQLite
+        digest form reads the backup's ``archive`` again)."""
         names = list(tables) if tables else sorted(expected)
 
         def checks():

@@ -272,7 +272,7 @@ def _manifest(repo, session, params, opts, identity, started, streams, tables):
         parent_chunks = set(Repository.manifest_chunks(repo.load_manifest(parent)))
     changed_bytes = sum(length for c, length in names.items() if c not in parent_chunks)
     return {
-        "format_version": manifest_format_version(tables),
+        "format_version": manifest_format_version(tables, streams),
         "id": identity["id"],
         "type": identity["type"],
         "parent_id": parent,

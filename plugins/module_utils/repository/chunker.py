@@ -18,12 +18,14 @@ except ImportError as exc:  # pragma: no cover - checked by the modules
     HAS_FASTCDC = False
     FASTCDC_IMPORT_ERROR = exc
 
-# 128 KiB average: about 3000 chunks for a 400 MB dump, small enough that a 1% change touches
-# few bytes, large enough that per-chunk overhead (a file, a hash) stays small. SQLite files:
-# 256 KiB fixed chunks (a multiple of every page size).
-CDC_MIN = 32 * 1024
-CDC_AVG = 128 * 1024
-CDC_MAX = 512 * 1024
+# 256 KiB average: about 1,150 chunks for the 353 MiB benchmark dump. Measured against 128 and
+# 512 KiB (docs/benchmarks.md, issue 14): each chunk is a file, and creating it cost the backup
+# more CPU than its hashing (ext4); 256 KiB halves that and stores 0.6% less (zstd sees more of
+# the data at once), while a contiguous 1% change still stores 0.7% of the full backup (512 KiB:
+# 0.9%, too near the 1% target). SQLite files: 256 KiB fixed chunks (a multiple of every page size).
+CDC_MIN = 64 * 1024
+CDC_AVG = 256 * 1024
+CDC_MAX = 1024 * 1024
 CDC_NORMALIZATION = 1
 FIXED_SIZE = 256 * 1024
 # No chunker writes a larger chunk (a fixed chunk is at most FIXED_SIZE, its page size at most

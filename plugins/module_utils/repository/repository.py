@@ -50,9 +50,15 @@ KNOWN_FORMAT_VERSIONS = (1, 2)
 # good backup damaged). A manifest that records no form stays version 1, so older releases read it.
 # Version 3 adds the digest forms taken from the backup's own read (PostgreSQL "copy-rows", with
 # "digest_encoding" and "ordered_digest"; SQLite "sqlite-pages"): a version-2 reader knows neither.
-KNOWN_MANIFEST_VERSIONS = (1, 2, 3)
-# The digest forms that need manifest version 3.
+# Version 4 adds PostgreSQL "copy-ordered" (the rows' SHA-256 in the dump's order, no multiset),
+# and content-defined chunks of up to 1 MiB: a version-3 reader knows neither (it refuses chunks
+# over 512 KiB as damaged).
+KNOWN_MANIFEST_VERSIONS = (1, 2, 3, 4)
+# The digest forms that need manifest version 3, and 4.
 VERSION_3_DIGEST_FORMS = ("copy-rows", "sqlite-pages")
+VERSION_4_DIGEST_FORMS = ("copy-ordered",)
+# The largest chunk a version-3 reader accepts.
+VERSION_3_MAX_CHUNK = 512 * 1024
 HASH_NAME = "sha256"
 KEYED_HASH_NAME = "hmac-sha256"
 BACKUP_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
@@ -147,9 +153,13 @@ def manifest_checksum(manifest):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def manifest_format_version(tables):
-    """The version a manifest with these ``tables`` entries is written as (see KNOWN_MANIFEST_VERSIONS)."""
+def manifest_format_version(tables, streams=None):
+    """The version a manifest with these ``tables`` entries and ``streams`` is written as (see
+    KNOWN_MANIFEST_VERSIONS)."""
     forms = [(entry or {}).get("digest_form", False) for entry in (tables or {}).values()]
+    chunk_sizes = [(s.get("chunker") or {}).get("max_size") or 0 for s in (streams or {}).values()]
+    if any(form in VERSION_4_DIGEST_FORMS for form in forms) or max(chunk_sizes, default=0) > VERSION_3_MAX_CHUNK:
+        return 4
     if any(form in VERSION_3_DIGEST_FORMS for form in forms):
         return 3
     return 2 if any(form is not False for form in forms) else 1

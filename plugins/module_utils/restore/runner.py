@@ -34,6 +34,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.restore import fil
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.files import (
     files_point_dir, prune_file_points, put_back_files)
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.files_stage import recorded_size
+from ansible_collections.bim.wall_system.plugins.module_utils.restore.reread import archive_opener
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.space import (
     describe_shortfall, files_needs, space_plan)
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import make_target
@@ -359,7 +360,8 @@ def _copy_and_verify(target, repo, manifest, opts, result):
     warnings = result["warnings"]
     scratch = _copy_name(target, opts)
     identity = _identity_record(repo, target, manifest, opts.verification, opts.tables)
-    verifier = None if identity else target.copy_verifier(scratch, manifest.get("tables") or {}, opts.tables)
+    verifier = None if identity else target.copy_verifier(scratch, manifest.get("tables") or {}, opts.tables,
+                                                          archive=archive_opener(repo, manifest, READ_WORKERS))
     t0 = time.monotonic()
     opts.tell("restoring", scratch)
     _restore_reporting(target, repo, manifest, scratch, opts, verifier, warnings)
@@ -615,7 +617,8 @@ def _verify_by_restore(params, repo, manifest, jobs, state_dir, scratch_dir, sta
             item["problems"].append("not enough free space for a scratch restore: %s" % describe_shortfall(plan["space"]))
             return item
         scratch = target.scratch_name("verify")
-        verifier = target.copy_verifier(scratch, manifest.get("tables") or {})
+        verifier = target.copy_verifier(scratch, manifest.get("tables") or {},
+                                        archive=archive_opener(repo, manifest, READ_WORKERS))
         t0 = time.monotonic()
         try:
             try:

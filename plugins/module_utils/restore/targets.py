@@ -153,8 +153,9 @@ class Target(abc.ABC):
         (``CopyVerifier``) may hear of tables that are complete early."""
 
     @abc.abstractmethod
-    def copy_verifier(self, name, expected, tables=None):
-        """The ``CopyVerifier`` of copy ``name`` against the manifest's ``expected`` tables."""
+    def copy_verifier(self, name, expected, tables=None, archive=None):
+        """The ``CopyVerifier`` of copy ``name`` against the manifest's ``expected`` tables;
+        ``archive`` opens the backup's database stream again (``CopyVerifier``)."""
 
     @abc.abstractmethod
     def drop(self, name):

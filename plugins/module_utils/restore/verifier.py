@@ -16,6 +16,7 @@ so per-table snapshots are as good as one.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
@@ -56,14 +57,14 @@ def compare_tables(expected, actual, tables=None):
     return problems, result
 
 
-def _digest_group(params, tables, expected):
+def _digest_group(params, tables, expected, archive=None):
     """Digests of ``tables`` in the forms the manifest ``expected`` records, on a connection of
     its own (the rows are formatted by the database server or the SQLite library, which release
-    the GIL, so threads use the machine's cores)."""
+    the GIL, so threads use the machine's cores); ``archive`` reads the backup again."""
     recorded = {t: expected.get(t) or {} for t in tables}
     forms = {t: entry.get("digest_form") for t, entry in recorded.items()}
     with open_engine(params) as eng:
-        return eng.table_digests(tuple(tables), forms=forms, recorded=recorded)
+        return eng.table_digests(tuple(tables), forms=forms, recorded=recorded, archive=archive)
 
 
 def _largest_first(names, expected):
@@ -81,14 +82,18 @@ class CopyVerifier:
     """Checks one restored copy. ``params``: connection parameters of the copy; ``expected``: the
     manifest's tables; ``names``: the tables to compare; ``checks``: a callable returning the
     integrity problems (strings), run in ``finish()``; ``after``: called once every connection to
-    the copy is closed (SQLite folds a WAL the readers may have left back into the file)."""
+    the copy is closed (SQLite folds a WAL the readers may have left back into the file);
+    ``archive``: opens the backup's database stream again (a context manager with ``read``), for
+    a digest form whose cheap check does not decide (``keep_staged`` offers a staged file instead)."""
 
-    def __init__(self, params, expected, names, checks, after=None):
+    def __init__(self, params, expected, names, checks, after=None, archive=None):
         self.params = params
         self.expected = expected
         self.names = list(names)
         self.checks = checks
         self.after = after
+        self._archive = archive
+        self._staged = None  # a staged copy of the archive the restore left to this verifier
         self._lock = threading.Lock()
         self._early = {}  # table -> the early digest its report queued (which takes the largest ready table)
         self._early_pool = None
@@ -109,6 +114,22 @@ class CopyVerifier:
                 self._early_pool = concurrent.futures.ThreadPoolExecutor(1, "bim-verify-early")
             self._ready.append(table)
             self._early[table] = self._early_pool.submit(self._early_digest)
+
+    def keep_staged(self, path):
+        """The restore staged the archive in file ``path``: read it instead of the repository,
+        and remove it when done. Returns False when this verifier has no use for it."""
+        with self._lock:
+            if self._closed or self._archive is None:
+                return False
+            self._staged = path
+            return True
+
+    def _open_archive(self):
+        staged = self._staged
+        return open(staged, "rb") if staged else self._archive()
+
+    def _archive_opener(self):
+        return self._open_archive if self._archive is not None else None
 
     def restore_load(self, running, jobs):
         """The restore runs ``running`` items on ``jobs`` workers (thread-safe)."""
@@ -134,7 +155,7 @@ class CopyVerifier:
             table = _largest_first(self._ready, self.expected)[0]
             self._ready.remove(table)
             self._taken.append(table)
-        return _digest_group(self.params, [table], self.expected)
+        return _digest_group(self.params, [table], self.expected, self._archive_opener())
 
     def finish(self):
         """Digest what is left beside the integrity checks; returns ``(problems, tables)``.
@@ -153,7 +174,8 @@ class CopyVerifier:
         try:
             with concurrent.futures.ThreadPoolExecutor(len(groups) + 1, "bim-verify") as threads:
                 check_future = threads.submit(self.checks)
-                futures = early + [threads.submit(_digest_group, self.params, g, self.expected) for g in groups]
+                futures = early + [threads.submit(_digest_group, self.params, g, self.expected, self._archive_opener())
+                                   for g in groups]
                 for future in futures:
                     actual.update(future.result())
                 check_problems = check_future.result()
@@ -183,3 +205,6 @@ class CopyVerifier:
             for future in self._early.values():
                 future.cancel()
             self._early_pool.shutdown(wait=True)
+        staged, self._staged = self._staged, None
+        if staged and os.path.exists(staged):
+            os.unlink(staged)

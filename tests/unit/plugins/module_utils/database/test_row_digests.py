@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import random
 import subprocess
 import uuid
@@ -17,7 +18,8 @@ import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_dump_digest, row_digest
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_row_digests import dump_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_row_digests import dump_environment, row_entry
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import PostgresEngine
 
@@ -80,6 +82,28 @@ def test_a_raw_carriage_return_is_no_line_end_and_bad_endings_are_refused():
         lines.feed(b"1\ta\n\\.\n2\tb\n")
 
 
+@pytest.mark.parametrize("size", [1, 2, 5, 16, 17, 4099])
+def test_ordered_rows_hash_the_text_in_order_without_the_end_marker(size):
+    text = b"".join(ROWS * 9)
+    for stream, rows in ((text + b"\\.\n\n\n", 36), (text, 36), (b"\\.\n\n\n", 0), (b"", 0),
+                         (ROWS[0] + b"\\.\n\n\n", 1)):
+        ordered = row_digest.OrderedRows()
+        for start in range(0, len(stream), size):
+            ordered.feed(stream[start:start + size])
+        ordered.close()
+        body = stream[:len(stream) - 5] if stream.endswith(b"\\.\n\n\n") else stream
+        assert ordered.figures() == (rows, None, hashlib.sha256(body).hexdigest())
+    # a value that prints as a backslash and a dot (escaped: \\.) is a row, not the marker
+    ordered = row_digest.OrderedRows()
+    ordered.feed(b"\\\\.\n")
+    ordered.close()
+    assert ordered.figures()[0] == 1
+    ordered = row_digest.OrderedRows()
+    ordered.feed(b"1\ta\n2\tb")
+    with pytest.raises(ValueError, match="inside a row"):
+        ordered.close()
+
+
 # -- the archive reader against a real pg_dump ---------------------------------------------------
 def _sql(params, *statements):
     import psycopg
@@ -112,8 +136,8 @@ def _archive(params):
     return out.stdout
 
 
-def _read(archive, size, wanted=lambda namespace, table: namespace == "public"):
-    reader = pg_dump_digest.ArchiveRowDigests(wanted)
+def _read(archive, size, wanted=lambda namespace, table: namespace == "public", sink=row_digest.multiset_lines):
+    reader = pg_dump_digest.ArchiveRowDigests(wanted, sink=sink)
     for start in range(0, len(archive), size):
         reader.feed(archive[start:start + size])
     reader.close()
@@ -134,9 +158,12 @@ def test_stream_digests_equal_the_verification_of_the_same_database(odd_params, 
         verified = engine.table_digests(TABLES, forms=dict.fromkeys(TABLES, "copy-rows"),
                                         recorded={t: {"digest_encoding": "UTF8"} for t in TABLES})
         counts = engine.row_counts(TABLES)
+    ordered = _read(archive, size, sink=row_digest.OrderedRows).digests()
     for table in TABLES:
-        rows, digest, _ordered = found[("public", table)]
+        rows, digest, in_order = found[("public", table)]
         assert (rows, digest) == (counts[table], verified[table]["digest"]), table
+        # what a backup records (no per-row work): the same count and ordered digest
+        assert ordered[("public", table)] == (rows, None, in_order), table
     assert found[("public", "odd")][0] == 4
 
 
@@ -201,34 +228,132 @@ def _copy_database(pg_admin, source, name):
     return dataclasses.replace(source, db_name=name)
 
 
-def test_verification_of_a_backup_digest(pg_admin, odd_params):
-    """A backup's digests (dump_database) verify against an identical copy, first by the ordered
-    digest, then after the copy's rows move (same multiset), and fail for one changed value."""
+def _backup(params):
+    """(manifest tables, archive bytes) of a backup's dump_database of ``params``."""
+    kept = []
+    with open_engine(params) as engine:
+        _stream, recorded = engine.dump_database(lambda reader: (kept.append(reader.read()), ([], 0, {}))[1], None, "x")
+    return recorded, kept[0]
+
+
+class _Opener:
+    """The backup's archive opened again from bytes; counts the openings."""
+
+    def __init__(self, data):
+        self.data = data
+        self.opened = 0
+
+    def __call__(self):
+        self.opened += 1
+        return io.BytesIO(self.data)
+
+
+@pytest.fixture
+def ordered_copy(pg_admin, odd_params):
+    """(backup's manifest tables, its archive, engine of a copy of the database, forms)."""
     _sql(odd_params, "ALTER TABLE temp_geometry ADD COLUMN n numeric", "UPDATE temp_geometry SET n = 1.0")
-    with open_engine(odd_params) as engine:
-        _stream, recorded = engine.dump_database(lambda reader: (reader.read(), ([], 0, {}))[1], None, "x")
-    assert {t: e["digest_form"] for t, e in recorded.items()} == dict.fromkeys(TABLES[:-1], "copy-rows")
-    assert {e["digest_encoding"] for e in recorded.values()} == {"UTF8"}
+    recorded, archive = _backup(odd_params)
     name = "bimtest_rows_%s" % uuid.uuid4().hex[:8]
-    _sql(odd_params, "SELECT 1")  # nobody else connected: the template copy below needs that
     copy = _copy_database(pg_admin, odd_params, name)
     try:
         with open_engine(copy) as engine:
-            forms = {t: e["digest_form"] for t, e in recorded.items()}
-            assert engine.table_digests(tuple(recorded), forms=forms, recorded=recorded) == {
-                t: {"rows": e["rows"], "digest": e["digest"], "digest_form": e["digest_form"]} for t, e in recorded.items()}
-            # rows moved (an update and its undo): the ordered digest no longer matches, the multiset does
-            engine._execute("UPDATE walls SET name = name || 'x' WHERE id IN (SELECT min(id) FROM walls)")
-            engine._execute("UPDATE walls SET name = left(name, -1) WHERE id IN (SELECT min(id) FROM walls)")
-            moved = engine.table_digests(("walls",), forms=forms, recorded=recorded)["walls"]
-            assert moved["digest"] == recorded["walls"]["digest"]
-            # 1.0 -> 1.00 is the same number but another value
-            engine._execute("UPDATE temp_geometry SET n = 1.00 WHERE id IN (SELECT min(id) FROM temp_geometry)")
-            changed = engine.table_digests(("temp_geometry",), forms=forms, recorded=recorded)["temp_geometry"]
-            assert changed["rows"] == recorded["temp_geometry"]["rows"]
-            assert changed["digest"] != recorded["temp_geometry"]["digest"]
+            yield recorded, archive, engine, {t: e["digest_form"] for t, e in recorded.items()}
     finally:
         pg_admin.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+
+def _verify(engine, forms, recorded, table, opener):
+    return engine.table_digests((table,), forms=forms, recorded=recorded, archive=opener)[table]
+
+
+def test_a_backup_records_the_ordered_digest_and_an_equal_copy_verifies_by_it(ordered_copy):
+    recorded, archive, engine, forms = ordered_copy
+    assert set(forms.values()) == {"copy-ordered"}
+    assert {e["digest_encoding"] for e in recorded.values()} == {"UTF8"}
+    assert all("ordered_digest" not in e for e in recorded.values())
+    assert recorded["walls"]["rows"] == 300
+    opener = _Opener(archive)
+    assert engine.table_digests(tuple(recorded), forms=forms, recorded=recorded, archive=opener) == {
+        t: {"rows": e["rows"], "digest": e["digest"], "digest_form": "copy-ordered"} for t, e in recorded.items()}
+    assert opener.opened == 0  # the cheap check decided every table
+
+
+def test_rows_in_another_order_pass_by_the_backup_s_own_rows(ordered_copy):
+    recorded, archive, engine, forms = ordered_copy
+    # an update and its undo move the row to the end of the heap: same rows, another order
+    engine._execute("UPDATE walls SET name = name || 'x' WHERE id IN (SELECT min(id) FROM walls)")
+    engine._execute("UPDATE walls SET name = left(name, -1) WHERE id IN (SELECT min(id) FROM walls)")
+    opener = _Opener(archive)
+    assert _verify(engine, forms, recorded, "walls", opener)["digest"] == recorded["walls"]["digest"]
+    assert opener.opened == 1
+    # with no archive to compare with, the moved rows cannot be proven equal
+    assert engine.table_digests(("walls",), forms=forms, recorded=recorded)["walls"]["digest"] != recorded["walls"]["digest"]
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE walls SET name = name || 'x' WHERE id IN (SELECT min(id) FROM walls)",  # a changed row
+    "UPDATE temp_geometry SET n = 1.00 WHERE id IN (SELECT min(id) FROM temp_geometry)",  # same number, other bytes
+    "DELETE FROM temp_geometry WHERE id IN (SELECT min(id) FROM temp_geometry)",  # a missing row
+    # an extra row, the very same as another (a doubled row is another multiset)
+    "INSERT INTO logs SELECT * FROM logs WHERE id IN (SELECT min(id) FROM logs)",
+])
+def test_other_rows_fail_after_the_comparison_with_the_archive(ordered_copy, change):
+    recorded, archive, engine, forms = ordered_copy
+    table = {"UPDATE": change.split()[1], "DELETE": change.split()[2], "INSERT": change.split()[2]}[change.split()[0]]
+    if table == "logs":
+        engine._execute("ALTER TABLE logs DROP CONSTRAINT logs_pkey CASCADE")
+    engine._execute(change)
+    opener = _Opener(archive)
+    found = _verify(engine, forms, recorded, table, opener)
+    assert opener.opened == 1
+    assert (found["rows"], found["digest"]) != (recorded[table]["rows"], recorded[table]["digest"])
+
+
+def _first_row(engine, table):
+    text = subprocess.run([engine.pg_tool("psql"), "-X", "-q", "-c", "SET extra_float_digits = 3", "-c", "SET TimeZone = 'UTC'",
+                           "-c", "\\copy %s TO pstdout" % table], stdout=subprocess.PIPE,
+                          env=libpq_environment(engine.params), check=True).stdout
+    return text[:text.index(b"\n") + 1]
+
+
+def test_a_damaged_or_hostile_archive_during_the_comparison_is_a_clear_error(ordered_copy):
+    recorded, archive, engine, forms = ordered_copy
+    row = _first_row(engine, "walls")
+    at = archive.index(row)  # the first row of walls' data, after its 5-byte chunk header
+    # same rows, another order: only the archive can decide
+    engine._execute("UPDATE walls SET name = name WHERE id IN (SELECT min(id) FROM walls)")
+    changed = row[:-2] + (b"1" if row[-2:-1] != b"1" else b"2") + b"\n"
+    for bad, why in ((archive[:at + 5], "holds no complete data of table public.walls"),
+                     (b"", "holds no complete data of table public.walls"),
+                     (random.Random(3).randbytes(100000), "holds no complete data"),
+                     (archive[:at - 5] + b"\x01" + archive[at - 4:], "negative chunk length"),
+                     (archive[:at] + changed + archive[at + len(row):], "does not hold the rows its manifest records")):
+        with pytest.raises(DatabaseError, match=why):
+            _verify(engine, forms, recorded, "walls", _Opener(bad))
+    assert _verify(engine, forms, recorded, "walls", _Opener(archive))["digest"] == recorded["walls"]["digest"]
+
+    def broken():
+        raise DatabaseError("reading the backup again: chunk 12ab is damaged")
+    with pytest.raises(DatabaseError, match="cannot be read again: reading the backup again: chunk 12ab"):
+        _verify(engine, forms, recorded, "walls", broken)
+
+
+def test_old_manifest_forms_still_verify(ordered_copy, odd_params):
+    """copy-rows (the multiset and its ordered digest, manifest version 3), copy-binary and
+    copy-text (versions 2 and 1) entries verify against the same data."""
+    _recorded, archive, engine, _forms = ordered_copy
+    reader = _read(archive, 1 << 20)
+    old = {t: row_entry(reader.digests()[("public", t)], "UTF8") for t in TABLES[:-1]}
+    assert {e["digest_form"] for e in old.values()} == {"copy-rows"}
+    engine._execute("UPDATE walls SET name = name WHERE id IN (SELECT min(id) FROM walls)")  # order moved
+    forms = dict.fromkeys(old, "copy-rows")
+    assert engine.table_digests(tuple(old), forms=forms, recorded=old) == {
+        t: {"rows": e["rows"], "digest": e["digest"], "digest_form": "copy-rows"} for t, e in old.items()}
+    with open_engine(odd_params) as live:
+        binary = live.table_digests(TABLES[:-1])
+        text = live.table_digests(TABLES[:-1], forms=dict.fromkeys(TABLES[:-1], "copy-text"))
+    assert engine.table_digests(TABLES[:-1]) == binary
+    assert engine.table_digests(TABLES[:-1], forms={}) == text  # no form recorded (version 1): text
 
 
 def test_a_money_table_keeps_a_second_read(pg_conn_params):
@@ -237,7 +362,7 @@ def test_a_money_table_keeps_a_second_read(pg_conn_params):
     with open_engine(pg_conn_params) as engine:
         _stream, recorded = engine.dump_database(lambda reader: (reader.read(), ([], 0, {}))[1], None, "x")
     assert recorded["logs"]["digest_form"] in ("copy-binary", "copy-text")
-    assert recorded["walls"]["digest_form"] == "copy-rows"
+    assert recorded["walls"]["digest_form"] == "copy-ordered"
 
 
 def test_a_failing_stream_digest_falls_back_to_a_second_read(pg_conn_params, monkeypatch):

@@ -17,13 +17,13 @@ from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
 
 WALLS = 3000
-PG_WALLS = 20000  # a dump of ~40 chunks of 128 KiB average, so 1% is a small part of it
+PG_WALLS = 40000  # a dump of ~40 chunks of 256 KiB average, so 1% is a small part of it
 
 
 def test_cdc_insertion_shifts_nothing():
     rng = random.Random(7)
-    data = bytes(rng.getrandbits(8) for _i in range(2_000_000))
-    edited = data[:1_000_000] + b"inserted wall row\n" * 5 + data[1_000_000:]
+    data = bytes(rng.getrandbits(8) for _i in range(4_000_000))
+    edited = data[:2_000_000] + b"inserted wall row\n" * 5 + data[2_000_000:]
     before = {hashlib.sha256(c).hexdigest() for c in chunker.cdc_chunks(io.BytesIO(data))}
     after = [hashlib.sha256(c).hexdigest() for c in chunker.cdc_chunks(io.BytesIO(edited))]
     assert len(before) > 10

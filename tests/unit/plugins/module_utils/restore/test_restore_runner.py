@@ -432,3 +432,63 @@ def test_site_schema_verifies_and_subset_restores_empty_the_discovered_rtree(
         missing = "spatial index intersections_gist on intersections: missing"
     result = runner.verify_backups(rs_repo, ["latest"], level="restore", params=declared, state_dir=rs_state)
     assert not result["passed"] and missing in result["backups"][0]["problems"], result
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_fresh_restore_verifies_by_the_ordered_digest_alone(rs_pg_params, rs_repo, rs_state, take_backup,
+                                                              monkeypatch, jobs):
+    """pg_restore loads each table in the dump's order: no table needs the backup's archive again."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_digests
+    take_backup(rs_pg_params, rs_repo)
+    reread = []
+    monkeypatch.setattr(pg_digests, "archive_table_rows", lambda *args: reread.append(args[1:]))
+    result = runner.run_restore(rs_pg_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, jobs=jobs))
+    assert result["verified"] and reread == []
+    assert {t["matches"] for t in result["tables"].values()} == {True}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_rows_in_another_order_are_decided_by_the_backup_s_own_archive(
+        rs_pg_params, rs_repo, rs_state, tmp_path, take_backup, digests, monkeypatch, jobs):
+    """When a restored table's rows do not come in the dump's order, the verification compares
+    their multiset with the backup's own rows: from the staged archive (jobs 2), or read again
+    from the repository (jobs 1, nothing staged); the staged file is removed afterwards."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_digests
+    take_backup(rs_pg_params, rs_repo)
+    original = digests(rs_pg_params)
+    real_copy, real_rows = pg_digests.copy_digest, pg_digests.archive_table_rows
+    read_from = []
+
+    def other_order(psql, env, snapshot, settings, query, rows=False):
+        found = real_copy(psql, env, snapshot, settings, query, rows=rows)
+        return found if rows or "walls" not in query else (found[0], "f" * 64)
+
+    def archive_rows(open_archive, schema, table):
+        with open_archive() as stream:
+            read_from.append(type(stream).__name__)
+        return real_rows(open_archive, schema, table)
+
+    monkeypatch.setattr(pg_digests, "copy_digest", other_order)
+    monkeypatch.setattr(pg_digests, "archive_table_rows", archive_rows)
+    staging = tmp_path / "staging"
+    result = runner.run_restore(rs_pg_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, jobs=jobs,
+                                                                      staging_dir=str(staging)))
+    assert result["verified"] and result["tables"]["walls"]["matches"]
+    assert read_from == (["BufferedReader"] if jobs > 1 else ["_Reread"])
+    monkeypatch.undo()
+    assert digests(rs_pg_params) == original
+    assert not staging.exists() or not list(staging.iterdir())
+
+
+def test_a_damaged_chunk_read_again_is_a_clear_verification_error():
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+    from ansible_collections.bim.wall_system.plugins.module_utils.repository.errors import CorruptChunkError
+    from ansible_collections.bim.wall_system.plugins.module_utils.restore.reread import archive_opener
+
+    class Repo:
+        def open_stream(self, manifest, name, workers=0):
+            raise CorruptChunkError("12ab", "its content does not match its name")
+
+    with pytest.raises(DatabaseError, match="reading the backup again: chunk 12ab is corrupt"):
+        with archive_opener(Repo(), {}, 2)():
+            pass

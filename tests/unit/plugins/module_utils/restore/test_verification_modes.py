@@ -117,9 +117,9 @@ def _count_digests(monkeypatch):
     seen = []
     real = verifier._digest_group
 
-    def counting(params, tables, expected):
+    def counting(params, tables, expected, archive=None):
         seen.append((threading.current_thread().name, list(tables)))
-        return real(params, tables, expected)
+        return real(params, tables, expected, archive)
     monkeypatch.setattr(verifier, "_digest_group", counting)
     return seen
 
