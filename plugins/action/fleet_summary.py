@@ -15,7 +15,8 @@ from ansible_collections.bim.wall_system.plugins.module_utils.common.plain impor
 from ansible_collections.bim.wall_system.plugins.module_utils.reporting.fleet_summary import (
     FLEET_SUMMARY_MUTUALLY_EXCLUSIVE, FLEET_SUMMARY_REQUIRED_ONE_OF, SummaryError, build_summary,
     fleet_summary_argument_spec, host_entry, threshold_violations, write_summary)
-from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
+from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import (
+    PREREQUISITES_PENDING, host_results, prerequisites_pending)
 
 
 class ActionModule(ActionBase):
@@ -41,7 +42,10 @@ class ActionModule(ActionBase):
         else:
             results, _missing = host_results(task_vars, hosts, args["fact"])
             for host in hosts:
-                entries[host] = host_entry(results.get(host), **opts)
+                # a check-mode host without the libraries: its result, if any, is the module's failure to start
+                pending = prerequisites_pending(task_vars, host)
+                entries[host] = (host_entry(results.get(host), **opts) if pending is None
+                                 else {"status": PREREQUISITES_PENDING, "reasons": [pending]})
 
         try:
             summary = build_summary(args["kind"], hosts, entries, ok_statuses=args["ok_statuses"])

@@ -18,6 +18,9 @@ description:
   - A host of O(hosts) without any result (unreachable before the task ran, or failed earlier) is
     counted as V(unreachable), never dropped. A registered result of an unreachable host (tasks with
     C(ignore_unreachable=true)) is V(unreachable) as well.
+  - A host where the prerequisites role found, in check mode, that the libraries are not installed yet
+    is V(prerequisites_pending), with what the install would do as its reason (its modules could not
+    plan anything there).
   - Fails, after writing the summary, only when the share of hosts in a status is above its limit in
     O(max_percent).
   - Generic; used by the health check role, and meant for the backup, maintenance and drill roles.

@@ -29,3 +29,19 @@ def host_results(task_vars, hosts, var_name):
         else:
             missing.append(str(host))
     return found, missing
+
+
+# Set by the prerequisites role on a host it stopped in check mode because the libraries are not
+# installed yet (roles/prerequisites/tasks/install.yml); the text says what the install would do.
+PREREQUISITES_PENDING_VAR = "bim_prerequisites_pending"
+PREREQUISITES_PENDING = "prerequisites_pending"
+
+
+def prerequisites_pending(task_vars, host):
+    """What the prerequisites role would install on ``host`` before its modules can run, or None."""
+    hostvars = task_vars.get("hostvars") or {}
+    try:
+        value = hostvars[host].get(PREREQUISITES_PENDING_VAR) if host in hostvars else None
+    except Exception:  # an undefined or broken variable: nothing pending is known
+        value = None
+    return str(value) if value else None

@@ -55,6 +55,25 @@ def test_backup_playbook_backs_up_and_copies(fleet, run_playbook):
         assert int(entry["source_bytes"]) > 0
 
 
+def test_check_mode_on_a_host_without_libraries_says_what_it_would_install(fleet, run_playbook, host_libraries):
+    """--check installs nothing, so lite1 (its virtualenv moved aside) cannot plan a backup: it says
+    what the install would do and leaves the play; pg1 plans as usual; the summary names lite1."""
+    venv = fleet.venv("lite1")
+    aside = venv + ".aside"
+    before = _manifests(fleet.hosts["lite1"]["backup_repository"])
+    os.rename(venv, aside)
+    try:
+        planned = run_playbook("bim.wall_system.backup", extra_vars=_vars(fleet), limit="pg1,lite1", check=True)
+        assert not os.path.exists(venv), "check mode created the virtualenv"
+    finally:
+        os.rename(aside, venv)
+    assert planned.rc == 0, planned
+    assert "would create %s with " % venv in planned.stdout, planned
+    assert "prerequisites_pending" in planned.stdout, planned
+    assert "failed=0" in planned.stdout and "failed=1" not in planned.stdout, planned
+    assert _manifests(fleet.hosts["lite1"]["backup_repository"]) == before
+
+
 def test_a_failed_host_fails_the_play_with_its_reason(fleet, run_playbook):
     fleet.stop_db("pg1")
     try:

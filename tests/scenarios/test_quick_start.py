@@ -40,6 +40,15 @@ def test_readme_quick_start_on_bare_hosts(fleet, run_playbook, tmp_path):
     for name in hosts:
         assert not os.path.exists(fleet.venv(name)), name
 
+    # 0. A first look with --check installs nothing and fails nothing: each host says what the
+    # prerequisites would install (the health check reaches them through its rescue).
+    for playbook in ("bim.wall_system.health_check", "bim.wall_system.backup"):
+        looked = run_playbook(playbook, check=True)
+        assert looked.rc == 0, str(looked)
+        for name in hosts:
+            assert "would create %s with " % fleet.venv(name) in looked.stdout, (playbook, name, str(looked))
+            assert not os.path.exists(fleet.venv(name)), (playbook, name)
+
     # 1. The prerequisites: every host gets its virtualenv; the air-gapped one from the wheelhouse.
     first = run_playbook("bim.wall_system.prerequisites")
     assert first.rc == 0, str(first)

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results
+from ansible_collections.bim.wall_system.plugins.plugin_utils.host_results import host_results, prerequisites_pending
 
 
 class BrokenVars(dict):
@@ -30,3 +30,15 @@ def test_results_in_host_order_and_hosts_without_one_named():
 
 def test_no_hostvars_means_every_host_is_missing():
     assert host_results({}, ["pg1"], "r") == ({}, ["pg1"])
+
+
+def test_prerequisites_pending_is_the_roles_text_or_none():
+    task_vars = {"hostvars": {
+        "pg1": {"bim_prerequisites_pending": "would create /opt/v and install psycopg"},
+        "pg2": {"bim_prerequisites_pending": ""},
+        "lite2": BrokenVars(),
+    }}
+    assert prerequisites_pending(task_vars, "pg1") == "would create /opt/v and install psycopg"
+    assert prerequisites_pending(task_vars, "pg2") is None
+    assert prerequisites_pending(task_vars, "lite2") is None
+    assert prerequisites_pending(task_vars, "gone") is None
