@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.bim.wall_system.plugins.module_utils.alerting import channels as channel_mod
+from ansible_collections.bim.wall_system.plugins.module_utils.alerting.notification import (
+    ChannelError, Notification, is_configured)
 from ansible_collections.bim.wall_system.plugins.module_utils.alerting.rules import (
     ExpressionEvaluator,
     evaluate_rule,
@@ -35,17 +36,23 @@ def _deliver(notification, channel_names, channels_config, sender, secrets):
     outcome = {}
     for kind in channel_names:
         config = (channels_config or {}).get(kind)
-        if not channel_mod.is_configured(kind, config):
+        if not is_configured(kind, config):
             outcome[kind] = {"status": NOT_CONFIGURED, "detail": "channel %s has no configuration; skipped" % kind}
             continue
         try:
             detail = sender(kind, config, notification)
             outcome[kind] = {"status": "sent", "detail": scrub(str(detail), secrets)}
-        except channel_mod.ChannelError as exc:
+        except ChannelError as exc:
             outcome[kind] = {"status": "failed", "detail": scrub(str(exc), secrets)}
         except Exception as exc:  # one broken channel never stops the others
             outcome[kind] = {"status": "failed", "detail": scrub("%s: unexpected %s: %s" % (kind, type(exc).__name__, exc), secrets)}
     return outcome
+
+
+def send_through_channel(kind, config, notification):
+    """The default sender: the channel senders are imported only when something is sent."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.alerting.channels import send
+    return send(kind, config, notification)
 
 
 class _Run:
@@ -80,7 +87,7 @@ def _fire(run, rule, affected, rule_state):
                                       "cooldown_remaining_s": round(remaining, 3)})
         run.record(rule, "suppressed", hosts, cooldown_remaining_s=round(remaining, 3))
         return
-    notification = channel_mod.Notification(rule, "firing", affected, now)
+    notification = Notification(rule, "firing", affected, now)
     entry = {"rule": name, "severity": rule["severity"], "status": "firing", "hosts": hosts,
              "affected": affected, "subject": notification.subject(), "channels": run.send(notification, rule["channels"])}
     if not run.check_mode:
@@ -99,7 +106,7 @@ def _resolve(run, rule, rule_state, send_resolved):
     rule_state.pop("last_sent", None)
     entry = {"rule": rule["name"], "severity": rule["severity"], "status": "resolved", "hosts": previous}
     if send_resolved:
-        notification = channel_mod.Notification(rule, "resolved", [{"host": h} for h in previous], run.now)
+        notification = Notification(rule, "resolved", [{"host": h} for h in previous], run.now)
         entry["subject"] = notification.subject()
         entry["channels"] = run.send(notification, rule["channels"])
     run.record(rule, "resolved", previous, channels={k: v["status"] for k, v in entry.get("channels", {}).items()})
@@ -124,7 +131,7 @@ def run_alerts(rules, results, channels_config, state_path, send_resolved=False,
     state_context = unlocked_state(state_path) if check_mode else locked_state(state_path, timeout=lock_timeout)
     with state_context as state:
         run = _Run(out, state["history"], time.time() if now is None else float(now), check_mode,
-                   channels_config, sender or channel_mod.send, secrets)
+                   channels_config, sender or send_through_channel, secrets)
         for rule in rules:
             affected, errors = evaluate_rule(rule, results, evaluator)
             out["rule_errors"].extend(dict(err, rule=rule["name"]) for err in errors)

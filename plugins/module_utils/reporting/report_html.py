@@ -198,17 +198,36 @@ def _seconds(value):
     return "%.1f min" % (value / 60.0)
 
 
+# The built-in template's name in Jinja2's bytecode cache: compiling it is about a third of the
+# report's cost, paid on every health check; the cache keys its entry by this name and the
+# template's checksum, so a changed template is compiled again.
+BUILTIN_TEMPLATE_NAME = "bim.wall_system/fleet-report.html"
+
+
+def _bytecode_cache():
+    """Jinja2's per-user cache folder (created 0700 and checked for its owner), or None where it
+    cannot be had: the page is then compiled as before."""
+    from jinja2 import FileSystemBytecodeCache
+    try:
+        return FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
+
+
 def render_html(report, template=None, trends=()):
     """The page for ``report`` (``report_json.build_report`` output). ``template`` overrides the built-in one.
 
     ``trends``: ``[(id, title, svg markup)]`` from ``report_svg.trend_charts`` (the markup is escaped there).
     """
-    from jinja2 import ChainableUndefined
+    from jinja2 import ChainableUndefined, DictLoader
     from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment(autoescape=True, undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = SandboxedEnvironment(autoescape=True, undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True,
+                               loader=DictLoader({BUILTIN_TEMPLATE_NAME: TEMPLATE}),
+                               bytecode_cache=None if template else _bytecode_cache())
     env.filters["value"] = _value
     env.filters["age"] = _age
     env.filters["seconds"] = _seconds
     env.filters["outcome"] = _outcome
-    return env.from_string(template or TEMPLATE).render(report=report, trends=trends)
+    page = env.from_string(template) if template else env.get_template(BUILTIN_TEMPLATE_NAME)
+    return page.render(report=report, trends=trends)

@@ -134,3 +134,41 @@ def test_prometheus_textfile_parses():
     assert samples[("bim_backup_age_seconds", (("host", "pg1"),))] == 36000.0
     assert samples[("bim_drill_last_ok", (("host", "lite1"),))] == 0.0
     assert samples[("bim_drill_rto_seconds", (("host", "pg1"),))] == 42.5
+
+
+def test_the_built_in_page_from_jinjas_bytecode_cache_is_the_same_page(tmp_path, monkeypatch):
+    """The built-in template is compiled once into Jinja2's per-user cache folder; a page rendered
+    from that cache, or where no cache folder can be had, is the page compiled afresh."""
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from ansible_collections.bim.wall_system.plugins.module_utils.reporting import report_html
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    report = build_report(RESULTS, BACKUP, DRILL, generated_at=NOW)
+    first = report_html.render_html(report)
+    cached = [name for name in os.listdir(str(tmp_path)) if name.startswith("_jinja2-cache")]
+    assert len(cached) == 1 and os.listdir(str(tmp_path / cached[0])), os.listdir(str(tmp_path))
+    assert report_html.render_html(report) == first
+
+    # the same template compiled by an environment without a cache
+    plain = SandboxedEnvironment(autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                                 undefined=__import__("jinja2").ChainableUndefined)
+    plain.filters.update(value=report_html._value, age=report_html._age, seconds=report_html._seconds,
+                         outcome=report_html._outcome)
+    assert plain.from_string(report_html.TEMPLATE).render(report=report, trends=()) == first
+
+    # a cache folder that is not the user's own (here: a file in its place) is no cache at all
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "elsewhere"))
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / cached[0]).write_text("not a folder")
+    assert report_html.render_html(report) == first
+
+
+def test_an_operators_template_is_not_cached(tmp_path, monkeypatch):
+    from ansible_collections.bim.wall_system.plugins.module_utils.reporting import report_html
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    page = report_html.render_html(build_report(RESULTS, BACKUP, DRILL, generated_at=NOW), template="<p>{{ report.title | e }}</p>")
+    assert page.startswith("<p>") and not os.listdir(str(tmp_path))
