@@ -186,16 +186,8 @@ stage_units() {
         log "no unit tests under tests/unit yet"
         return 77
     fi
-    # ansible-test gives pytest its own PYTHONPATH, so a child Python started by a unit test
-    # (lock races, kill -9 fault tests) cannot import ansible_collections.bim.wall_system the way
-    # the test itself does. For the length of this stage a .pth file in the venv puts the build
-    # copy's ansible_collections root on every child's sys.path: the same code under test.
-    local purelib pth
-    purelib="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-    pth="$purelib/bim_units_collection_root.pth"
-    printf '%s\n' "$ROOT/build" >"$pth"
-    # shellcheck disable=SC2064  # expand now: $pth is local
-    trap "rm -f '$pth'" EXIT
+    # A child Python a unit test starts finds the collection through the PYTHONPATH that
+    # tests/unit/conftest.py sets for the session (no file in the shared venv).
     "$VENV/bin/ansible-test" units --local --python "$TEST_PYTHON" --requirements --color no
 }
 

@@ -43,6 +43,20 @@ for _level in range(7):
     COLLECTIONS_ROOT = os.path.dirname(COLLECTIONS_ROOT)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def children_import_the_code_under_test():
+    """Every child Python a test starts (lock races, kill -9 fault tests) imports the collection
+    the test imports: ansible-test gives pytest its own path and sets no PYTHONPATH. (Set for this
+    process's children only; the shared venv is left alone, so two checkouts can run at once.)"""
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = COLLECTIONS_ROOT + (os.pathsep + before if before else "")
+    yield
+    if before is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = before
+
+
 @pytest.fixture(scope="session")
 def collection_env():
     """Environment for a child Python process that imports ``ansible_collections.bim.wall_system``.
