@@ -6,6 +6,7 @@ Needs the 1M-wall data of the backup benchmark (PostgreSQL cluster on port 5499,
 
     PYTHONPATH=.cache/collections python bench/backup.py --setup --walls 1000000   # once
     PYTHONPATH=.cache/collections python bench/restore.py [--reps 3] [--fleet-inventory INV]
+    PYTHONPATH=.cache/collections python bench/restore.py --skip-sqlite --reps 6 --against /work/main/.cache/collections
 
 PostgreSQL: ``pg_dump -Fc`` of bimbench, then ``createdb`` + ``pg_restore -j2`` into a new database
 (the baseline) against ``restore`` in swap mode with jobs=2 from a repository holding a backup of
@@ -15,7 +16,10 @@ the same database, with its default staging of the archive (in memory when it fi
 backup the nightly ``verify_backups`` has restore-verified (``verification: auto``: the restored
 image is proven identical to the one verified), and with ``verification: full`` (integrity
 checks and digests again). With --fleet-inventory the wall time
-of the recovery_drill playbook across that fleet is measured too.
+of the recovery_drill playbook across that fleet is measured too. ``--against COLLECTIONS`` also
+times the PostgreSQL swap restore of another build (its installed collections folder) in each
+round, after the baseline, ours and it taking turns in coming first, each run after a CHECKPOINT
+and a sync: an A/B of two versions on a shared machine.
 
 ``--keys`` instead compares the same swap restores from an unkeyed, an authenticated and an
 encrypted repository holding a backup of the same data, alternated (issue 13: encryption <= 10%).
@@ -103,8 +107,11 @@ def timed(cmd, **kwargs):
     return time.monotonic() - started, proc
 
 
-def child(cfg):
-    _s, proc = timed([sys.executable, "-c", CHILD, json.dumps(cfg)], stdout=subprocess.PIPE, text=True)
+def child(cfg, collections=None):
+    """Run one restore in a child Python; ``collections``: the folder its collection is imported
+    from (PYTHONPATH), else this environment's."""
+    env = dict(os.environ, PYTHONPATH=collections) if collections else None
+    _s, proc = timed([sys.executable, "-c", CHILD, json.dumps(cfg)], stdout=subprocess.PIPE, text=True, env=env)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -119,7 +126,9 @@ def pg_params(db):
     return {"engine": "postgresql", "db_host": "127.0.0.1", "db_port": PORT, "db_user": "postgres", "db_name": db}
 
 
-def bench_postgresql(work, reps):
+def bench_postgresql(work, reps, against=None):
+    """The baseline and our swap restore, alternated; with ``against`` (another build's collections
+    folder) its swap restore too, ours and its in turns right after the baseline (A/B of two versions)."""
     repo, state = os.path.join(work, "repo-pg"), os.path.join(work, "state")
     dump = os.path.join(work, "bimbench.fc")
     subprocess.run([sys.executable, "-c", BACKUP, json.dumps(pg_params(DB)), repo], check=True, stdout=subprocess.DEVNULL)
@@ -128,21 +137,43 @@ def bench_postgresql(work, reps):
         psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
     # The live database the swap replaces: a first restore in new mode (not timed).
     child({"params": pg_params(DB), "repo": repo, "mode": "new", "target": LIVE_DB, "state": state})
-    base, ours, phases = [], [], []
-    for _rep in range(reps):
-        psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % BASE_DB)
-        started = time.monotonic()
-        subprocess.run([os.path.join(PG_BIN, "createdb"), BASE_DB], env=pg_env(), check=True)
-        subprocess.run([os.path.join(PG_BIN, "pg_restore"), "-j", "2", "-d", BASE_DB, dump], env=pg_env(), check=True)
-        base.append(time.monotonic() - started)
-        psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % BASE_DB)
-        result = child({"params": pg_params(LIVE_DB), "repo": repo, "state": state})
-        if result.get("restore_point"):
-            psql("DROP DATABASE %s WITH (FORCE)" % result["restore_point"])
-        ours.append(result["wall_s"])
-        phases.append({k: result.get(k) for k in ("restore_s", "verify_s", "swap_s", "duration_s")})
+    runs = {"baseline": [], "ours": [], "against": []}
+    phases = {"ours": [], "against": []}
+    for rep in range(reps):
+        # --against: each version follows the baseline in every other round (what runs before a
+        # restore, and the database dropped after it, weigh on the next), and every run starts
+        # after a CHECKPOINT and a sync (untimed) instead of during the last run's writeback.
+        pair = (["ours", "against"] if rep % 2 == 0 else ["against", "ours"]) if against else ["ours"]
+        for who in ["baseline"] + pair:
+            if against:
+                psql("CHECKPOINT")
+                os.sync()
+            if who == "baseline":
+                runs[who].append(_baseline_restore(dump))
+                continue
+            result = child({"params": pg_params(LIVE_DB), "repo": repo, "state": state},
+                           against if who == "against" else None)
+            if result.get("restore_point"):
+                psql("DROP DATABASE %s WITH (FORCE)" % result["restore_point"])
+            runs[who].append(result["wall_s"])
+            phases[who].append({k: result.get(k) for k in ("restore_s", "verify_s", "swap_s", "duration_s")})
     psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % LIVE_DB)
-    return {"baseline_s": base, "ours_s": ours, "phases": phases, "dump_bytes": os.path.getsize(dump)}
+    found = {"baseline_s": runs["baseline"], "ours_s": runs["ours"], "phases": phases["ours"],
+             "dump_bytes": os.path.getsize(dump)}
+    if against:
+        found.update(against_s=runs["against"], against_phases=phases["against"])
+    return found
+
+
+def _baseline_restore(dump):
+    """Seconds of createdb + pg_restore -j2 of ``dump`` (the database dropped afterwards, untimed)."""
+    psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % BASE_DB)
+    started = time.monotonic()
+    subprocess.run([os.path.join(PG_BIN, "createdb"), BASE_DB], env=pg_env(), check=True)
+    subprocess.run([os.path.join(PG_BIN, "pg_restore"), "-j", "2", "-d", BASE_DB, dump], env=pg_env(), check=True)
+    took = time.monotonic() - started
+    psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % BASE_DB)
+    return took
 
 
 def bench_sqlite(work, reps):
@@ -255,6 +286,9 @@ def main():
     parser.add_argument("--skip-postgresql", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--fleet-inventory", help="also time the recovery_drill playbook on this fleet")
+    parser.add_argument("--against", metavar="COLLECTIONS",
+                        help="PostgreSQL: also time the swap restore of the collection installed in this folder "
+                             "(another build, e.g. main's .cache/collections), in turns with ours")
     parser.add_argument("--keys", action="store_true", help="only compare unkeyed, authenticated and encrypted")
     parser.add_argument("--disaster-recovery", action="store_true",
                         help="only time the disaster_recovery playbook end to end (bench/restore_dr.py)")
@@ -278,10 +312,12 @@ def main():
         return
     try:
         if not args.skip_postgresql:
-            pg = bench_postgresql(work, args.reps)
+            pg = bench_postgresql(work, args.reps, args.against)
             print(json.dumps(pg))
             line("PostgreSQL swap restore (verified) vs pg_restore -j2", pg["baseline_s"], pg["ours_s"],
-                 "(target <= 1.2x)")
+                 "(target <= 1.15x)")
+            if args.against:
+                line("  the same, the --against build", pg["baseline_s"], pg["against_s"])
         if not args.skip_sqlite:
             lite = bench_sqlite(work, args.reps)
             print(json.dumps(lite))
