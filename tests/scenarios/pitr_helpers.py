@@ -103,20 +103,43 @@ def utc(text):
     return datetime.datetime.fromisoformat(value)
 
 
+def _switched_segment(fleet, host):
+    """Close the PostgreSQL host's current WAL segment; the name of the segment just closed (the one
+    that holds everything written so far)."""
+    import psycopg
+
+    params = rh.params_of(fleet, host)
+    with psycopg.connect(host=params.db_socket_dir, port=params.db_port, user=params.db_user,
+                         password=params.db_password, dbname=params.db_name, autocommit=True) as conn:
+        return conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
+
+
+def _segment_archived(fleet, host, segment):
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
+    with open_engine(rh.params_of(fleet, host)) as eng:
+        archived = eng.archiver_stats().get("last_archived_wal")
+    return bool(archived) and archived[8:] >= segment[8:]
+
+
 def wait_archived_past(fleet, host, moment, timeout=120):
-    """Wait until the host's archive reaches past ``moment`` (its recoverable window's latest end)."""
+    """Wait until the host's archive reaches past ``moment`` (its recoverable window's latest end)
+    and, on a PostgreSQL host, holds the WAL written until now. (The window's latest end is when the
+    newest segment arrived, and a segment closed just before ``moment`` may arrive after it: a
+    restore to "latest" would then lack what was written at ``moment``.)"""
     import time
 
     from ansible_collections.bim.wall_system.plugins.module_utils.archiving.archives import open_archive
+    segment = _switched_segment(fleet, host) if fleet.hosts[host]["kind"] == "postgresql" else None
     deadline = time.monotonic() + timeout
     latest = None
     while time.monotonic() < deadline:
         window = open_archive(rh.params_of(fleet, host), archive_dir(fleet, host)).info()["recoverable_window"]
         latest = utc(window["latest"]) if window["latest"] else None
-        if latest and latest > moment:
+        if latest and latest > moment and (segment is None or _segment_archived(fleet, host, segment)):
             return latest
         time.sleep(1)
-    raise AssertionError("the archive of %s did not reach %s within %ss (latest %s)" % (host, moment, timeout, latest))
+    raise AssertionError("the archive of %s did not reach %s within %ss (latest %s, segment %s)"
+                         % (host, moment, timeout, latest, segment))
 
 
 def wait_archive_failing(fleet, host, timeout=120):
