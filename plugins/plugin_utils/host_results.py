@@ -16,13 +16,9 @@ def host_results(task_vars, hosts, var_name):
     not a dict, and a variable that cannot be resolved all count as "without a result": a fleet
     report names such hosts rather than failing on them.
     """
-    hostvars = task_vars.get("hostvars") or {}
     found, missing = {}, []
     for host in hosts:
-        try:
-            value = hostvars[host].get(var_name) if host in hostvars else None
-        except Exception:  # an undefined or broken variable is a missing result
-            value = None
+        value = _host_var(task_vars, host, var_name)
         value = to_plain(value) if value else None
         if isinstance(value, dict) and value:
             found[str(host)] = value
@@ -39,9 +35,14 @@ PREREQUISITES_PENDING = "prerequisites_pending"
 
 def prerequisites_pending(task_vars, host):
     """What the prerequisites role would install on ``host`` before its modules can run, or None."""
+    value = _host_var(task_vars, host, PREREQUISITES_PENDING_VAR)
+    return str(value) if value else None
+
+
+def _host_var(task_vars, host, var_name):
+    """``host``'s ``var_name``, or None where the host, the variable or its value cannot be had."""
     hostvars = task_vars.get("hostvars") or {}
     try:
-        value = hostvars[host].get(PREREQUISITES_PENDING_VAR) if host in hostvars else None
-    except Exception:  # an undefined or broken variable: nothing pending is known
-        value = None
-    return str(value) if value else None
+        return hostvars[host].get(var_name) if host in hostvars else None
+    except Exception:  # an undefined or broken variable counts as none
+        return None

@@ -58,14 +58,10 @@ def children_import_the_code_under_test():
 
 
 @pytest.fixture(scope="session")
-def collection_env():
-    """Environment for a child Python process that imports ``ansible_collections.bim.wall_system``.
-
-    ansible-test imports the collection through its own pytest plugin and sets no PYTHONPATH, so
-    ``subprocess.run([sys.executable, "-c", ...], env=collection_env)`` is needed for children.
-    """
-    path = os.environ.get("PYTHONPATH")
-    return dict(os.environ, PYTHONPATH=COLLECTIONS_ROOT + (os.pathsep + path if path else ""))
+def collection_env(children_import_the_code_under_test):
+    """A copy of this session's environment (whose PYTHONPATH finds the collection, set above),
+    for a child that needs variables of its own: ``dict(collection_env, NAME=value)``."""
+    return dict(os.environ)
 
 
 def load_fleet_module(name):
