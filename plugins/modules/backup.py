@@ -325,12 +325,13 @@ tables:
   description:
     - Rows and content digest per BIM table, as recorded in the manifest.
     - On PostgreSQL each entry also names the form the digest was taken in (C(digest_form)) and the encoding of
-      the rows (C(digest_encoding)). V(copy-ordered) is the SHA-256 of the dump's own rows in dump order; older
-      backups record V(copy-rows), V(copy-binary) or V(copy-text). Verifications digest the restored table in that
-      form.
+      the rows (C(digest_encoding)). V(dump-framed) is the SHA-256 of the table's data as pg_dump wrote it in this
+      backup (its rows in dump order, each after its length) and C(rows) its row count in the dump's snapshot;
+      older backups record V(copy-ordered), V(copy-rows), V(copy-binary) or V(copy-text). Verifications digest the
+      restored table in that form.
   returned: success
   type: dict
-  sample: {walls: {rows: 1000, digest: 3b4c..., digest_form: copy-ordered, digest_encoding: UTF8}}
+  sample: {walls: {rows: 1000, digest: 3b4c..., digest_form: dump-framed, digest_encoding: UTF8}}
 suspicious:
   description: True when the backup was flagged suspicious (see O(suspicious_drop)); retention then expired nothing.
   returned: success

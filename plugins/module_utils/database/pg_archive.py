@@ -12,9 +12,11 @@ import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import DigestTee, DigestsAlongside, Dumps
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_dump_digest import ArchiveRowDigests
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_dump_digest import (
+    READ_BLOCK, ArchiveRowDigests, FramedChunks,
+)
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_row_digests import (
-    dump_environment, row_entry, stream_tables,
+    dump_environment, framed_entry, stream_tables,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
@@ -89,8 +91,9 @@ class PostgresArchiveMixin(Dumps):
     """Archive methods of the PostgreSQL engine.
 
     A backup exports a snapshot from a second connection and runs ``pg_dump --snapshot`` in it.
-    The table digests are the ``copy-rows`` digests of the dump's own COPY data, hashed as the
-    stream goes by (``pg_dump_digest``): no second read. A table that form cannot describe (a
+    The table digests are the ``dump-framed`` digests of the dump's own data blocks, hashed as
+    the stream goes by (``pg_dump_digest``): no second read of the rows; their counts are read
+    in the same snapshot (``count(*)``, no formatting). A table that form cannot describe (a
     money column, see ``pg_row_digests``) is digested alongside by a second read in the same
     snapshot (``table_digests(snapshot=...)``), and so is any table the stream did not yield
     (an archive this collection cannot parse): the digests always describe exactly the dump.
@@ -132,6 +135,17 @@ class PostgresArchiveMixin(Dumps):
             argv.append("--snapshot=%s" % snapshot)
         return argv, dump_environment(libpq_environment(self.params))
 
+    def table_dump_command(self, schema, table, snapshot, encoding):
+        """argv and env of a pg_dump of ``schema.table``'s rows alone, in ``snapshot`` and the
+        client ``encoding``, framed as a backup's dump frames them (a ``dump-framed``
+        verification). The scan starts at the table's first page (no synchronized scan), so a
+        fresh restore reads back in the dump's order."""
+        argv, env = self.dump_command(snapshot=snapshot)
+        pattern = '"%s"."%s"' % (schema.replace('"', '""'), table.replace('"', '""'))
+        argv += ["--data-only", "--encoding=%s" % encoding, "--table=%s" % pattern]
+        env["PGOPTIONS"] += " -c synchronize_seqscans=off"
+        return argv, env
+
     def open_dump_stream(self, snapshot=None, pg_dump=None):
         """Start pg_dump and return a ``DumpProcess`` whose ``stdout`` is the archive."""
         argv, env = self.dump_command(snapshot=snapshot, pg_dump=pg_dump)
@@ -145,7 +159,8 @@ class PostgresArchiveMixin(Dumps):
             snapshot = self.export_snapshot() if with_digests else None
             try:
                 schema, hashed, others = self._digest_plan(snapshot) if with_digests else (None, [], [])
-                rows = ArchiveRowDigests(lambda namespace, table: namespace == schema and table in hashed)
+                rows = ArchiveRowDigests(lambda namespace, table: namespace == schema and table in hashed,
+                                         sink=FramedChunks)
                 dump = self.open_dump_stream(snapshot=snapshot)
                 try:
                     with DigestsAlongside(lambda: self.table_digests(others, snapshot=snapshot), timings,
@@ -182,12 +197,15 @@ class PostgresArchiveMixin(Dumps):
             raise DatabaseError("digest plan on %s failed: %s" % (self._where(), str(exc).strip())) from None
 
     def _stream_digests(self, rows, tee, schema, hashed, snapshot, timings):
-        """The copy-rows digests the stream gave; a table it did not give is read again in the
-        snapshot (``digest_fallback`` in the timings says why)."""
+        """The dump-framed digests the stream gave, with each table's row count in the snapshot;
+        a table it did not give is read again in the snapshot (``digest_fallback`` in the
+        timings says why)."""
         rows.close()
         found = rows.digests() if tee.error is None else {}
         timings["digests_s"] = round(tee.seconds, 3)
-        digests = {t: row_entry(found[(schema, t)], rows.encoding) for t in hashed if (schema, t) in found and rows.encoding}
+        done = [t for t in hashed if (schema, t) in found and rows.encoding]
+        counts = self._snapshot_counts(schema, done)
+        digests = {t: framed_entry(counts[t], found[(schema, t)][2], rows.encoding) for t in done}
         missing = [t for t in hashed if t not in digests]
         if missing:
             timings["digest_fallback"] = str(tee.error or rows.unsupported or "no encoding entry")
@@ -195,3 +213,40 @@ class PostgresArchiveMixin(Dumps):
             digests.update(self.table_digests(missing, snapshot=snapshot))
             timings["digest_fallback_s"] = round(time.monotonic() - begun, 3)
         return digests
+
+    def _snapshot_counts(self, schema, tables):
+        """{table: row count} of ``tables`` in the backup's exported snapshot, in one statement."""
+        if not tables:
+            return {}
+        from psycopg import sql
+        counts = sql.SQL(", ").join(sql.SQL("(SELECT count(*) FROM {}.{})").format(sql.Identifier(schema), sql.Identifier(t))
+                                    for t in tables)
+        try:
+            found = self._snapshot_conn.execute(sql.SQL("SELECT ") + counts).fetchone()
+        except Exception as exc:
+            raise DatabaseError("row counts on %s failed: %s" % (self._where(), str(exc).strip())) from None
+        return dict(zip(tables, found))
+
+
+def dumped_table_digest(argv, env, schema, table):
+    """The ``dump-framed`` digest of ``schema.table`` as the pg_dump of ``argv`` and ``env``
+    (``table_dump_command``) writes it now. Raises DatabaseError when pg_dump fails or its
+    archive holds no complete data of that table."""
+    digests = ArchiveRowDigests(lambda namespace, name: (namespace, name) == (schema, table), sink=FramedChunks)
+    dump = DumpProcess(argv, env)
+    try:
+        while True:
+            block = dump.stdout.read(READ_BLOCK)
+            if not block:
+                break
+            digests.feed(block)
+        dump.finish()
+    except BaseException:
+        dump.kill()
+        raise
+    digests.close()
+    found = digests.digests().get((schema, table))
+    if found is None:
+        raise DatabaseError("pg_dump of table %s.%s gave no complete data (%s)"
+                            % (schema, table, digests.unsupported or "no such table data"))
+    return found[2]

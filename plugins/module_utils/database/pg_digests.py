@@ -13,13 +13,15 @@ import concurrent.futures
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_digests import Digests
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import dumped_table_digest
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_copy_digest import copy_digest
 # None when psycopg is missing: pg_core's connect() says so before any digest runs.
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_core import psycopg, sql
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_row_digests import (
-    DIGEST_FORM_ORDERED, DIGEST_FORM_ROWS, copy_rows_command, ordered_digest, row_encoding, rows_digest,
+    DIGEST_FORM_FRAMED, DIGEST_FORM_ORDERED, DIGEST_FORM_ROWS, ROW_SETTINGS, copy_rows_command, framed_digest,
+    ordered_digest, row_encoding, rows_digest,
 )
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_dump_digest import archive_table_rows
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_dump_digest import FramedChunks, archive_table_rows
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
 
@@ -32,7 +34,9 @@ DIGEST_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("extra_float
 # written before binary digests records none: text). See _digest_query.
 DIGEST_FORM_TEXT = "copy-text"
 DIGEST_FORM_BINARY = "copy-binary"
-DIGEST_FORMS = (DIGEST_FORM_TEXT, DIGEST_FORM_BINARY, DIGEST_FORM_ROWS, DIGEST_FORM_ORDERED)
+DIGEST_FORMS = (DIGEST_FORM_TEXT, DIGEST_FORM_BINARY, DIGEST_FORM_ROWS, DIGEST_FORM_ORDERED, DIGEST_FORM_FRAMED)
+# The forms whose rows are read as plain COPY text of the whole table (no ORDER BY).
+_ROW_FORMS = (DIGEST_FORM_ROWS, DIGEST_FORM_ORDERED, DIGEST_FORM_FRAMED)
 
 
 class PostgresDigestsMixin(Digests):
@@ -100,9 +104,10 @@ class PostgresDigestsMixin(Digests):
         binary header, rows and trailer, values in their types' send form; about a fifth less
         server and hashing work than text. ``copy-rows`` (``pg_row_digests``): the multiset of
         the rows of a plain ``COPY table TO STDOUT``, as pg_dump prints them; no ORDER BY.
-        ``copy-ordered``: the SHA-256 of that same COPY's rows in their order.
+        ``copy-ordered``: the SHA-256 of that same COPY's rows in their order. ``dump-framed``
+        is read by pg_dump (``_framed_job``); this query is its per-row fallback.
         """
-        if form in (DIGEST_FORM_ROWS, DIGEST_FORM_ORDERED):
+        if form in _ROW_FORMS:
             return copy_rows_command(self.conn, self._schema_name(), table)
         pk = self._primary_key(table)
         order = sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in pk) if pk else sql.SQL("t::text")
@@ -147,8 +152,10 @@ class PostgresDigestsMixin(Digests):
         own = self.conn.info.parameter_status("client_encoding") or "UTF8"
         psql = self.pg_tool("psql")
         query = self._digest_query(table, form)
-        if form in (DIGEST_FORM_ROWS, DIGEST_FORM_ORDERED):
+        if form in _ROW_FORMS:
             env["PGCLIENTENCODING"] = row_encoding(recorded.get("digest_encoding"), own)
+        if form == DIGEST_FORM_FRAMED:
+            return self._framed_job(table, recorded, snapshot, archive, (psql, env, snapshot, ROW_SETTINGS, query))
         if form == DIGEST_FORM_ROWS:
             return rows_digest, copy_digest, psql, env, snapshot, query, recorded
         if form == DIGEST_FORM_ORDERED:
@@ -157,6 +164,21 @@ class PostgresDigestsMixin(Digests):
             return ordered_digest, copy_digest, psql, env, snapshot, query, recorded, table, kept
         env["PGCLIENTENCODING"] = own
         return copy_digest, psql, env, snapshot, DIGEST_SETTINGS, query
+
+    def _framed_job(self, table, recorded, snapshot, archive, copy_arguments):
+        """(function, arguments...) that digests a ``dump-framed`` table: pg_dump of the table in
+        the snapshot, its row count read here (in the snapshot's transaction); ``copy_arguments``
+        run the per-row read, and ``archive`` the backup's own rows, when the order differs."""
+        schema = self._schema_name()
+        encoding = copy_arguments[1]["PGCLIENTENCODING"]
+        argv, env = self.table_dump_command(schema, table, snapshot, encoding)
+        rows = self._fetchone(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))[0]
+        kept = None
+        if archive:
+            kept = (lambda: archive_table_rows(archive, schema, table, sink=FramedChunks)[2],
+                    lambda: archive_table_rows(archive, schema, table))
+        return (framed_digest, lambda: dumped_table_digest(argv, env, schema, table), rows, recorded, table,
+                lambda: copy_digest(*copy_arguments, rows=True), kept)
 
     def table_digest(self, table):
         if table not in self._all_tables():

@@ -30,6 +30,7 @@ import re
 
 DIGEST_FORM_ROWS = "copy-rows"
 DIGEST_FORM_ORDERED = "copy-ordered"
+DIGEST_FORM_FRAMED = "dump-framed"
 # The settings a copy-rows read runs with (the verification's; pg_dump sets its own to the same).
 ROW_SETTINGS = (("DateStyle", "ISO"), ("IntervalStyle", "postgres"), ("extra_float_digits", "3"),
                 ("TimeZone", "UTC"), ("bytea_output", "hex"), ("search_path", ""), ("synchronize_seqscans", "off"))
@@ -38,14 +39,10 @@ DUMP_OPTIONS = "-c TimeZone=UTC -c bytea_output=hex"
 _ENCODING_NAME = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 
 
-def row_entry(found, encoding):
-    """The manifest entry of a table the stream digested: ``found`` is (rows, multiset digest or
-    None, ordered digest); without a multiset digest the form is ``copy-ordered``."""
-    rows, digest, ordered = found
-    if digest is None:
-        return {"rows": rows, "digest": ordered, "digest_form": DIGEST_FORM_ORDERED, "digest_encoding": encoding}
-    return {"rows": rows, "digest": digest, "digest_form": DIGEST_FORM_ROWS, "digest_encoding": encoding,
-            "ordered_digest": ordered}
+def framed_entry(rows, framed, encoding):
+    """The manifest entry of a table whose data block the stream hashed as pg_dump framed it
+    (``pg_dump_digest.FramedChunks``); ``rows`` is its count in the dump's snapshot."""
+    return {"rows": rows, "digest": framed, "digest_form": DIGEST_FORM_FRAMED, "digest_encoding": encoding}
 
 
 def dump_environment(env):
@@ -117,6 +114,34 @@ def ordered_digest(copy_digest, psql, env, snapshot, query, recorded, table, bac
     if (kept_rows, kept_ordered) != (recorded.get("rows"), recorded.get("digest")):
         raise DatabaseError("table %s: the backup's archive does not hold the rows its manifest records" % table)
     rows, multiset = copy_digest(psql, env, snapshot, ROW_SETTINGS, query, rows=True)
+    if (rows, multiset) == (kept_rows, kept_multiset):
+        return rows, recorded.get("digest")
+    return rows, multiset
+
+
+def framed_digest(dumped, rows, recorded, table, copy_rows, backup=None):
+    """(rows, digest) of a ``dump-framed`` read of ``table`` against the ``recorded`` manifest
+    entry: ``dumped()`` is the copy's table dumped by pg_dump now (its framed SHA-256, in the
+    copy's physical order), ``rows`` its row count. When that differs and ``backup`` is given
+    (two callables reading the table in the backup's own archive: its framed digest, and its
+    (rows, multiset, ordered)), the multisets of the copy's rows (``copy_rows()``: (rows,
+    multiset)) and of the archive's decide: equal, the recorded digest is returned; else the
+    copy's multiset digest, which differs. Raises DatabaseError when the archive does not hold
+    what the entry records."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
+    framed = dumped()
+    if (rows, framed) == (recorded.get("rows"), recorded.get("digest")) or backup is None:
+        return rows, framed
+    backup_framed, backup_rows = backup
+    try:
+        if backup_framed() != recorded.get("digest"):
+            raise DatabaseError("the backup's archive does not hold the rows its manifest records")
+        kept_rows, kept_multiset, _ordered = backup_rows()
+    except DatabaseError as exc:
+        raise DatabaseError("table %s: %s" % (table, exc)) from None
+    if kept_rows != recorded.get("rows"):
+        raise DatabaseError("table %s: the backup's archive does not hold the rows its manifest records" % table)
+    rows, multiset = copy_rows()
     if (rows, multiset) == (kept_rows, kept_multiset):
         return rows, recorded.get("digest")
     return rows, multiset

@@ -1,15 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Digests of a table's rows as COPY text: in order (``OrderedRows``, what a backup records) and
-the order-independent multiset of its lines (``RowMultiset``).
+"""Digests of a table's rows as COPY text: the order-independent multiset of its lines
+(``RowMultiset``, which also hashes them in the order they come).
 
 Each row is its COPY text line with the newline that ends it (byte-exact: ``1.0`` and ``1.00``
 are different lines). Its SHA-256 digest is read as a 256-bit little-endian number and the
 numbers are added modulo 2**256 - 1; the digest is that sum as 64 hex digits, and the row count
-is kept beside it. The same rows in any order give the same digest, so neither the backup (which
-hashes the rows of pg_dump's own COPY data in the dump's order) nor a verification (which reads
-the restored table in its physical order) needs an ORDER BY.
+is kept beside it. The same rows in any order give the same digest, so neither a backup's own
+archive (the rows in the dump's order) nor a restored copy (read in its physical order) needs an
+ORDER BY to be compared: a verification falls back to it when the rows came in another order.
 
 Why modulo 2**256 - 1: the digests of a batch are joined into one number with one digest per
 256-bit lane, and 2**256 is 1 modulo 2**256 - 1, so the lanes' sum is found by adding the number's
@@ -83,52 +83,6 @@ class RowMultiset:
     def figures(self):
         """(rows, multiset digest, ordered digest)."""
         return self.rows, self.hexdigest(), self.ordered_hexdigest()
-
-
-class OrderedRows:
-    """The rows of a COPY text stream in the order they come: their count and the SHA-256 of
-    their bytes as one stream (``feed`` any blocks, ``close``, ``figures``). No per-row work and
-    no cutting into lines: the bytes are hashed as they come and the rows are their newlines
-    (COPY escapes a newline inside a value). pg_dump ends a table's rows with the end-of-data
-    line and blank lines, in a chunk of their own: the last ``_HELD`` bytes are held back until
-    the next block, and at the end that marker is left out, as a plain ``COPY TO`` prints none."""
-
-    _HELD = 16
-
-    def __init__(self):
-        self.rows = 0
-        self._ordered = hashlib.sha256()
-        self._held = b""
-        self._hashed = False  # whether any byte went to the digest before the held ones
-
-    def feed(self, block):
-        if not block:
-            return
-        self.rows += block.count(b"\n")
-        if len(block) < self._HELD:
-            block = self._held + block
-        elif self._held:
-            self._ordered.update(self._held)
-            self._hashed = True
-        if len(block) > self._HELD:
-            self._ordered.update(memoryview(block)[:-self._HELD])  # no copy of the block
-            self._hashed = True
-        self._held = block[-self._HELD:]
-
-    def close(self):
-        held, self._held = self._held, b""
-        body = held.rstrip(b"\n")
-        if body.endswith(b"\n\\.") or (body == b"\\." and not self._hashed):
-            # the end-of-data line and the blank lines after it hold no rows
-            self.rows -= held.count(b"\n", len(body) - 2)
-            held = held[:len(body) - 2]
-        if held and not held.endswith(b"\n"):
-            raise ValueError("COPY data ends inside a row")
-        self._ordered.update(held)
-
-    def figures(self):
-        """(rows, None: no multiset digest, ordered digest)."""
-        return self.rows, None, self._ordered.hexdigest()
 
 
 def multiset_lines():

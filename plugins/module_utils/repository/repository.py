@@ -53,10 +53,12 @@ KNOWN_FORMAT_VERSIONS = (1, 2)
 # Version 4 adds PostgreSQL "copy-ordered" (the rows' SHA-256 in the dump's order, no multiset),
 # and content-defined chunks of up to 1 MiB: a version-3 reader knows neither (it refuses chunks
 # over 512 KiB as damaged).
-KNOWN_MANIFEST_VERSIONS = (1, 2, 3, 4)
-# The digest forms that need manifest version 3, and 4.
+# Version 5 adds PostgreSQL "dump-framed" (the SHA-256 of the table's data as pg_dump frames it).
+KNOWN_MANIFEST_VERSIONS = (1, 2, 3, 4, 5)
+# The digest forms that need manifest version 3, 4 and 5.
 VERSION_3_DIGEST_FORMS = ("copy-rows", "sqlite-pages")
 VERSION_4_DIGEST_FORMS = ("copy-ordered",)
+VERSION_5_DIGEST_FORMS = ("dump-framed",)
 # The largest chunk a version-3 reader accepts.
 VERSION_3_MAX_CHUNK = 512 * 1024
 HASH_NAME = "sha256"
@@ -158,6 +160,8 @@ def manifest_format_version(tables, streams=None):
     KNOWN_MANIFEST_VERSIONS)."""
     forms = [(entry or {}).get("digest_form", False) for entry in (tables or {}).values()]
     chunk_sizes = [(s.get("chunker") or {}).get("max_size") or 0 for s in (streams or {}).values()]
+    if any(form in VERSION_5_DIGEST_FORMS for form in forms):
+        return 5
     if any(form in VERSION_4_DIGEST_FORMS for form in forms) or max(chunk_sizes, default=0) > VERSION_3_MAX_CHUNK:
         return 4
     if any(form in VERSION_3_DIGEST_FORMS for form in forms):

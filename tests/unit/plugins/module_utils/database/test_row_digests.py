@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, BIM Wall System operations team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""copy-rows digests: the row multiset (row_digest), the archive reader (pg_dump_digest) fed the
+"""Digests of the dump's own rows: the data blocks as pg_dump framed them (dump-framed, what a
+backup records), the row multiset (row_digest), the archive reader (pg_dump_digest) fed the
 stream of a real pg_dump 15 (whole, in odd blocks, damaged), and the verification's read of a real
 PostgreSQL + PostGIS copy (fixtures in tests/unit/conftest.py)."""
 
@@ -19,7 +20,8 @@ import pytest
 from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_dump_digest, row_digest
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_row_digests import dump_environment, row_entry
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import dumped_table_digest
+from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_row_digests import dump_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import PostgresEngine
 
@@ -83,27 +85,6 @@ def test_a_raw_carriage_return_is_no_line_end_and_bad_endings_are_refused():
 
 
 @pytest.mark.parametrize("size", [1, 2, 5, 16, 17, 4099])
-def test_ordered_rows_hash_the_text_in_order_without_the_end_marker(size):
-    text = b"".join(ROWS * 9)
-    for stream, rows in ((text + b"\\.\n\n\n", 36), (text, 36), (b"\\.\n\n\n", 0), (b"", 0),
-                         (ROWS[0] + b"\\.\n\n\n", 1)):
-        ordered = row_digest.OrderedRows()
-        for start in range(0, len(stream), size):
-            ordered.feed(stream[start:start + size])
-        ordered.close()
-        body = stream[:len(stream) - 5] if stream.endswith(b"\\.\n\n\n") else stream
-        assert ordered.figures() == (rows, None, hashlib.sha256(body).hexdigest())
-    # a value that prints as a backslash and a dot (escaped: \\.) is a row, not the marker
-    ordered = row_digest.OrderedRows()
-    ordered.feed(b"\\\\.\n")
-    ordered.close()
-    assert ordered.figures()[0] == 1
-    ordered = row_digest.OrderedRows()
-    ordered.feed(b"1\ta\n2\tb")
-    with pytest.raises(ValueError, match="inside a row"):
-        ordered.close()
-
-
 # -- the archive reader against a real pg_dump ---------------------------------------------------
 def _sql(params, *statements):
     import psycopg
@@ -158,13 +139,46 @@ def test_stream_digests_equal_the_verification_of_the_same_database(odd_params, 
         verified = engine.table_digests(TABLES, forms=dict.fromkeys(TABLES, "copy-rows"),
                                         recorded={t: {"digest_encoding": "UTF8"} for t in TABLES})
         counts = engine.row_counts(TABLES)
-    ordered = _read(archive, size, sink=row_digest.OrderedRows).digests()
+    framed = _read(archive, size, sink=pg_dump_digest.FramedChunks).digests()
     for table in TABLES:
-        rows, digest, in_order = found[("public", table)]
+        rows, digest, _in_order = found[("public", table)]
         assert (rows, digest) == (counts[table], verified[table]["digest"]), table
-        # what a backup records (no per-row work): the same count and ordered digest
-        assert ordered[("public", table)] == (rows, None, in_order), table
+        # what a backup records (no per-row work): the data block's bytes as they are, which a
+        # pg_dump of that one table now writes the same
+        _none, _also_none, block = framed[("public", table)]
+        assert (_none, _also_none) == (None, None)
+        assert block == hashlib.sha256(_block_bytes(archive, table)).hexdigest(), table
+        assert block == _dumped(odd_params, table), table
     assert found[("public", "odd")][0] == 4
+
+
+def _block_bytes(archive, table):
+    """The chunks of ``table``'s data block in ``archive``, walked one by one by their lengths
+    (the reader under test finds the block's end by its zero-length chunk instead)."""
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_custom_archive import _TocReader
+    reader = _TocReader(archive)
+    reader.header()
+    ids = {dump_id for dump_id, desc, _at, _flag in reader.entries() if desc == "TABLE DATA"
+           and reader.details[dump_id][2] == table}
+    position = reader.pos
+    while True:
+        assert archive[position] == 1  # BLOCK_DATA
+        dump_id = int.from_bytes(archive[position + 2:position + 6], "little")
+        position += 6
+        start = position
+        while True:
+            length = int.from_bytes(archive[position + 1:position + 5], "little")
+            position += 5 + length
+            if not length:
+                break
+        if dump_id in ids:
+            return archive[start:position - 5]
+
+
+def _dumped(params, table):
+    with open_engine(params) as engine:
+        argv, env = engine.table_dump_command("public", table, None, "UTF8")
+    return dumped_table_digest(argv, env, "public", table)
 
 
 def test_a_dumped_row_split_over_chunks_and_the_end_marker_are_handled(odd_params):
@@ -217,6 +231,27 @@ def test_damaged_and_hostile_streams_give_no_digest_and_no_exception(odd_params)
         assert check(junk, 333) is not None
 
 
+def test_damaged_and_hostile_streams_give_no_framed_digest_that_matches(odd_params):
+    """The framed reader checks no lengths: every byte it hashes is in the digest, so a damaged
+    block gives another digest, and one it cannot end gives none."""
+    archive = _archive(odd_params)
+    whole = _read(archive, 1 << 20, sink=pg_dump_digest.FramedChunks).digests()
+    data = _data_start(archive)
+    at = archive.index(b"\n\x00", data) + 1  # a chunk header inside the first table's data
+    for damaged in (archive[:at + 1] + b"\xff\xff\xff\x7f" + archive[at + 5:],  # a length made wrong
+                    archive[:at] + b"\x01" + archive[at + 1:]):  # a negative length
+        found = _read(damaged, 4099, sink=pg_dump_digest.FramedChunks).digests()
+        assert sum(whole[name] != value for name, value in found.items()) == 1
+    for stream in (archive[:len(archive) * 2 // 3], archive[:data + 3000] + random.Random(2).randbytes(5000)):
+        reader = _read(stream, 333, sink=pg_dump_digest.FramedChunks)
+        assert reader.unsupported is not None and set(reader.digests()) < set(whole)
+        assert all(whole[name] == value for name, value in reader.digests().items())
+    # a run of NUL bytes where a row should be ends that block early: what follows is no block
+    reader = _read(archive[:at + 8] + b"\x00" * 5 + archive[at + 13:], 4099, sink=pg_dump_digest.FramedChunks)
+    first = next(iter(whole))  # dump order: the table whose data holds ``at``
+    assert reader.unsupported is not None and first not in reader.digests()
+
+
 def test_tables_not_wanted_are_skipped(odd_params):
     reader = _read(_archive(odd_params), 4099, wanted=lambda namespace, table: table == "odd")
     assert list(reader.digests()) == [("public", "odd")]
@@ -266,16 +301,32 @@ def _verify(engine, forms, recorded, table, opener):
     return engine.table_digests((table,), forms=forms, recorded=recorded, archive=opener)[table]
 
 
-def test_a_backup_records_the_ordered_digest_and_an_equal_copy_verifies_by_it(ordered_copy):
+def test_a_backup_records_the_framed_digest_and_an_equal_copy_verifies_by_it(ordered_copy):
     recorded, archive, engine, forms = ordered_copy
-    assert set(forms.values()) == {"copy-ordered"}
+    assert set(forms.values()) == {"dump-framed"}
     assert {e["digest_encoding"] for e in recorded.values()} == {"UTF8"}
     assert all("ordered_digest" not in e for e in recorded.values())
+    with open_engine(engine.params) as copy:
+        assert {t: e["rows"] for t, e in recorded.items()} == copy.row_counts(tuple(recorded))
     assert recorded["walls"]["rows"] == 300
     opener = _Opener(archive)
     assert engine.table_digests(tuple(recorded), forms=forms, recorded=recorded, archive=opener) == {
-        t: {"rows": e["rows"], "digest": e["digest"], "digest_form": "copy-ordered"} for t, e in recorded.items()}
+        t: {"rows": e["rows"], "digest": e["digest"], "digest_form": "dump-framed"} for t, e in recorded.items()}
     assert opener.opened == 0  # the cheap check decided every table
+
+
+def test_a_table_whose_name_needs_quoting_is_dumped_alone(pg_conn_params):
+    """pg_dump's --table is a pattern: a name with a dot, a star and a quote is matched as it is."""
+    _sql(pg_conn_params, 'CREATE TABLE "odd.*""name" (id int)', 'CREATE TABLE "oddXname" (id int)',
+         'INSERT INTO "odd.*""name" VALUES (1), (2)', 'INSERT INTO "oddXname" VALUES (3)')
+    recorded, archive = _backup(pg_conn_params)
+    block = _block_bytes(archive, 'odd.*"name')
+    # one chunk per row, then pg_dump's end-of-data line
+    assert block == b"\x00\x02\x00\x00\x001\n\x00\x02\x00\x00\x002\n\x00\x05\x00\x00\x00\\.\n\n\n"
+    assert _dumped(pg_conn_params, 'odd.*"name') == hashlib.sha256(block).hexdigest()
+    assert _dumped(pg_conn_params, "oddXname") != _dumped(pg_conn_params, 'odd.*"name')
+    with pytest.raises(DatabaseError, match="pg_dump failed .*no matching tables"):
+        _dumped(pg_conn_params, "no such table")
 
 
 def test_rows_in_another_order_pass_by_the_backup_s_own_rows(ordered_copy):
@@ -285,7 +336,7 @@ def test_rows_in_another_order_pass_by_the_backup_s_own_rows(ordered_copy):
     engine._execute("UPDATE walls SET name = left(name, -1) WHERE id IN (SELECT min(id) FROM walls)")
     opener = _Opener(archive)
     assert _verify(engine, forms, recorded, "walls", opener)["digest"] == recorded["walls"]["digest"]
-    assert opener.opened == 1
+    assert opener.opened == 2  # its framed digest checked against the manifest, then its rows
     # with no archive to compare with, the moved rows cannot be proven equal
     assert engine.table_digests(("walls",), forms=forms, recorded=recorded)["walls"]["digest"] != recorded["walls"]["digest"]
 
@@ -305,7 +356,7 @@ def test_other_rows_fail_after_the_comparison_with_the_archive(ordered_copy, cha
     engine._execute(change)
     opener = _Opener(archive)
     found = _verify(engine, forms, recorded, table, opener)
-    assert opener.opened == 1
+    assert opener.opened == 2
     assert (found["rows"], found["digest"]) != (recorded[table]["rows"], recorded[table]["digest"])
 
 
@@ -326,7 +377,7 @@ def test_a_damaged_or_hostile_archive_during_the_comparison_is_a_clear_error(ord
     for bad, why in ((archive[:at + 5], "holds no complete data of table public.walls"),
                      (b"", "holds no complete data of table public.walls"),
                      (random.Random(3).randbytes(100000), "holds no complete data"),
-                     (archive[:at - 5] + b"\x01" + archive[at - 4:], "negative chunk length"),
+                     (archive[:at - 5] + b"\x01" + archive[at - 4:], "does not hold the rows its manifest records"),
                      (archive[:at] + changed + archive[at + len(row):], "does not hold the rows its manifest records")):
         with pytest.raises(DatabaseError, match=why):
             _verify(engine, forms, recorded, "walls", _Opener(bad))
@@ -339,16 +390,27 @@ def test_a_damaged_or_hostile_archive_during_the_comparison_is_a_clear_error(ord
 
 
 def test_old_manifest_forms_still_verify(ordered_copy, odd_params):
-    """copy-rows (the multiset and its ordered digest, manifest version 3), copy-binary and
-    copy-text (versions 2 and 1) entries verify against the same data."""
+    """copy-ordered (the rows' SHA-256 in dump order, manifest version 4), copy-rows (the
+    multiset and its ordered digest, version 3), copy-binary and copy-text (versions 2 and 1)
+    entries verify against the same data."""
     _recorded, archive, engine, _forms = ordered_copy
-    reader = _read(archive, 1 << 20)
-    old = {t: row_entry(reader.digests()[("public", t)], "UTF8") for t in TABLES[:-1]}
-    assert {e["digest_form"] for e in old.values()} == {"copy-rows"}
+    found = _read(archive, 1 << 20).digests()
+    rows = {t: {"rows": found[("public", t)][0], "digest": found[("public", t)][1], "digest_form": "copy-rows",
+                "digest_encoding": "UTF8", "ordered_digest": found[("public", t)][2]} for t in TABLES[:-1]}
+    ordered = {t: {"rows": found[("public", t)][0], "digest": found[("public", t)][2], "digest_form": "copy-ordered",
+                   "digest_encoding": "UTF8"} for t in TABLES[:-1]}
+    opener = _Opener(archive)
+    assert engine.table_digests(tuple(ordered), forms=dict.fromkeys(ordered, "copy-ordered"), recorded=ordered,
+                                archive=opener) == {
+        t: {"rows": e["rows"], "digest": e["digest"], "digest_form": "copy-ordered"} for t, e in ordered.items()}
+    assert opener.opened == 0
     engine._execute("UPDATE walls SET name = name WHERE id IN (SELECT min(id) FROM walls)")  # order moved
-    forms = dict.fromkeys(old, "copy-rows")
-    assert engine.table_digests(tuple(old), forms=forms, recorded=old) == {
-        t: {"rows": e["rows"], "digest": e["digest"], "digest_form": "copy-rows"} for t, e in old.items()}
+    assert engine.table_digests(("walls",), forms={"walls": "copy-ordered"}, recorded=ordered,
+                                archive=opener)["walls"]["digest"] == ordered["walls"]["digest"]
+    assert opener.opened == 1
+    forms = dict.fromkeys(rows, "copy-rows")
+    assert engine.table_digests(tuple(rows), forms=forms, recorded=rows) == {
+        t: {"rows": e["rows"], "digest": e["digest"], "digest_form": "copy-rows"} for t, e in rows.items()}
     with open_engine(odd_params) as live:
         binary = live.table_digests(TABLES[:-1])
         text = live.table_digests(TABLES[:-1], forms=dict.fromkeys(TABLES[:-1], "copy-text"))
@@ -362,7 +424,7 @@ def test_a_money_table_keeps_a_second_read(pg_conn_params):
     with open_engine(pg_conn_params) as engine:
         _stream, recorded = engine.dump_database(lambda reader: (reader.read(), ([], 0, {}))[1], None, "x")
     assert recorded["logs"]["digest_form"] in ("copy-binary", "copy-text")
-    assert recorded["walls"]["digest_form"] == "copy-ordered"
+    assert recorded["walls"]["digest_form"] == "dump-framed"
 
 
 def test_a_failing_stream_digest_falls_back_to_a_second_read(pg_conn_params, monkeypatch):

@@ -99,13 +99,13 @@ def test_manifest_checksum_detects_edit(repo_path):
     assert any("not pruning" in w for w in repo.warnings)
 
 
-def test_manifest_versions_one_to_four_are_read_and_a_newer_one_refused(repo_path):
+def test_manifest_versions_one_to_five_are_read_and_a_newer_one_refused(repo_path):
     repo = Repository(repo_path, create=True)
-    for version in (1, 2, 3, 4):
+    for version in (1, 2, 3, 4, 5):
         manifest = _store(repo, [b"v%d" % version * 100], format_version=version)[0]
         assert repo.load_manifest(manifest["id"])["format_version"] == version
-    newer = _store(repo, [b"v5" * 100], format_version=5)[0]
-    with pytest.raises(RepositoryError, match=r"manifest format version 5; this release reads \[1, 2, 3, 4\]"):
+    newer = _store(repo, [b"v6" * 100], format_version=6)[0]
+    with pytest.raises(RepositoryError, match=r"manifest format version 6; this release reads \[1, 2, 3, 4, 5\]"):
         repo.load_manifest(newer["id"])
 
 
@@ -121,6 +121,10 @@ def test_manifest_version_two_only_when_a_table_records_its_digest_form():
     # the rows' digest in dump order alone (no multiset): version 4, which a version-3 release refuses
     assert manifest_format_version({"walls": {"rows": 1, "digest": "ab", "digest_form": "copy-ordered"},
                                     "logs": {"rows": 1, "digest": "cd", "digest_form": "copy-rows"}}) == 4
+    # the dump's framed data: version 5, which a version-4 release refuses
+    assert manifest_format_version({"walls": {"rows": 1, "digest": "ab", "digest_form": "dump-framed"},
+                                    "logs": {"rows": 1, "digest": "cd", "digest_form": "copy-binary"}}, {
+        "database": {"chunker": {"name": "fastcdc2020", "max_size": 1024 * 1024}}}) == 5
     # and so are chunks larger than a version-3 reader accepts, whatever the digests
     cdc = {"database": {"chunker": {"name": "fastcdc2020", "max_size": 1024 * 1024}}}
     assert manifest_format_version({}, cdc) == 4

@@ -435,7 +435,7 @@ def test_site_schema_verifies_and_subset_restores_empty_the_discovered_rtree(
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_a_fresh_restore_verifies_by_the_ordered_digest_alone(rs_pg_params, rs_repo, rs_state, take_backup,
+def test_a_fresh_restore_verifies_by_the_framed_digest_alone(rs_pg_params, rs_repo, rs_state, take_backup,
                                                               monkeypatch, jobs):
     """pg_restore loads each table in the dump's order: no table needs the backup's archive again."""
     from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_digests
@@ -456,25 +456,26 @@ def test_rows_in_another_order_are_decided_by_the_backup_s_own_archive(
     from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_digests
     take_backup(rs_pg_params, rs_repo)
     original = digests(rs_pg_params)
-    real_copy, real_rows = pg_digests.copy_digest, pg_digests.archive_table_rows
+    real_dumped, real_rows = pg_digests.dumped_table_digest, pg_digests.archive_table_rows
     read_from = []
 
-    def other_order(psql, env, snapshot, settings, query, rows=False):
-        found = real_copy(psql, env, snapshot, settings, query, rows=rows)
-        return found if rows or "walls" not in query else (found[0], "f" * 64)
+    def other_order(argv, env, schema, table):
+        found = real_dumped(argv, env, schema, table)
+        return "f" * 64 if table == "walls" else found
 
-    def archive_rows(open_archive, schema, table):
+    def archive_rows(open_archive, schema, table, **sink):
         with open_archive() as stream:
             read_from.append(type(stream).__name__)
-        return real_rows(open_archive, schema, table)
+        return real_rows(open_archive, schema, table, **sink)
 
-    monkeypatch.setattr(pg_digests, "copy_digest", other_order)
+    monkeypatch.setattr(pg_digests, "dumped_table_digest", other_order)
     monkeypatch.setattr(pg_digests, "archive_table_rows", archive_rows)
     staging = tmp_path / "staging"
     result = runner.run_restore(rs_pg_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, jobs=jobs,
                                                                       staging_dir=str(staging)))
     assert result["verified"] and result["tables"]["walls"]["matches"]
-    assert read_from == (["BufferedReader"] if jobs > 1 else ["_Reread"])
+    # read twice: its framed digest checked against the manifest, then its rows
+    assert read_from == (["BufferedReader"] * 2 if jobs > 1 else ["_Reread"] * 2)
     monkeypatch.undo()
     assert digests(rs_pg_params) == original
     assert not staging.exists() or not list(staging.iterdir())
