@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import subprocess
 import threading
 import time
@@ -30,6 +31,9 @@ PIPE_BYTES = 1024 * 1024
 # Blocks the digest thread may lag behind: a read from the wide pipe holds up to PIPE_BYTES, so
 # 16 keep that lag under 16 MiB (64, the default, let an incremental backup's peak RSS grow by 37 MiB).
 TEE_DEPTH = 16
+# What a verification's pg_dump of one table's rows need not read from the catalogs.
+_DATA_ONLY_SKIPS = ("--no-comments", "--no-security-labels", "--no-publications", "--no-subscriptions",
+                    "--no-privileges", "--no-owner", "--no-tablespaces")
 
 
 def _widen_pipe(pipe):
@@ -139,10 +143,12 @@ class PostgresArchiveMixin(Dumps):
         """argv and env of a pg_dump of ``schema.table``'s rows alone, in ``snapshot`` and the
         client ``encoding``, framed as a backup's dump frames them (a ``dump-framed``
         verification). The scan starts at the table's first page (no synchronized scan), so a
-        fresh restore reads back in the dump's order."""
+        fresh restore reads back in the dump's order. What the data block does not need is not
+        collected (comments, labels, privileges: about a quarter of pg_dump's start-up on a
+        PostGIS database)."""
         argv, env = self.dump_command(snapshot=snapshot)
         pattern = '"%s"."%s"' % (schema.replace('"', '""'), table.replace('"', '""'))
-        argv += ["--data-only", "--encoding=%s" % encoding, "--table=%s" % pattern]
+        argv += ["--data-only", "--encoding=%s" % encoding, "--table=%s" % pattern] + list(_DATA_ONLY_SKIPS)
         env["PGOPTIONS"] += " -c synchronize_seqscans=off"
         return argv, env
 
@@ -232,11 +238,15 @@ def dumped_table_digest(argv, env, schema, table):
     """The ``dump-framed`` digest of ``schema.table`` as the pg_dump of ``argv`` and ``env``
     (``table_dump_command``) writes it now. Raises DatabaseError when pg_dump fails or its
     archive holds no complete data of that table."""
-    digests = ArchiveRowDigests(lambda namespace, name: (namespace, name) == (schema, table), sink=FramedChunks)
+    digests = ArchiveRowDigests(lambda namespace, name: (namespace, name) == (schema, table), sink=FramedChunks,
+                                last_block_only=True)
     dump = DumpProcess(argv, env)
+    # Whole blocks: the raw pipe returns what pg_dump's last few writes left in it, and each
+    # short block would cost the reader a copy and a search.
+    stream = io.BufferedReader(dump.stdout, READ_BLOCK)
     try:
         while True:
-            block = dump.stdout.read(READ_BLOCK)
+            block = stream.read(READ_BLOCK)
             if not block:
                 break
             digests.feed(block)

@@ -167,17 +167,16 @@ class PostgresDigestsMixin(Digests):
 
     def _framed_job(self, table, recorded, snapshot, archive, copy_arguments):
         """(function, arguments...) that digests a ``dump-framed`` table: pg_dump of the table in
-        the snapshot, its row count read here (in the snapshot's transaction); ``copy_arguments``
-        run the per-row read, and ``archive`` the backup's own rows, when the order differs."""
+        the snapshot; ``copy_arguments`` run the per-row read (which also counts the rows), and
+        ``archive`` the backup's own rows, when the digest differs."""
         schema = self._schema_name()
         encoding = copy_arguments[1]["PGCLIENTENCODING"]
         argv, env = self.table_dump_command(schema, table, snapshot, encoding)
-        rows = self._fetchone(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))[0]
         kept = None
         if archive:
             kept = (lambda: archive_table_rows(archive, schema, table, sink=FramedChunks)[2],
                     lambda: archive_table_rows(archive, schema, table))
-        return (framed_digest, lambda: dumped_table_digest(argv, env, schema, table), rows, recorded, table,
+        return (framed_digest, lambda: dumped_table_digest(argv, env, schema, table), recorded, table,
                 lambda: copy_digest(*copy_arguments, rows=True), kept)
 
     def table_digest(self, table):

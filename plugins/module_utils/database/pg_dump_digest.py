@@ -69,9 +69,12 @@ class ArchiveRowDigests(ArchiveFeed):
     they are, one SHA-256) or ``row_digest.multiset_lines`` (its COPY text cut into rows, for the
     per-row multiset). ``encoding`` is the archive's client encoding (of its COPY text)."""
 
-    def __init__(self, wanted, sink):
+    def __init__(self, wanted, sink, last_block_only=False):
         self.wanted = wanted
         self.sink = sink
+        # An archive of one table's data (a verification's pg_dump): its one block ends where the
+        # archive does, so its end is checked there instead of searched for.
+        self._to_the_end = last_block_only
         self.encoding = None
         self._prefix = bytearray()
         self._rest = b""
@@ -92,6 +95,9 @@ class ArchiveRowDigests(ArchiveFeed):
 
     def close(self):
         """The archive ended: a data block still open means it was cut short."""
+        if self.unsupported is None and self._to_the_end and self._current is not None and self._rest == self._end_marker:
+            self._rest = b""
+            self._end_block()
         if self.unsupported is None and (self._reader is None or self._current is not None or self._rest):
             self._give_up("the archive ends inside its %s" % ("data" if self._reader else "table of contents"))
         self._count_ended()
@@ -194,11 +200,11 @@ class ArchiveRowDigests(ArchiveFeed):
         the only run of ``1 + int_size`` zero bytes in a block: a chunk header is a zero sign
         byte and a length that is not zero, and the COPY text between headers is never empty and
         holds no NUL byte. The last bytes are held back when no end is found, as the end may
-        straddle two blocks."""
-        end = data.find(self._end_marker, position)
+        straddle two blocks (and, for ``last_block_only``, are the end ``close()`` checks)."""
+        end = -1 if self._to_the_end else data.find(self._end_marker, position)
         ended = end >= 0
         if not ended:
-            end = max(position, len(data) - len(self._end_marker) + 1)
+            end = max(position, len(data) - len(self._end_marker) + (0 if self._to_the_end else 1))
         lines = self._current[1]
         if lines is not None and end > position:
             lines.feed(memoryview(data)[position:end])

@@ -119,19 +119,22 @@ def ordered_digest(copy_digest, psql, env, snapshot, query, recorded, table, bac
     return rows, multiset
 
 
-def framed_digest(dumped, rows, recorded, table, copy_rows, backup=None):
+def framed_digest(dumped, recorded, table, copy_rows, backup=None):
     """(rows, digest) of a ``dump-framed`` read of ``table`` against the ``recorded`` manifest
     entry: ``dumped()`` is the copy's table dumped by pg_dump now (its framed SHA-256, in the
-    copy's physical order), ``rows`` its row count. When that differs and ``backup`` is given
-    (two callables reading the table in the backup's own archive: its framed digest, and its
-    (rows, multiset, ordered)), the multisets of the copy's rows (``copy_rows()``: (rows,
-    multiset)) and of the archive's decide: equal, the recorded digest is returned; else the
-    copy's multiset digest, which differs. Raises DatabaseError when the archive does not hold
-    what the entry records."""
+    copy's physical order). Equal to the recorded digest, the copy's rows are the dumped rows
+    byte for byte, so their count is the recorded one: nothing is counted. Otherwise the copy's
+    rows are read (``copy_rows()``: (rows, multiset)) and, when ``backup`` is given (two
+    callables reading the table in the backup's own archive: its framed digest, and its (rows,
+    multiset, ordered)), the multisets of copy and archive decide: equal, the recorded digest is
+    returned; else the copy's multiset digest, which differs. Raises DatabaseError when the
+    archive does not hold what the entry records."""
     from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
     framed = dumped()
-    if (rows, framed) == (recorded.get("rows"), recorded.get("digest")) or backup is None:
-        return rows, framed
+    if framed == recorded.get("digest"):
+        return recorded.get("rows"), framed
+    if backup is None:
+        return copy_rows()[0], framed
     backup_framed, backup_rows = backup
     try:
         if backup_framed() != recorded.get("digest"):

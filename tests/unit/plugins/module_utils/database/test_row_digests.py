@@ -117,8 +117,9 @@ def _archive(params):
     return out.stdout
 
 
-def _read(archive, size, wanted=lambda namespace, table: namespace == "public", sink=row_digest.multiset_lines):
-    reader = pg_dump_digest.ArchiveRowDigests(wanted, sink=sink)
+def _read(archive, size, wanted=lambda namespace, table: namespace == "public", sink=row_digest.multiset_lines,
+          last_block_only=False):
+    reader = pg_dump_digest.ArchiveRowDigests(wanted, sink=sink, last_block_only=last_block_only)
     for start in range(0, len(archive), size):
         reader.feed(archive[start:start + size])
     reader.close()
@@ -250,6 +251,25 @@ def test_damaged_and_hostile_streams_give_no_framed_digest_that_matches(odd_para
     reader = _read(archive[:at + 8] + b"\x00" * 5 + archive[at + 13:], 4099, sink=pg_dump_digest.FramedChunks)
     first = next(iter(whole))  # dump order: the table whose data holds ``at``
     assert reader.unsupported is not None and first not in reader.digests()
+
+
+def test_a_one_table_dump_ends_where_the_archive_does(odd_params):
+    """A verification's pg_dump holds one table: its block's end is the archive's, checked at
+    the end instead of searched for; the same digest, none when the archive is cut short or goes
+    on after it, and another one when it goes on with zero bytes (then read as its end)."""
+    whole = _read(_archive(odd_params), 1 << 20, sink=pg_dump_digest.FramedChunks).digests()
+    with open_engine(odd_params) as engine:
+        argv, env = engine.table_dump_command("public", "odd", None, "UTF8")
+    single = subprocess.run(argv, stdout=subprocess.PIPE, env=env, check=True).stdout
+    for size in (7, 4099, 1 << 20):
+        assert _read(single, size, sink=pg_dump_digest.FramedChunks, last_block_only=True).digests() == {
+            ("public", "odd"): whole[("public", "odd")]}
+    for damaged in (single[:-1], single[:-3000], single + b"\n"):
+        reader = _read(damaged, 4099, sink=pg_dump_digest.FramedChunks, last_block_only=True)
+        assert reader.digests() == {} and reader.unsupported == "the archive ends inside its data"
+    for longer in (single + b"\x00", single + single[-5:]):
+        found = _read(longer, 4099, sink=pg_dump_digest.FramedChunks, last_block_only=True).digests()
+        assert found[("public", "odd")] != whole[("public", "odd")]
 
 
 def test_tables_not_wanted_are_skipped(odd_params):
