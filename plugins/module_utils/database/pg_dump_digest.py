@@ -63,7 +63,7 @@ class FramedChunks:
 
 class ArchiveRowDigests(ArchiveFeed):
     """Fed the archive block by block (``feed``, then ``close``); ``digests()`` returns
-    ``{(namespace, table): (rows, multiset digest or None, ordered digest)}`` (``row_digest``) of
+    ``{(namespace, table): (rows or None, multiset digest or None, ordered or framed digest)}`` of
     the TABLE DATA entries ``wanted(namespace, table)`` accepts whose data block was read to its
     end; ``sink`` makes what a table's data is fed to: ``FramedChunks`` (a backup: its bytes as
     they are, one SHA-256) or ``row_digest.multiset_lines`` (its COPY text cut into rows, for the

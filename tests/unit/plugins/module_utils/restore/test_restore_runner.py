@@ -436,7 +436,7 @@ def test_site_schema_verifies_and_subset_restores_empty_the_discovered_rtree(
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_fresh_restore_verifies_by_the_framed_digest_alone(rs_pg_params, rs_repo, rs_state, take_backup,
-                                                              monkeypatch, jobs):
+                                                             monkeypatch, jobs):
     """pg_restore loads each table in the dump's order: no table needs the backup's archive again."""
     from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_digests
     take_backup(rs_pg_params, rs_repo)
