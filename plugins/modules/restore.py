@@ -40,7 +40,7 @@ description:
     swap). O(mode=new) leaves the copy beside live (PostgreSQL: running on its socket) for inspection."
   - "RV(rpo_s) of a point-in-time restore is measured from the collection's marker rows
     (C(bim_recovery_markers)): the newest marker of the live database (or of the marker writer's journal
-    when the database is gone) minus the newest marker of the restored copy."
+    when the database is gone) minus the newest marker of the restored copy, never below 0."
 author:
   - BIM Wall System operations team (@bim-wall-system)
 extends_documentation_fragment:

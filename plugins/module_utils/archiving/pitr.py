@@ -18,7 +18,7 @@ Order (under the per-database lock shared with logical restores' journal folder)
 
 RPO is measured from the collection's marker rows: the newest marker the live database had (read
 from it before the restore, else from the marker writer's journal when the database is gone)
-minus the newest marker in the restored copy.
+minus the newest marker in the restored copy, never below 0 (``measured_rpo``).
 """
 
 from __future__ import annotations
@@ -69,6 +69,15 @@ def journal_newest_marker(archive_dir, run=None):
     """The newest marker of the journal, or None."""
     found = journal_markers(archive_dir, run)
     return found[-1] if found else None
+
+
+def measured_rpo(live_newest, restored_newest):
+    """Seconds of markers the live database had that the copy lacks, or None without both. A
+    drill's marker writer goes on while the archive is read, so the copy may hold a marker newer
+    than the live one read before the restore: nothing was lost then (0, not a negative loss)."""
+    if not (live_newest and restored_newest):
+        return None
+    return max(0.0, round((live_newest - restored_newest).total_seconds(), 3))
 
 
 def marker_problems(target, live_markers, restored_markers, grain_s=0.0):
@@ -185,8 +194,7 @@ def run_pitr_restore(params, archive_dir, target_time="latest", mode="swap", kee
                       tables={t: {"rows": n} for t, n in counts.items()},
                       newest_marker_live=iso_utc(live_newest), newest_marker_restored=iso_utc(restored_newest),
                       markers_restored=len(restored_markers), problems=problems,
-                      rpo_s=round((live_newest - restored_newest).total_seconds(), 3)
-                      if live_newest and restored_newest else None)
+                      rpo_s=measured_rpo(live_newest, restored_newest))
         if problems:
             archive.drop_copy(copy)
             raise ArchiveError("the restored copy failed verification, nothing was swapped and live data is "

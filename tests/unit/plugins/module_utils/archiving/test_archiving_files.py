@@ -15,7 +15,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.archiving.common i
     ArchiveError, load_descriptor, write_descriptor)
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.markers import write_markers
 from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pg_cluster import COPY_BLOCK, Cluster
-from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pitr import journal_newest_marker
+from ansible_collections.bim.wall_system.plugins.module_utils.archiving.pitr import journal_newest_marker, measured_rpo
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 
 
@@ -119,3 +119,13 @@ def test_a_copy_stopped_short_of_its_moment_names_the_segment_or_the_archive_end
     assert ("Data corruption" in reason) == bool(error)
     log.write_text("2026-12-05 17:07:30.166 UTC [15111] FATAL:  could not connect\n")
     assert archive._target_not_reached(str(log), None) == ""
+
+
+def test_the_rpo_is_what_the_copy_lacks_and_never_negative():
+    """A drill's markers go on while the archive is read: a copy newer than the live read lost nothing."""
+    import datetime
+    live = datetime.datetime(2026, 12, 6, 10, 0, 5, tzinfo=datetime.timezone.utc)
+    assert measured_rpo(live, live - datetime.timedelta(seconds=2.5)) == 2.5
+    assert measured_rpo(live, live) == 0.0
+    assert measured_rpo(live, live + datetime.timedelta(seconds=1)) == 0.0
+    assert measured_rpo(None, live) is None and measured_rpo(live, None) is None
