@@ -7,13 +7,17 @@ repository written by the backup library."""
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import glob
+import io
 import json
 import os
+import signal
 import sqlite3
 
 import pytest
 
+from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_archive
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import RestoreOptions
@@ -478,6 +482,61 @@ def test_rows_in_another_order_are_decided_by_the_backup_s_own_archive(
     assert read_from == (["BufferedReader"] * 2 if jobs > 1 else ["_Reread"] * 2)
     monkeypatch.undo()
     assert digests(rs_pg_params) == original
+    assert not staging.exists() or not list(staging.iterdir())
+
+
+class _KilledAfterFirstRead(io.RawIOBase):
+    """pg_dump's pipe, narrowed to one page, whose first read kills the pg_dump writing it (our own
+    child, by its PID). With more than three pages left to write (the first read, the pipe and
+    pg_dump's own buffer), pg_dump is still running when it is killed: ``alive`` records it."""
+
+    def __init__(self, pipe, proc):
+        super().__init__()
+        fcntl.fcntl(pipe.fileno(), pg_archive.F_SETPIPE_SZ, 4096)
+        self.pipe, self.proc, self.alive = pipe, proc, None
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        count = self.pipe.readinto(buffer)
+        if self.alive is None:
+            self.alive = self.proc.poll() is None
+            os.kill(self.proc.pid, signal.SIGKILL)
+        return count
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_verification_s_pg_dump_killed_mid_table_swaps_nothing(rs_pg_params, rs_repo, rs_state, tmp_path, take_backup,
+                                                               digests, change_data, monkeypatch, jobs):
+    """The pg_dump that reads a restored table back for its digest dies mid-table (SIGKILL): the
+    restore stops with pg_dump's fate in its message, before the swap; the live database is as it
+    was, and neither the copy nor a staged archive is left behind."""
+    take_backup(rs_pg_params, rs_repo)
+    change_data(rs_pg_params)
+    live = digests(rs_pg_params)
+    killed = []
+
+    class KilledDump(pg_archive.DumpProcess):
+        def __init__(self, argv, env):
+            super().__init__(argv, env)
+            if '--table="public"."walls"' in argv:  # only the verification's read of walls
+                self.stdout = _KilledAfterFirstRead(self.stdout, self.proc)
+                killed.append(self.stdout)
+
+    monkeypatch.setattr(pg_archive, "DumpProcess", KilledDump)
+    staging = tmp_path / "staging"
+    with pytest.raises(RestoreError) as err:
+        runner.run_restore(rs_pg_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, jobs=jobs,
+                                                                 staging_dir=str(staging)))
+    monkeypatch.undo()
+    assert [pipe.alive for pipe in killed] == [True]  # killed mid-table, not after its end
+    assert "pg_dump failed (killed by signal 9 (SIGKILL))" in str(err.value), str(err.value)
+    assert "Traceback" not in str(err.value)
+    assert digests(rs_pg_params) == live
+    target = make_target(rs_pg_params, state_dir=rs_state)
+    assert target.restore_points() == [] and target.pending_journal() is None
+    assert target.engine.databases_like(rs_pg_params.db_name + "__") == []
     assert not staging.exists() or not list(staging.iterdir())
 
 
