@@ -232,7 +232,8 @@ stage_fleet() {
     for arg in "${extra[@]}"; do
         case "$arg" in tests/scenarios/*) targets=() ;; esac
     done
-    "$VENV/bin/python" -m pytest "${targets[@]}" -p no:cacheprovider -ra "${extra[@]}"
+    # --durations: every run's log names the slowest scenarios (the suite is kept under 40 minutes).
+    "$VENV/bin/python" -m pytest "${targets[@]}" -p no:cacheprovider -ra --durations=15 "${extra[@]}"
 }
 
 stage_molecule() {
