@@ -21,7 +21,8 @@ times the PostgreSQL swap restore of another build (its installed collections fo
 round, after the baseline, ours and it taking turns in coming first, each run after a CHECKPOINT
 and a sync: an A/B of two versions on a shared machine. Each PostgreSQL run also records the
 system-wide busy CPU-seconds (``/proc/stat``) it took: on two cores the restore is bound by total
-CPU, so that is where a verification's extra work shows.
+CPU, so that is where a verification's extra work shows. Ours counts its child Python's start-up
+(the imports, about 0.3-0.5 CPU-s), which its wall time (measured inside the child) leaves out.
 
 ``--keys`` instead compares the same swap restores from an unkeyed, an authenticated and an
 encrypted repository holding a backup of the same data, alternated (issue 13: encryption <= 10%).
