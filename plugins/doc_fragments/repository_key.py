@@ -17,7 +17,8 @@ options:
       - It authenticates every manifest and chunk of the repository (and decrypts them when the repository is
         encrypted); a keyed repository opened without it, or with another key, fails with a message.
       - Without it the repository is unkeyed (format 1) and every result warns that it is unauthenticated -
-        anyone who can write to it can forge a backup that verifies. A key cannot be added to an unkeyed
+        anyone who can write to it can forge a backup that verifies, and a PostgreSQL restore runs the SQL of a
+        forged backup with its database role before anything is verified. A key cannot be added to an unkeyed
         repository; a keyed one is started in a new folder. See C(docs/security.md).
       - At least 16 characters. Needs the Python library C(cryptography) on the managed host.
     type: str

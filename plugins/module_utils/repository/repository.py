@@ -451,7 +451,8 @@ class Codec:
         if self.keyed:
             return []
         return ["backup repository %s is unauthenticated (format 1, no repository key): anyone who can write "
-                "to it can forge a backup that verifies; start a keyed repository (bim_backup_repository_key, "
+                "to it can forge a backup that verifies, and a PostgreSQL restore runs a forged backup's SQL "
+                "with its database role; start a keyed repository (bim_backup_repository_key, "
                 "docs/security.md)" % self.where]
 
 
