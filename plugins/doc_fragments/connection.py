@@ -46,6 +46,17 @@ options:
       - PostgreSQL database holding the BIM tables. Ignored for SQLite.
     type: str
     default: bim_walls
+  db_namespace:
+    description:
+      - PostgreSQL schema (namespace) that holds the BIM tables, when it is not the first schema of
+        O(db_user)'s own C(search_path) (usually C(public)). Usually set from the inventory variable
+        C(bim_db_namespace).
+      - Every session of the collection puts it first in its C(search_path) and keeps the rest, so
+        PostGIS is found wherever it is installed. Tables of the same names in other schemas are
+        never read, checked or maintained.
+      - A schema that does not exist, or that O(db_user) may not use, is an error naming it.
+      - Backups and restores always cover the whole database. Ignored for SQLite.
+    type: str
   sqlite_path:
     description:
       - Path of the SQLite database file. Required when O(engine=sqlite).

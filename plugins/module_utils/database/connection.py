@@ -27,6 +27,7 @@ def database_argument_spec():
         db_password=dict(type="str", no_log=True),
         db_socket_dir=dict(type="path"),
         db_name=dict(type="str", default="bim_walls"),
+        db_namespace=dict(type="str"),
         sqlite_path=dict(type="path"),
         connect_timeout=dict(type="int", default=10),
         schema=dict(type="dict"),
@@ -49,6 +50,9 @@ class ConnectionParams:
     db_password: str | None = dataclasses.field(default=None, repr=False)
     db_socket_dir: str | None = None
     db_name: str = "bim_walls"
+    # PostgreSQL schema (namespace) of the BIM tables, put first in every session's search_path;
+    # None: the first schema of the role's own search_path (usually public).
+    db_namespace: str | None = None
     sqlite_path: str | None = None
     connect_timeout: int = 10
     # The operator's schema override (inventory bim_schema), validated: {table: {setting: name}}.

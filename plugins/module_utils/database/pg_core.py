@@ -103,7 +103,21 @@ class PostgresCoreMixin(ProbingEngine):
         except psycopg.Error as exc:
             raise DatabaseError("cannot connect to postgresql %s: %s"
                                 % (self._where(), _connect_reason(str(exc), p.db_password))) from None
+        if p.db_namespace:
+            self._enter_namespace(p.db_namespace)
         return time.perf_counter() - started
+
+    def _enter_namespace(self, namespace):
+        """Put ``namespace`` first in this session's search_path, the rest kept (PostGIS stays
+        found wherever it lives). Every query of the engine names the BIM tables unqualified or
+        by ``current_schema()``, so this one setting points them all at that schema."""
+        self._run("SELECT set_config('search_path', quote_ident(%s) || ', ' || current_setting('search_path'), false)",
+                  (namespace,), "one")
+        # current_schema() skips a schema that does not exist or that the user may not use.
+        if self._run("SELECT current_schema()", None, "one")[0] != namespace:
+            self.close()
+            raise DatabaseError("schema %s (db_namespace) does not exist in postgresql %s or %s may not use it"
+                                % (namespace, self._where(), self.params.db_user))
 
     # ---- small query helpers for every PostgreSQL mixin ----------------------------------
     def _run(self, query, params, fetch):

@@ -112,8 +112,9 @@ class PostgresDigestsMixin(Digests):
         pk = self._primary_key(table)
         order = sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in pk) if pk else sql.SQL("t::text")
         options = sql.SQL(" (FORMAT binary)") if form == DIGEST_FORM_BINARY else sql.SQL("")
+        # Qualified: psql's session has the user's own search_path, not db_namespace's.
         return sql.SQL("\\copy (SELECT t.* FROM {} AS t ORDER BY {}) TO pstdout{}").format(
-            sql.Identifier(table), order, options).as_string(self.conn)
+            sql.Identifier(self._schema_name(), table), order, options).as_string(self.conn)
 
     def _schema_name(self):
         return self._fetchone("SELECT current_schema()")[0]
