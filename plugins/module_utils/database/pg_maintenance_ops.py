@@ -111,8 +111,8 @@ class PostgresMaintenanceOpsMixin(Maintains):
                 details["note"] = "scheduled rebuilds skipped for the deadline; repairs done"
         if reason:
             return run.result(operation, started, skipped=True, reason=reason, **details)
-        done, errors = [], list(problems)
-        for action, name, entry, why in plan:
+        done, errors, lost = [], list(problems), None
+        for position, (action, name, entry, why) in enumerate(plan):
             try:
                 if action == "drop":
                     self.maint_drop_index_concurrently(name)
@@ -123,10 +123,19 @@ class PostgresMaintenanceOpsMixin(Maintains):
                 done.append(dict(action=action, index=name, reason=why))
             except DatabaseError as exc:
                 errors.append("%s %s: %s" % (action, name, exc))
+                if self.conn is None or self.conn.closed:  # its server process ended (terminated, restarted)
+                    lost = [n for _a, n, _e, _w in plan[position + 1:]]
+                    break
                 self._maint_drop_new_leftovers()
         # what was broken and is fixed now, for the maintenance summary ("the tier repaired ...")
         repaired = ["%s %s (%s)" % (d["action"], d["index"], d["reason"]) for d in done if d["action"] != "reindex"]
         details.update(done=done, errors=errors, repaired=repaired)
+        if lost is not None:
+            # No connection to look again: say what may be left, with the error that says why.
+            details.update(not_attempted=lost, note="the connection to the database was lost: a rebuild it stopped "
+                           "may have left a *_ccnew index beside the index in use, which stays valid; the next "
+                           "reindex drops it")
+            return run.result(operation, started, success=False, changed=bool(done), **details)
         after = self.maint_index_state()
         details["valid_after"] = {e["index"]: e["present"] and e["valid"] for e in after["indexes"]}
         if after["leftovers"]:
