@@ -31,6 +31,11 @@ class Maintains(abc.ABC):
     def maint_close(self):
         """Release the maintenance lock and close the connection; never raises ``DatabaseError``."""
 
+    def maint_session_lost(self):
+        """True once the maintenance connection has ended under the run (its server process
+        terminated or restarted): the lock went with it. A file database never loses it."""
+        return False
+
     def maint_unsupported(self, operation):
         """Why ``operation`` does not apply to this engine (the result's skip reason), or None."""
         return None

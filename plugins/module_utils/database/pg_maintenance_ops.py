@@ -36,6 +36,9 @@ class PostgresMaintenanceOpsMixin(Maintains):
         except DatabaseError:
             pass
 
+    def maint_session_lost(self):
+        return self.conn is None or self.conn.closed
+
     def maint_unsupported(self, operation):
         return SQLITE_ONLY.get(operation)
 
@@ -123,7 +126,7 @@ class PostgresMaintenanceOpsMixin(Maintains):
                 done.append(dict(action=action, index=name, reason=why))
             except DatabaseError as exc:
                 errors.append("%s %s: %s" % (action, name, exc))
-                if self.conn is None or self.conn.closed:  # its server process ended (terminated, restarted)
+                if self.maint_session_lost():  # its server process ended (terminated, restarted)
                     lost = [n for _a, n, _e, _w in plan[position + 1:]]
                     break
                 self._maint_drop_new_leftovers()

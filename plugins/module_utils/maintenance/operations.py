@@ -104,6 +104,7 @@ class Runner:
         self.deadline = deadline
         self.history = None
         self.tables = None
+        self.lost_during = None  # the operation during which the connection (and the lock) was lost
         if self.opts.get("batch_size") is None:
             self.opts["batch_size"] = engine.maint_batch_size
 
@@ -268,10 +269,18 @@ class Runner:
         if self.deadline is not None and self.remaining() <= 0:
             return _result(operation, started, skipped=True,
                            reason="the deadline %s has passed" % dl.describe(self.deadline))
+        if self.lost_during:
+            # Not reconnected: without its session the run no longer holds the lock, and whoever
+            # ended the session may have meant to stop the maintenance.
+            return _result(operation, started, skipped=True, reason="not run: the connection to the database "
+                           "was lost during %s, and the maintenance lock with it" % self.lost_during)
         try:
             return handler(operation)
         except DatabaseError as exc:
             return _result(operation, started, success=False, error=str(exc))
+        finally:
+            if self.engine.maint_session_lost():
+                self.lost_during = operation
 
 
 def _wait_for_lock(engine, wait_s, deadline, poll_s=1.0):

@@ -22,7 +22,8 @@ INDEX = "idx_walls_geometry"
 
 
 def _reindex(params, state_dir, lock_timeout_ms, out):
-    out["result"] = run_maintenance(params, ["reindex"], dict(state_dir=state_dir, lock_timeout_ms=lock_timeout_ms))
+    out["result"] = run_maintenance(params, ["reindex", "analyze"],
+                                    dict(state_dir=state_dir, lock_timeout_ms=lock_timeout_ms))
 
 
 def _waiting_reindex_pid(dbname, timeout=30.0):
@@ -72,9 +73,13 @@ def test_a_rebuild_stopped_half_way_keeps_the_index_in_use_and_is_repaired(mt_pg
         # Its drop of the leftover waits for the same reader and times out too: the result names it.
         assert "canceling statement due to lock timeout" in errors, errors
         assert INDEX + "_ccnew" in details["leftovers_after"], details
+        assert out["result"]["results"][1]["success"]  # its session lives on: the next operation runs
     else:
         assert "terminating connection due to administrator command" in errors, errors
         assert details["not_attempted"] == ["idx_intersections_point"] and "_ccnew" in details["note"], details
+        # Without its session the run holds no lock: it runs nothing more.
+        analyze = out["result"]["results"][1]
+        assert analyze["skipped"] and "connection to the database was lost during reindex" in analyze["details"]["reason"]
     assert _leftovers(mt_sql) == 1
     assert mt_sql.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass", (INDEX,))
 
