@@ -58,15 +58,29 @@ class SqliteCoreMixin(ProbingEngine):
             conn = sqlite3.connect(uri, uri=True, timeout=self.params.connect_timeout,
                                    isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
-            raise DatabaseError("cannot open sqlite database %s: %s" % (path, exc)) from None
+            raise self._open_failure(path, exc) from None
         try:
             conn.execute("PRAGMA busy_timeout = %d" % (int(self.params.connect_timeout) * 1000))
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.Error as exc:
             conn.close()
-            raise DatabaseError("cannot open sqlite database %s: %s" % (path, exc)) from None
+            raise self._open_failure(path, exc) from None
         self.conn = conn
         return time.perf_counter() - started
+
+    def _open_failure(self, path, exc):
+        """The DatabaseError of a failed open. A read-only open of a file with a hot journal (a
+        writer stopped mid-transaction, rollback-journal modes) fails with SQLite's bare "attempt to
+        write a readonly database": say what it is and what rolls it back, since a check that
+        promises not to write must not do it itself."""
+        journal = path + "-journal"
+        if self.read_only and "readonly" in str(exc) and os.path.isfile(journal) and os.path.getsize(journal):
+            return DatabaseError(
+                "sqlite database %s has a hot journal (%s): a write was interrupted mid-transaction (the "
+                "application stopped or crashed) and is not rolled back yet; a read-only check cannot do it. "
+                "The application's next start rolls it back, as does any read-write open (db_maintenance, "
+                "backup)" % (path, journal))
+        return DatabaseError("cannot open sqlite database %s: %s" % (path, exc))
 
     # ---- small query helpers for every SQLite mixin --------------------------------------
     def _run(self, query, params, fetch):
