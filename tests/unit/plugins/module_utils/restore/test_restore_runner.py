@@ -17,7 +17,7 @@ import sqlite3
 
 import pytest
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_archive
+from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_archive, pg_target
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import RestoreOptions
@@ -532,6 +532,58 @@ def test_verification_s_pg_dump_killed_mid_table_swaps_nothing(rs_pg_params, rs_
     monkeypatch.undo()
     assert [pipe.alive for pipe in killed] == [True]  # killed mid-table, not after its end
     assert "pg_dump failed (killed by signal 9 (SIGKILL))" in str(err.value), str(err.value)
+    assert "Traceback" not in str(err.value)
+    assert digests(rs_pg_params) == live
+    target = make_target(rs_pg_params, state_dir=rs_state)
+    assert target.restore_points() == [] and target.pending_journal() is None
+    assert target.engine.databases_like(rs_pg_params.db_name + "__") == []
+    assert not staging.exists() or not list(staging.iterdir())
+
+
+def _children_named(name, parent):
+    """PIDs of ``parent``'s children whose command is ``name`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                with open("/proc/%s/comm" % entry) as handle:
+                    comm = handle.read().strip()
+            except OSError:
+                continue
+            if int(fields[1]) == parent and comm == name:
+                found.append(int(entry))
+    return found
+
+
+def test_pg_restore_killed_while_loading_swaps_nothing(rs_pg_params, rs_repo, rs_state, tmp_path, take_backup,
+                                                       digests, change_data, monkeypatch):
+    """pg_restore -j2 gets SIGKILL as it starts loading walls (our own child, by its PID; its
+    workers are its children): the restore fails with pg_restore's fate in the message, before
+    the swap, and leaves no copy, restore point, journal or staged archive."""
+    take_backup(rs_pg_params, rs_repo)
+    change_data(rs_pg_params)
+    live = digests(rs_pg_params)
+    killed = []
+
+    class KillOnWalls(pg_target._RestoreProgress):
+        def __call__(self, event, kind, tag):
+            if not killed and (event, kind) == ("launching", "TABLE DATA") and " walls " in " %s " % tag:
+                leaders = _children_named("pg_restore", os.getpid())
+                for pid in leaders:
+                    os.kill(pid, signal.SIGKILL)
+                killed.extend(leaders)
+            return super().__call__(event, kind, tag)
+
+    monkeypatch.setattr(pg_target, "_RestoreProgress", KillOnWalls)
+    staging = tmp_path / "staging"
+    with pytest.raises(RestoreError) as err:
+        runner.run_restore(rs_pg_params, rs_repo, RestoreOptions("latest", state_dir=rs_state, jobs=2,
+                                                                 staging_dir=str(staging)))
+    monkeypatch.undo()
+    assert len(killed) == 1, killed
+    assert "pg_restore" in str(err.value) and "killed by signal 9 (SIGKILL)" in str(err.value), str(err.value)
     assert "Traceback" not in str(err.value)
     assert digests(rs_pg_params) == live
     target = make_target(rs_pg_params, state_dir=rs_state)
