@@ -96,6 +96,17 @@ def test_missing_psycopg_raises_missing_library(pg_conn_params, monkeypatch):
     assert info.value.library == "psycopg"
 
 
+def test_a_missing_client_program_names_the_package_of_the_server_s_version(pg_conn_params):
+    with open_engine(pg_conn_params) as eng:
+        major = eng._server_major()
+        with pytest.raises(DatabaseError) as err:
+            eng.pg_tool("pg_dump_of_no_release")
+    text = str(err.value)
+    assert text.startswith("the PostgreSQL client program pg_dump_of_no_release was not found on this host"), text
+    assert "install the client programs of PostgreSQL %d (Debian/Ubuntu: package postgresql-client-%d" % (
+        major, major) in text
+
+
 def test_probes_on_fresh_data(engine):
     assert engine.existing_tables() == ["walls", "intersections", "quality_metrics", "logs", "temp_geometry"]
     latency = engine.query_latency()
