@@ -34,12 +34,12 @@ def find_pg_tool(tool, major=None):
     found = shutil.which(tool)
     if found:
         return found
-    version = " %d" % major if major else ""
+    number = "%d" % major if major else ""
     raise DatabaseError(
         "the PostgreSQL client program %s was not found on this host (looked in /usr/lib/postgresql/*/bin, "
         "/usr/pgsql-*/bin and PATH): install the client programs of PostgreSQL%s (Debian/Ubuntu: package "
-        "postgresql-client%s; RHEL: postgresql%s)" % (tool, version, "-%d" % major if major else "",
-                                                     "%d" % major if major else ""))
+        "postgresql-client%s; RHEL: postgresql%s)"
+        % (tool, " " + number if number else "", "-" + number if number else "", number))
 
 
 def libpq_environment(params):
