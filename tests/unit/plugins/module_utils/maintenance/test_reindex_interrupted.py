@@ -16,8 +16,6 @@ import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.maintenance.operations import run_maintenance
 
-from conftest import admin
-
 INDEX = "idx_walls_geometry"
 
 
@@ -26,10 +24,11 @@ def _reindex(params, state_dir, lock_timeout_ms, out):
                                     dict(state_dir=state_dir, lock_timeout_ms=lock_timeout_ms))
 
 
-def _waiting_reindex_pid(dbname, timeout=30.0):
-    """The server pid of a REINDEX waiting for a lock in ``dbname``, once it waits."""
+def _waiting_reindex_pid(mt_sql, timeout=30.0):
+    """The server pid of a REINDEX waiting for a lock in ``mt_sql``'s database, once it waits."""
+    dbname = mt_sql.params.db_name
     deadline = time.monotonic() + timeout
-    with admin() as conn:
+    with mt_sql.connect() as conn:
         while time.monotonic() < deadline:
             row = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND query ILIKE 'REINDEX%%' "
                                "AND wait_event_type = 'Lock'", (dbname,)).fetchone()
@@ -54,9 +53,9 @@ def test_a_rebuild_stopped_half_way_keeps_the_index_in_use_and_is_repaired(mt_pg
         run = threading.Thread(target=_reindex, args=(mt_pg, state_dir, lock_timeout_ms, out))
         run.start()
         if stopped_by == "terminate":
-            pid = _waiting_reindex_pid(mt_pg.db_name)
+            pid = _waiting_reindex_pid(mt_sql)
             assert _leftovers(mt_sql) == 1  # half-way: the new index exists beside the one in use
-            with admin() as conn:
+            with mt_sql.connect() as conn:
                 assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
         run.join(120)
         assert not run.is_alive()
