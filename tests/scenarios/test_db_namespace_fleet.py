@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """An installation that keeps the BIM tables in a PostgreSQL schema of its own, beside another
 application's ``public.walls``, reached through ansible-playbook: without ``bim_db_namespace`` the
-health check says which tables it cannot find; with it, the health check and a backup read the
+health check says which tables it cannot find and which schema holds them; with it, the health check and a backup read the
 BIM schema, and the backup records its five tables."""
 
 from __future__ import annotations
@@ -63,8 +63,11 @@ def test_bim_db_namespace_points_the_health_check_and_the_backup_at_the_bim_sche
 
     common = {"bim_db_name": namespaced}
     plain = run_playbook("bim.wall_system.health_check", limit=HOST, extra_vars=common)
-    reasons = _health_entry(plain)["reasons"]
-    assert any("missing BIM tables: intersections, quality_metrics, logs, temp_geometry" in r for r in reasons), reasons
+    entry = _health_entry(plain)
+    assert any("missing BIM tables: intersections, quality_metrics, logs, temp_geometry" in r
+               for r in entry["reasons"]), entry
+    assert any('schema "bim" holds all the BIM tables: set bim_db_namespace' in r
+               for r in entry["recommendations"]), entry
 
     common["bim_db_namespace"] = "bim"
     checked = run_playbook("bim.wall_system.health_check", limit=HOST, extra_vars=common)

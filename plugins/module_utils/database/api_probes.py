@@ -22,6 +22,11 @@ class HealthProbes(abc.ABC):
     def existing_tables(self):
         """Names of the BIM tables (schema.BIM_TABLES) present in the database."""
 
+    def elsewhere_advice(self):
+        """When some BIM tables are not where this connection looks: a recommendation naming
+        where all of them are (PostgreSQL: another schema, set ``db_namespace``), else None."""
+        return None
+
     @abc.abstractmethod
     def query_latency(self):
         """Run bounded probe queries (a key lookup and a spatial window query, never a full scan).

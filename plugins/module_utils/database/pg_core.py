@@ -166,6 +166,18 @@ class PostgresCoreMixin(ProbingEngine):
         found = {r[0] for r in rows}
         return [t for t in BIM_TABLES if t in found]
 
+    def elsewhere_advice(self):
+        rows = self._fetchall(
+            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(%s) AND n.nspname <> current_schema()"
+            " GROUP BY n.nspname HAVING count(DISTINCT c.relname) = %s ORDER BY n.nspname",
+            [list(BIM_TABLES), len(BIM_TABLES)])
+        if not rows:
+            return None
+        names = ", ".join('"%s"' % r[0] for r in rows)
+        return ("database: schema %s %s all the BIM tables: set bim_db_namespace (option db_namespace) to the "
+                "one the application uses" % (names, "holds" if len(rows) == 1 else "each hold"))
+
     def _discover_schema(self):
         return pg_schema.discover(self._fetchall, self.params.schema)
 

@@ -157,6 +157,7 @@ def check_database(ctx):
             if missing:
                 result.worsen(ERROR)
                 parts.append("missing BIM tables: %s" % ", ".join(missing))
+                result.recommendations.extend(filter(None, [engine.elsewhere_advice()]))
             latency = engine.query_latency() if "walls" in present else {}
             for key, value in latency.items():
                 result.metrics[key] = value

@@ -75,9 +75,15 @@ def _other_application_s_walls(params):
 
 def test_every_step_works_on_the_bim_schema_and_leaves_public_walls_alone(namespaced, tmp_path):
     other = _other_application_s_walls(namespaced)
-    # Without the option the user's search_path finds only the other application's walls.
-    with open_engine(dataclasses.replace(namespaced, db_namespace=None)) as engine:
+    # Without the option the user's search_path finds only the other application's walls, and the
+    # health check says where the BIM tables are.
+    plain = dataclasses.replace(namespaced, db_namespace=None)
+    with open_engine(plain) as engine:
         assert engine.existing_tables() == ["walls"]
+    report = build_report(run_checks(CheckContext(conn=plain, thresholds=thresholds_for(), timeout=30), ["database"]))
+    assert report["checks"][0]["status"] == "error"
+    assert ('database: schema "BIM data" holds all the BIM tables: set bim_db_namespace (option db_namespace) '
+            "to the one the application uses") in report["recommendations"], report["recommendations"]
     with open_engine(namespaced) as engine:
         assert engine.existing_tables() == BIM_TABLES
         assert engine.schema().probe_index("walls").name == "idx_walls_geometry"
@@ -86,6 +92,7 @@ def test_every_step_works_on_the_bim_schema_and_leaves_public_walls_alone(namesp
                                      ["database"]))
     database = report["checks"][0]
     assert database["status"] == "healthy" and "missing" not in database["message"], database
+    assert not any("bim_db_namespace" in r for r in report["recommendations"])
 
     backup = run_backup(namespaced, str(tmp_path / "repo"), {"type": "full"})
     assert sorted(backup["tables"]) == sorted(BIM_TABLES)
