@@ -111,10 +111,10 @@ class PostgresCoreMixin(ProbingEngine):
         """Put ``namespace`` first in this session's search_path, the rest kept (PostGIS stays
         found wherever it lives). Every query of the engine names the BIM tables unqualified or
         by ``current_schema()``, so this one setting points them all at that schema."""
-        self._run("SELECT set_config('search_path', quote_ident(%s) || ', ' || current_setting('search_path'), false)",
-                  (namespace,), "one")
+        self._execute("SELECT set_config('search_path', quote_ident(%s) || ', ' || current_setting('search_path'), "
+                      "false)", (namespace,))
         # current_schema() skips a schema that does not exist or that the user may not use.
-        if self._run("SELECT current_schema()", None, "one")[0] != namespace:
+        if self._fetchone("SELECT current_schema()")[0] != namespace:
             self.close()
             raise DatabaseError("schema %s (db_namespace) does not exist in postgresql %s or %s may not use it"
                                 % (namespace, self._where(), self.params.db_user))

@@ -157,7 +157,9 @@ def check_database(ctx):
             if missing:
                 result.worsen(ERROR)
                 parts.append("missing BIM tables: %s" % ", ".join(missing))
-                result.recommendations.extend(filter(None, [engine.elsewhere_advice()]))
+                advice = engine.elsewhere_advice()
+                if advice:
+                    result.recommendations.append(advice)
             latency = engine.query_latency() if "walls" in present else {}
             for key, value in latency.items():
                 result.metrics[key] = value
