@@ -23,7 +23,7 @@ import resource
 import subprocess
 import time
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_digests, pg_restore, pg_target
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import pg_digests, pg_restore, pg_target
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup import run_backup
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import verifier

@@ -43,7 +43,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.restore.journal im
     DEFAULT_STATE_DIR, Journal, TargetLock, safe_key)
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import (
     STAMP_RE, _spatial_problems, utc_stamp)
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_target import SqliteTarget
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_target import SqliteTarget
 
 # Copies a run removes when a killed run left them; "copy" (mode new) is kept for the operator.
 SCRATCH_KINDS = ("restore", "drill")

@@ -118,7 +118,6 @@ class TimeColumns:
 
 @dataclasses.dataclass
 class DiscoveredSchema:
-    engine: str
     override: dict
     tables: tuple = ()
     columns: dict = dataclasses.field(default_factory=dict)          # table -> [(name, type)]
@@ -171,7 +170,9 @@ class DiscoveredSchema:
         for index in self.indexes_of(table):
             if not (index.present and index.valid):
                 continue
-            if (index.column == column) if self.engine == "postgresql" else bool(index.box):
+            # An R*Tree's box covers its table's geometry whatever the column is called; a GiST
+            # index (no box) serves a window probe only when it indexes the geometry column.
+            if index.box or index.column == column:
                 return index
         return None
 

@@ -18,9 +18,9 @@ def open_engine(params, read_only=False):
     ``mode=ro``, for callers that only read (health probes, digests of a live database).
     """
     if params.engine == "postgresql":
-        from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import PostgresEngine
+        from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_engine import PostgresEngine
         return PostgresEngine(params, read_only=read_only)
     if params.engine == "sqlite":
-        from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite import SqliteEngine
+        from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_engine import SqliteEngine
         return SqliteEngine(params, read_only=read_only)
     raise UnknownEngineError(params.engine)

@@ -19,9 +19,9 @@ from ansible_collections.bim.wall_system.plugins.module_utils.database.errors im
 def open_probe_engine(params, read_only=True):
     """Return the (not yet connected) probe engine for ``params.engine``; read-only unless asked."""
     if params.engine == "postgresql":
-        from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_probe_engine import PostgresProbeEngine
+        from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_probe_engine import PostgresProbeEngine
         return PostgresProbeEngine(params, read_only=read_only)
     if params.engine == "sqlite":
-        from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_probe_engine import SqliteProbeEngine
+        from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_probe_engine import SqliteProbeEngine
         return SqliteProbeEngine(params, read_only=read_only)
     raise UnknownEngineError(params.engine)

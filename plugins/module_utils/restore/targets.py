@@ -7,8 +7,8 @@ A target is the live database of one installation. Every operation on it runs un
 ``TargetLock`` and starts with ``recover()``, which reads the swap journal a killed run may have
 left and brings the target back to a consistent state. ``Target`` declares what the restore
 procedures (``runner.py``) call and holds what both engines share (lock, journal, pruning);
-each engine implements the rest in its own file: ``database/pg_target.py`` (databases on a
-server, renamed in place) and ``database/sqlite_target.py`` (files, linked and replaced), each
+each engine implements the rest in its own file: ``database/postgresql/pg_target.py`` (databases on a
+server, renamed in place) and ``database/sqlite/sqlite_target.py`` (files, linked and replaced), each
 of which describes its crash-safe swap. ``make_target`` asks the engine for its target.
 """
 

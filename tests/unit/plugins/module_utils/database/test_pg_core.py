@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_core
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import pg_core
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
@@ -275,7 +275,7 @@ def test_digest_is_sha256_of_the_documented_copy(engine, form, options):
     """The psql readers hash exactly what the canonical COPY sends in either form (read here
     through psycopg with the digest settings), and report the table's rows."""
     import hashlib
-    from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_digests import DIGEST_SETTINGS
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_digests import DIGEST_SETTINGS
     expected = hashlib.sha256()
     with engine.conn.transaction():
         for name, value in DIGEST_SETTINGS:
@@ -348,7 +348,7 @@ def test_binary_digests_only_for_tables_whose_binary_copy_carries_no_oid(pg_admi
 
 
 def test_digest_failure_names_the_database(engine, monkeypatch):
-    from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_digests
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import pg_digests
     monkeypatch.setattr(pg_digests, "DIGEST_SETTINGS", (("no_such_setting_x", "1"),))
     with pytest.raises(DatabaseError, match="digest on .* failed: .*no_such_setting_x"):
         engine.table_digests(("walls",))

@@ -12,10 +12,10 @@ import uuid
 
 import pytest
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_custom_archive
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import pg_custom_archive
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
-from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import PostgresEngine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_tools import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_engine import PostgresEngine
 
 
 def _dump(params, path, *options, to_pipe=True):

@@ -10,9 +10,9 @@ import io
 import subprocess
 import uuid
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_restore
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
-from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import PostgresEngine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import pg_restore
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_tools import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_engine import PostgresEngine
 
 LINES = b"""pg_restore: connecting to database for restore
 pg_restore: launching item 4276 TABLE DATA walls

@@ -17,13 +17,14 @@ import uuid
 
 import pytest
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_dump_digest, row_digest
+from ansible_collections.bim.wall_system.plugins.module_utils.database import row_digest
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import pg_dump_digest
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import dumped_table_digest
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_row_digests import dump_environment
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
-from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import PostgresEngine
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_archive import dumped_table_digest
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_row_digests import dump_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_tools import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_engine import PostgresEngine
 
 ROWS = [b"1\tL-junction\t1.0\n", b"2\t\\N\t2.5\n", b"3\ta\\nb\\tc\\\\.\t-0\n", b"4\t\\\\.\t1e+300\n"]
 
@@ -156,7 +157,7 @@ def test_stream_digests_equal_the_verification_of_the_same_database(odd_params, 
 def _block_bytes(archive, table):
     """The chunks of ``table``'s data block in ``archive``, walked one by one by their lengths
     (the reader under test finds the block's end by its zero-length chunk instead)."""
-    from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_custom_archive import _TocReader
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_custom_archive import _TocReader
     reader = _TocReader(archive)
     reader.header()
     ids = {dump_id for dump_id, desc, _at, _flag in reader.entries() if desc == "TABLE DATA"
@@ -195,7 +196,7 @@ def test_a_dumped_row_split_over_chunks_and_the_end_marker_are_handled(odd_param
 
 
 def _data_start(archive):
-    from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_custom_archive import _TocReader
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_custom_archive import _TocReader
     reader = _TocReader(archive)
     reader.header()
     reader.entries()
@@ -450,7 +451,7 @@ def test_a_money_table_keeps_a_second_read(pg_conn_params):
 def test_a_failing_stream_digest_falls_back_to_a_second_read(pg_conn_params, monkeypatch):
     """When hashing the stream fails, the tables are read again in the dump's snapshot and the
     backup goes on with the earlier forms."""
-    from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_archive
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import pg_archive
 
     class Broken(pg_dump_digest.ArchiveRowDigests):
         def feed(self, block):

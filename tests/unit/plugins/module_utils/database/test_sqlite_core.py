@@ -13,7 +13,7 @@ import sqlite3
 
 import pytest
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database import sqlite_core, sqlite_digests
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite import sqlite_core, sqlite_digests
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError

@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_pages import PageDigests
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_pages import PageDigests
 
 
 def _backup(params, tmp_path):

@@ -11,7 +11,7 @@ import sqlite3
 
 import pytest
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_logs import normalize_message
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_logs import normalize_message
 from ansible_collections.bim.wall_system.plugins.module_utils.health.base import CheckContext
 from ansible_collections.bim.wall_system.plugins.module_utils.health.logs_check import check_logs
 from ansible_collections.bim.wall_system.plugins.module_utils.health.thresholds import merge_thresholds

@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.connection import ConnectionParams
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import find_pg_tool
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_tools import find_pg_tool
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.backup import run_backup
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
 

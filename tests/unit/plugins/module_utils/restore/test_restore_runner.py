@@ -17,7 +17,7 @@ import sqlite3
 
 import pytest
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_archive, pg_target
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import pg_archive, pg_target
 from ansible_collections.bim.wall_system.plugins.module_utils.repository.repository import Repository
 from ansible_collections.bim.wall_system.plugins.module_utils.restore import runner
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.runner import RestoreOptions
@@ -442,7 +442,7 @@ def test_site_schema_verifies_and_subset_restores_empty_the_discovered_rtree(
 def test_a_fresh_restore_verifies_by_the_framed_digest_alone(rs_pg_params, rs_repo, rs_state, take_backup,
                                                              monkeypatch, jobs):
     """pg_restore loads each table in the dump's order: no table needs the backup's archive again."""
-    from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_digests
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import pg_digests
     take_backup(rs_pg_params, rs_repo)
     reread = []
     monkeypatch.setattr(pg_digests, "archive_table_rows", lambda *args: reread.append(args[1:]))
@@ -457,7 +457,7 @@ def test_rows_in_another_order_are_decided_by_the_backup_s_own_archive(
     """When a restored table's rows do not come in the dump's order, the verification compares
     their multiset with the backup's own rows: from the staged archive (jobs 2), or read again
     from the repository (jobs 1, nothing staged); the staged file is removed afterwards."""
-    from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_digests
+    from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import pg_digests
     take_backup(rs_pg_params, rs_repo)
     original = digests(rs_pg_params)
     real_dumped, real_rows = pg_digests.dumped_table_digest, pg_digests.archive_table_rows

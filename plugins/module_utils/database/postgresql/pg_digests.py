@@ -13,16 +13,16 @@ import concurrent.futures
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_digests import Digests
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import dumped_table_digest
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_copy_digest import copy_digest
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_archive import dumped_table_digest
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_copy_digest import copy_digest
 # None when psycopg is missing: pg_core's connect() says so before any digest runs.
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_core import psycopg, sql
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_row_digests import (
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_core import psycopg, sql
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_row_digests import (
     DIGEST_FORM_FRAMED, DIGEST_FORM_ORDERED, DIGEST_FORM_ROWS, ROW_SETTINGS, copy_rows_command, framed_digest,
     ordered_digest, row_encoding, rows_digest,
 )
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_dump_digest import FramedChunks, archive_table_rows
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_dump_digest import FramedChunks, archive_table_rows
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_tools import libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
 
 # psql processes reading tables for digests at once (each keeps one server backend busy).

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archiving import PostgresArchivingMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_core import PostgresCoreMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_logs import PostgresLogsMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_archiving import PostgresArchivingMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_core import PostgresCoreMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_logs import PostgresLogsMixin
 
 
 class PostgresProbeEngine(PostgresArchivingMixin, PostgresLogsMixin, PostgresCoreMixin):

@@ -116,7 +116,7 @@ def _spatial_of_table(schema, table, rows):
 
 def discover(fetchall, override, tables=BIM_TABLES):
     """``DiscoveredSchema`` of the BIM tables; ``fetchall(query, params)`` runs catalog queries."""
-    schema = DiscoveredSchema(engine="postgresql", override=override or {})
+    schema = DiscoveredSchema(override=override or {})
     names = list(tables)
     for table, column, ctype, base in fetchall(_COLUMNS, [names]):
         schema.columns.setdefault(table, []).append((column, ctype))

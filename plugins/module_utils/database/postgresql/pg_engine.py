@@ -14,14 +14,14 @@
 
 from __future__ import annotations
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_core import PostgresCoreMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_digests import PostgresDigestsMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_maintenance import PostgresMaintenanceMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_maintenance_ops import PostgresMaintenanceOpsMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archive import PostgresArchiveMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_restore import PostgresRestoreMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_logs import PostgresLogsMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_archiving import PostgresArchivingMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_core import PostgresCoreMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_digests import PostgresDigestsMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_maintenance import PostgresMaintenanceMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_maintenance_ops import PostgresMaintenanceOpsMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_archive import PostgresArchiveMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_restore import PostgresRestoreMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_logs import PostgresLogsMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_archiving import PostgresArchivingMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.interface import DatabaseEngine
 
 

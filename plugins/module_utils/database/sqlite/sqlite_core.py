@@ -18,7 +18,7 @@ import urllib.parse
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.probing import ProbingEngine
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database import sqlite_schema
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite import sqlite_schema
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES
 
 # Upper bound of every probe; a probe that needs longer is interrupted and reported as an error.

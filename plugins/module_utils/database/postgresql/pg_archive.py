@@ -13,13 +13,13 @@ import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import DigestTee, DigestsAlongside, Dumps
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_dump_digest import (
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_dump_digest import (
     READ_BLOCK, ArchiveRowDigests, FramedChunks,
 )
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_row_digests import (
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_row_digests import (
     dump_environment, framed_entry, stream_tables,
 )
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_tools import libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
 from ansible_collections.bim.wall_system.plugins.module_utils.common.process import failure_text
 

@@ -25,7 +25,7 @@ from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic impo
 from ansible_collections.bim.wall_system.plugins.module_utils.common.paths import unused_path
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_restore import remove_database_file
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_restore import remove_database_file
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.files import FILE_MODE_MASK, owner_ids
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.targets import (

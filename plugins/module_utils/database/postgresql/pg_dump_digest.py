@@ -28,7 +28,7 @@ import hashlib
 import re
 import struct
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_custom_archive import (
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_custom_archive import (
     BLOCK_DATA, MAX_TOC_BYTES, ArchiveFeed, _TocReader, _Truncated, _Unsupported,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError

@@ -28,7 +28,7 @@ import re
 import tempfile
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_custom_archive import DataOffsetFinder
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_custom_archive import DataOffsetFinder
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.errors import RestoreError
 from ansible_collections.bim.wall_system.plugins.module_utils.restore.space import (
     MEMORY_STAGING_DIR, memory_staging_dir)

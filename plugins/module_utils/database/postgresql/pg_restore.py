@@ -20,7 +20,7 @@ import time
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_restore import Restores
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, MissingLibraryError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import libpq_environment
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_tools import libpq_environment
 from ansible_collections.bim.wall_system.plugins.module_utils.common.process import failure_text
 
 try:
@@ -113,7 +113,7 @@ class PostgresRestoreMixin(Restores):
 
     def restore_target(self, **options):
         # imported here: the target builds on restore/, which imports this engine
-        from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_target import PostgresTarget
+        from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_target import PostgresTarget
         return PostgresTarget(self.params, **options)
 
     # ---- connections -------------------------------------------------------------------

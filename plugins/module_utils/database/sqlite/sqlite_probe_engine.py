@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archiving import SqliteArchivingMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import SqliteCoreMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_logs import SqliteLogsMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_archiving import SqliteArchivingMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_core import SqliteCoreMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_logs import SqliteLogsMixin
 
 
 class SqliteProbeEngine(SqliteArchivingMixin, SqliteLogsMixin, SqliteCoreMixin):

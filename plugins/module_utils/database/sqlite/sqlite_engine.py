@@ -14,14 +14,14 @@
 
 from __future__ import annotations
 
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import SqliteCoreMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_digests import SqliteDigestsMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_maintenance import SqliteMaintenanceMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_maintenance_ops import SqliteMaintenanceOpsMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archive import SqliteArchiveMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_restore import SqliteRestoreMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_logs import SqliteLogsMixin
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_archiving import SqliteArchivingMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_core import SqliteCoreMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_digests import SqliteDigestsMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_maintenance import SqliteMaintenanceMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_maintenance_ops import SqliteMaintenanceOpsMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_archive import SqliteArchiveMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_restore import SqliteRestoreMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_logs import SqliteLogsMixin
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_archiving import SqliteArchivingMixin
 from ansible_collections.bim.wall_system.plugins.module_utils.database.interface import DatabaseEngine
 
 

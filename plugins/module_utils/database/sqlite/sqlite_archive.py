@@ -13,7 +13,7 @@ import time
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_dump import (
     DigestTee, DigestsAlongside, Dumps, ScratchError,
 )
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_pages import PageDigests, has_dbstat
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_pages import PageDigests, has_dbstat
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
 
 

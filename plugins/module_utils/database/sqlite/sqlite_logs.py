@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import quote
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_core import quote
 
 ERROR_LEVELS = ("error", "critical", "fatal")
 NO_CATEGORY = "all"

@@ -18,8 +18,8 @@ import tempfile
 
 from ansible_collections.bim.wall_system.plugins.module_utils.common.locking import LockBusy, acquire, release
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError, LockTimeout
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import file_uri
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import quote as _quote
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_core import file_uri
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_core import quote as _quote
 
 LOCK_SUFFIX = "-maintenance.lock"
 PROBLEM_LIMIT = 50

@@ -18,8 +18,8 @@ import sqlite3
 from ansible_collections.bim.wall_system.plugins.module_utils.common.atomic import fsync_directory
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_restore import Restores
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_core import file_uri, quote
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_schema import rtree_arguments
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_core import file_uri, quote
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_schema import rtree_arguments
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 # What PRAGMA journal_mode accepts (and a manifest may record); nothing else is formatted into SQL.
@@ -45,7 +45,7 @@ class SqliteRestoreMixin(Restores):
 
     def restore_target(self, **options):
         # imported here: the target builds on restore/, which imports this engine
-        from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_target import SqliteTarget
+        from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_target import SqliteTarget
         return SqliteTarget(self.params, **options)
 
     def engine_for_path(self, path):

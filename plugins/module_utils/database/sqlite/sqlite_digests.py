@@ -15,7 +15,7 @@ import sqlite3
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.api_digests import Digests
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import DatabaseError
-from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite_pages import (
+from ansible_collections.bim.wall_system.plugins.module_utils.database.sqlite.sqlite_pages import (
     DIGEST_FORM_PAGES, file_pages, page_table_digests,
 )
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import DIGEST_TABLES

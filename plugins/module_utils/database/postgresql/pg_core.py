@@ -25,12 +25,12 @@ except ImportError as exc:  # pragma: no cover - depends on the host
     PSYCOPG_IMPORT_ERROR = str(exc)
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.probing import ProbingEngine
-from ansible_collections.bim.wall_system.plugins.module_utils.database.pg_tools import find_pg_tool
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql.pg_tools import find_pg_tool
 from ansible_collections.bim.wall_system.plugins.module_utils.database.errors import (
     DatabaseError,
     MissingLibraryError,
 )
-from ansible_collections.bim.wall_system.plugins.module_utils.database import pg_schema
+from ansible_collections.bim.wall_system.plugins.module_utils.database.postgresql import pg_schema
 from ansible_collections.bim.wall_system.plugins.module_utils.database.discovered import INVALID_INDEX_PROBLEM
 from ansible_collections.bim.wall_system.plugins.module_utils.database.schema import BIM_TABLES
 

@@ -58,7 +58,7 @@ def _layout(entry, args, columns):
 
 def discover(fetchall, override, tables=BIM_TABLES):
     """``DiscoveredSchema`` of the BIM tables; ``fetchall(query, params)`` runs the queries."""
-    schema = DiscoveredSchema(engine="sqlite", override=override or {})
+    schema = DiscoveredSchema(override=override or {})
     master = dict(fetchall("SELECT name, sql FROM sqlite_master WHERE type = 'table'", []))
     rtrees = {name: args for name, args in ((n, rtree_arguments(s)) for n, s in master.items()) if args is not None}
     for table in tables:
