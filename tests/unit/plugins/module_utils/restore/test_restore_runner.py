@@ -506,6 +506,17 @@ class _KilledAfterFirstRead(io.RawIOBase):
         return count
 
 
+def _assert_failed_restore_left_nothing(err, params, state_dir, staging, digests, live):
+    """A restore that failed before its swap: a clean message, the live database as it was, and no
+    copy, restore point, journal or staged file left behind."""
+    assert "Traceback" not in str(err.value)
+    assert digests(params) == live
+    target = make_target(params, state_dir=state_dir)
+    assert target.restore_points() == [] and target.pending_journal() is None
+    assert target.engine.databases_like(params.db_name + "__") == []
+    assert not staging.exists() or not list(staging.iterdir())
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_verification_s_pg_dump_killed_mid_table_swaps_nothing(rs_pg_params, rs_repo, rs_state, tmp_path, take_backup,
                                                                digests, change_data, monkeypatch, jobs):
@@ -532,12 +543,7 @@ def test_verification_s_pg_dump_killed_mid_table_swaps_nothing(rs_pg_params, rs_
     monkeypatch.undo()
     assert [pipe.alive for pipe in killed] == [True]  # killed mid-table, not after its end
     assert "pg_dump failed (killed by signal 9 (SIGKILL))" in str(err.value), str(err.value)
-    assert "Traceback" not in str(err.value)
-    assert digests(rs_pg_params) == live
-    target = make_target(rs_pg_params, state_dir=rs_state)
-    assert target.restore_points() == [] and target.pending_journal() is None
-    assert target.engine.databases_like(rs_pg_params.db_name + "__") == []
-    assert not staging.exists() or not list(staging.iterdir())
+    _assert_failed_restore_left_nothing(err, rs_pg_params, rs_state, staging, digests, live)
 
 
 def _children_named(name, parent):
@@ -584,12 +590,7 @@ def test_pg_restore_killed_while_loading_swaps_nothing(rs_pg_params, rs_repo, rs
     monkeypatch.undo()
     assert len(killed) == 1, killed
     assert "pg_restore" in str(err.value) and "killed by signal 9 (SIGKILL)" in str(err.value), str(err.value)
-    assert "Traceback" not in str(err.value)
-    assert digests(rs_pg_params) == live
-    target = make_target(rs_pg_params, state_dir=rs_state)
-    assert target.restore_points() == [] and target.pending_journal() is None
-    assert target.engine.databases_like(rs_pg_params.db_name + "__") == []
-    assert not staging.exists() or not list(staging.iterdir())
+    _assert_failed_restore_left_nothing(err, rs_pg_params, rs_state, staging, digests, live)
 
 
 def test_a_damaged_chunk_read_again_is_a_clear_verification_error():
