@@ -136,9 +136,9 @@ options:
 notes:
   - V(changed) is true only when the database changed; see RV(results) and docs/maintenance.md for what
     that means per operation. A second run of the daily operations right after a first reports no change.
-  - On PostgreSQL 14 and newer the maintenance session sets C(client_connection_check_interval) to one second, so a
-    run killed on the host (a cancelled job) stops its statement in flight and frees the maintenance lock within
-    about a second; batches it committed stay done.
+  - The PostgreSQL maintenance session sets C(client_connection_check_interval) to one second, so a run killed on the
+    host (a cancelled job) stops its statement in flight and frees the maintenance lock within about a second;
+    batches it committed stay done. A server that refuses the setting (PostgreSQL 13, Windows) runs without it.
 seealso:
   - module: bim.wall_system.cache_maintenance
   - module: bim.wall_system.health_check

@@ -72,6 +72,19 @@ class PostgresMaintenanceMixin:
     def maint_set_lock_timeout(self, lock_timeout_ms):
         self._execute("SELECT set_config('lock_timeout', %s, false)", ["%dms" % int(lock_timeout_ms)])
 
+    def maint_set_client_check(self, interval_ms):
+        """Have the server poll this session's client every ``interval_ms``; True when it took.
+
+        The poll is an extra safeguard, so a server that refuses it goes on without it (False):
+        PostgreSQL 13 and older do not know the setting, a server that cannot poll its sockets
+        (Windows) accepts only 0, and some managed services keep it fixed."""
+        try:
+            self._execute("SELECT set_config('client_connection_check_interval', %s, false)",
+                          ["%dms" % int(interval_ms)])
+        except DatabaseError:
+            return False
+        return True
+
     def maint_delete_batch(self, table, cutoff, batch_size, after_id=None):
         """Delete up to ``batch_size`` rows older than ``cutoff`` in one short transaction.
 

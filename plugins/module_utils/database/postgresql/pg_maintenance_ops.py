@@ -23,16 +23,14 @@ class PostgresMaintenanceOpsMixin(Maintains):
     maint_batch_pause_ms = 0
     # A run killed on the host (a cancelled job, an OOM kill) would leave its server session
     # running its statement, or waiting on a row lock, with the maintenance lock held until that
-    # statement ends. Polling the socket this often (PostgreSQL 14+) ends such a session, its
-    # statement rolled back, within about this long of its client's death.
+    # statement ends. Polling the socket this often ends such a session, its statement rolled
+    # back, within about this long of its client's death.
     client_check_ms = 1000
 
     def maint_open(self, lock_timeout_ms):
         self.connect()
         self.maint_set_lock_timeout(lock_timeout_ms)
-        if self.conn.info.server_version >= 140000:
-            self._execute("SELECT set_config('client_connection_check_interval', %s, false)",
-                          ["%dms" % self.client_check_ms])
+        self.maint_set_client_check(self.client_check_ms)
 
     def maint_close(self):
         try:

@@ -21,6 +21,7 @@ import time
 
 import pytest
 
+from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.maintenance.operations import run_maintenance
 
 BATCH = 10
@@ -89,3 +90,20 @@ def test_cleanup_killed_mid_batch_ends_its_session_and_the_next_run_finishes(mt_
     assert mt_sql.scalar("SELECT count(*) FROM logs WHERE created_at < %s", [cutoff]) == 0
     with mt_sql.connect() as conn:
         assert conn.execute(recent_sql, [clearly_recent]).fetchone() == recent_before
+
+
+def test_the_client_check_is_set_and_a_refused_one_leaves_the_session_as_it_was(mt_pg):
+    engine = open_engine(mt_pg)
+    engine.maint_open(2000)
+    try:
+        def interval():
+            return engine.conn.execute("SHOW client_connection_check_interval").fetchone()[0]
+
+        assert interval() == "1s"
+        # A server that refuses the setting (PostgreSQL 13, Windows, a managed service) is met here
+        # with a value every server refuses: the run goes on, on the session as it was.
+        assert engine.maint_set_client_check(-1) is False
+        assert interval() == "1s"
+        assert engine.maint_try_lock()[0]
+    finally:
+        engine.maint_close()
