@@ -20,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -82,6 +83,23 @@ def folder_tree():
 def flip_chunk():
     """tests/fleet/damage.py's ``flip_chunk_byte(repository, chunk_id)``: one byte of a stored chunk inverted."""
     return load_fleet_module("damage").flip_chunk_byte
+
+
+def _wait_until(what, probe, timeout_s=30.0, interval_s=0.05):
+    """Call ``probe`` until it returns something true and return that; fail naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(interval_s)
+    pytest.fail("timed out after %.0f s waiting for %s" % (timeout_s, what))
+
+
+@pytest.fixture(scope="session")
+def wait_until():
+    """``wait_until(what, probe, timeout_s=30, interval_s=0.05)``: for a test that waits on another process."""
+    return _wait_until
 
 
 def load_generator():

@@ -13,7 +13,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 
 import pytest
 
@@ -45,15 +44,6 @@ def _count(path):
         return conn.execute("SELECT count(*) FROM bim_recovery_markers").fetchone()[0]
 
 
-def _wait(predicate, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for %s" % what)
-
-
 def _write_markers(params, count):
     with sqlite3.connect(params.sqlite_path) as conn:
         for index in range(count):
@@ -62,7 +52,8 @@ def _write_markers(params, count):
             conn.commit()
 
 
-def test_two_replicas_each_restore_and_the_sftp_one_is_pinned(sqlite_conn_params, sshd, tmp_path, litestream_binary):
+def test_two_replicas_each_restore_and_the_sftp_one_is_pinned(sqlite_conn_params, sshd, tmp_path, litestream_binary,
+                                                              wait_until):
     archive_dir = str(tmp_path / "archiving")
     opts = _opts(sshd, tmp_path, litestream_binary)
     planned = configure(sqlite_conn_params, archive_dir, opts, check_mode=True)
@@ -82,8 +73,8 @@ def test_two_replicas_each_restore_and_the_sftp_one_is_pinned(sqlite_conn_params
     try:
         _write_markers(sqlite_conn_params, 20)
         archive = open_archive(sqlite_conn_params, archive_dir)
-        _wait(lambda: all(t.replica_position()[0] >= t.local_txid() > 0 for t in archive.tools), 60,
-              "both replicas to catch up")
+        wait_until("both replicas to catch up",
+                   lambda: all(t.replica_position()[0] >= t.local_txid() > 0 for t in archive.tools), 60, 0.2)
         health = archive.info()["archive_health"]
         assert [r["replica_reachable"] for r in health["replicas"]] == [True, True], health
         assert all(r["daemon_pid"] for r in health["replicas"]), health

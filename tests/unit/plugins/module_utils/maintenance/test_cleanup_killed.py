@@ -17,9 +17,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-
-import pytest
 
 from ansible_collections.bim.wall_system.plugins.module_utils.database.engine import open_engine
 from ansible_collections.bim.wall_system.plugins.module_utils.maintenance.operations import run_maintenance
@@ -34,18 +31,8 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def _wait_for(what, probe, timeout_s=30.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.05)
-    pytest.fail("timed out after %.0f s waiting for %s" % (timeout_s, what))
-
-
 def test_cleanup_killed_mid_batch_ends_its_session_and_the_next_run_finishes(mt_pg, mt_sql, state_dir,
-                                                                             collection_env):
+                                                                             collection_env, wait_until):
     now = datetime.datetime.now(datetime.timezone.utc)
     clearly_old, clearly_recent = now - datetime.timedelta(days=31), now - datetime.timedelta(days=29)
     old_before = mt_sql.scalar("SELECT count(*) FROM logs WHERE created_at < %s", [clearly_old])
@@ -62,13 +49,13 @@ def test_cleanup_killed_mid_batch_ends_its_session_and_the_next_run_finishes(mt_
     child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(dataclasses.asdict(mt_pg)), state_dir,
                               str(BATCH)], env=collection_env)
     try:
-        orphan = _wait_for("the run's third batch to wait on the row lock", lambda: mt_sql.scalar(
+        orphan = wait_until("the run's third batch to wait on the row lock", lambda: mt_sql.scalar(
             "SELECT max(pid) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
             [mt_pg.db_name]))
         child.send_signal(signal.SIGKILL)
         assert child.wait(timeout=30) == -signal.SIGKILL
         # The row lock is still held: only the client check can end the waiting session.
-        _wait_for("the killed run's session to end", lambda: not mt_sql.scalar(
+        wait_until("the killed run's session to end", lambda: not mt_sql.scalar(
             "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [orphan]))
         assert mt_sql.scalar("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
                              " WHERE l.locktype = 'advisory' AND l.granted AND d.datname = %s", [mt_pg.db_name]) == 0
