@@ -17,12 +17,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PLUGINS = os.path.join(ROOT, "plugins")
 DATABASE = os.path.join(PLUGINS, "module_utils", "database")
 ENGINE_NAMES = ("postgresql", "sqlite")
-# Where engine-specific code belongs, each with the one-line reason.
-ALLOWED = {
-    "module_utils/database/postgresql": "the PostgreSQL engine",
-    "module_utils/database/sqlite": "the SQLite engine",
-    "module_utils/archiving": "continuous archiving runs an engine's own tool (pgBackRest or Litestream)",
-}
+# Where engine-specific code belongs, each with the one-line reason: each engine's folder, and archiving/.
+ALLOWED = {"module_utils/database/%s" % name: "the %s engine" % name for name in ENGINE_NAMES}
+ALLOWED["module_utils/archiving"] = "continuous archiving runs an engine's own tool (pgBackRest or Litestream)"
 # Files that name every engine, each with the one-line reason (a new engine adds a line to each).
 REGISTRY = {
     "module_utils/database/connection.py": "the engine choices and the connection options each engine reads",
