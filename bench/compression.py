@@ -12,8 +12,9 @@ the second. It needs the data of bench/backup.py::
     PYTHONPATH=.cache/collections python bench/backup.py --setup --walls 1000000   # once
     PYTHONPATH=.cache/collections python bench/compression.py [--reps 3] [--sweep]
 
-How the bound is found: one backup at the default setting is timed with the system-wide busy
-CPU-seconds it took (``/proc/stat``: pg_dump, its server and our process). A setting changes only
+How the bound is found: full backups at the default setting (``--reps`` of them, alternated with
+the floor) are timed with the system-wide busy CPU-seconds each took (``/proc/stat``: pg_dump, its
+server and our process), and the medians are taken. A setting changes only
 the compression's share of that work, measured here on one thread over the same chunks; so the
 backup's work with that setting is the measured work minus the default's compression plus the
 setting's, and no schedule finishes it faster than that work divided by the cores.
