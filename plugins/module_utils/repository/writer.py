@@ -18,6 +18,21 @@ from ansible_collections.bim.wall_system.plugins.module_utils.repository.reposit
 DFAST_MIN_MATCH = 6
 
 
+def chunk_compression_params(level):
+    """The zstd parameters a backup compresses its chunks with at ``level``.
+
+    The level's own parameters, not those zstd picks for a chunk-sized input (smaller match
+    tables): 3% fewer stored bytes at the same CPU on the 1M-wall dump (docs/benchmarks.md);
+    frames and their window size are the same to a reader."""
+    params = zstandard.ZstdCompressionParameters.from_level(level, write_content_size=True)
+    if params.strategy == zstandard.STRATEGY_DFAST:
+        # Levels 3-4 look for matches of 5 bytes; 6 stores the 1M-wall dump 1.1% smaller at the
+        # same CPU (docs/benchmarks.md, issue 14). Readers see ordinary frames.
+        params = zstandard.ZstdCompressionParameters.from_level(level, write_content_size=True,
+                                                                min_match=DFAST_MIN_MATCH)
+    return params
+
+
 class ChunkSession:
     """Writes the chunks of one backup into ``repo``; call while holding the repository lock.
 
@@ -44,16 +59,7 @@ class ChunkSession:
     def _compressor(self):
         comp = getattr(self._local, "comp", None)
         if comp is None:
-            # The level's own parameters, not those zstd picks for a chunk-sized input (smaller
-            # match tables): 3% fewer stored bytes at the same CPU on the 1M-wall dump
-            # (docs/benchmarks.md); frames and their window size are the same to a reader.
-            params = zstandard.ZstdCompressionParameters.from_level(self.level, write_content_size=True)
-            if params.strategy == zstandard.STRATEGY_DFAST:
-                # Levels 3-4 look for matches of 5 bytes; 6 stores the 1M-wall dump 1.1% smaller
-                # at the same CPU (docs/benchmarks.md, issue 14). Readers see ordinary frames.
-                params = zstandard.ZstdCompressionParameters.from_level(self.level, write_content_size=True,
-                                                                        min_match=DFAST_MIN_MATCH)
-            comp = zstandard.ZstdCompressor(compression_params=params)
+            comp = zstandard.ZstdCompressor(compression_params=chunk_compression_params(self.level))
             self._local.comp = comp
         return comp
 
