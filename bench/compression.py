@@ -23,6 +23,7 @@ setting's, and no schedule finishes it faster than that work divided by the core
 from __future__ import annotations
 
 import argparse
+import io
 import itertools
 import os
 import statistics
@@ -33,8 +34,8 @@ import time
 import zstandard
 
 from ansible_collections.bim.wall_system.plugins.module_utils.repository import chunker, writer
-from backup import DB, PG_BIN, PORT, mib, our_backup, pg_env, run, timed_s  # bench/backup.py, beside this script
-from restore import busy_cpu_s  # bench/restore.py
+from backup import DB, PG_BIN, mib, our_backup, pg_dump_floor, pg_env, run, timed_s  # bench/backup.py, beside this script
+from restore import busy_cpu_s, pg_params  # bench/restore.py
 
 # The cheapest setting ``--sweep`` found to reach 1.0x on this data (docs/benchmarks.md).
 LAZY2 = dict(strategy=zstandard.STRATEGY_LAZY2, window_log=18, hash_log=18, chain_log=18, search_log=1,
@@ -43,23 +44,22 @@ LAZY2 = dict(strategy=zstandard.STRATEGY_LAZY2, window_log=18, hash_log=18, chai
 
 def settings():
     """(label, factory of (compressor, bytes stored once per repository)): the default first."""
-    def level(n, **extra):
+    def level(n):
         return lambda chunks: (zstandard.ZstdCompressor(
-            compression_params=zstandard.ZstdCompressionParameters.from_level(n, write_content_size=True, **extra)), 0)
+            compression_params=zstandard.ZstdCompressionParameters.from_level(n, write_content_size=True)), 0)
 
     def trained(size):
         def build(chunks):
             # Trained on every 7th chunk, as a repository would train on its first backup; the
             # dictionary itself is stored too.
             dictionary = zstandard.train_dictionary(size, chunks[::7], level=3)
-            return zstandard.ZstdCompressor(
-                dict_data=dictionary,
-                compression_params=zstandard.ZstdCompressionParameters.from_level(
-                    3, write_content_size=True, min_match=writer.DFAST_MIN_MATCH)), len(dictionary.as_bytes())
+            return zstandard.ZstdCompressor(dict_data=dictionary, compression_params=writer.chunk_compression_params(3)), \
+                len(dictionary.as_bytes())
         return build
 
     return [
-        ("level 3, min_match %d (the default)" % writer.DFAST_MIN_MATCH, level(3, min_match=writer.DFAST_MIN_MATCH)),
+        ("level 3, min_match %d (the default)" % writer.DFAST_MIN_MATCH, lambda chunks: (zstandard.ZstdCompressor(
+            compression_params=writer.chunk_compression_params(3)), 0)),
         ("level 4", level(4)),
         ("level 5", level(5)),
         ("level 6", level(6)),
@@ -112,17 +112,15 @@ def whole_stream(data):
 def measure_backup(work, reps):
     """The ``-Fc`` bytes, then ``reps`` rounds of the floor and a default full backup alternated
     (warm caches): medians of the floor's seconds, the backup's seconds and its busy CPU-s."""
-    pg_dump = os.path.join(PG_BIN, "pg_dump")
     fc_file = os.path.join(work, "fc.dump")
-    run([pg_dump, "-Fc", "-f", fc_file], env=pg_env())
+    run([os.path.join(PG_BIN, "pg_dump"), "-Fc", "-f", fc_file], env=pg_env())
     fc_bytes = os.path.getsize(fc_file)
     os.unlink(fc_file)
-    params = {"engine": "postgresql", "db_host": "127.0.0.1", "db_port": PORT, "db_user": "postgres", "db_name": DB}
     floors, walls, busies, stored = [], [], [], None
     for rep in range(reps):
-        floors.append(timed_s(lambda: run("%s -Fc -Z0 > /dev/null" % pg_dump, shell=True, env=pg_env())))
+        floors.append(timed_s(pg_dump_floor))
         before = busy_cpu_s()
-        backup = our_backup(params, os.path.join(work, "repo-%d" % rep), {"type": "full"})
+        backup = our_backup(pg_params(DB), os.path.join(work, "repo-%d" % rep), {"type": "full"})
         busies.append(busy_cpu_s() - before)
         walls.append(backup["wall_s"])
         stored = backup["new_stored_bytes"]
@@ -135,9 +133,8 @@ def dump_chunks(work):
     z0_file = os.path.join(work, "z0.dump")
     run([os.path.join(PG_BIN, "pg_dump"), "-Fc", "-Z0", "-f", z0_file], env=pg_env())
     with open(z0_file, "rb") as handle:
-        chunks = list(chunker.cdc_chunks(handle))
-    with open(z0_file, "rb") as handle:
-        return chunks, handle.read()
+        data = handle.read()
+    return list(chunker.cdc_chunks(io.BytesIO(data))), data
 
 
 def main():
